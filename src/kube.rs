@@ -1,0 +1,1 @@
+//! Cluster access: a client from kubeconfig, context or in-cluster config.

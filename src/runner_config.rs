@@ -1,0 +1,1 @@
+//! `runners.config`: template expressions, TOML parsing with line:column, DinD lint.
