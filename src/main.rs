@@ -1,3 +1,4 @@
+//! The `runnerctl` command.
 fn main() -> std::process::ExitCode {
     std::process::ExitCode::SUCCESS
 }
