@@ -1,4 +1,15 @@
-//! The `runnerctl` command.
-fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+//! The `runnerctl` command: parse, run, map the outcome to an exit code.
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = runnerctl::cli::Cli::parse();
+    match runnerctl::cli::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("runnerctl: {err:#}");
+            ExitCode::from(runnerctl::cli::EXIT_ERROR)
+        }
+    }
 }

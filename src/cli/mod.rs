@@ -1,1 +1,91 @@
-//! CLI.
+//! The command line: one file per subcommand; this file holds the shared flags.
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+pub mod render;
+
+/// Exit code: success, and for `diff --exit-code` no changes.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: an error (bad input, cluster error, failed wait).
+pub const EXIT_ERROR: u8 = 1;
+/// Exit code: `diff --exit-code` found changes.
+pub const EXIT_CHANGES: u8 = 2;
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success (diff: no changes), 1 error, 2 changes found (diff --exit-code).
+
+Examples:
+  runnerctl render -n gitlab-runner --set gitlabUrl=https://gitlab.example.com --set runnerToken=glrt-XXXX
+  runnerctl render -f values.yaml -o json
+";
+
+/// Install and keep a GitLab Runner (Kubernetes executor) on a cluster, without helm.
+///
+/// Takes the official gitlab-runner chart's values and flags, renders the same objects,
+/// shows a diff against the live cluster and applies with server-side apply.
+#[derive(Debug, Parser)]
+#[command(name = "runnerctl", version, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the objects a release renders to (no cluster needed).
+    Render(render::RenderArgs),
+}
+
+/// Release name and namespace, as in `helm upgrade --install RELEASE -n NAMESPACE`.
+#[derive(Debug, Clone, Args)]
+pub struct ReleaseArgs {
+    /// Release name; objects are named after it (`<release>-gitlab-runner` unless it already
+    /// contains `gitlab-runner`).
+    #[arg(default_value = "gitlab-runner")]
+    pub release: String,
+    /// Release namespace [default: the kubeconfig context's namespace, else `default`].
+    #[arg(short = 'n', long, env = "RUNNERCTL_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Also manage a Namespace object for the release namespace (with Pod Security
+    /// Admission labels that allow the runner's job pods).
+    #[arg(long)]
+    pub create_namespace: bool,
+}
+
+/// The value flags, same as helm's; merged in helm's order: -f files, --set-json, --set,
+/// --set-string, --set-file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ValueArgs {
+    /// A values file (YAML) as for the official chart; repeatable, later files win; `-` reads stdin.
+    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    pub values: Vec<String>,
+    /// Set values: `a.b=c,d={x,y},e[0].f=g` (true/false/null and integers are typed).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Set values, keeping every value a string.
+    #[arg(long = "set-string", value_name = "KEY=VALUE")]
+    pub set_string: Vec<String>,
+    /// Set a value from a file's contents: `runners.config=config.toml`.
+    #[arg(long = "set-file", value_name = "KEY=PATH")]
+    pub set_file: Vec<String>,
+    /// Set a value from JSON: `tolerations=[{"key":"a","operator":"Exists"}]`.
+    #[arg(long = "set-json", value_name = "KEY=JSON")]
+    pub set_json: Vec<String>,
+    /// Unknown values keys are errors instead of warnings.
+    #[arg(long)]
+    pub strict: bool,
+    /// An API version the cluster offers, for objects gated on it (e.g.
+    /// `monitoring.coreos.com/v1` for ServiceMonitor); repeatable, like helm's.
+    #[arg(long = "api-versions", value_name = "GROUP/VERSION", value_delimiter = ',')]
+    pub api_versions: Vec<String>,
+}
+
+/// Run a parsed command line; errors are returned for `main` to print once.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Render(args) => render::run(args),
+    }
+}
