@@ -83,6 +83,75 @@ pub struct ValueArgs {
     pub api_versions: Vec<String>,
 }
 
+/// Read a `-f` file (`-` = stdin) with a message that names it.
+fn read_input(path: &str) -> anyhow::Result<(String, String)> {
+    use anyhow::Context as _;
+    if path == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("reading values from stdin")?;
+        return Ok(("<stdin>".to_string(), text));
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read values file {path}"))?;
+    Ok((path.to_string(), text))
+}
+
+/// The namespace of the kubeconfig's current context, else `default` (like kubectl and helm).
+pub fn kubeconfig_namespace() -> String {
+    ::kube::config::Kubeconfig::read()
+        .ok()
+        .and_then(|kc| {
+            let current = kc.current_context.clone()?;
+            kc.contexts.into_iter().find(|c| c.name == current)?.context?.namespace
+        })
+        .unwrap_or_else(|| "default".to_string())
+}
+
+/// Merge the value flags in helm's order and build the [`Release`](crate::Release) to render.
+/// Returns the warnings about the values (unknown or deprecated keys) for the caller to print.
+pub fn build_release(
+    release: &ReleaseArgs,
+    values: &ValueArgs,
+    namespace_default: impl FnOnce() -> String,
+) -> anyhow::Result<(crate::Release, Vec<String>)> {
+    use anyhow::Context as _;
+    let mut builder = crate::ValuesBuilder::new().strict(values.strict);
+    for path in &values.values {
+        let (name, text) = read_input(path)?;
+        builder = builder.values_file(name, text);
+    }
+    for expr in &values.set_json {
+        builder = builder.set_json(expr.clone());
+    }
+    for expr in &values.set {
+        builder = builder.set(expr.clone());
+    }
+    for expr in &values.set_string {
+        builder = builder.set_string(expr.clone());
+    }
+    for arg in &values.set_file {
+        let (key, path) = crate::values::parse_set_file_arg(arg)?;
+        let content = std::fs::read_to_string(&path)
+            .with_context(|| format!("--set-file {arg}: cannot read {path}"))?;
+        builder = builder.set_file(key, content);
+    }
+    let (merged, warnings) = builder.build()?;
+    let release = crate::Release {
+        name: release.release.clone(),
+        namespace: release.namespace.clone().unwrap_or_else(namespace_default),
+        values: merged,
+        create_namespace: release.create_namespace,
+        api_versions: values.api_versions.clone(),
+    };
+    Ok((release, warnings.into_iter().map(|w| w.to_string()).collect()))
+}
+
+/// Print warnings on stderr, one per line.
+pub fn print_warnings(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("runnerctl: warning: {w}");
+    }
+}
+
 /// Run a parsed command line; errors are returned for `main` to print once.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {

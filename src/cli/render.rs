@@ -1,12 +1,31 @@
-//! `runnerctl render`.
+//! `runnerctl render`: print the objects a release renders to. No cluster needed.
+use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use super::{ReleaseArgs, ValueArgs};
+use crate::render::OutputFormat;
+
+/// Output formats on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Multi-document YAML, a `# Source:` line before each object.
+    Yaml,
+    /// One JSON v1/List.
+    Json,
+}
 
 /// Arguments of `runnerctl render`.
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  runnerctl render -n gitlab-runner --create-namespace \\
+    --set gitlabUrl=https://gitlab.example.com --set runnerToken=glrt-XXXX \\
+    --set rbac.create=true --set runners.privileged=true
+  runnerctl render my-runner -f values.yaml -o json --show-secrets
+
+Secret values print as *** unless --show-secrets. Warnings go to stderr.")]
 pub struct RenderArgs {
     /// Release name and namespace.
     #[command(flatten)]
@@ -14,9 +33,27 @@ pub struct RenderArgs {
     /// Value flags.
     #[command(flatten)]
     pub values: ValueArgs,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "yaml")]
+    pub output: Format,
+    /// Print Secret values (tokens) instead of ***.
+    #[arg(long)]
+    pub show_secrets: bool,
 }
 
 /// Run `runnerctl render`.
-pub fn run(_args: RenderArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
+    let (release, mut warnings) = super::build_release(&args.release, &args.values, super::kubeconfig_namespace)?;
+    let manifest = crate::render::render(&release)?;
+    warnings.extend(manifest.warnings.iter().cloned());
+    super::print_warnings(&warnings);
+    let format = match args.output {
+        Format::Yaml => OutputFormat::Yaml,
+        Format::Json => OutputFormat::Json,
+    };
+    let text = manifest.to_text(format, args.show_secrets);
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
     Ok(ExitCode::from(super::EXIT_OK))
 }

@@ -1,5 +1,18 @@
 //! Rendering: values -> the chart's Kubernetes objects, ordered and schema-checked.
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
 use crate::values::Values;
+
+mod context;
+mod order;
+mod output;
+mod validate;
+
+pub use context::{DEFAULT_IMAGE_TAG, default_rules, fullname};
+pub use output::{MASK, OutputFormat};
 
 /// What to render: a release name and namespace, its values and cluster capabilities.
 #[derive(Debug, Clone)]
@@ -56,15 +69,235 @@ pub struct Manifest {
     pub warnings: Vec<String>,
 }
 
-/// Errors from rendering.
+
+/// Errors from rendering. Each names the place and what would fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Placeholder until the renderer lands.
-    #[error("not implemented")]
-    Unimplemented,
+    /// `gitlabUrl` is not set.
+    #[error("gitlabUrl is not set: set it to your GitLab instance, e.g. --set gitlabUrl=https://gitlab.example.com")]
+    MissingGitlabUrl,
+    /// Neither a token nor an existing Secret.
+    #[error(
+        "no runner token: set runnerToken to the runner authentication token (glrt-...) created in \
+         GitLab, or runners.secret to the name of an existing Secret with the keys runner-token and \
+         runner-registration-token"
+    )]
+    MissingToken,
+    /// A value that cannot be used.
+    #[error("{key}: {message}")]
+    InvalidValue {
+        /// Key path in the values.
+        key: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// `runners.config` is invalid.
+    #[error(transparent)]
+    RunnerConfig(#[from] crate::runner_config::Error),
+    /// A template failed to render (a defect in runnerctl's templates or an unusable value).
+    #[error("template {template}: {message}")]
+    Template {
+        /// The template.
+        template: String,
+        /// The engine's message.
+        message: String,
+    },
+    /// A template rendered something that is not a valid object.
+    #[error("{template}: rendered an invalid object: {message}")]
+    Object {
+        /// The template.
+        template: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An object has a field its Kubernetes type does not know, or a field of the wrong type.
+    #[error("{object}: {message}")]
+    Schema {
+        /// `Kind/namespace/name`.
+        object: String,
+        /// Field path and problem.
+        message: String,
+    },
 }
 
-/// Render a release into its objects.
-pub fn render(_release: &Release) -> Result<Manifest, Error> {
-    Err(Error::Unimplemented)
+/// The templates, embedded: (name, text). Rendered in this order; the output is then sorted
+/// into install order.
+pub const TEMPLATES: &[(&str, &str)] = &[
+    ("manifests/_helpers.tera", include_str!("../../manifests/_helpers.tera")),
+    ("manifests/namespace.yaml.tera", include_str!("../../manifests/namespace.yaml.tera")),
+    ("manifests/secret.yaml.tera", include_str!("../../manifests/secret.yaml.tera")),
+    ("manifests/configmap.yaml.tera", include_str!("../../manifests/configmap.yaml.tera")),
+    ("manifests/service-account.yaml.tera", include_str!("../../manifests/service-account.yaml.tera")),
+    ("manifests/rbac.yaml.tera", include_str!("../../manifests/rbac.yaml.tera")),
+    ("manifests/service.yaml.tera", include_str!("../../manifests/service.yaml.tera")),
+    ("manifests/monitors.yaml.tera", include_str!("../../manifests/monitors.yaml.tera")),
+    ("manifests/session-server.yaml.tera", include_str!("../../manifests/session-server.yaml.tera")),
+    ("manifests/deployment.yaml.tera", include_str!("../../manifests/deployment.yaml.tera")),
+    ("manifests/hpa.yaml.tera", include_str!("../../manifests/hpa.yaml.tera")),
+];
+
+/// The runner's scripts, embedded and shipped in the ConfigMap: (key, text).
+pub const SCRIPTS: &[(&str, &str)] = &[
+    ("entrypoint", include_str!("../../manifests/scripts/entrypoint")),
+    ("check-live", include_str!("../../manifests/scripts/check-live")),
+];
+
+/// Source name given to objects from `extraObjects`.
+pub const EXTRA_OBJECTS_SOURCE: &str = "values: extraObjects";
+
+fn engine() -> &'static tera::Tera {
+    static ENGINE: OnceLock<tera::Tera> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut tera = tera::Tera::new();
+        tera.register_filter("json", tera_contrib::json::json_encode);
+        tera.register_filter("b64", tera_contrib::base64::b64_encode);
+        tera.add_raw_templates(TEMPLATES.iter().copied())
+            .unwrap_or_else(|e| panic!("embedded templates must parse: {e}"));
+        tera
+    })
+}
+
+fn render_template(name: &str, ctx: &tera::Context) -> Result<Vec<Object>, Error> {
+    let text = engine()
+        .render(name, ctx)
+        .map_err(|e| Error::Template { template: name.to_string(), message: error_chain(&e) })?;
+    parse_documents(name, &text)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        cur = s.source();
+    }
+    msg
+}
+
+/// Split rendered text into YAML documents and parse each into an object.
+fn parse_documents(source: &str, text: &str) -> Result<Vec<Object>, Error> {
+    let mut objects = Vec::new();
+    for doc in text.split("\n---\n") {
+        if doc.trim().is_empty() || doc.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+            continue;
+        }
+        let value: Value = serde_saphyr::from_str(doc).map_err(|e| Error::Object {
+            template: source.to_string(),
+            message: format!("{e}\n--- rendered text ---\n{doc}"),
+        })?;
+        if value.is_null() {
+            continue;
+        }
+        objects.push(Object { source: source.to_string(), value });
+    }
+    Ok(objects)
+}
+
+fn checksum(objects: &[Object]) -> String {
+    let mut hasher = Sha256::new();
+    for o in objects {
+        hasher.update(serde_json::to_vec(&o.value).unwrap_or_default());
+    }
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Render a release into its objects, in install order, schema-checked.
+///
+/// Pure: no I/O, no cluster. The same release always gives the same manifest.
+pub fn render(release: &Release) -> Result<Manifest, Error> {
+    let mut warnings = Vec::new();
+    let mut derived = context::Derived::new(release, &mut warnings)?;
+    let values = release.values.as_json();
+    let mut ctx = tera::Context::new();
+    ctx.insert("Values", values);
+    ctx.insert("Release", &serde_json::json!({"Name": release.name, "Namespace": release.namespace}));
+    ctx.insert("scripts", &SCRIPTS.iter().map(|(k, v)| (k.to_string(), Value::from(*v))).collect::<serde_json::Map<_, _>>());
+
+    // ConfigMap and Secret first: their checksums go into the pod template.
+    ctx.insert("chart", &derived);
+    let secret = render_template("manifests/secret.yaml.tera", &ctx)?;
+    let configmap = render_template("manifests/configmap.yaml.tera", &ctx)?;
+    derived.checksum_configmap = checksum(&configmap);
+    if derived.secret_name.is_some() {
+        // For a user's Secret, its name stands in: runnerctl cannot see its data offline.
+        derived.checksum_secrets = if secret.is_empty() {
+            checksum(&[Object { source: String::new(), value: Value::from(derived.secret_name.clone()) }])
+        } else {
+            checksum(&secret)
+        };
+    }
+    ctx.insert("chart", &derived);
+
+    let mut objects = Vec::new();
+    for (name, _) in TEMPLATES.iter().filter(|(n, _)| !n.contains("/_")) {
+        match *name {
+            "manifests/secret.yaml.tera" => objects.extend(secret.iter().cloned()),
+            "manifests/configmap.yaml.tera" => objects.extend(configmap.iter().cloned()),
+            _ => objects.extend(render_template(name, &ctx)?),
+        }
+    }
+    objects.extend(extra_objects(release, &derived)?);
+    for o in &objects {
+        validate::check(o)?;
+    }
+    order::sort(&mut objects);
+    Ok(Manifest { objects, warnings })
+}
+
+/// `extraObjects`: each item as given, with template expressions in its strings evaluated.
+fn extra_objects(release: &Release, derived: &context::Derived) -> Result<Vec<Object>, Error> {
+    let values = release.values.as_json();
+    let Some(Value::Array(items)) = context::lookup(values, "extraObjects") else {
+        return Ok(Vec::new());
+    };
+    let scope = crate::runner_config::Scope {
+        release_name: &release.name,
+        release_namespace: &release.namespace,
+        values,
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let key = format!("extraObjects[{i}]");
+        let value = match item {
+            Value::String(text) => {
+                let text = crate::runner_config::evaluate(text, &scope)
+                    .map_err(|e| Error::InvalidValue { key: key.clone(), message: e.to_string() })?
+                    .text;
+                serde_saphyr::from_str(&text)
+                    .map_err(|e| Error::InvalidValue { key: key.clone(), message: format!("not YAML: {e}") })?
+            }
+            other => expand_strings(other, &scope).map_err(|message| Error::InvalidValue { key: key.clone(), message })?,
+        };
+        let Value::Object(mut map) = value else {
+            return Err(Error::InvalidValue { key, message: "must be a Kubernetes object (a map with apiVersion, kind, metadata.name)".into() });
+        };
+        for field in ["apiVersion", "kind"] {
+            if !map.get(field).is_some_and(Value::is_string) {
+                return Err(Error::InvalidValue { key, message: format!("{field} is missing") });
+            }
+        }
+        let meta = map.entry("metadata").or_insert_with(|| Value::Object(Default::default()));
+        if meta.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
+            return Err(Error::InvalidValue { key, message: "metadata.name is missing".into() });
+        }
+        let _ = derived;
+        out.push(Object { source: EXTRA_OBJECTS_SOURCE.to_string(), value: Value::Object(map) });
+    }
+    Ok(out)
+}
+
+fn expand_strings(v: &Value, scope: &crate::runner_config::Scope<'_>) -> Result<Value, String> {
+    Ok(match v {
+        Value::String(s) if s.contains("{{") => {
+            Value::String(crate::runner_config::evaluate(s, scope).map_err(|e| e.to_string())?.text)
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|x| expand_strings(x, scope)).collect::<Result<_, _>>()?),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| Ok((k.clone(), expand_strings(x, scope)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
 }

@@ -1,0 +1,26 @@
+//! helm's install order: kinds in a fixed sequence, unknown kinds last, names break ties.
+use super::Object;
+
+/// Kinds in the order helm installs them.
+pub const INSTALL_ORDER: &[&str] = &[
+    "PriorityClass", "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange",
+    "PodSecurityPolicy", "PodDisruptionBudget", "ServiceAccount", "Secret", "SecretList",
+    "ConfigMap", "StorageClass", "PersistentVolume", "PersistentVolumeClaim",
+    "CustomResourceDefinition", "ClusterRole", "ClusterRoleList", "ClusterRoleBinding",
+    "ClusterRoleBindingList", "Role", "RoleList", "RoleBinding", "RoleBindingList", "Service",
+    "DaemonSet", "Pod", "ReplicationController", "ReplicaSet", "Deployment",
+    "HorizontalPodAutoscaler", "StatefulSet", "Job", "CronJob", "IngressClass", "Ingress",
+    "APIService", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+];
+
+/// Position of a kind in the install order; unknown kinds sort after all known ones.
+pub fn rank(kind: &str) -> usize {
+    INSTALL_ORDER.iter().position(|k| *k == kind).unwrap_or(INSTALL_ORDER.len())
+}
+
+/// Sort objects into install order (stable; ties broken by kind, namespace and name).
+pub fn sort(objects: &mut [Object]) {
+    objects.sort_by(|a, b| {
+        (rank(a.kind()), a.kind(), a.namespace(), a.name()).cmp(&(rank(b.kind()), b.kind(), b.namespace(), b.name()))
+    });
+}

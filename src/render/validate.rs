@@ -1,0 +1,71 @@
+//! Post-render checks: each object of a known kind must deserialise into its k8s-openapi type
+//! without unknown fields, so a typo in a user's `affinity` is caught before any cluster sees it.
+use k8s_openapi::api::{apps, autoscaling, core, networking, rbac};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{Error, Object};
+
+/// `Kind/namespace/name` (or `Kind/name` for cluster-scoped objects).
+pub fn describe(o: &Object) -> String {
+    match o.namespace() {
+        Some(ns) => format!("{}/{}/{}", o.kind(), ns, o.name()),
+        None => format!("{}/{}", o.kind(), o.name()),
+    }
+}
+
+fn check_as<T: DeserializeOwned>(o: &Object) -> Result<(), Error> {
+    let mut unknown = Vec::new();
+    let result: Result<T, _> = serde_ignored::deserialize(&o.value, |path| unknown.push(path.to_string()));
+    if let Err(e) = result {
+        return Err(Error::Schema { object: describe(o), message: format!("invalid object: {e}") });
+    }
+    if !unknown.is_empty() {
+        let fields = unknown.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+        return Err(Error::Schema {
+            object: describe(o),
+            message: format!(
+                "unknown field{} {fields} (not part of {} {}); check the spelling in your values",
+                if unknown.len() > 1 { "s" } else { "" },
+                o.api_version(),
+                o.kind()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Check one object against its schema; kinds without a built-in type get a shape check only.
+pub fn check(o: &Object) -> Result<(), Error> {
+    if !o.value.is_object() || o.api_version().is_empty() || o.kind().is_empty() || o.name().is_empty() {
+        return Err(Error::Object {
+            template: o.source.clone(),
+            message: "an object needs apiVersion, kind and metadata.name".into(),
+        });
+    }
+    if let Some(Value::Object(labels)) = o.value.pointer("/metadata/labels") {
+        for (k, v) in labels {
+            if !v.is_string() {
+                return Err(Error::Schema {
+                    object: describe(o),
+                    message: format!("label {k} must be a string, got {v}; quote it in your values"),
+                });
+            }
+        }
+    }
+    match (o.api_version(), o.kind()) {
+        ("v1", "Namespace") => check_as::<core::v1::Namespace>(o),
+        ("v1", "ServiceAccount") => check_as::<core::v1::ServiceAccount>(o),
+        ("v1", "Secret") => check_as::<core::v1::Secret>(o),
+        ("v1", "ConfigMap") => check_as::<core::v1::ConfigMap>(o),
+        ("v1", "Service") => check_as::<core::v1::Service>(o),
+        ("rbac.authorization.k8s.io/v1", "Role") => check_as::<rbac::v1::Role>(o),
+        ("rbac.authorization.k8s.io/v1", "ClusterRole") => check_as::<rbac::v1::ClusterRole>(o),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding") => check_as::<rbac::v1::RoleBinding>(o),
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => check_as::<rbac::v1::ClusterRoleBinding>(o),
+        ("apps/v1", "Deployment") => check_as::<apps::v1::Deployment>(o),
+        ("autoscaling/v2", "HorizontalPodAutoscaler") => check_as::<autoscaling::v2::HorizontalPodAutoscaler>(o),
+        ("networking.k8s.io/v1", "Ingress") => check_as::<networking::v1::Ingress>(o),
+        _ => Ok(()),
+    }
+}
