@@ -1,0 +1,308 @@
+//! Diffs: normalisation of live and dry-run objects, Secret masking, unified diffs, summary.
+use std::fmt;
+
+use serde_json::Value;
+
+use super::plan::{Change, Plan, PlannedAction};
+
+/// Metadata the server maintains; never shown as a change.
+const SERVER_METADATA: &[&str] =
+    &["managedFields", "resourceVersion", "generation", "uid", "creationTimestamp", "selfLink"];
+
+/// The annotation client-side `kubectl apply` stores the whole object in (tokens included).
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Remove what the server maintains (managedFields, resourceVersion, generation, uid,
+/// creationTimestamp, status) so that two states of an object compare by content.
+/// Defaults filled in by the server stay: the dry-run result has them as well.
+pub fn normalize(obj: &Value) -> Value {
+    let mut v = obj.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("status");
+        if let Some(Value::Object(meta)) = m.get_mut("metadata") {
+            for k in SERVER_METADATA {
+                meta.remove(*k);
+            }
+            for key in ["labels", "annotations"] {
+                if meta.get(key).and_then(Value::as_object).is_some_and(|o| o.is_empty()) {
+                    meta.remove(key);
+                }
+            }
+        }
+    }
+    v
+}
+
+/// managedFields without their timestamps, to tell an ownership change from a no-op.
+pub(crate) fn ownership(obj: &Value) -> Vec<Value> {
+    obj.pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|e| {
+                    let mut e = e.clone();
+                    if let Some(m) = e.as_object_mut() {
+                        m.remove("time");
+                    }
+                    e
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Replace Secret values by markers that show which keys changed but not their values:
+/// `(unchanged)`, `(before)`/`(after)`, or `***` for a key on one side only. Applies to
+/// `data`, `stringData` and the last-applied-configuration annotation. Other kinds are
+/// returned as they are.
+pub fn mask_secrets(before: Option<&Value>, after: Option<&Value>) -> (Option<Value>, Option<Value>) {
+    let is_secret = |v: Option<&Value>| v.is_some_and(|v| v.get("kind").and_then(Value::as_str) == Some("Secret"));
+    if !is_secret(before) && !is_secret(after) {
+        return (before.cloned(), after.cloned());
+    }
+    let mut b = before.cloned();
+    let mut a = after.cloned();
+    for field in ["/data", "/stringData"] {
+        mask_map(&mut b, &mut a, field);
+    }
+    mask_last_applied(&mut b, &mut a);
+    (b, a)
+}
+
+fn mask_map(b: &mut Option<Value>, a: &mut Option<Value>, ptr: &str) {
+    let bm = b.as_ref().and_then(|v| v.pointer(ptr)).and_then(Value::as_object).cloned();
+    let am = a.as_ref().and_then(|v| v.pointer(ptr)).and_then(Value::as_object).cloned();
+    if let Some(Value::Object(m)) = b.as_mut().and_then(|v| v.pointer_mut(ptr)) {
+        for (k, v) in m.iter_mut() {
+            *v = Value::String(marker(Some(&*v), am.as_ref().and_then(|o| o.get(k)), "before"));
+        }
+    }
+    if let Some(Value::Object(m)) = a.as_mut().and_then(|v| v.pointer_mut(ptr)) {
+        for (k, v) in m.iter_mut() {
+            *v = Value::String(marker(bm.as_ref().and_then(|o| o.get(k)), Some(&*v), "after"));
+        }
+    }
+}
+
+fn marker(before: Option<&Value>, after: Option<&Value>, side: &str) -> String {
+    match (before, after) {
+        (Some(x), Some(y)) if x == y => "*** (unchanged)".into(),
+        (Some(_), Some(_)) => format!("*** ({side})"),
+        _ => "***".into(),
+    }
+}
+
+fn mask_last_applied(b: &mut Option<Value>, a: &mut Option<Value>) {
+    let get = |v: &Option<Value>| {
+        v.as_ref().and_then(|v| v.pointer("/metadata/annotations")).and_then(|m| m.get(LAST_APPLIED)).cloned()
+    };
+    let (bv, av) = (get(b), get(a));
+    for (side, v, other) in [("before", b, &av), ("after", a, &bv)] {
+        if let Some(Value::Object(m)) = v.as_mut().and_then(|v| v.pointer_mut("/metadata/annotations"))
+            && let Some(x) = m.get_mut(LAST_APPLIED)
+        {
+            let mine = x.clone();
+            *x = Value::String(marker(Some(&mine), other.as_ref(), side));
+        }
+    }
+}
+
+/// How to print diffs.
+#[derive(Debug, Clone, Default)]
+pub struct DiffOptions {
+    /// Print Secret values (tokens!) instead of masking them.
+    pub show_secrets: bool,
+    /// ANSI colors.
+    pub color: bool,
+}
+
+const RED: &str = "\x1b[31m";
+const GREEN: &str = "\x1b[32m";
+const CYAN: &str = "\x1b[36m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+fn yaml(v: Option<&Value>) -> String {
+    match v {
+        None => String::new(),
+        Some(v) => serde_saphyr::to_string(v).unwrap_or_else(|e| format!("# cannot print: {e}\n")),
+    }
+}
+
+/// A unified diff of two (already normalised) objects; empty when equal.
+pub(crate) fn unified(title: &str, before: Option<&Value>, after: Option<&Value>, opts: &DiffOptions) -> String {
+    let (b, a) = if opts.show_secrets { (before.cloned(), after.cloned()) } else { mask_secrets(before, after) };
+    let (bt, at) = (yaml(b.as_ref()), yaml(a.as_ref()));
+    if bt == at {
+        return String::new();
+    }
+    let diff = similar::TextDiff::from_lines(&bt, &at);
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("{title} (live)"), &format!("{title} (after apply)"))
+        .to_string();
+    if !opts.color {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 256);
+    for line in text.split_inclusive('\n') {
+        let color = if line.starts_with("+++") || line.starts_with("---") {
+            BOLD
+        } else if line.starts_with('+') {
+            GREEN
+        } else if line.starts_with('-') {
+            RED
+        } else if line.starts_with("@@") {
+            CYAN
+        } else {
+            ""
+        };
+        if color.is_empty() {
+            out.push_str(line);
+        } else {
+            out.push_str(color);
+            out.push_str(line.trim_end_matches('\n'));
+            out.push_str(RESET);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+impl Change {
+    /// The unified diff of this change (live -> after apply), Secret values masked unless
+    /// asked; empty when unchanged. A prune shows the whole object as deleted.
+    pub fn diff(&self, opts: &DiffOptions) -> String {
+        let title = self.object.to_string();
+        let before = self.live.as_ref().map(normalize);
+        let after = match self.action {
+            PlannedAction::Prune => None,
+            _ => self.after.as_ref().map(normalize),
+        };
+        let mut text = unified(&title, before.as_ref(), after.as_ref(), opts);
+        let mut notes = Vec::new();
+        if !self.adopt.is_empty() {
+            notes.push(format!(
+                "# {title}: takes over the fields of {} (fields they set that runnerctl does not render will be removed)",
+                self.adopt.join(", ")
+            ));
+        }
+        if let Some(m) = &self.immutable {
+            notes.push(format!("# {title}: must be recreated: {m}"));
+        }
+        if text.is_empty() && self.action == PlannedAction::Update && notes.is_empty() {
+            notes.push(format!("# {title}: field ownership changes only"));
+        }
+        for n in notes {
+            text.push_str(&n);
+            text.push('\n');
+        }
+        text
+    }
+}
+
+impl Plan {
+    /// All diffs, in apply order, prunes last.
+    pub fn diff(&self, opts: &DiffOptions) -> String {
+        self.changes.iter().chain(self.prune.iter()).map(|c| c.diff(opts)).collect()
+    }
+
+    /// Counts per action.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in self.changes.iter().chain(self.prune.iter()) {
+            match c.action {
+                PlannedAction::Create => s.add += 1,
+                PlannedAction::Update | PlannedAction::Recreate => s.change += 1,
+                PlannedAction::Prune => s.delete += 1,
+                PlannedAction::Unchanged => s.unchanged += 1,
+            }
+        }
+        s
+    }
+}
+
+/// Counts of a plan: `2 to add, 1 to change, 1 to delete, 4 unchanged`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    /// Objects to create.
+    pub add: usize,
+    /// Objects to change (or recreate).
+    pub change: usize,
+    /// Objects to prune.
+    pub delete: usize,
+    /// Objects already as rendered.
+    pub unchanged: usize,
+}
+
+impl Summary {
+    /// Whether anything would be written.
+    pub fn has_changes(&self) -> bool {
+        self.add + self.change + self.delete > 0
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} to add, {} to change, {} to delete, {} unchanged", self.add, self.change, self.delete, self.unchanged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn normalize_drops_server_fields() {
+        let live = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"n",
+            "uid":"u","resourceVersion":"5","generation":2,"creationTimestamp":"2024-01-01T00:00:00Z",
+            "managedFields":[{"manager":"x"}],"labels":{"a":"b"}},"data":{"k":"v"},"status":{"x":1}});
+        let n = normalize(&live);
+        assert_eq!(n, json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"n","labels":{"a":"b"}},"data":{"k":"v"}}));
+    }
+
+    #[test]
+    fn ownership_ignores_time() {
+        let a = json!({"metadata":{"managedFields":[{"manager":"runnerctl","operation":"Apply","time":"1"}]}});
+        let b = json!({"metadata":{"managedFields":[{"manager":"runnerctl","operation":"Apply","time":"2"}]}});
+        assert_eq!(ownership(&a), ownership(&b));
+    }
+
+    #[test]
+    fn secrets_are_masked_but_changed_keys_show() {
+        let before = json!({"kind":"Secret","metadata":{"name":"s","annotations":{LAST_APPLIED:"{\"token\":\"glrt-old\"}"}},
+            "data":{"runner-token":"Z2xydC1vbGQ=","same":"eA=="}});
+        let after = json!({"kind":"Secret","metadata":{"name":"s"},
+            "data":{"runner-token":"Z2xydC1uZXc=","same":"eA==","new":"eQ=="}});
+        let text = unified("Secret/n/s", Some(&before), Some(&after), &DiffOptions::default());
+        assert!(!text.contains("Z2xydC1"), "{text}");
+        assert!(!text.contains("glrt-old"), "{text}");
+        assert!(text.contains("-  runner-token: '*** (before)'") || text.contains("-  runner-token: \"*** (before)\""), "{text}");
+        assert!(text.contains("+  new:"), "{text}");
+        assert!(!text.contains("-  same") && !text.contains("+  same"), "unchanged keys do not change: {text}");
+        let shown = unified("Secret/n/s", Some(&before), Some(&after), &DiffOptions { show_secrets: true, color: false });
+        assert!(shown.contains("Z2xydC1uZXc="), "{shown}");
+    }
+
+    #[test]
+    fn color_only_when_asked() {
+        let a = json!({"kind":"ConfigMap","data":{"k":"1"}});
+        let b = json!({"kind":"ConfigMap","data":{"k":"2"}});
+        let plain = unified("ConfigMap/n/c", Some(&a), Some(&b), &DiffOptions::default());
+        assert!(!plain.contains('\x1b'));
+        assert!(plain.contains("-  k: '1'") || plain.contains("-  k: \"1\""), "{plain}");
+        let colored = unified("ConfigMap/n/c", Some(&a), Some(&b), &DiffOptions { color: true, ..Default::default() });
+        assert!(colored.contains(GREEN) && colored.contains(RED));
+        assert_eq!(unified("x", Some(&a), Some(&a), &DiffOptions::default()), "");
+    }
+
+    #[test]
+    fn summary_line() {
+        let s = Summary { add: 2, change: 1, delete: 1, unchanged: 4 };
+        assert_eq!(s.to_string(), "2 to add, 1 to change, 1 to delete, 4 unchanged");
+        assert!(s.has_changes());
+        assert!(!Summary { unchanged: 3, ..Default::default() }.has_changes());
+    }
+}

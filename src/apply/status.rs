@@ -1,0 +1,67 @@
+//! Status: the release's objects (ApplySet members) and their readiness.
+use serde::Serialize;
+
+use super::prune::ApplySet;
+use super::wait::{Readiness, readiness};
+use super::{Engine, Error, ObjectRef, install_rank};
+
+/// One member and its readiness.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectStatus {
+    /// The object.
+    pub object: ObjectRef,
+    /// Its readiness.
+    pub readiness: Readiness,
+}
+
+/// The status of a release.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    /// The ApplySet parent, `Secret/ns/name`.
+    pub parent: String,
+    /// The ApplySet id.
+    pub id: String,
+    /// The tooling that last wrote the parent.
+    pub tooling: Option<String>,
+    /// Members, in install order.
+    pub objects: Vec<ObjectStatus>,
+}
+
+impl StatusReport {
+    /// Every member is ready.
+    pub fn is_ready(&self) -> bool {
+        self.objects.iter().all(|o| o.readiness == Readiness::Ready)
+    }
+}
+
+impl std::fmt::Display for StatusReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "ApplySet {} ({})", self.parent, self.tooling.as_deref().unwrap_or("?"))?;
+        let width = self.objects.iter().map(|o| o.object.to_string().len()).max().unwrap_or(0);
+        for o in &self.objects {
+            writeln!(f, "{:width$}  {}", o.object.to_string(), o.readiness)?;
+        }
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// The members of the release's ApplySet and their readiness.
+    pub async fn status(&self, applyset: &ApplySet) -> Result<StatusReport, Error> {
+        let live = self.get_parent(applyset).await?;
+        if live.is_none() {
+            return Err(Error::NotInstalled { parent: applyset.parent_ref().to_string() });
+        }
+        let parent = applyset.parse_parent(live.as_ref())?;
+        let mut objects: Vec<ObjectStatus> = self
+            .list_members(applyset, &parent)
+            .await?
+            .into_iter()
+            .map(|(_, v)| ObjectStatus { object: ObjectRef::of(&v), readiness: readiness(&v) })
+            .collect();
+        objects.sort_by(|a, b| {
+            install_rank(&a.object.kind).cmp(&install_rank(&b.object.kind)).then_with(|| a.object.cmp(&b.object))
+        });
+        Ok(StatusReport { parent: applyset.parent_ref().to_string(), id: applyset.id(), tooling: parent.tooling, objects })
+    }
+}

@@ -1,0 +1,407 @@
+//! Wait until objects are ready, kstatus-like; explain why when they are not.
+//!
+//! Rules: a Deployment is ready when the controller observed its generation, every replica
+//! is updated, ready and available and no old replica is left; `Progressing=False` with
+//! `ProgressDeadlineExceeded` is a failure. StatefulSets and DaemonSets follow the same
+//! idea; a Pod must be Ready; a Namespace Active. Other kinds are ready once they exist.
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{BoxFut, Engine, Error, ObjectRef, concurrently};
+use crate::kube::Kind;
+
+/// Readiness of one object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", content = "message")]
+pub enum Readiness {
+    /// Ready (kstatus "Current").
+    Ready,
+    /// Not yet; why.
+    InProgress(String),
+    /// Will not become ready without a change; why.
+    Failed(String),
+    /// Does not exist.
+    Missing,
+}
+
+impl std::fmt::Display for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Readiness::Ready => f.write_str("ready"),
+            Readiness::InProgress(m) => write!(f, "in progress: {m}"),
+            Readiness::Failed(m) => write!(f, "failed: {m}"),
+            Readiness::Missing => f.write_str("missing"),
+        }
+    }
+}
+
+fn int(v: &Value, ptr: &str) -> Option<i64> {
+    v.pointer(ptr).and_then(Value::as_i64)
+}
+
+fn condition<'a>(v: &'a Value, ty: &str) -> Option<&'a Value> {
+    v.pointer("/status/conditions")?.as_array()?.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(ty))
+}
+
+fn cond_str<'a>(c: &'a Value, k: &str) -> &'a str {
+    c.get(k).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The readiness of a live object (pure: no requests).
+pub fn readiness(obj: &Value) -> Readiness {
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    let generation = int(obj, "/metadata/generation").unwrap_or(0);
+    let observed = int(obj, "/status/observedGeneration");
+    let observed_ok = || observed.is_some_and(|o| o >= generation);
+    match kind {
+        "Deployment" => {
+            if let Some(c) = condition(obj, "Progressing")
+                && cond_str(c, "status") == "False"
+                && cond_str(c, "reason") == "ProgressDeadlineExceeded"
+            {
+                return Readiness::Failed(format!("progress deadline exceeded: {}", cond_str(c, "message")));
+            }
+            if !observed_ok() {
+                return Readiness::InProgress("waiting for the controller to observe the new generation".into());
+            }
+            let want = int(obj, "/spec/replicas").unwrap_or(1);
+            let total = int(obj, "/status/replicas").unwrap_or(0);
+            let updated = int(obj, "/status/updatedReplicas").unwrap_or(0);
+            let ready = int(obj, "/status/readyReplicas").unwrap_or(0);
+            let available = int(obj, "/status/availableReplicas").unwrap_or(0);
+            if updated < want {
+                return Readiness::InProgress(format!("{updated} of {want} replicas updated"));
+            }
+            if total > updated {
+                return Readiness::InProgress(format!("{} old replicas pending termination", total - updated));
+            }
+            if ready < want {
+                return Readiness::InProgress(format!("{ready} of {want} replicas ready"));
+            }
+            if available < want {
+                return Readiness::InProgress(format!("{available} of {want} replicas available"));
+            }
+            Readiness::Ready
+        }
+        "StatefulSet" => {
+            if !observed_ok() {
+                return Readiness::InProgress("waiting for the controller to observe the new generation".into());
+            }
+            let want = int(obj, "/spec/replicas").unwrap_or(1);
+            let ready = int(obj, "/status/readyReplicas").unwrap_or(0);
+            let updated = int(obj, "/status/updatedReplicas").unwrap_or(0);
+            if ready < want || updated < want {
+                return Readiness::InProgress(format!("{ready} of {want} ready, {updated} updated"));
+            }
+            Readiness::Ready
+        }
+        "DaemonSet" => {
+            if !observed_ok() {
+                return Readiness::InProgress("waiting for the controller to observe the new generation".into());
+            }
+            let want = int(obj, "/status/desiredNumberScheduled").unwrap_or(0);
+            let ready = int(obj, "/status/numberReady").unwrap_or(0);
+            let updated = int(obj, "/status/updatedNumberScheduled").unwrap_or(0);
+            if ready < want || updated < want {
+                return Readiness::InProgress(format!("{ready} of {want} ready, {updated} updated"));
+            }
+            Readiness::Ready
+        }
+        "Pod" => {
+            let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("Pending");
+            match phase {
+                "Succeeded" => Readiness::Ready,
+                "Failed" => Readiness::Failed("pod failed".into()),
+                _ if condition(obj, "Ready").is_some_and(|c| cond_str(c, "status") == "True") => Readiness::Ready,
+                _ => Readiness::InProgress(format!("pod {phase}")),
+            }
+        }
+        "Namespace" => match obj.pointer("/status/phase").and_then(Value::as_str) {
+            Some("Terminating") => Readiness::Failed("namespace is terminating".into()),
+            _ => Readiness::Ready,
+        },
+        _ => Readiness::Ready,
+    }
+}
+
+fn needs_polling(kind: &str) -> bool {
+    matches!(kind, "Deployment" | "StatefulSet" | "DaemonSet" | "Pod" | "Namespace")
+}
+
+/// How long and how often to wait.
+#[derive(Debug, Clone)]
+pub struct WaitOptions {
+    /// Give up after this long (default 5 minutes).
+    pub timeout: Duration,
+    /// Poll interval (default 1 s).
+    pub interval: Duration,
+}
+
+impl Default for WaitOptions {
+    fn default() -> Self {
+        WaitOptions { timeout: Duration::from_secs(300), interval: Duration::from_secs(1) }
+    }
+}
+
+/// An object that did not become ready, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotReady {
+    /// The object.
+    pub object: ObjectRef,
+    /// Its last readiness.
+    pub readiness: Readiness,
+    /// Explanations: pod phases, container waiting reasons, recent events.
+    pub reasons: Vec<String>,
+}
+
+/// The outcome of [`Engine::wait`].
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WaitReport {
+    /// Objects that became ready, in the order they did.
+    pub ready: Vec<ObjectRef>,
+    /// Objects that failed or were still not ready at the timeout.
+    pub not_ready: Vec<NotReady>,
+    /// Whether the timeout was reached.
+    pub timed_out: bool,
+}
+
+impl WaitReport {
+    /// Everything became ready.
+    pub fn is_ready(&self) -> bool {
+        self.not_ready.is_empty()
+    }
+}
+
+impl std::fmt::Display for WaitReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for n in &self.not_ready {
+            writeln!(f, "{}: {}", n.object, n.readiness)?;
+            for r in &n.reasons {
+                writeln!(f, "  {r}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// Wait until `objects` are ready or `opts.timeout` passes; `on_ready` is called once
+    /// per object as it becomes ready. Failures are data in the report, with reasons.
+    pub async fn wait(
+        &self,
+        objects: &[ObjectRef],
+        opts: &WaitOptions,
+        mut on_ready: impl FnMut(&ObjectRef, &Readiness),
+    ) -> Result<WaitReport, Error> {
+        let start = Instant::now();
+        let mut report = WaitReport::default();
+        let mut pending: Vec<(Kind, ObjectRef, Readiness)> = Vec::new();
+        for o in objects {
+            if !needs_polling(&o.kind) {
+                on_ready(o, &Readiness::Ready);
+                report.ready.push(o.clone());
+                continue;
+            }
+            let kind = self
+                .kube
+                .resolve(&o.api_version, &o.kind)
+                .await
+                .map_err(|e| Error::api(o, "discovery", e))?
+                .ok_or_else(|| Error::UnknownKind { object: o.to_string(), api_version: o.api_version.clone(), kind: o.kind.clone() })?;
+            pending.push((kind, o.clone(), Readiness::InProgress("not checked yet".into())));
+        }
+        let mut failed: Vec<(Kind, ObjectRef, Readiness, Option<Value>)> = Vec::new();
+        let mut last: Vec<Option<Value>> = Vec::new();
+        loop {
+            let futs: Vec<BoxFut<Result<Option<Value>, Error>>> = pending
+                .iter()
+                .map(|(k, o, _)| {
+                    let (e, k, o) = (self.clone(), k.clone(), o.clone());
+                    Box::pin(async move { e.kube.get(&k, o.namespace.as_deref(), &o.name).await.map_err(|err| Error::api(&o, "get", err)) })
+                        as BoxFut<_>
+                })
+                .collect();
+            let results = concurrently(futs).await;
+            let mut still = Vec::new();
+            last.clear();
+            for ((k, o, _), r) in pending.drain(..).zip(results) {
+                let live = r?;
+                let state = live.as_ref().map(readiness).unwrap_or(Readiness::Missing);
+                match state {
+                    Readiness::Ready => {
+                        on_ready(&o, &state);
+                        report.ready.push(o);
+                    }
+                    Readiness::Failed(_) => failed.push((k, o, state, live)),
+                    _ => {
+                        still.push((k, o, state));
+                        last.push(live);
+                    }
+                }
+            }
+            pending = still;
+            if pending.is_empty() {
+                break;
+            }
+            if start.elapsed() >= opts.timeout {
+                report.timed_out = true;
+                break;
+            }
+            let left = opts.timeout.saturating_sub(start.elapsed());
+            tokio::time::sleep(opts.interval.min(left)).await;
+        }
+        let not_ready: Vec<(Kind, ObjectRef, Readiness, Option<Value>)> =
+            failed.into_iter().chain(pending.into_iter().zip(last).map(|((k, o, s), l)| (k, o, s, l))).collect();
+        for (_, o, state, live) in not_ready {
+            let reasons = match &live {
+                Some(l) => self.explain(&o, l).await,
+                None => Vec::new(),
+            };
+            report.not_ready.push(NotReady { object: o, readiness: state, reasons });
+        }
+        Ok(report)
+    }
+
+    /// Why a workload is not ready: its failing conditions, its pods' phases and container
+    /// states, and the newest pod's recent events. Best effort: request errors become reasons.
+    pub(crate) async fn explain(&self, o: &ObjectRef, live: &Value) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in live.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten() {
+            if cond_str(c, "status") != "True" {
+                out.push(format!(
+                    "condition {}={}: {} {}",
+                    cond_str(c, "type"),
+                    cond_str(c, "status"),
+                    cond_str(c, "reason"),
+                    cond_str(c, "message")
+                ));
+            }
+        }
+        let labels = match (o.kind.as_str(), live.pointer("/spec/selector/matchLabels").and_then(Value::as_object)) {
+            (_, Some(m)) => m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","),
+            _ => return out,
+        };
+        let (Ok(Some(pod_kind)), Ok(Some(event_kind))) =
+            (self.kube.resolve("v1", "Pod").await, self.kube.resolve("v1", "Event").await)
+        else {
+            return out;
+        };
+        let ns = o.namespace.as_deref();
+        let mut pods = match self.kube.list(&pod_kind, ns, Some(&labels), None).await {
+            Ok(p) => p,
+            Err(e) => {
+                out.push(format!("cannot list pods: {}", Error::api(o, "list pods", e)));
+                return out;
+            }
+        };
+        if pods.is_empty() {
+            out.push(format!("no pods match {labels}"));
+        }
+        let created = |p: &Value| p.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or("").to_string();
+        pods.sort_by_key(|p| std::cmp::Reverse(created(p)));
+        for p in pods.iter().take(3) {
+            out.extend(pod_reasons(p));
+        }
+        if let Some(p) = pods.first() {
+            let name = p.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+            let fs = format!("involvedObject.name={name}");
+            if let Ok(mut events) = self.kube.list(&event_kind, ns, None, Some(&fs)).await {
+                let ts = |e: &Value| {
+                    ["/lastTimestamp", "/eventTime", "/metadata/creationTimestamp"]
+                        .iter()
+                        .find_map(|p| e.pointer(p).and_then(Value::as_str))
+                        .unwrap_or("")
+                        .to_string()
+                };
+                events.sort_by_key(ts);
+                let skip = events.len().saturating_sub(5);
+                for e in events.iter().skip(skip) {
+                    let s = |p: &str| e.pointer(p).and_then(Value::as_str).unwrap_or("");
+                    out.push(format!("event pod/{name}: {} {}: {}", s("/type"), s("/reason"), s("/message")));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One line per interesting fact about a pod: phase, unready conditions, container states.
+pub(crate) fn pod_reasons(p: &Value) -> Vec<String> {
+    let s = |v: &Value, ptr: &str| v.pointer(ptr).and_then(Value::as_str).unwrap_or("").to_string();
+    let name = s(p, "/metadata/name");
+    let mut out = vec![format!("pod/{name}: phase {}", s(p, "/status/phase"))];
+    for c in p.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten() {
+        if cond_str(c, "status") == "False" && !cond_str(c, "reason").is_empty() {
+            out.push(format!("pod/{name}: {} {}: {}", cond_str(c, "type"), cond_str(c, "reason"), cond_str(c, "message")));
+        }
+    }
+    for list in ["/status/initContainerStatuses", "/status/containerStatuses"] {
+        for cs in p.pointer(list).and_then(Value::as_array).into_iter().flatten() {
+            let cname = s(cs, "/name");
+            let restarts = int(cs, "/restartCount").unwrap_or(0);
+            if let Some(w) = cs.pointer("/state/waiting") {
+                out.push(format!("pod/{name} container {cname}: waiting: {} {}", s(w, "/reason"), s(w, "/message")).trim_end().to_string());
+            }
+            if let Some(t) = cs.pointer("/state/terminated") {
+                out.push(format!("pod/{name} container {cname}: terminated: {} exit code {}", s(t, "/reason"), int(t, "/exitCode").unwrap_or(0)));
+            }
+            if let Some(t) = cs.pointer("/lastState/terminated") {
+                out.push(format!(
+                    "pod/{name} container {cname}: last terminated: {} exit code {} ({restarts} restarts)",
+                    s(t, "/reason"),
+                    int(t, "/exitCode").unwrap_or(0)
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deploy(generation: i64, status: Value) -> Value {
+        json!({"kind":"Deployment","metadata":{"generation":generation},"spec":{"replicas":1},"status":status})
+    }
+
+    #[test]
+    fn deployment_rules() {
+        assert_eq!(
+            readiness(&deploy(2, json!({"observedGeneration":2,"replicas":1,"updatedReplicas":1,"readyReplicas":1,"availableReplicas":1}))),
+            Readiness::Ready
+        );
+        assert!(matches!(
+            readiness(&deploy(3, json!({"observedGeneration":2,"replicas":1,"updatedReplicas":1,"readyReplicas":1,"availableReplicas":1}))),
+            Readiness::InProgress(_)
+        ));
+        assert!(matches!(
+            readiness(&deploy(2, json!({"observedGeneration":2,"replicas":2,"updatedReplicas":1,"readyReplicas":1,"availableReplicas":1}))),
+            Readiness::InProgress(m) if m.contains("old replicas")
+        ));
+        assert!(matches!(
+            readiness(&deploy(2, json!({"observedGeneration":2,"replicas":1,"updatedReplicas":1,"readyReplicas":0}))),
+            Readiness::InProgress(m) if m.contains("0 of 1 replicas ready")
+        ));
+        assert!(matches!(
+            readiness(&deploy(2, json!({"observedGeneration":2,"conditions":[{"type":"Progressing","status":"False","reason":"ProgressDeadlineExceeded","message":"too slow"}]}))),
+            Readiness::Failed(m) if m.contains("too slow")
+        ));
+        assert_eq!(readiness(&json!({"kind":"ConfigMap"})), Readiness::Ready);
+    }
+
+    #[test]
+    fn pod_reasons_name_waiting_containers() {
+        let p = json!({"metadata":{"name":"r-1"},"status":{"phase":"Pending",
+            "conditions":[{"type":"Ready","status":"False","reason":"ContainersNotReady","message":"containers with unready status: [r]"}],
+            "containerStatuses":[{"name":"r","restartCount":3,"state":{"waiting":{"reason":"ImagePullBackOff","message":"Back-off pulling image"}},
+              "lastState":{"terminated":{"reason":"Error","exitCode":1}}}]}});
+        let r = pod_reasons(&p).join("\n");
+        assert!(r.contains("pod/r-1: phase Pending"), "{r}");
+        assert!(r.contains("waiting: ImagePullBackOff Back-off pulling image"), "{r}");
+        assert!(r.contains("last terminated: Error exit code 1 (3 restarts)"), "{r}");
+    }
+}
