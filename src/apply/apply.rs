@@ -89,6 +89,15 @@ impl Engine {
     /// ApplySet parent still lists every group-kind, so running apply again converges.
     /// Nothing is pruned unless every write succeeded.
     pub async fn apply(&self, plan: &Plan, mut on_result: impl FnMut(&ObjectResult)) -> Result<Report, Error> {
+        if !self.opts.recreate {
+            let errs: Vec<Error> = plan
+                .changes
+                .iter()
+                .filter(|c| c.action == PlannedAction::Recreate)
+                .map(|c| Error::Immutable { object: c.object.to_string(), message: c.immutable.clone().unwrap_or_default() })
+                .collect();
+            Error::collect(errs)?;
+        }
         let mut report = Report::default();
         let (gks, nss) = plan.inventory();
         let mut union_gks = gks.clone();

@@ -3,7 +3,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod apply;
+pub mod diff;
 pub mod render;
+pub mod status;
+pub mod uninstall;
 
 /// Exit code: success, and for `diff --exit-code` no changes.
 pub const EXIT_OK: u8 = 0;
@@ -37,6 +41,14 @@ pub struct Cli {
 pub enum Command {
     /// Print the objects a release renders to (no cluster needed).
     Render(render::RenderArgs),
+    /// Show what apply would change on the cluster (server-side dry-run).
+    Diff(diff::DiffArgs),
+    /// Apply the release with server-side apply, prune what is gone, wait until ready.
+    Apply(apply::ApplyArgs),
+    /// Show the release's objects and their readiness.
+    Status(status::StatusArgs),
+    /// Delete the release's objects.
+    Uninstall(uninstall::UninstallArgs),
 }
 
 /// Release name and namespace, as in `helm upgrade --install RELEASE -n NAMESPACE`.
@@ -156,5 +168,9 @@ pub fn print_warnings(warnings: &[String]) {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Render(args) => render::run(args),
+        Command::Diff(args) => diff::run(args),
+        Command::Apply(args) => apply::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Uninstall(args) => uninstall::run(args),
     }
 }

@@ -1,0 +1,107 @@
+//! `runnerctl apply`.
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{ArgAction, Args};
+
+use super::diff::{ClusterArgs, Session, parse_duration, plan_release, print_plan};
+use super::{ReleaseArgs, ValueArgs};
+use crate::apply::{EngineOptions, WaitOptions};
+
+/// Arguments of `runnerctl apply`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Prints the diff and summary (as `runnerctl diff`), asks for confirmation on a terminal, then
+applies with server-side apply (field manager runnerctl): the Namespace first, then the rest in
+install order, writing only objects whose dry-run differs from the live object. Objects the
+release no longer renders are pruned (ApplySet inventory, KEP-3659) after every write
+succeeded. Then waits until the workloads are ready (--wait=false to skip).
+
+Not on a terminal (CI), apply proceeds without asking, like kubectl apply and helm upgrade:
+pipelines run non-interactively and review belongs to `runnerctl diff` in the merge request.
+
+Objects created by client-side `kubectl apply` or helm are adopted: runnerctl takes over their
+fields, so values removed later remove the fields. Fields owned by any other manager are a
+conflict unless --force-conflicts.
+
+Exit codes: 0 applied (and ready), 1 error, conflict, failed or timed-out wait, or declined.
+
+Example:
+  runnerctl apply -n gitlab-runner --create-namespace --set gitlabUrl=https://gitlab.example.com \\
+    --set runnerToken=glrt-XXXX --set rbac.create=true --yes")]
+pub struct ApplyArgs {
+    /// Release name and namespace.
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    /// Value flags.
+    #[command(flatten)]
+    pub values: ValueArgs,
+    /// Cluster flags.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Print Secret values (tokens) in the diff instead of masking them.
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// Apply without asking.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Stop after printing the plan.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Take over fields owned by other field managers instead of failing.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Delete and recreate objects whose immutable fields change (e.g. a Deployment selector).
+    #[arg(long)]
+    pub recreate: bool,
+    /// Wait until the workloads are ready.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true", value_name = "BOOL")]
+    pub wait: bool,
+    /// How long to wait: 30s, 5m, 1h.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+fn confirm() -> anyhow::Result<bool> {
+    eprint!("Apply these changes? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+/// Run `runnerctl apply`.
+pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
+    let opts = EngineOptions::default().force_conflicts(args.force_conflicts).recreate(args.recreate);
+    let s = Session::connect(&args.cluster, opts)?;
+    let plan = plan_release(&s, &args.release, &args.values)?;
+    print_plan(&plan, args.show_secrets)?;
+    if args.dry_run {
+        return Ok(ExitCode::from(super::EXIT_OK));
+    }
+    let changes = plan.summary().has_changes();
+    if changes && !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() && !confirm()? {
+        eprintln!("runnerctl: not applied");
+        return Ok(ExitCode::from(super::EXIT_ERROR));
+    }
+    let report = s.rt.block_on(s.engine.apply(&plan, |r| {
+        if r.action != crate::apply::Action::Unchanged {
+            eprintln!("{r}");
+        }
+    }))?;
+    if !changes {
+        eprintln!("runnerctl: no changes");
+    }
+    if !args.wait {
+        return Ok(ExitCode::from(super::EXIT_OK));
+    }
+    let wopts = WaitOptions { timeout: args.timeout, ..Default::default() };
+    let waited = s.rt.block_on(s.engine.wait(&report.objects(), &wopts, |o, _| eprintln!("{o} ready")))?;
+    if !waited.is_ready() {
+        eprint!("{waited}");
+        let what = if waited.timed_out { format!("timed out after {}s", args.timeout.as_secs()) } else { "failed".into() };
+        anyhow::bail!("wait {what}: {} object(s) not ready", waited.not_ready.len());
+    }
+    Ok(ExitCode::from(super::EXIT_OK))
+}
