@@ -1,19 +1,384 @@
 //! Values: the embedded defaults, user files and `--set` flags merged with helm's rules.
+//!
+//! ```
+//! use runnerctl::values::ValuesBuilder;
+//!
+//! let (values, warnings) = ValuesBuilder::new()
+//!     .values_file("my.yaml", "gitlabUrl: https://gitlab.example.com/\nconcurrent: 4\n")
+//!     .set("runners.tags={k8s,linux},rbac.create=true")
+//!     .build()
+//!     .unwrap();
+//! assert_eq!(values.get("concurrent"), Some(&serde_json::json!(4)));
+//! assert_eq!(values.get("runners.tags[1]"), Some(&serde_json::json!("linux")));
+//! assert!(warnings.is_empty());
+//! ```
+//!
+//! Order of precedence (helm's, whatever the order of the builder calls): defaults, then `-f`
+//! files, then `--set-json`, `--set`, `--set-string`, `--set-file`, each group in the order
+//! given. Maps merge deeply, lists and scalars replace, `null` removes the key (also from the
+//! defaults). The `--set` grammar is written down in the `strvals` module docs (see
+//! [`ValuesBuilder::set`]).
+//!
+//! Checks: a value whose type does not fit the default (an integer, boolean, string, list or
+//! map; a `null` default takes anything) is an [`Error::Type`]; a key the chart does not know is
+//! a [`Warning`] naming the nearest known key (an error with [`ValuesBuilder::strict`]); below
+//! a default that is `{}`, `[]` or `null`, and below `securityContext`/`podSecurityContext`,
+//! any key is allowed. Deprecated keys give a warning naming the replacement. Values of keys
+//! named like `*token*`, `*password*`, `*secret*` never appear in messages.
+
+mod check;
+mod error;
+mod merge;
+mod path;
+mod strvals;
+mod yaml;
+
+use std::sync::OnceLock;
+
+use serde_json::{Map, Value};
+
+pub use error::{Error, Warning};
+
+use check::Source;
+use strvals::{Assignment, Mode};
 
 /// The embedded default values (`values/values.yaml`).
 pub const DEFAULT_VALUES_YAML: &str = include_str!("../../values/values.yaml");
 
+/// Largest list index `--set` accepts (`a[65536]=x`), as helm.
+pub const MAX_LIST_INDEX: usize = 65_536;
+/// Deepest nesting accepted: key segments of a `--set` key, levels of a values file or JSON value.
+pub const MAX_NESTING_DEPTH: usize = 64;
+/// Largest values file (and `--set-file` content) accepted, in bytes (8 MiB).
+pub const MAX_VALUES_FILE_BYTES: usize = 8 * 1024 * 1024;
+/// Largest single `--set`/`--set-string`/`--set-json` expression accepted, in bytes (1 MiB).
+pub const MAX_SET_EXPR_BYTES: usize = 1024 * 1024;
+
 /// One merged values tree.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Values(serde_json::Value);
+pub struct Values(Value);
 
 impl Values {
+    /// The embedded defaults (`values/values.yaml`), parsed.
+    pub fn defaults() -> Values {
+        static DEFAULTS: OnceLock<Value> = OnceLock::new();
+        let v = DEFAULTS.get_or_init(|| {
+            let (map, _) = yaml::load("values/values.yaml (embedded)", DEFAULT_VALUES_YAML)
+                .expect("the embedded values.yaml is valid (tested)");
+            Value::Object(map)
+        });
+        Values(v.clone())
+    }
+
+    /// Wraps a JSON tree as it is, without defaults or checks (for tests and library callers
+    /// that build values themselves).
+    pub fn from_json(value: Value) -> Values {
+        Values(value)
+    }
+
     /// The merged tree as JSON.
-    pub fn as_json(&self) -> &serde_json::Value {
+    pub fn as_json(&self) -> &Value {
         &self.0
+    }
+
+    /// The merged tree, by value.
+    pub fn into_json(self) -> Value {
+        self.0
+    }
+
+    /// The value at a key path in `--set` syntax (`runners.config`, `tolerations[0].key`,
+    /// `podAnnotations.example\.com/x`); `None` when absent or the path does not parse.
+    pub fn get(&self, dotted_path: &str) -> Option<&Value> {
+        let path = strvals::parse_key(dotted_path).ok()?;
+        let mut cur = &self.0;
+        for seg in &path.0 {
+            cur = match seg {
+                path::Seg::Key(k) => cur.as_object()?.get(k)?,
+                path::Seg::Index(i) => cur.as_array()?.get(*i)?,
+            };
+        }
+        Some(cur)
     }
 }
 
-/// Builds [`Values`] from defaults, files and flags (stub, replaced by the real builder).
-#[derive(Debug, Default)]
-pub struct ValuesBuilder {}
+/// Builds [`Values`] from the embedded defaults, values files and `--set` flags.
+///
+/// Nothing is read from disk: the caller passes file contents in.
+#[derive(Debug, Default, Clone)]
+pub struct ValuesBuilder {
+    files: Vec<(String, String)>,
+    set_json: Vec<String>,
+    set: Vec<String>,
+    set_string: Vec<String>,
+    set_file: Vec<(String, String)>,
+    strict: bool,
+}
+
+impl ValuesBuilder {
+    /// A builder starting from the embedded defaults.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a values file (`-f`): `source_name` is its path or `<stdin>`, used in messages.
+    #[must_use]
+    pub fn values_file(mut self, source_name: impl Into<String>, yaml_text: impl Into<String>) -> Self {
+        self.files.push((source_name.into(), yaml_text.into()));
+        self
+    }
+
+    /// Adds a `--set` expression: `a.b=c,list={x,y},l[0].k=v`, scalars typed like helm.
+    ///
+    /// Grammar:
+    /// ```text
+    /// expr   = [ pair *( "," pair ) [ "," ] ]
+    /// pair   = key "=" value
+    /// key    = name *( "." name / "[" index "]" )     ; index 0..=MAX_LIST_INDEX
+    /// value  = "{" [ item *( "," item ) ] "}" / scalar ; "\" escapes the next character
+    /// ```
+    /// `true`/`false`/`null` and decimal integers (not `0`-prefixed, within i64) are typed,
+    /// everything else is a string; `key=` is the empty string; `key=null` deletes the key.
+    #[must_use]
+    pub fn set(mut self, expr: impl Into<String>) -> Self {
+        self.set.push(expr.into());
+        self
+    }
+
+    /// Adds a `--set-string` expression: the `--set` grammar, every value a string.
+    #[must_use]
+    pub fn set_string(mut self, expr: impl Into<String>) -> Self {
+        self.set_string.push(expr.into());
+        self
+    }
+
+    /// Adds a `--set-json` expression: `key=<JSON>[,key=<JSON>...]`, e.g. `a.b={"x":1}`.
+    #[must_use]
+    pub fn set_json(mut self, expr: impl Into<String>) -> Self {
+        self.set_json.push(expr.into());
+        self
+    }
+
+    /// Adds a `--set-file key=path`: `key` in the `--set` key grammar, `content` the file's
+    /// text (read by the caller; see [`parse_set_file_arg`]).
+    #[must_use]
+    pub fn set_file(mut self, key: impl Into<String>, content: impl Into<String>) -> Self {
+        self.set_file.push((key.into(), content.into()));
+        self
+    }
+
+    /// Makes unknown keys an error ([`Error::UnknownKeys`]) instead of warnings.
+    #[must_use]
+    pub fn strict(mut self, yes: bool) -> Self {
+        self.strict = yes;
+        self
+    }
+
+    /// Merges everything in helm's order and checks it.
+    ///
+    /// Warnings come in a fixed order: per source (in merge order), unknown keys in the order
+    /// they appear, then deprecations.
+    pub fn build(self) -> Result<(Values, Vec<Warning>), Error> {
+        let defaults = match Values::defaults().0 {
+            Value::Object(m) => m,
+            _ => unreachable!("the embedded defaults are a map"),
+        };
+        let known = check::known_paths(&Value::Object(defaults.clone()));
+        let mut user = Map::new();
+        let mut unknown: Vec<String> = Vec::new();
+        let mut deprecated: Vec<(usize, String)> = Vec::new();
+        let mut note_deprecated = |tree: &Map<String, Value>, source: &Source| {
+            for i in check::deprecated_in(tree) {
+                if !deprecated.iter().any(|(j, _)| *j == i) {
+                    deprecated.push((i, source.describe(None)));
+                }
+            }
+        };
+
+        for (name, text) in &self.files {
+            let (tree, locs) = yaml::load(name, text)?;
+            let source = Source::File(name.clone());
+            for (k, v) in &tree {
+                let d = 1 + merge::depth(v);
+                if d > MAX_NESTING_DEPTH {
+                    return Err(Error::TooDeep {
+                        source_desc: source.describe(None),
+                        path: k.clone(),
+                        limit: MAX_NESTING_DEPTH,
+                    });
+                }
+            }
+            check::check_source(&defaults, &tree, &source, Some(&locs), &known, &mut unknown)?;
+            note_deprecated(&tree, &source);
+            merge::merge_user(&mut user, tree);
+        }
+
+        let groups: [(&'static str, &Vec<String>, Option<Mode>); 3] = [
+            ("--set-json", &self.set_json, None),
+            ("--set", &self.set, Some(Mode::Typed)),
+            ("--set-string", &self.set_string, Some(Mode::Strings)),
+        ];
+        for (flag, exprs, mode) in groups {
+            for expr in exprs {
+                if expr.len() > MAX_SET_EXPR_BYTES {
+                    return Err(Error::TooLarge {
+                        source_desc: flag.to_owned(),
+                        size: expr.len(),
+                        limit: MAX_SET_EXPR_BYTES,
+                    });
+                }
+                let parsed = match mode {
+                    None => strvals::parse_set_json(expr),
+                    Some(m) => strvals::parse_set(expr, m),
+                };
+                let assignments = parsed.map_err(|e| syntax_error(flag, expr, e))?;
+                for a in assignments {
+                    apply(flag, a, &defaults, &known, &mut user, &mut unknown, &mut note_deprecated)?;
+                }
+            }
+        }
+
+        for (key, content) in &self.set_file {
+            let flag = "--set-file";
+            if content.len() > MAX_VALUES_FILE_BYTES {
+                return Err(Error::TooLarge {
+                    source_desc: format!("{flag} {key}"),
+                    size: content.len(),
+                    limit: MAX_VALUES_FILE_BYTES,
+                });
+            }
+            let path = strvals::parse_key(key).map_err(|e| syntax_error(flag, key, e))?;
+            let a = Assignment { path, value: Value::String(content.clone()) };
+            apply(flag, a, &defaults, &known, &mut user, &mut unknown, &mut note_deprecated)?;
+        }
+
+        if self.strict && !unknown.is_empty() {
+            return Err(Error::UnknownKeys { keys: unknown });
+        }
+        let mut warnings: Vec<Warning> = Vec::new();
+        for message in unknown {
+            if !warnings.iter().any(|w| w.message == message) {
+                warnings.push(Warning { message });
+            }
+        }
+        deprecated.sort_by_key(|(i, _)| *i);
+        for (i, source) in deprecated {
+            warnings.push(Warning { message: format!("{} (from {source})", check::DEPRECATED[i].1) });
+        }
+
+        let mut merged = defaults;
+        merge::coalesce(&mut merged, user);
+        Ok((Values(Value::Object(merged)), warnings))
+    }
+}
+
+/// Checks and applies one `--set`-family assignment to the user tree.
+fn apply(
+    flag: &'static str,
+    a: Assignment,
+    defaults: &Map<String, Value>,
+    known: &[check::Known],
+    user: &mut Map<String, Value>,
+    unknown: &mut Vec<String>,
+    note_deprecated: &mut impl FnMut(&Map<String, Value>, &Source),
+) -> Result<(), Error> {
+    let source = Source::Flag(flag);
+    if a.path.0.len() + merge::depth(&a.value) > MAX_NESTING_DEPTH {
+        return Err(Error::TooDeep {
+            source_desc: flag.to_owned(),
+            path: a.path.to_string(),
+            limit: MAX_NESTING_DEPTH,
+        });
+    }
+    let mut mini = Map::new();
+    merge::set_path(&mut mini, &a.path, a.value.clone());
+    check::check_source(defaults, &mini, &source, None, known, unknown)?;
+    note_deprecated(&mini, &source);
+    merge::set_path(user, &a.path, a.value);
+    Ok(())
+}
+
+/// How much of a bad expression an error message shows.
+const SHOWN_EXPR_CHARS: usize = 200;
+
+fn syntax_error(flag: &'static str, expr: &str, e: strvals::ParseError) -> Error {
+    let (mut shown, redacted) = strvals::redact_expr(expr);
+    if shown.chars().count() > SHOWN_EXPR_CHARS {
+        shown = shown.chars().take(SHOWN_EXPR_CHARS).collect::<String>() + "...";
+    }
+    let message = if redacted { e.message } else { format!("{} (at character {})", e.message, e.pos) };
+    Error::SetSyntax { flag, expr: shown, message }
+}
+
+/// Splits a `--set-file` argument `key=path` at the first unescaped `=`.
+///
+/// Returns `(key, path)`; the key keeps its escapes (it is parsed by
+/// [`ValuesBuilder::set_file`]).
+pub fn parse_set_file_arg(arg: &str) -> Result<(String, String), Error> {
+    let bad = |message: &str| Error::SetSyntax { flag: "--set-file", expr: arg.to_owned(), message: message.to_owned() };
+    let mut escaped = false;
+    for (i, c) in arg.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '=' => {
+                let (key, path) = (&arg[..i], &arg[i + 1..]);
+                if key.is_empty() {
+                    return Err(bad("empty key; use key=path"));
+                }
+                if path.is_empty() {
+                    return Err(bad("empty path; use key=path"));
+                }
+                strvals::parse_key(key).map_err(|e| syntax_error("--set-file", arg, e))?;
+                return Ok((key.to_owned(), path.to_owned()));
+            }
+            _ => {}
+        }
+    }
+    Err(bad("expected key=path"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_load() {
+        let v = Values::defaults();
+        assert_eq!(v.get("concurrent"), Some(&json!(10)));
+        assert_eq!(v.get("securityContext.capabilities.drop[0]"), Some(&json!("ALL")));
+        assert_eq!(v.get("nope"), None);
+    }
+
+    #[test]
+    fn typed_scalars_follow_helm() {
+        use strvals::typed;
+        assert_eq!(typed("TRUE", Mode::Typed), json!(true));
+        assert_eq!(typed("007", Mode::Typed), json!("007"));
+        assert_eq!(typed("0", Mode::Typed), json!(0));
+        assert_eq!(typed("-3", Mode::Typed), json!(-3));
+        assert_eq!(typed("99999999999999999999", Mode::Typed), json!("99999999999999999999"));
+        assert_eq!(typed("1.5", Mode::Typed), json!("1.5"));
+        assert_eq!(typed("null", Mode::Strings), json!("null"));
+    }
+
+    #[test]
+    fn suggestion_prefers_siblings() {
+        let d = Values::defaults().0;
+        let known = check::known_paths(&d);
+        let p = strvals::parse_key("runners.privilegd").unwrap();
+        assert_eq!(check::suggest(&p, &known).as_deref(), Some("runners.privileged"));
+        let p = strvals::parse_key("privileged").unwrap();
+        assert_eq!(check::suggest(&p, &known).as_deref(), Some("runners.privileged"));
+        let p = strvals::parse_key("zzzzzzzzzz").unwrap();
+        assert_eq!(check::suggest(&p, &known), None);
+    }
+
+    #[test]
+    fn redaction_hides_token_values() {
+        let (s, r) = strvals::redact_expr("a=1,runnerToken=glrt-abc,b");
+        assert!(r);
+        assert_eq!(s, "a=1,runnerToken=<redacted>,b");
+    }
+}

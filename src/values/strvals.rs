@@ -1,0 +1,448 @@
+//! The `--set` family of flags: helm's `strvals` grammar.
+//!
+//! # Grammar
+//!
+//! ```text
+//! expr    = [ pair *( "," pair ) [ "," ] ]     ; pairs are applied left to right
+//! pair    = key "=" value
+//! key     = name *( "." name / "[" index "]" ) ; must start with a name: "a", "a.b", "a[0].b", "a[1][2]"
+//! name    = 1*( any char except . [ ] = , \  /  "\" any-char )
+//! index   = 1*DIGIT                            ; 0 ..= MAX_LIST_INDEX; a list grows with nulls to reach it
+//! value   = list / scalar
+//! list    = "{" [ item *( "," item ) ] "}"     ; "{}" is an empty list; must end the pair
+//! item    = *( any char except , } \  /  "\" any-char )
+//! scalar  = *( any char except , \  /  "\" any-char )   ; "=" is allowed: a=b=c sets a to "b=c"
+//! ```
+//!
+//! - `\` escapes the next character in keys and values (`\,` `\.` `\=` `\[` `\\`); a trailing `\`
+//!   stays literal.
+//! - `--set` types each scalar and list item like helm: `true`/`false`/`null` (any case) become a
+//!   boolean / null, `0` and decimal integers that fit in i64 and do not start with `0` become
+//!   integers (`+5`, `-3` too); everything else, including `007`, `1.5` and integers beyond i64,
+//!   stays a string. `name=` is the empty string. `null` deletes the key from the result.
+//! - `--set-string` keeps every value a string (`a=null` is the string "null").
+//! - `--set-json`: `key=<JSON value>`, pairs separated by commas: `a.b={"x":1},c=[1,2]`.
+//! - `--set-file key=path`: the key uses the `key` grammar above; the value is the file's text.
+//!
+//! Limits: [`MAX_LIST_INDEX`](super::MAX_LIST_INDEX), [`MAX_NESTING_DEPTH`](super::MAX_NESTING_DEPTH)
+//! key segments, [`MAX_SET_EXPR_BYTES`](super::MAX_SET_EXPR_BYTES) per expression.
+
+use serde_json::Value;
+
+use super::path::{KeyPath, Seg, is_sensitive_key};
+use super::{MAX_LIST_INDEX, MAX_NESTING_DEPTH};
+
+/// One `key=value` of an expression.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Assignment {
+    pub(crate) path: KeyPath,
+    pub(crate) value: Value,
+}
+
+/// A parse failure: what is wrong and at which character (1-based) it was found.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ParseError {
+    pub(crate) pos: usize,
+    pub(crate) message: String,
+}
+
+/// How scalars are typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// `--set`: helm's typing.
+    Typed,
+    /// `--set-string`: everything a string.
+    Strings,
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    chars: Vec<char>,
+    /// Byte offset of each char, plus text.len() at the end.
+    offsets: Vec<usize>,
+    i: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a str) -> Self {
+        let mut chars = Vec::with_capacity(text.len());
+        let mut offsets = Vec::with_capacity(text.len() + 1);
+        for (o, c) in text.char_indices() {
+            chars.push(c);
+            offsets.push(o);
+        }
+        offsets.push(text.len());
+        Parser { text, chars, offsets, i: 0 }
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.i).copied()
+    }
+
+    fn err<T>(&self, pos: usize, message: impl Into<String>) -> Result<T, ParseError> {
+        Err(ParseError { pos: pos + 1, message: message.into() })
+    }
+
+    fn shown(segs: &[Seg], name: &str) -> String {
+        let mut p = KeyPath(segs.to_vec());
+        if !name.is_empty() {
+            p.push_key(name);
+        }
+        p.to_string()
+    }
+
+    /// Reads a key up to (not including) `=`. With `to_end`, the key may also end the input.
+    fn key(&mut self, to_end: bool) -> Result<KeyPath, ParseError> {
+        let start = self.i;
+        let mut segs: Vec<Seg> = Vec::new();
+        let mut name = String::new();
+        // Right after `]`: an empty name is fine before `=`, `[` or `.`.
+        let mut after_index = false;
+        loop {
+            if segs.len() > MAX_NESTING_DEPTH {
+                return self.err(
+                    start,
+                    format!("key has more than {MAX_NESTING_DEPTH} levels (MAX_NESTING_DEPTH); use a shorter key"),
+                );
+            }
+            match self.peek() {
+                None | Some(',') => {
+                    let shown = Self::shown(&segs, &name);
+                    if to_end && self.peek().is_none() {
+                        if name.is_empty() && !after_index {
+                            return self.err(self.i, "empty key: expected a key name");
+                        }
+                        if !name.is_empty() {
+                            segs.push(Seg::Key(name));
+                        }
+                        return Ok(KeyPath(segs));
+                    }
+                    if shown.is_empty() {
+                        return self.err(self.i, "empty pair: expected key=value");
+                    }
+                    return self.err(self.i, format!("key \"{shown}\" has no value; use key=value"));
+                }
+                Some('\\') => {
+                    self.i += 1;
+                    match self.peek() {
+                        Some(c) => name.push(c),
+                        None => name.push('\\'),
+                    }
+                    self.i += 1;
+                    after_index = false;
+                }
+                Some('=') => {
+                    if name.is_empty() && !after_index {
+                        return self.err(self.i, "empty key name before '='; use key=value");
+                    }
+                    if !name.is_empty() {
+                        segs.push(Seg::Key(name));
+                    }
+                    if segs.len() > MAX_NESTING_DEPTH {
+                        return self.err(
+                            start,
+                            format!("key has more than {MAX_NESTING_DEPTH} levels (MAX_NESTING_DEPTH); use a shorter key"),
+                        );
+                    }
+                    return Ok(KeyPath(segs));
+                }
+                Some('.') => {
+                    if name.is_empty() {
+                        if after_index {
+                            after_index = false;
+                            self.i += 1;
+                            // A name must follow.
+                            match self.peek() {
+                                None | Some('.') | Some('=') | Some('[') | Some(',') => {
+                                    return self.err(self.i, "expected a key name after '.'");
+                                }
+                                _ => continue,
+                            }
+                        }
+                        return self.err(self.i, "empty key name before '.'; write a.b, or escape a dot in a key as \\.");
+                    }
+                    segs.push(Seg::Key(std::mem::take(&mut name)));
+                    self.i += 1;
+                    match self.peek() {
+                        None | Some('.') | Some('=') | Some('[') | Some(',') => {
+                            return self.err(self.i, "expected a key name after '.'");
+                        }
+                        _ => {}
+                    }
+                }
+                Some('[') => {
+                    if name.is_empty() && !after_index {
+                        return self.err(self.i, "a list index needs a key before it, as in a[0]=x");
+                    }
+                    if !name.is_empty() {
+                        segs.push(Seg::Key(std::mem::take(&mut name)));
+                    }
+                    let open = self.i;
+                    self.i += 1;
+                    let mut digits = String::new();
+                    loop {
+                        match self.peek() {
+                            Some(']') => break,
+                            Some(c) if c.is_ascii_digit() => {
+                                digits.push(c);
+                                self.i += 1;
+                            }
+                            None => return self.err(open, "list index not closed: expected ']'"),
+                            Some(c) => {
+                                return self.err(
+                                    self.i,
+                                    format!("unexpected '{c}' in a list index: expected a non-negative integer, as in a[0]"),
+                                );
+                            }
+                        }
+                    }
+                    if digits.is_empty() {
+                        return self.err(self.i, "empty list index: expected a non-negative integer, as in a[0]");
+                    }
+                    let index = digits.parse::<usize>().unwrap_or(usize::MAX);
+                    if index > MAX_LIST_INDEX {
+                        return self.err(
+                            open,
+                            format!("list index {digits} is over the limit of {MAX_LIST_INDEX} (MAX_LIST_INDEX)"),
+                        );
+                    }
+                    segs.push(Seg::Index(index));
+                    self.i += 1; // ']'
+                    after_index = true;
+                    match self.peek() {
+                        Some('.') | Some('[') | Some('=') => {}
+                        None if to_end => {}
+                        None | Some(',') => {
+                            let shown = Self::shown(&segs, "");
+                            return self.err(self.i, format!("key \"{shown}\" has no value; use key=value"));
+                        }
+                        Some(c) => {
+                            return self.err(self.i, format!("unexpected '{c}' after ']': expected '.', '[' or '='"));
+                        }
+                    }
+                }
+                Some(']') => return self.err(self.i, "unexpected ']' in a key; escape it as \\]"),
+                Some(c) => {
+                    if after_index {
+                        return self.err(self.i, format!("unexpected '{c}' after ']': expected '.', '[' or '='"));
+                    }
+                    name.push(c);
+                    self.i += 1;
+                }
+            }
+        }
+    }
+
+    /// Reads text up to an unescaped stop character (not consumed).
+    fn until(&mut self, stops: &[char]) -> String {
+        let mut s = String::new();
+        while let Some(c) = self.peek() {
+            if stops.contains(&c) {
+                break;
+            }
+            if c == '\\' {
+                self.i += 1;
+                match self.peek() {
+                    Some(n) => s.push(n),
+                    None => {
+                        s.push('\\');
+                        break;
+                    }
+                }
+                self.i += 1;
+                continue;
+            }
+            s.push(c);
+            self.i += 1;
+        }
+        s
+    }
+
+    /// Reads a value (after `=`) up to the `,` or the end.
+    fn value(&mut self, mode: Mode) -> Result<Value, ParseError> {
+        if self.peek() == Some('{') {
+            let open = self.i;
+            self.i += 1;
+            let mut items = Vec::new();
+            if self.peek() == Some('}') {
+                self.i += 1;
+            } else {
+                loop {
+                    let item = self.until(&[',', '}']);
+                    match self.peek() {
+                        None => return self.err(open, "list not closed: expected '}' as in a={x,y}"),
+                        Some('}') => {
+                            items.push(typed(&item, mode));
+                            self.i += 1;
+                            break;
+                        }
+                        _ => {
+                            items.push(typed(&item, mode));
+                            self.i += 1;
+                        }
+                    }
+                }
+            }
+            match self.peek() {
+                None | Some(',') => Ok(Value::Array(items)),
+                Some(c) => self.err(self.i, format!("unexpected '{c}' after '}}': expected ',' or the end")),
+            }
+        } else {
+            let s = self.until(&[',']);
+            Ok(typed(&s, mode))
+        }
+    }
+
+    /// After a pair: the end, or a `,` (consumed). Returns false at the end.
+    fn next_pair(&mut self) -> bool {
+        match self.peek() {
+            Some(',') => {
+                self.i += 1;
+                self.peek().is_some()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Helm's typing of a `--set` scalar (see the module docs).
+pub(crate) fn typed(s: &str, mode: Mode) -> Value {
+    if mode == Mode::Strings {
+        return Value::String(s.to_owned());
+    }
+    if s.eq_ignore_ascii_case("true") {
+        return Value::Bool(true);
+    }
+    if s.eq_ignore_ascii_case("false") {
+        return Value::Bool(false);
+    }
+    if s.eq_ignore_ascii_case("null") {
+        return Value::Null;
+    }
+    if s == "0" {
+        return Value::from(0);
+    }
+    if !s.is_empty() && !s.starts_with('0') {
+        if let Ok(i) = s.parse::<i64>() {
+            return Value::from(i);
+        }
+    }
+    Value::String(s.to_owned())
+}
+
+/// Parses a `--set` / `--set-string` expression.
+pub(crate) fn parse_set(expr: &str, mode: Mode) -> Result<Vec<Assignment>, ParseError> {
+    let mut p = Parser::new(expr);
+    let mut out = Vec::new();
+    if p.peek().is_none() {
+        return Ok(out);
+    }
+    loop {
+        let path = p.key(false)?;
+        p.i += 1; // '='
+        let value = p.value(mode)?;
+        out.push(Assignment { path, value });
+        if !p.next_pair() {
+            return Ok(out);
+        }
+    }
+}
+
+/// Parses a `--set-json` expression: `key=<json>[,key=<json>...]`.
+pub(crate) fn parse_set_json(expr: &str) -> Result<Vec<Assignment>, ParseError> {
+    let mut p = Parser::new(expr);
+    let mut out = Vec::new();
+    if p.peek().is_none() {
+        return Ok(out);
+    }
+    loop {
+        let path = p.key(false)?;
+        p.i += 1; // '='
+        let start_byte = p.offsets[p.i];
+        let rest = &p.text[start_byte..];
+        let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
+        let value = match stream.next() {
+            Some(Ok(v)) => v,
+            Some(Err(e)) => {
+                return p.err(
+                    p.i,
+                    format!("the value of \"{path}\" is not valid JSON ({e}); write key=<JSON>, as in a={{\"x\":1}}"),
+                );
+            }
+            None => {
+                return p.err(p.i, format!("key \"{path}\" has no JSON value; write key=<JSON>, as in a=\"x\""));
+            }
+        };
+        let end_byte = start_byte + stream.byte_offset();
+        p.i = p.offsets.partition_point(|&o| o < end_byte);
+        match p.peek() {
+            None | Some(',') => {}
+            Some(c) => {
+                return p.err(p.i, format!("unexpected '{c}' after the JSON value of \"{path}\": expected ',' or the end"));
+            }
+        }
+        out.push(Assignment { path, value });
+        if !p.next_pair() {
+            return Ok(out);
+        }
+    }
+}
+
+/// Parses a bare key (`--set-file` keys): `a.b[0].c`.
+pub(crate) fn parse_key(key: &str) -> Result<KeyPath, ParseError> {
+    let mut p = Parser::new(key);
+    let path = p.key(true)?;
+    if p.peek().is_some() {
+        return p.err(p.i, "unexpected '=' in a key; escape it as \\=");
+    }
+    Ok(path)
+}
+
+/// The expression for messages: values of secret-looking pairs replaced by `<redacted>`.
+/// Returns whether anything was replaced.
+pub(crate) fn redact_expr(expr: &str) -> (String, bool) {
+    // Split at top-level commas (outside {} [] and "..."), honouring backslash escapes.
+    let mut pieces: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let (mut depth, mut in_quotes, mut escaped) = (0usize, false, false);
+    for c in expr.chars() {
+        if escaped {
+            cur.push(c);
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => {
+                escaped = true;
+                cur.push(c);
+                continue;
+            }
+            '"' => in_quotes = !in_quotes,
+            '{' | '[' if !in_quotes => depth += 1,
+            '}' | ']' if !in_quotes => depth = depth.saturating_sub(1),
+            ',' if depth == 0 && !in_quotes => {
+                pieces.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    pieces.push(cur);
+    let mut any = false;
+    let out: Vec<String> = pieces
+        .into_iter()
+        .map(|piece| {
+            if is_sensitive_key(&piece) || super::check::looks_like_token(&piece) {
+                any = true;
+                match piece.find('=') {
+                    Some(i) => format!("{}=<redacted>", &piece[..i]),
+                    None => "<redacted>".to_owned(),
+                }
+            } else {
+                piece
+            }
+        })
+        .collect();
+    (out.join(","), any)
+}
