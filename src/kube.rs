@@ -18,7 +18,7 @@ use serde_json::Value;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The kubeconfig file could not be read or is invalid.
-    #[error("kubeconfig {path}: {source}")]
+    #[error("kubeconfig {path}")]
     Kubeconfig {
         /// The file, or `$KUBECONFIG`/`~/.kube/config` when none was given.
         path: String,
@@ -27,10 +27,10 @@ pub enum Error {
         source: kube::config::KubeconfigError,
     },
     /// No configuration could be found (no kubeconfig, not in a cluster).
-    #[error("no cluster configuration found (tried $KUBECONFIG, ~/.kube/config, in-cluster): {0}")]
+    #[error("no cluster configuration found (tried $KUBECONFIG, ~/.kube/config, in-cluster)")]
     Infer(#[source] kube::config::InferConfigError),
     /// The client could not be built from the configuration (TLS, proxy, auth).
-    #[error("cannot build a client for the cluster: {0}")]
+    #[error("cannot build a client for the cluster")]
     Client(#[source] kube::Error),
 }
 

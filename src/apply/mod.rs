@@ -292,9 +292,24 @@ impl Error {
                 if s.code == 403 {
                     message = format!("forbidden: {message}");
                 }
+                if s.code == 404 && message.starts_with("namespaces \"") {
+                    message.push_str(" (create it first, or pass --create-namespace)");
+                }
                 Error::Api { object, verb, message, code: Some(s.code) }
             }
-            other => Error::Api { object, verb, message: format!("{other}"), code: None },
+            other => {
+                // Transport errors: the whole cause chain ("... connection refused").
+                let mut message = other.to_string();
+                let mut cause = std::error::Error::source(&other);
+                while let Some(c) = cause {
+                    let text = c.to_string();
+                    if !message.contains(&text) {
+                        message = format!("{message}: {text}");
+                    }
+                    cause = c.source();
+                }
+                Error::Api { object, verb, message, code: None }
+            }
         }
     }
 
