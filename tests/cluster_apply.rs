@@ -139,8 +139,10 @@ fn uninstall_leaves_nothing_behind() {
     let r = runnerctl(&["status", "-n", &ns]).expect(1);
     assert!(r.stderr.contains("not installed"), "{}", r.stderr);
 
-    // With --delete-namespace, the namespace runnerctl created goes too.
-    install_seed(&ns);
+    // With --delete-namespace, the namespace runnerctl created goes too. (The kept Namespace
+    // still carries the member label, so the reinstall finds it unchanged.)
+    let r = runnerctl(&seed_args("apply", &ns, &["--yes"])).expect(0);
+    assert!(r.stdout.contains("6 to add, 0 to change, 0 to delete, 1 unchanged"), "{}", r.stdout);
     runnerctl(&["uninstall", "-n", &ns, "--delete-namespace"]).expect(0);
     kubectl(&["get", "namespace", &ns], None).expect(1);
 }
