@@ -320,6 +320,9 @@ fn deprecated_keys_warn_once() {
     assert_eq!(w.len(), 2, "{w:?}");
     assert!(w[0].contains("use \"serviceAccount.imagePullSecrets\""), "{w:?}");
     assert!(w[1].contains("use \"serviceAccount.name\""), "{w:?}");
+    // Empty values of deprecated keys (as in a copied chart values.yaml) are not worth a warning.
+    let (_, w) = build(ValuesBuilder::new().values_file("c.yaml", "rbac: {serviceAccountAnnotations: {}, imagePullSecrets: []}\nrunnerRegistrationToken: \"\"\n"));
+    assert!(w.is_empty(), "{w:?}");
 }
 
 #[test]
@@ -391,6 +394,9 @@ fn malformed_yaml_has_line_and_column() {
     );
     let msg = err(ValuesBuilder::new().values_file("s.yaml", "just a string\n"));
     assert!(msg.contains("the top level is a string"), "{msg}");
+    let msg = err(ValuesBuilder::new().values_file("dup.yaml", "a: 1\na: 2\n"));
+    assert_eq!(msg, "values file dup.yaml:2:1: duplicate mapping key: a; keep only one of them");
+
     // Empty files and comment-only files are fine.
     build(ValuesBuilder::new().values_file("empty.yaml", "").values_file("c.yaml", "# nothing\n"));
 }

@@ -39,3 +39,21 @@ fn defaults_have_expected_values() {
         .unwrap()
         .contains("{{ default .Release.Namespace .Values.runners.jobNamespace }}"));
 }
+
+#[test]
+fn defaults_fed_back_as_a_file_are_clean() {
+    use runnerctl::values::{Values, ValuesBuilder};
+    let (plain, w) = ValuesBuilder::new().build().expect("defaults build");
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(plain, Values::defaults());
+    let (again, w) = ValuesBuilder::new()
+        .strict(true)
+        .values_file("values.yaml", DEFAULT_VALUES_YAML)
+        .build()
+        .expect("the defaults pass their own checks");
+    assert!(w.is_empty(), "{w:?}");
+    // Nulls in a user file delete keys, so only the non-null part must match.
+    assert_eq!(again.get("concurrent"), plain.get("concurrent"));
+    assert_eq!(again.get("runners.config"), plain.get("runners.config"));
+    assert_eq!(again.get("gitlabUrl"), None);
+}

@@ -62,10 +62,10 @@ pub(crate) fn known_paths(defaults: &Value) -> Vec<Known> {
             let parent = path.to_string();
             path.push_key(k);
             out.push(Known { path: path.to_string(), last: k.to_ascii_lowercase(), parent });
-            if let Value::Object(child) = v {
-                if structured(path, v) {
-                    walk(child, path, out);
-                }
+            if let Value::Object(child) = v
+                && structured(path, v)
+            {
+                walk(child, path, out);
             }
             path.pop();
         }
@@ -244,7 +244,7 @@ fn walk(
     Ok(())
 }
 
-/// Deprecated keys present (non-null) in a source: (index into [`DEPRECATED`], message).
+/// Deprecated keys set (not null or empty) in a source, as indexes into [`DEPRECATED`].
 pub(crate) fn deprecated_in(user: &Map<String, Value>) -> Vec<usize> {
     DEPRECATED
         .iter()
@@ -256,7 +256,13 @@ pub(crate) fn deprecated_in(user: &Map<String, Value>) -> Vec<usize> {
                 cur = map.and_then(|m| m.get(part));
                 map = cur.and_then(Value::as_object);
             }
-            cur.is_some_and(|v| !v.is_null())
+            cur.is_some_and(|v| match v {
+                Value::Null => false,
+                Value::String(s) => !s.is_empty(),
+                Value::Array(a) => !a.is_empty(),
+                Value::Object(m) => !m.is_empty(),
+                _ => true,
+            })
         })
         .map(|(i, _)| i)
         .collect()

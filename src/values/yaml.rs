@@ -260,6 +260,9 @@ fn yaml_error(source_name: &str, e: &serde_saphyr::Error) -> Error {
             message = stripped.to_owned();
         }
     }
+    if let Some(stripped) = message.strip_suffix(", set DuplicateKeyPolicy in Options if acceptable") {
+        message = format!("{stripped}; keep only one of them");
+    }
     if message.starts_with("budget breached: Depth") {
         message = format!(
             "nested deeper than {} levels (MAX_NESTING_DEPTH); values this deep are not supported",
