@@ -41,7 +41,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let report = engine.apply(&plan, |r| eprintln!("{r}")).await?;
     let changed = report.results.iter().filter(|r| r.action != Action::Unchanged).count();
     let waited = engine
-        .wait(&report.objects(), &WaitOptions::default(), |object, _| eprintln!("{object} ready"))
+        .wait(&report.objects(), &WaitOptions::default(), |object, r| eprintln!("{object}: {r}"))
         .await?;
     if !waited.is_ready() {
         eprint!("{waited}");

@@ -26,7 +26,7 @@
 //! print!("{}", plan.diff(&Default::default()));
 //! println!("{}", plan.summary());
 //! let report = engine.apply(&plan, |r| eprintln!("{r}")).await?;
-//! let waited = engine.wait(&report.objects(), &WaitOptions::default(), |o, _| eprintln!("{o} ready")).await?;
+//! let waited = engine.wait(&report.objects(), &WaitOptions::default(), |o, r| eprintln!("{o}: {r}")).await?;
 //! assert!(waited.is_ready());
 //! # Ok(()) }
 //! ```

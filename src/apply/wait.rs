@@ -127,7 +127,7 @@ pub fn readiness(obj: &Value) -> Readiness {
 }
 
 fn needs_polling(kind: &str) -> bool {
-    matches!(kind, "Deployment" | "StatefulSet" | "DaemonSet" | "Pod" | "Namespace")
+    matches!(kind, "Deployment" | "StatefulSet" | "DaemonSet" | "Pod")
 }
 
 /// How long and how often to wait.
@@ -187,20 +187,23 @@ impl std::fmt::Display for WaitReport {
 }
 
 impl Engine {
-    /// Wait until `objects` are ready or `opts.timeout` passes; `on_ready` is called once
-    /// per object as it becomes ready. Failures are data in the report, with reasons.
+    /// Wait until `objects` are ready or `opts.timeout` passes. `on_change` is called when an
+    /// object's readiness changes: once with [`Readiness::Ready`] as it becomes ready, and
+    /// with the new explanation while it is in progress. Failures are data in the report,
+    /// with reasons. Workloads (Deployment, StatefulSet, DaemonSet, Pod) are polled; other
+    /// kinds are ready once applied.
     pub async fn wait(
         &self,
         objects: &[ObjectRef],
         opts: &WaitOptions,
-        mut on_ready: impl FnMut(&ObjectRef, &Readiness),
+        mut on_change: impl FnMut(&ObjectRef, &Readiness),
     ) -> Result<WaitReport, Error> {
         let start = Instant::now();
         let mut report = WaitReport::default();
         let mut pending: Vec<(Kind, ObjectRef, Readiness)> = Vec::new();
         for o in objects {
             if !needs_polling(&o.kind) {
-                on_ready(o, &Readiness::Ready);
+                on_change(o, &Readiness::Ready);
                 report.ready.push(o.clone());
                 continue;
             }
@@ -226,16 +229,22 @@ impl Engine {
             let results = concurrently(futs).await;
             let mut still = Vec::new();
             last.clear();
-            for ((k, o, _), r) in pending.drain(..).zip(results) {
+            for ((k, o, previous), r) in pending.drain(..).zip(results) {
                 let live = r?;
                 let state = live.as_ref().map(readiness).unwrap_or(Readiness::Missing);
                 match state {
                     Readiness::Ready => {
-                        on_ready(&o, &state);
+                        on_change(&o, &state);
                         report.ready.push(o);
                     }
-                    Readiness::Failed(_) => failed.push((k, o, state, live)),
+                    Readiness::Failed(_) => {
+                        on_change(&o, &state);
+                        failed.push((k, o, state, live));
+                    }
                     _ => {
+                        if state != previous {
+                            on_change(&o, &state);
+                        }
                         still.push((k, o, state));
                         last.push(live);
                     }

@@ -97,7 +97,10 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(super::EXIT_OK));
     }
     let wopts = WaitOptions { timeout: args.timeout, ..Default::default() };
-    let waited = s.rt.block_on(s.engine.wait(&report.objects(), &wopts, |o, _| eprintln!("{o} ready")))?;
+    let waited = s.rt.block_on(s.engine.wait(&report.objects(), &wopts, |o, r| match r {
+        crate::apply::Readiness::Ready => eprintln!("{o} ready"),
+        other => eprintln!("{o}: {other}"),
+    }))?;
     if !waited.is_ready() {
         eprint!("{waited}");
         let what = if waited.timed_out { format!("timed out after {}s", args.timeout.as_secs()) } else { "failed".into() };
