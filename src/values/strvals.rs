@@ -24,13 +24,15 @@
 //! - `--set-json`: `key=<JSON value>`, pairs separated by commas: `a.b={"x":1},c=[1,2]`.
 //! - `--set-file key=path`: the key uses the `key` grammar above; the value is the file's text.
 //!
-//! Limits: [`MAX_LIST_INDEX`](super::MAX_LIST_INDEX), [`MAX_NESTING_DEPTH`](super::MAX_NESTING_DEPTH)
-//! key segments, [`MAX_SET_EXPR_BYTES`](super::MAX_SET_EXPR_BYTES) per expression.
+//! Limits: [`MAX_LIST_INDEX`], [`MAX_NESTING_DEPTH`]
+//! key segments, [`MAX_SET_EXPR_BYTES`] per expression.
 
 use serde_json::Value;
 
 use super::path::{KeyPath, Seg, is_sensitive_key};
 use super::{MAX_LIST_INDEX, MAX_NESTING_DEPTH};
+#[allow(unused_imports)] // for the docs
+use super::MAX_SET_EXPR_BYTES;
 
 /// One `key=value` of an expression.
 #[derive(Debug, Clone, PartialEq)]
