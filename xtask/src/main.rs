@@ -1,4 +1,117 @@
 //! Project tasks: `cargo xtask testenv up|down|env|status`, `cargo xtask test`.
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("no task yet")
+
+mod testenv;
+
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use testenv::{Paths, Up};
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+  test [-- CARGO_TEST_ARGS...]   start a private test control plane, run
+                                 `cargo test --workspace [CARGO_TEST_ARGS] -- --include-ignored`
+                                 against it, stop it; exits with the tests' status.
+                                 Example: cargo xtask test -- cluster
+                                          cargo xtask test -- --test cluster -- --nocapture
+  testenv up|down|env|status     the test control plane for trying runnerctl by hand
+                                 (`cargo xtask testenv help` says more)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("testenv") => testenv::main(&args[1..]).map(|()| ExitCode::SUCCESS),
+        Some("test") => test(&args[1..]),
+        Some("help" | "-h" | "--help") | None => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(other) => Err(anyhow::anyhow!("unknown task `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// `cargo xtask test`: the control plane up, every test including the cluster tests, the
+/// control plane down whatever the tests did.
+fn test(args: &[String]) -> Result<ExitCode> {
+    // Extra arguments go to `cargo test`; a second `--` separates the test binaries' own.
+    let args = args.strip_prefix(&["--".to_string()]).unwrap_or(args);
+    let (cargo_args, harness_args) = match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (args, &[][..]),
+    };
+
+    // Ctrl-C reaches cargo test (same process group) but must not stop us before `down`.
+    // A handler, unlike SIG_IGN, is reset to the default in the programs we exec.
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic.
+        unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
+    }
+
+    let started = Instant::now();
+    let paths = Paths::from_env()?;
+    let instance = paths.instance(&format!("test-{}", std::process::id()));
+    let up = testenv::up(&paths, &instance, std::process::id()).context(
+        "cluster tests need the test control plane; `cargo xtask test` does not skip them",
+    )?;
+    if up != Up::Started {
+        bail!(
+            "the private instance {} was unexpectedly running already",
+            instance.name
+        );
+    }
+    let up_time = started.elapsed();
+
+    let status = if INTERRUPTED.load(Ordering::SeqCst) {
+        None
+    } else {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(testenv::workspace_root())
+            .args(["test", "--workspace"])
+            .args(cargo_args)
+            .args(["--", "--include-ignored"])
+            .args(harness_args)
+            .env("KUBECONFIG", instance.kubeconfig())
+            .env(
+                "RUNNERCTL_TEST_LIMITED_KUBECONFIG",
+                instance.limited_kubeconfig(),
+            );
+        eprintln!("xtask: running {cmd:?}");
+        Some(cmd.status().context("running cargo test"))
+    };
+
+    let down = testenv::down(&paths, &instance);
+    eprintln!(
+        "xtask: test run took {:.0}s (control plane up in {:.1}s)",
+        started.elapsed().as_secs_f64(),
+        up_time.as_secs_f64()
+    );
+    let status = match status {
+        None => bail!("interrupted"),
+        Some(status) => status?,
+    };
+    down.context("stopping the test control plane")?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::from(130),
+    })
 }
