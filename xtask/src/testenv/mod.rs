@@ -135,17 +135,20 @@ pub fn up(paths: &Paths, instance: &Instance, owner: u32) -> Result<Up> {
         paths,
         instance,
         children: Vec::new(),
+        phases: Vec::new(),
+        since: Instant::now(),
     };
     match run.start(owner) {
         Ok(server) => {
             eprintln!(
-                "testenv: Kubernetes {} ready in {:.1}s at {server}\n\
+                "testenv: Kubernetes {} ready in {:.1}s ({}) at {server}\n\
                  \x20 admin:   KUBECONFIG={}\n\
                  \x20 limited: RUNNERCTL_TEST_LIMITED_KUBECONFIG={} (user `limited`: edit in namespace `{LIMITED_NAMESPACE}` only)\n\
                  \x20 logs:    {}/*.log\n\
                  \x20 stop:    cargo xtask testenv down",
                 pins::KUBERNETES,
                 started.elapsed().as_secs_f64(),
+                run.phases.join(", "),
                 instance.kubeconfig().display(),
                 instance.limited_kubeconfig().display(),
                 instance.dir.display(),
@@ -355,6 +358,9 @@ struct Run<'a> {
     paths: &'a Paths,
     instance: &'a Instance,
     children: Vec<(&'static str, Child)>,
+    /// "what 1.2s" per finished phase, for the summary line.
+    phases: Vec<String>,
+    since: Instant,
 }
 
 impl Run<'_> {
@@ -363,6 +369,7 @@ impl Run<'_> {
         fs::create_dir_all(&inst.dir)?;
         let pki = inst.pki();
         pki::generate(&pki)?;
+        self.phase("certificates");
         let pk = |name: &str| pki::file(&pki, name).display().to_string();
 
         let ports = free_ports(6)?;
@@ -422,6 +429,7 @@ impl Run<'_> {
         self.wait("etcd to listen", Duration::from_secs(30), || {
             Ok(TcpStream::connect(("127.0.0.1", etcd_client)).is_ok())
         })?;
+        self.phase("etcd");
 
         self.spawn(
             "kube-apiserver",
@@ -441,6 +449,8 @@ impl Run<'_> {
                 // 127.0.0.1 may not be an Endpoints address: publish none for `kubernetes`.
                 "--endpoint-reconciler-type=none".into(),
                 "--allow-privileged=true".into(),
+                "--kubelet-preferred-address-types=InternalIP".into(),
+                format!("--kubelet-certificate-authority={}", pk("ca.crt")),
                 "--profiling=false".into(),
             ],
             &[],
@@ -449,6 +459,7 @@ impl Run<'_> {
         self.wait("the API server's /readyz", Duration::from_secs(90), || {
             Ok(kubectl(&admin, &["get", "--raw=/readyz"])?.status.success())
         })?;
+        self.phase("API server");
 
         let delegated = |kubeconfig: &Path| -> Vec<String> {
             let k = kubeconfig.display();
@@ -484,7 +495,13 @@ impl Run<'_> {
                 format!("--config={}", stages.display()),
                 "--manage-all-nodes=false".into(),
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake".into(),
+                // The fake kubelets live at kwok's own server, on loopback: `kubectl logs`
+                // and `exec` reach kwok, never another address.
                 format!("--server-address=127.0.0.1:{kwok}"),
+                "--node-ip=127.0.0.1".into(),
+                format!("--node-port={kwok}"),
+                format!("--tls-cert-file={}", pk("apiserver.crt")),
+                format!("--tls-private-key-file={}", pk("apiserver.key")),
             ],
             // kwok also reads a config in its work dir (~/.kwok): keep it to ours.
             &[("KWOK_WORKDIR", inst.dir.join("kwok").display().to_string())],
@@ -520,7 +537,14 @@ impl Run<'_> {
             let can = kubectl(&limited, &["auth", "can-i", "create", "deployments.apps", "-n", LIMITED_NAMESPACE])?;
             Ok(can.status.success())
         })?;
+        self.phase("controllers and nodes");
         Ok(server)
+    }
+
+    fn phase(&mut self, what: &str) {
+        self.phases
+            .push(format!("{what} {:.1}s", self.since.elapsed().as_secs_f64()));
+        self.since = Instant::now();
     }
 
     fn spawn(
