@@ -287,12 +287,16 @@ impl Kube {
         };
         Ok(items
             .into_iter()
-            .map(|mut it| {
-                if let Value::Object(m) = &mut it {
-                    m.insert("apiVersion".into(), Value::String(kind.resource.api_version.clone()));
-                    m.insert("kind".into(), Value::String(kind.resource.kind.clone()));
+            .map(|it| match it {
+                // apiVersion and kind first, as in a GET.
+                Value::Object(m) => {
+                    let mut out = serde_json::Map::with_capacity(m.len() + 2);
+                    out.insert("apiVersion".into(), Value::String(kind.resource.api_version.clone()));
+                    out.insert("kind".into(), Value::String(kind.resource.kind.clone()));
+                    out.extend(m.into_iter().filter(|(k, _)| k != "apiVersion" && k != "kind"));
+                    Value::Object(out)
                 }
-                it
+                other => other,
             })
             .collect())
     }

@@ -42,7 +42,6 @@ fn a_field_of_another_manager_conflicts_unless_forced() {
     // runnerctl owns the field again: a later apply without --force-conflicts is a no-op.
     let r = runnerctl(&seed_args("apply", &ns, &["--yes"])).expect(0);
     assert!(r.stdout.contains("0 to add, 0 to change, 0 to delete, 7 unchanged"), "{}", r.stdout);
-    cleanup(&ns);
 }
 
 #[test]
@@ -61,7 +60,7 @@ fn objects_from_client_side_kubectl_apply_are_adopted() {
     assert!(diff.stdout.contains("takes over the fields of kubectl-client-side-apply"), "{}", diff.stdout);
     runnerctl(&strs(&seed_in("apply", &ns, &["--yes"]))).expect(0);
 
-    let dep = get_json(&["deployment", "-n", &ns, NAME]);
+    let dep = get_json(&["deployment", "-n", &ns, NAME, "--show-managed-fields"]);
     assert!(dep["metadata"]["labels"].get("legacy").is_none(), "the label runnerctl does not render is removed: {}", dep["metadata"]["labels"]);
     assert!(
         dep["metadata"]["annotations"].get("kubectl.kubernetes.io/last-applied-configuration").is_none(),
@@ -77,7 +76,6 @@ fn objects_from_client_side_kubectl_apply_are_adopted() {
     assert!(secret["metadata"]["annotations"].get("kubectl.kubernetes.io/last-applied-configuration").is_none());
     let again = runnerctl(&strs(&seed_in("apply", &ns, &["--yes"]))).expect(0);
     assert!(again.stdout.contains("0 to add, 0 to change, 0 to delete, 6 unchanged"), "{}", again.stdout);
-    cleanup(&ns);
 }
 
 #[test]
@@ -87,7 +85,7 @@ fn an_immutable_selector_change_needs_recreate() {
     kubectl(&["create", "namespace", &ns], None).expect(0);
     let old = serde_json::json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": NAME, "namespace": ns},
+        "metadata": {"name": NAME, "namespace": ns.as_str()},
         "spec": {"selector": {"matchLabels": {"app": NAME, "track": "old"}},
             "template": {"metadata": {"labels": {"app": NAME, "track": "old"}},
                 "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}
@@ -103,7 +101,6 @@ fn an_immutable_selector_change_needs_recreate() {
     assert!(r.stderr.contains(&format!("Deployment/{ns}/{NAME} recreated")), "{}", r.stderr);
     let dep = get_json(&["deployment", "-n", &ns, NAME]);
     assert_eq!(dep["spec"]["selector"]["matchLabels"], serde_json::json!({"app": NAME}));
-    cleanup(&ns);
 }
 
 #[test]
@@ -114,7 +111,7 @@ fn an_applyset_of_another_tool_is_refused() {
     let id = runnerctl::apply::ApplySet::for_release("gitlab-runner", &ns).id();
     let parent = serde_json::json!({
         "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "gitlab-runner-applyset", "namespace": ns,
+        "metadata": {"name": "gitlab-runner-applyset", "namespace": ns.as_str(),
             "labels": {"applyset.kubernetes.io/id": id},
             "annotations": {"applyset.kubernetes.io/tooling": "kubectl/v1.32.4",
                 "applyset.kubernetes.io/contains-group-kinds": "ConfigMap"}}
@@ -124,7 +121,6 @@ fn an_applyset_of_another_tool_is_refused() {
     assert!(r.stderr.contains("kubectl/v1.32.4"), "{}", r.stderr);
     assert!(r.stderr.contains("refusing"), "{}", r.stderr);
     kubectl(&["get", "deployment", "-n", &ns, NAME], None).expect(1);
-    cleanup(&ns);
 }
 
 #[test]

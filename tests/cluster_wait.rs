@@ -18,7 +18,6 @@ fn image_pull_backoff_is_reported_after_the_timeout() {
     assert!(r.stderr.contains(&format!("ConfigMap/{ns}/{NAME} ready")), "{}", r.stderr);
     // --wait=false returns at once, successfully.
     runnerctl(&seed_args("apply", &ns, &["--set", "image.registry=pull-backoff.invalid", "--yes", "--wait=false"])).expect(0);
-    cleanup(&ns);
 }
 
 #[test]
@@ -32,5 +31,4 @@ fn crash_loop_is_reported() {
     // A fixed image makes the next apply converge.
     let r = runnerctl(&seed_args("apply", &ns, &["--yes", "--timeout", "2m"])).expect(0);
     assert!(r.stderr.contains(&format!("Deployment/{ns}/{NAME} ready")), "{}", r.stderr);
-    cleanup(&ns);
 }

@@ -122,10 +122,24 @@ const CYAN: &str = "\x1b[36m";
 const BOLD: &str = "\x1b[1m";
 const RESET: &str = "\x1b[0m";
 
+/// Keys sorted at every level (as kubectl diff prints), so that two serialisations of one
+/// object compare line by line.
+fn sorted(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&m[k]))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
 fn yaml(v: Option<&Value>) -> String {
     match v {
         None => String::new(),
-        Some(v) => serde_saphyr::to_string(v).unwrap_or_else(|e| format!("# cannot print: {e}\n")),
+        Some(v) => serde_saphyr::to_string(&sorted(v)).unwrap_or_else(|e| format!("# cannot print: {e}\n")),
     }
 }
 
@@ -174,6 +188,9 @@ impl Change {
     /// The unified diff of this change (live -> after apply), Secret values masked unless
     /// asked; empty when unchanged. A prune shows the whole object as deleted.
     pub fn diff(&self, opts: &DiffOptions) -> String {
+        if self.action == PlannedAction::Unchanged {
+            return String::new();
+        }
         let title = self.object.to_string();
         let before = self.live.as_ref().map(normalize);
         let after = match self.action {

@@ -17,10 +17,33 @@ pub fn kubeconfig() -> String {
     std::env::var("KUBECONFIG").expect("cluster tests need KUBECONFIG: run them with `cargo xtask test`")
 }
 
+/// A test's namespace name; the namespace is deleted (without waiting) when the test ends,
+/// whether it passed or not.
+pub struct TestNamespace(String);
+
+impl std::ops::Deref for TestNamespace {
+    type Target = String;
+    fn deref(&self) -> &String {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TestNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        cleanup(&self.0);
+    }
+}
+
 /// A fresh namespace name for a test (unique across runs against one control plane).
-pub fn namespace(test: &str) -> String {
+pub fn namespace(test: &str) -> TestNamespace {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("rc-{test}-{:x}", (std::process::id() ^ nanos) & 0xffffff)
+    TestNamespace(format!("rc-{test}-{:x}", (std::process::id() ^ nanos) & 0xffffff))
 }
 
 /// stdout, stderr and exit code of a command.
