@@ -14,8 +14,9 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
   test [-- CARGO_TEST_ARGS...]   start a private test control plane, run
-                                 `cargo test --workspace [CARGO_TEST_ARGS] -- --include-ignored`
-                                 against it, stop it; exits with the tests' status.
+                                 `cargo test --workspace --no-fail-fast [CARGO_TEST_ARGS]
+                                 -- --include-ignored` against it, stop it; exits with the
+                                 tests' status.
                                  Example: cargo xtask test -- cluster
                                           cargo xtask test -- --test cluster -- --nocapture
   testenv up|down|env|status     the test control plane for trying runnerctl by hand
@@ -85,7 +86,8 @@ fn test(args: &[String]) -> Result<ExitCode> {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.current_dir(testenv::workspace_root())
-            .args(["test", "--workspace"])
+            // Every test binary runs, so one failure does not hide the others.
+            .args(["test", "--workspace", "--no-fail-fast"])
             .args(cargo_args)
             .args(["--", "--include-ignored"])
             .args(harness_args)

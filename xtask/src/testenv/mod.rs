@@ -64,9 +64,11 @@ pub fn main(args: &[String]) -> Result<()> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
         ["up"] => {
+            let _lock = lock(&paths, &instance)?;
             up(&paths, &instance, 0)?;
         }
         ["down"] => {
+            let _lock = lock(&paths, &instance)?;
             if !down(&paths, &instance)? {
                 eprintln!("testenv: nothing to stop");
             }
@@ -78,6 +80,16 @@ pub fn main(args: &[String]) -> Result<()> {
         _ => bail!("unknown testenv command {args:?}\n\n{USAGE}"),
     }
     Ok(())
+}
+
+/// Serialises `up` and `down` of one instance (two terminals, two engineers); released
+/// when the returned file is dropped.
+fn lock(paths: &Paths, instance: &Instance) -> Result<fs::File> {
+    fs::create_dir_all(paths.run_root())?;
+    let file = fs::File::create(paths.run_root().join(format!("{}.lock", instance.name)))?;
+    file.lock()
+        .context("locking the test control plane's state")?;
+    Ok(file)
 }
 
 fn env(paths: &Paths, instance: &Instance, flags: &[&str]) -> Result<()> {
@@ -117,7 +129,7 @@ pub enum Up {
 /// whose owner died is cleaned up by the next `up`.
 pub fn up(paths: &Paths, instance: &Instance, owner: u32) -> Result<Up> {
     build::ensure_built(paths)?;
-    clean_orphans(paths)?;
+    clean_orphans(paths);
     if instance.dir.exists() {
         if is_running(paths, instance) {
             eprintln!(
@@ -144,8 +156,7 @@ pub fn up(paths: &Paths, instance: &Instance, owner: u32) -> Result<Up> {
                 "testenv: Kubernetes {} ready in {:.1}s ({}) at {server}\n\
                  \x20 admin:   KUBECONFIG={}\n\
                  \x20 limited: RUNNERCTL_TEST_LIMITED_KUBECONFIG={} (user `limited`: edit in namespace `{LIMITED_NAMESPACE}` only)\n\
-                 \x20 logs:    {}/*.log\n\
-                 \x20 stop:    cargo xtask testenv down",
+                 \x20 logs:    {}/*.log",
                 pins::KUBERNETES,
                 started.elapsed().as_secs_f64(),
                 run.phases.join(", "),
@@ -153,6 +164,9 @@ pub fn up(paths: &Paths, instance: &Instance, owner: u32) -> Result<Up> {
                 instance.limited_kubeconfig().display(),
                 instance.dir.display(),
             );
+            if owner == 0 {
+                eprintln!("  stop:    cargo xtask testenv down");
+            }
             Ok(Up::Started)
         }
         Err(e) => {
@@ -192,8 +206,11 @@ pub fn down(paths: &Paths, instance: &Instance) -> Result<bool> {
     if let Some(pid) = pids.iter().find(|&&p| proc::is_alive(p)) {
         bail!("process {pid} of the test control plane did not stop");
     }
-    fs::remove_dir_all(&instance.dir)
-        .with_context(|| format!("removing {}", instance.dir.display()))?;
+    match fs::remove_dir_all(&instance.dir) {
+        // Someone else's cleanup of the same orphan got there first.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        other => other.with_context(|| format!("removing {}", instance.dir.display()))?,
+    }
     if !pids.is_empty() {
         eprintln!(
             "testenv: stopped {} processes of `{}`",
@@ -224,11 +241,14 @@ pub fn is_running(paths: &Paths, instance: &Instance) -> bool {
 }
 
 /// Brings down `test-<pid>` instances whose `cargo xtask test` died without doing so.
-fn clean_orphans(paths: &Paths) -> Result<()> {
+fn clean_orphans(paths: &Paths) {
     let Ok(entries) = fs::read_dir(paths.run_root()) else {
-        return Ok(());
+        return;
     };
     for entry in entries.flatten() {
+        if !entry.path().is_dir() {
+            continue;
+        }
         let name = entry.file_name().to_string_lossy().into_owned();
         let instance = paths.instance(&name);
         let owner: u32 = instance
@@ -237,23 +257,32 @@ fn clean_orphans(paths: &Paths) -> Result<()> {
             .unwrap_or(0);
         if owner != 0 && !proc::is_alive(owner) {
             eprintln!("testenv: cleaning up `{name}`, left behind by process {owner}");
-            down(paths, &instance)?;
+            if let Err(e) = down(paths, &instance) {
+                eprintln!("testenv: warning: could not clean up `{name}`: {e:#}");
+            }
         }
     }
-    Ok(())
 }
 
 fn status(paths: &Paths) -> Result<()> {
+    // One write at the end: a closed pipe (`| head`) is no error worth a panic.
+    let mut out = String::new();
+    macro_rules! outln {
+        ($out:ident, $($arg:tt)*) => {{
+            let _ = writeln!($out, $($arg)*);
+        }};
+    }
     let mut names: Vec<String> = fs::read_dir(paths.run_root())
         .map(|d| {
             d.flatten()
+                .filter(|e| e.path().is_dir())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect()
         })
         .unwrap_or_default();
     names.sort();
     let built = paths.stamp_file().exists();
-    println!(
+    outln!(out, 
         "binaries: {} ({})",
         paths.bin_dir().display(),
         if built {
@@ -263,13 +292,14 @@ fn status(paths: &Paths) -> Result<()> {
         }
     );
     if names.is_empty() {
-        println!("no control plane runs");
+        outln!(out, "no control plane runs");
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
         return Ok(());
     }
     for name in names {
         let instance = paths.instance(&name);
         let running = is_running(paths, &instance);
-        println!(
+        outln!(out, 
             "{name}: {} {}",
             if running {
                 "running, ready at"
@@ -284,23 +314,24 @@ fn status(paths: &Paths) -> Result<()> {
                 Some(pid) => {
                     let rss = proc::rss_kib(pid).unwrap_or(0);
                     total += rss;
-                    println!("  {c:<24} pid {pid:<8} {:>5} MiB", rss / 1024);
+                    outln!(out, "  {c:<24} pid {pid:<8} {:>5} MiB", rss / 1024);
                 }
-                None => println!(
+                None => outln!(out, 
                     "  {c:<24} not running (log: {})",
                     instance.log_file(c).display()
                 ),
             }
         }
-        println!(
+        outln!(out, 
             "  {:<24} {:<12} {:>5} MiB resident",
             "total",
             "",
             total / 1024
         );
-        println!("  kubeconfig: {}", instance.kubeconfig().display());
-        println!("  limited:    {}", instance.limited_kubeconfig().display());
+        outln!(out, "  kubeconfig: {}", instance.kubeconfig().display());
+        outln!(out, "  limited:    {}", instance.limited_kubeconfig().display());
     }
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
     Ok(())
 }
 
