@@ -161,3 +161,23 @@ fn delete_namespace_keeps_a_namespace_runnerctl_did_not_create() {
     assert!(r.stderr.contains("not created by runnerctl"), "{}", r.stderr);
     kubectl(&["get", "namespace", &ns], None).expect(0);
 }
+
+#[test]
+#[ignore = "needs the control plane: cargo xtask test"]
+fn members_in_another_namespace_are_tracked_and_pruned() {
+    let ns = namespace("multi");
+    let jobs = namespace("jobs");
+    kubectl(&["create", "namespace", &jobs], None).expect(0);
+    let job_ns = format!("runners.jobNamespace={jobs}");
+    runnerctl(&seed_args("apply", &ns, &["--set", &job_ns, "--yes"])).expect(0);
+    let parent = get_json(&["secret", "-n", &ns, "gitlab-runner-applyset"]);
+    assert_eq!(parent["metadata"]["annotations"]["applyset.kubernetes.io/additional-namespaces"], jobs.as_str());
+    let role = get_json(&["role", "-n", &jobs, NAME]);
+    assert_eq!(role["metadata"]["labels"]["applyset.kubernetes.io/part-of"], parent["metadata"]["labels"]["applyset.kubernetes.io/id"]);
+
+    let r = runnerctl(&seed_args("apply", &ns, &["--set", &job_ns, "--set", "rbac.create=false", "--yes"])).expect(0);
+    assert!(r.stderr.contains(&format!("Role/{jobs}/{NAME} pruned")), "{}", r.stderr);
+    kubectl(&["get", "role", "-n", &jobs, NAME], None).expect(1);
+    let parent = get_json(&["secret", "-n", &ns, "gitlab-runner-applyset"]);
+    assert!(parent["metadata"]["annotations"].get("applyset.kubernetes.io/additional-namespaces").is_none(), "{}", parent["metadata"]);
+}
