@@ -282,7 +282,8 @@ fn status(paths: &Paths) -> Result<()> {
         .unwrap_or_default();
     names.sort();
     let built = paths.stamp_file().exists();
-    outln!(out, 
+    outln!(
+        out,
         "binaries: {} ({})",
         paths.bin_dir().display(),
         if built {
@@ -299,7 +300,8 @@ fn status(paths: &Paths) -> Result<()> {
     for name in names {
         let instance = paths.instance(&name);
         let running = is_running(paths, &instance);
-        outln!(out, 
+        outln!(
+            out,
             "{name}: {} {}",
             if running {
                 "running, ready at"
@@ -316,20 +318,26 @@ fn status(paths: &Paths) -> Result<()> {
                     total += rss;
                     outln!(out, "  {c:<24} pid {pid:<8} {:>5} MiB", rss / 1024);
                 }
-                None => outln!(out, 
+                None => outln!(
+                    out,
                     "  {c:<24} not running (log: {})",
                     instance.log_file(c).display()
                 ),
             }
         }
-        outln!(out, 
+        outln!(
+            out,
             "  {:<24} {:<12} {:>5} MiB resident",
             "total",
             "",
             total / 1024
         );
         outln!(out, "  kubeconfig: {}", instance.kubeconfig().display());
-        outln!(out, "  limited:    {}", instance.limited_kubeconfig().display());
+        outln!(
+            out,
+            "  limited:    {}",
+            instance.limited_kubeconfig().display()
+        );
     }
     let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
     Ok(())
@@ -495,9 +503,9 @@ impl Run<'_> {
         let delegated = |kubeconfig: &Path| -> Vec<String> {
             let k = kubeconfig.display();
             vec![
+                // No delegated authentication/authorization: their serving ports only
+                // answer /healthz, /readyz and /livez, which is all anyone asks them.
                 format!("--kubeconfig={k}"),
-                format!("--authentication-kubeconfig={k}"),
-                format!("--authorization-kubeconfig={k}"),
                 "--bind-address=127.0.0.1".into(),
                 "--leader-elect=false".into(),
             ]
