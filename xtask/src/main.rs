@@ -100,6 +100,9 @@ fn test(args: &[String]) -> Result<ExitCode> {
         Some(cmd.status().context("running cargo test"))
     };
 
+    if !matches!(&status, Some(Ok(s)) if s.success()) {
+        keep_logs(&instance);
+    }
     let down = testenv::down(&paths, &instance);
     eprintln!(
         "xtask: test run took {:.0}s (control plane up in {:.1}s)",
@@ -116,4 +119,18 @@ fn test(args: &[String]) -> Result<ExitCode> {
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         None => ExitCode::from(130),
     })
+}
+
+/// Copies the control plane's logs to `target/testenv-logs/` before `down` removes them,
+/// so a failed run can be looked into.
+fn keep_logs(instance: &testenv::Instance) {
+    let dest = testenv::workspace_root().join("target").join("testenv-logs");
+    let _ = std::fs::remove_dir_all(&dest);
+    if std::fs::create_dir_all(&dest).is_err() {
+        return;
+    }
+    for component in testenv::COMPONENTS {
+        let _ = std::fs::copy(instance.log_file(component), dest.join(format!("{component}.log")));
+    }
+    eprintln!("xtask: the control plane's logs are kept in {}", dest.display());
 }
