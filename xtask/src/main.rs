@@ -43,6 +43,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// Extra arguments of `cargo xtask test` go to `cargo test`; after a second `--`, to the
+/// test binaries. A leading `--` (from `cargo xtask test -- ...`) is dropped.
+fn split_test_args(args: &[String]) -> (&[String], &[String]) {
+    let args = args.strip_prefix(&["--".to_string()]).unwrap_or(args);
+    match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (args, &[]),
+    }
+}
+
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
@@ -52,12 +62,7 @@ extern "C" fn on_signal(_: libc::c_int) {
 /// `cargo xtask test`: the control plane up, every test including the cluster tests, the
 /// control plane down whatever the tests did.
 fn test(args: &[String]) -> Result<ExitCode> {
-    // Extra arguments go to `cargo test`; a second `--` separates the test binaries' own.
-    let args = args.strip_prefix(&["--".to_string()]).unwrap_or(args);
-    let (cargo_args, harness_args) = match args.iter().position(|a| a == "--") {
-        Some(i) => (&args[..i], &args[i + 1..]),
-        None => (args, &[][..]),
-    };
+    let (cargo_args, harness_args) = split_test_args(args);
 
     // Ctrl-C reaches cargo test (same process group) but must not stop us before `down`.
     // A handler, unlike SIG_IGN, is reset to the default in the programs we exec.
@@ -124,13 +129,47 @@ fn test(args: &[String]) -> Result<ExitCode> {
 /// Copies the control plane's logs to `target/testenv-logs/` before `down` removes them,
 /// so a failed run can be looked into.
 fn keep_logs(instance: &testenv::Instance) {
-    let dest = testenv::workspace_root().join("target").join("testenv-logs");
+    let dest = testenv::workspace_root()
+        .join("target")
+        .join("testenv-logs");
     let _ = std::fs::remove_dir_all(&dest);
     if std::fs::create_dir_all(&dest).is_err() {
         return;
     }
     for component in testenv::COMPONENTS {
-        let _ = std::fs::copy(instance.log_file(component), dest.join(format!("{component}.log")));
+        let _ = std::fs::copy(
+            instance.log_file(component),
+            dest.join(format!("{component}.log")),
+        );
     }
-    eprintln!("xtask: the control plane's logs are kept in {}", dest.display());
+    eprintln!(
+        "xtask: the control plane's logs are kept in {}",
+        dest.display()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(args: &[&str]) -> (Vec<String>, Vec<String>) {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let (c, h) = split_test_args(&args);
+        (c.to_vec(), h.to_vec())
+    }
+
+    #[test]
+    fn extra_args_go_to_cargo_test_then_to_the_test_binaries() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(split(&[]), (v(&[]), v(&[])));
+        assert_eq!(split(&["--", "cluster"]), (v(&["cluster"]), v(&[])));
+        assert_eq!(
+            split(&["--", "--test", "cluster", "--", "--nocapture"]),
+            (v(&["--test", "cluster"]), v(&["--nocapture"]))
+        );
+        assert_eq!(
+            split(&["-p", "runnerctl"]),
+            (v(&["-p", "runnerctl"]), v(&[]))
+        );
+    }
 }

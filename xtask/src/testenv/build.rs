@@ -45,7 +45,10 @@ pub fn ensure_built(paths: &Paths) -> Result<()> {
     fs::create_dir_all(paths.version_dir())?;
     // Two `up`s at once (two terminals, two engineers) build once: the second waits here.
     let lock = fs::File::create(paths.version_dir().join("build.lock"))?;
-    lock.lock().context("locking the build directory")?;
+    if lock.try_lock().is_err() {
+        eprintln!("testenv: another process is building the control plane; waiting for it");
+        lock.lock().context("locking the build directory")?;
+    }
     if is_built(paths) {
         return Ok(());
     }
@@ -60,7 +63,7 @@ pub fn ensure_built(paths: &Paths) -> Result<()> {
         paths.bin_dir().display()
     );
     eprintln!(
-        "testenv: this happens once per pinned version; about 15 minutes on 2 cores; log: {}",
+        "testenv: this happens once per pinned version; 15 to 30 minutes on 2 cores; log: {}",
         log_path.display()
     );
     let mut log = fs::File::create(&log_path)?;
