@@ -208,9 +208,10 @@ fn checksum(objects: &[Object]) -> String {
 pub fn render(release: &Release) -> Result<Manifest, Error> {
     let mut warnings = Vec::new();
     let mut derived = context::Derived::new(release, &mut warnings)?;
-    let values = release.values.as_json();
+    let mut template_values = release.values.as_json().clone();
+    fill_removed(&mut template_values, crate::values::default_tree());
     let mut ctx = tera::Context::new();
-    ctx.insert("Values", values);
+    ctx.insert("Values", &template_values);
     ctx.insert("Release", &serde_json::json!({"Name": release.name, "Namespace": release.namespace}));
     ctx.insert("scripts", &SCRIPTS.iter().map(|(k, v)| (k.to_string(), Value::from(*v))).collect::<serde_json::Map<_, _>>());
 
@@ -243,6 +244,24 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
     }
     order::sort(&mut objects);
     Ok(Manifest { objects, warnings })
+}
+
+/// Keys of the defaults that the user deleted with `null` come back as `null` (maps as `{}`),
+/// so templates see "unset" rather than an undefined variable.
+fn fill_removed(values: &mut Value, defaults: &Value) {
+    let (Value::Object(map), Value::Object(defaults)) = (values, defaults) else {
+        return;
+    };
+    for (key, default) in defaults {
+        match map.get_mut(key) {
+            Some(v) => fill_removed(v, default),
+            None => {
+                let mut blank = if default.is_object() { Value::Object(Default::default()) } else { Value::Null };
+                fill_removed(&mut blank, default);
+                map.insert(key.clone(), blank);
+            }
+        }
+    }
 }
 
 /// `extraObjects`: each item as given, with template expressions in its strings evaluated.

@@ -58,16 +58,20 @@ pub const MAX_SET_EXPR_BYTES: usize = 1024 * 1024;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Values(Value);
 
+/// The parsed embedded defaults, parsed once per process.
+pub(crate) fn default_tree() -> &'static Value {
+    static DEFAULTS: OnceLock<Value> = OnceLock::new();
+    DEFAULTS.get_or_init(|| {
+        let (map, _) = yaml::load("values/values.yaml (embedded)", DEFAULT_VALUES_YAML)
+            .expect("the embedded values.yaml is valid (tested)");
+        Value::Object(map)
+    })
+}
+
 impl Values {
     /// The embedded defaults (`values/values.yaml`), parsed.
     pub fn defaults() -> Values {
-        static DEFAULTS: OnceLock<Value> = OnceLock::new();
-        let v = DEFAULTS.get_or_init(|| {
-            let (map, _) = yaml::load("values/values.yaml (embedded)", DEFAULT_VALUES_YAML)
-                .expect("the embedded values.yaml is valid (tested)");
-            Value::Object(map)
-        });
-        Values(v.clone())
+        Values(default_tree().clone())
     }
 
     /// Wraps a JSON tree as it is, without defaults or checks (for tests and library callers
