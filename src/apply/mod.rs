@@ -39,6 +39,7 @@ use serde_json::Value;
 
 use crate::kube::Kube;
 
+#[allow(clippy::module_inception)] // one file per verb, the verb `apply` included
 mod apply;
 mod delete;
 mod diff;

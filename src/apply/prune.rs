@@ -145,6 +145,9 @@ impl ApplySet {
     }
 }
 
+/// Live members with their kinds.
+pub(crate) type Members = Vec<(Kind, Value)>;
+
 /// Split `Kind.group` into (group, kind).
 pub(crate) fn parse_group_kind(gk: &str) -> (String, String) {
     match gk.split_once('.') {
@@ -179,8 +182,8 @@ impl Engine {
 
     /// Every live member of the ApplySet (objects labelled part-of its id), with their kinds,
     /// found by listing each group-kind of the parent in each of its namespaces.
-    pub(crate) async fn list_members(&self, set: &ApplySet, parent: &ParentState) -> Result<Vec<(Kind, Value)>, Error> {
-        let mut futs: Vec<BoxFut<Result<Vec<(Kind, Value)>, Error>>> = Vec::new();
+    pub(crate) async fn list_members(&self, set: &ApplySet, parent: &ParentState) -> Result<Members, Error> {
+        let mut futs: Vec<BoxFut<Result<Members, Error>>> = Vec::new();
         let mut namespaces: BTreeSet<String> = parent.namespaces.clone();
         namespaces.insert(set.namespace.clone());
         for gk in &parent.group_kinds {
