@@ -26,8 +26,8 @@ pub enum PlannedAction {
     Prune,
 }
 
-/// One object's planned change.
-#[derive(Debug, Clone)]
+/// One object's planned change. Its `Debug` output masks Secret values.
+#[derive(Clone)]
 pub struct Change {
     /// The object.
     pub object: ObjectRef,
@@ -48,6 +48,22 @@ pub struct Change {
     pub adopt: Vec<String>,
     /// Why the object must be recreated.
     pub immutable: Option<String>,
+}
+
+impl std::fmt::Debug for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (live, after) = super::diff::mask_secrets(self.live.as_ref(), self.after.as_ref());
+        let (desired, _) = super::diff::mask_secrets(Some(&self.desired), None);
+        f.debug_struct("Change")
+            .field("object", &self.object)
+            .field("action", &self.action)
+            .field("desired", &desired)
+            .field("live", &live)
+            .field("after", &after)
+            .field("adopt", &self.adopt)
+            .field("immutable", &self.immutable)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The plan for a release: what apply would write, in order.
@@ -331,6 +347,27 @@ mod tests {
         assert_eq!(d["metadata"]["labels"][LABEL_PART_OF], "applyset-x-v1");
         let bad = Object { source: "t".into(), value: json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{}}) };
         assert!(desired_object(&bad, &kind, "ns", "x").is_err());
+    }
+
+    #[test]
+    fn debug_output_masks_secret_values() {
+        let secret = json!({"apiVersion":"v1","kind":"Secret","metadata":{"name":"s","namespace":"n"},"data":{"runner-token":"c2VjcmV0LXRva2Vu"}});
+        let change = Change {
+            object: ObjectRef::of(&secret),
+            kind: Kind {
+                resource: kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk("", "v1", "Secret")),
+                namespaced: true,
+            },
+            action: PlannedAction::Create,
+            desired: secret.clone(),
+            live: Some(secret.clone()),
+            after: Some(secret),
+            adopt: vec![],
+            immutable: None,
+        };
+        let text = format!("{change:?}");
+        assert!(!text.contains("c2VjcmV0LXRva2Vu"), "{text}");
+        assert!(text.contains("runner-token"), "{text}");
     }
 
     #[test]
