@@ -189,9 +189,23 @@ fn parse_documents(source: &str, text: &str) -> Result<Vec<Object>, Error> {
         if value.is_null() {
             continue;
         }
+        let mut value = value;
+        drop_nulls(&mut value);
         objects.push(Object { source: source.to_string(), value });
     }
     Ok(objects)
+}
+
+/// A `null` field means "not set" to Kubernetes; leave such fields out of the object.
+fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            map.retain(|_, x| !x.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
 }
 
 fn checksum(objects: &[Object]) -> String {
