@@ -74,6 +74,12 @@ fn values_change_gives_the_expected_diff_and_rolls_the_deployment() {
         .filter(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---"))
         .collect();
     assert_eq!(changed.len(), 4, "{changed:#?}");
+    // A token change shows which keys change, never the values.
+    let token = runnerctl(&seed_args("diff", &ns, &["--set", "runnerToken=glrt-other-YYYY", "--exit-code"])).expect(2);
+    assert!(token.stdout.contains("-  runner-token: \"*** (before)\""), "{}", token.stdout);
+    assert!(token.stdout.contains("+  runner-token: \"*** (after)\""), "{}", token.stdout);
+    assert!(!token.stdout.contains("glrt-other-YYYY") && !token.stdout.contains("Z2xydC1vdGhlci1ZWVlZ"), "{}", token.stdout);
+    assert!(token.stdout.contains("checksum/secrets"), "the pods roll on a token change: {}", token.stdout);
     // The diff did not write.
     runnerctl(&seed_args("diff", &ns, &["--set", "concurrent=20", "--exit-code"])).expect(2);
 
