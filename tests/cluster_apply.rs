@@ -187,3 +187,24 @@ fn members_in_another_namespace_are_tracked_and_pruned() {
     let parent = get_json(&["secret", "-n", &ns, "gitlab-runner-applyset"]);
     assert!(parent["metadata"]["annotations"].get("applyset.kubernetes.io/additional-namespaces").is_none(), "{}", parent["metadata"]);
 }
+
+#[test]
+#[ignore = "needs the control plane: cargo xtask test"]
+fn dropping_create_namespace_never_deletes_the_namespace() {
+    let ns = namespace("dropns");
+    install_seed(&ns);
+    let mut args = vec!["apply", "-n", ns.as_str()];
+    args.extend_from_slice(SEED);
+    args.push("--yes");
+    let r = runnerctl(&args).expect(0);
+    assert!(r.stdout.contains("0 to add, 0 to change, 0 to delete, 6 unchanged"), "{}", r.stdout);
+    kubectl(&["get", "namespace", &ns], None).expect(0);
+    let mut diff = args.clone();
+    diff[0] = "diff";
+    diff.pop();
+    diff.push("--exit-code");
+    runnerctl(&diff).expect(0);
+    // It stays a member: uninstall --delete-namespace still removes the namespace runnerctl made.
+    runnerctl(&["uninstall", "-n", &ns, "--delete-namespace"]).expect(0);
+    kubectl(&["get", "namespace", &ns], None).expect(1);
+}

@@ -134,16 +134,10 @@ impl Engine {
         let candidates: Vec<_> =
             plan.prune.iter().map(|c| (c.kind.clone(), c.live.clone().expect("prunes are live"))).collect();
         let pruned = self.prune(&candidates, &mut report.writes, &mut on_result).await?;
-        let mut final_gks = gks;
-        for r in &pruned {
-            if r.action == Action::Skipped {
-                final_gks.insert(r.object.kind.clone());
-            }
-        }
         report.results.extend(pruned);
-        if (final_gks.clone(), nss.clone()) != parent_written {
+        if (gks.clone(), nss.clone()) != parent_written {
             report.writes += 1;
-            self.write_parent(&plan.applyset, &final_gks, &nss).await?;
+            self.write_parent(&plan.applyset, &gks, &nss).await?;
         }
         Ok(report)
     }

@@ -77,6 +77,10 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Members to prune.
     pub prune: Vec<Change>,
+    /// Namespace members no longer rendered (`--create-namespace` dropped): never pruned,
+    /// since that would delete everything in them; they stay members, so that
+    /// `uninstall --delete-namespace` still knows runnerctl created them.
+    pub kept: Vec<ObjectRef>,
 }
 
 impl Plan {
@@ -84,6 +88,9 @@ impl Plan {
     pub(crate) fn inventory(&self) -> (BTreeSet<String>, BTreeSet<String>) {
         let mut gks = BTreeSet::new();
         let mut nss = BTreeSet::new();
+        if !self.kept.is_empty() {
+            gks.insert("Namespace".to_string());
+        }
         for c in &self.changes {
             gks.insert(c.kind.group_kind());
             if let Some(ns) = &c.object.namespace
@@ -232,7 +239,7 @@ impl Engine {
 
         // 5. Members no longer rendered.
         let rendered: HashSet<Key> = items.iter().map(|(k, o, _)| key(k, o)).collect();
-        let mut prune: Vec<Change> = member_kinds
+        let prune: Vec<Change> = member_kinds
             .into_iter()
             .filter(|(k, _)| !rendered.contains(k))
             .map(|(k, kind)| {
@@ -249,12 +256,15 @@ impl Engine {
                 }
             })
             .collect();
+        let (kept, mut prune): (Vec<Change>, Vec<Change>) =
+            prune.into_iter().partition(|c| c.kind.resource.kind == "Namespace" && c.kind.resource.group.is_empty());
+        let kept = kept.into_iter().map(|c| c.object).collect();
         prune.sort_by(|a, b| {
             super::install_rank(&b.object.kind)
                 .cmp(&super::install_rank(&a.object.kind))
                 .then_with(|| a.object.cmp(&b.object))
         });
-        Ok(Plan { applyset: applyset.clone(), parent, changes, prune })
+        Ok(Plan { applyset: applyset.clone(), parent, changes, prune, kept })
     }
 
     async fn plan_one(
