@@ -10,6 +10,7 @@ mod context;
 mod order;
 mod output;
 mod validate;
+mod yaml;
 
 pub use context::{DEFAULT_IMAGE_TAG, default_rules, fullname};
 pub use output::{MASK, OutputFormat};

@@ -52,10 +52,7 @@ impl Manifest {
                     out.push_str("---\n# Source: ");
                     out.push_str(&o.source);
                     out.push('\n');
-                    out.push_str(&serde_saphyr::to_string(v).unwrap_or_default());
-                    if !out.ends_with('\n') {
-                        out.push('\n');
-                    }
+                    super::yaml::write_document(&mut out, v);
                 }
                 out
             }

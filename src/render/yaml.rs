@@ -1,0 +1,207 @@
+//! A small YAML emitter for JSON values: block style, plain scalars where they read back as
+//! the same string, double quotes otherwise, literal blocks for multi-line text. Output is
+//! deterministic and reads back (YAML 1.1 and 1.2) as the same value.
+use serde_json::Value;
+
+/// Append `value` as a YAML document body (no `---`) to `out`.
+pub fn write_document(out: &mut String, value: &Value) {
+    match value {
+        Value::Object(map) if !map.is_empty() => write_map(out, map, 0),
+        Value::Array(items) if !items.is_empty() => write_seq(out, items, 0),
+        scalar => {
+            write_scalar(out, scalar, 0);
+            out.push('\n');
+        }
+    }
+}
+
+fn indent(out: &mut String, n: usize) {
+    out.extend(std::iter::repeat_n(' ', n));
+}
+
+fn write_map(out: &mut String, map: &serde_json::Map<String, Value>, level: usize) {
+    for (i, (key, value)) in map.iter().enumerate() {
+        // The first key of a map inside a list item shares the line with its `- `.
+        if i > 0 || level == 0 || !out.ends_with("- ") {
+            indent(out, level);
+        }
+        write_string(out, key, level, true);
+        out.push(':');
+        write_child(out, value, level);
+    }
+}
+
+fn write_seq(out: &mut String, items: &[Value], level: usize) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 || level == 0 || !out.ends_with("- ") {
+            indent(out, level);
+        }
+        out.push_str("- ");
+        match item {
+            Value::Object(map) if !map.is_empty() => write_map(out, map, level + 2),
+            Value::Array(inner) if !inner.is_empty() => write_seq(out, inner, level + 2),
+            scalar => {
+                write_scalar(out, scalar, level + 2);
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// What follows `key:`: a nested block on the next lines, or a scalar on the same line.
+fn write_child(out: &mut String, value: &Value, level: usize) {
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            out.push('\n');
+            write_map(out, map, level + 2);
+        }
+        // Lists under a key sit at the key's indentation, as kubectl prints them.
+        Value::Array(items) if !items.is_empty() => {
+            out.push('\n');
+            write_seq(out, items, level);
+        }
+        scalar => {
+            out.push(' ');
+            write_scalar(out, scalar, level + 2);
+            out.push('\n');
+        }
+    }
+}
+
+fn write_scalar(out: &mut String, value: &Value, level: usize) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => write_string(out, s, level, false),
+        Value::Object(_) => out.push_str("{}"),
+        Value::Array(_) => out.push_str("[]"),
+    }
+}
+
+fn write_string(out: &mut String, s: &str, level: usize, is_key: bool) {
+    if is_plain_safe(s) {
+        out.push_str(s);
+    } else if !is_key && s.contains('\n') && literal_block_safe(s) {
+        write_literal(out, s, level);
+    } else {
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    }
+}
+
+/// `|` block: the text's lines indented one level deeper than the key.
+fn write_literal(out: &mut String, s: &str, level: usize) {
+    let trailing = s.len() - s.trim_end_matches('\n').len();
+    out.push('|');
+    if s.starts_with(' ') {
+        out.push('2');
+    }
+    match trailing {
+        0 => out.push('-'),
+        1 => {}
+        _ => out.push('+'),
+    }
+    let body = if trailing > 0 { &s[..s.len() - 1] } else { s };
+    for line in body.split('\n') {
+        out.push('\n');
+        if !line.is_empty() {
+            indent(out, level);
+            out.push_str(line);
+        }
+    }
+}
+
+/// Literal blocks keep every character except control characters (other than tab) and
+/// carriage returns, and cannot express trailing spaces reliably on the last line.
+fn literal_block_safe(s: &str) -> bool {
+    !s.chars().any(|c| (c.is_control() && c != '\n' && c != '\t') || c == '\u{feff}' || c == '\u{85}' || c == '\u{2028}' || c == '\u{2029}')
+        && !s.trim_end_matches('\n').ends_with([' ', '\t'])
+}
+
+/// A string that reads back as itself when written without quotes.
+fn is_plain_safe(s: &str) -> bool {
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
+    if s.starts_with([' ', '\t']) || s.ends_with([' ', '\t', ':']) {
+        return false;
+    }
+    if "-?:,[]{}#&*!|>'\"%@`".contains(first) && !(matches!(first, '-' | '?' | ':') && s.len() > 1 && !s[1..].starts_with([' ', '\t'])) {
+        return false;
+    }
+    if s.contains(": ") || s.contains(" #") {
+        return false;
+    }
+    if s.chars().any(|c| c.is_control() || c == '\u{feff}' || matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}')) {
+        return false;
+    }
+    !resolves_to_non_string(s)
+}
+
+/// Would a YAML 1.1 or 1.2 reader take this plain scalar for a null, bool or number?
+fn resolves_to_non_string(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    if matches!(
+        lower.as_str(),
+        "~" | "null" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | ".inf" | "-.inf" | "+.inf" | ".nan"
+    ) {
+        return true;
+    }
+    let body = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if body.is_empty() {
+        return false;
+    }
+    // Numbers as YAML 1.1 or 1.2 readers see them: 0x/0o/0b forms, and decimals, floats,
+    // exponents and sexagesimals (1:30), with underscores. Quoted: cheap and safe.
+    let lower = body.to_ascii_lowercase();
+    for (prefix, digits) in [("0x", "0123456789abcdef_"), ("0o", "01234567_"), ("0b", "01_")] {
+        if let Some(rest) = lower.strip_prefix(prefix) {
+            return !rest.is_empty() && rest.chars().all(|c| digits.contains(c));
+        }
+    }
+    let starts_numeric = body.starts_with(|c: char| c.is_ascii_digit())
+        || (body.starts_with('.') && body[1..].starts_with(|c: char| c.is_ascii_digit()));
+    starts_numeric && body.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | '_' | ':' | 'e' | 'E' | '+' | '-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn roundtrip(v: &Value) -> String {
+        let mut out = String::new();
+        write_document(&mut out, v);
+        let back: Value = serde_saphyr::from_str(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        assert_eq!(&back, v, "\n{out}");
+        out
+    }
+
+    #[test]
+    fn round_trips_tricky_values() {
+        let strings = [
+            "", " lead", "trail ", "true", "False", "yes", "on", "null", "~", "10", "0x1F", "0o17", "0b101", "7814fee", "1e3", "1_000", "1.5", "-1",
+            "0755", "1:30", ".5", ".inf", "- item", "key: value", "a #comment", "#x", "@at", "`tick", "*ref",
+            "&anchor", "!tag", "|pipe", ">fold", "%pct", "'q'", "\"dq\"", "{x}", "[x]", "a,b", "colon:", "::",
+            "http://x.example/a?b=c", "glrt-abc", "gitlab.*runner", "-", "--config", "?", "tab\there",
+            "line\nnext\n", "no newline\nat end", "two\n\n", "  indented\nblock\n", "\nstarts", "ctrl\u{1}",
+            "trailing space \nx\n", "unicode ü ✓", "k8s", "app.kubernetes.io/name", "*", "a: b\nc: d\n",
+        ];
+        for s in strings {
+            roundtrip(&json!({ "k": s, s: 1, "list": [s, {"k": s}] }));
+        }
+    }
+
+    #[test]
+    fn shapes() {
+        let v = json!({"a": {"b": [1, {"c": [], "d": {}}, [2, 3]], "e": null}, "f": [{"g": 1, "h": [{"i": true}]}]});
+        let out = roundtrip(&v);
+        assert_eq!(out, "a:\n  b:\n  - 1\n  - c: []\n    d: {}\n  - - 2\n    - 3\n  e: null\nf:\n- g: 1\n  h:\n  - i: true\n");
+    }
+
+    #[test]
+    fn multi_line_text_is_a_literal_block() {
+        let out = roundtrip(&json!({"data": {"script": "#!/bin/bash\necho hi\n"}}));
+        assert_eq!(out, "data:\n  script: |\n    #!/bin/bash\n    echo hi\n");
+    }
+}
