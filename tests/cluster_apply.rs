@@ -80,7 +80,10 @@ fn values_change_gives_the_expected_diff_and_rolls_the_deployment() {
     assert!(token.stdout.contains("+  runner-token: \"*** (after)\""), "{}", token.stdout);
     assert!(!token.stdout.contains("glrt-other-YYYY") && !token.stdout.contains("Z2xydC1vdGhlci1ZWVlZ"), "{}", token.stdout);
     assert!(token.stdout.contains("checksum/secrets"), "the pods roll on a token change: {}", token.stdout);
-    // The diff did not write.
+    // Neither the diff nor apply --dry-run wrote anything.
+    let dry = runnerctl(&seed_args("apply", &ns, &["--set", "concurrent=20", "--dry-run"])).expect(0);
+    assert!(dry.stdout.contains("0 to add, 2 to change, 0 to delete, 5 unchanged"), "{}", dry.stdout);
+    assert!(!dry.stderr.contains("configured"), "{}", dry.stderr);
     runnerctl(&seed_args("diff", &ns, &["--set", "concurrent=20", "--exit-code"])).expect(2);
 
     let apply = runnerctl(&seed_args("apply", &ns, &["--set", "concurrent=20", "--yes", "--timeout", "2m"])).expect(0);
