@@ -33,7 +33,7 @@ pub struct Release {
 /// One rendered object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Object {
-    /// The template that produced it, e.g. `manifests/deployment.yaml.tera`.
+    /// The template that produced it, e.g. `manifests/deployment.json.tera`.
     pub source: String,
     /// The object itself.
     pub value: serde_json::Value,
@@ -124,17 +124,16 @@ pub enum Error {
 /// The templates, embedded: (name, text). Rendered in this order; the output is then sorted
 /// into install order.
 pub const TEMPLATES: &[(&str, &str)] = &[
-    ("manifests/_helpers.tera", include_str!("../../manifests/_helpers.tera")),
-    ("manifests/namespace.yaml.tera", include_str!("../../manifests/namespace.yaml.tera")),
-    ("manifests/secret.yaml.tera", include_str!("../../manifests/secret.yaml.tera")),
-    ("manifests/configmap.yaml.tera", include_str!("../../manifests/configmap.yaml.tera")),
-    ("manifests/service-account.yaml.tera", include_str!("../../manifests/service-account.yaml.tera")),
-    ("manifests/rbac.yaml.tera", include_str!("../../manifests/rbac.yaml.tera")),
-    ("manifests/service.yaml.tera", include_str!("../../manifests/service.yaml.tera")),
-    ("manifests/monitors.yaml.tera", include_str!("../../manifests/monitors.yaml.tera")),
-    ("manifests/session-server.yaml.tera", include_str!("../../manifests/session-server.yaml.tera")),
-    ("manifests/deployment.yaml.tera", include_str!("../../manifests/deployment.yaml.tera")),
-    ("manifests/hpa.yaml.tera", include_str!("../../manifests/hpa.yaml.tera")),
+    ("manifests/namespace.json.tera", include_str!("../../manifests/namespace.json.tera")),
+    ("manifests/secret.json.tera", include_str!("../../manifests/secret.json.tera")),
+    ("manifests/configmap.json.tera", include_str!("../../manifests/configmap.json.tera")),
+    ("manifests/service-account.json.tera", include_str!("../../manifests/service-account.json.tera")),
+    ("manifests/rbac.json.tera", include_str!("../../manifests/rbac.json.tera")),
+    ("manifests/service.json.tera", include_str!("../../manifests/service.json.tera")),
+    ("manifests/monitors.json.tera", include_str!("../../manifests/monitors.json.tera")),
+    ("manifests/session-server.json.tera", include_str!("../../manifests/session-server.json.tera")),
+    ("manifests/deployment.json.tera", include_str!("../../manifests/deployment.json.tera")),
+    ("manifests/hpa.json.tera", include_str!("../../manifests/hpa.json.tera")),
 ];
 
 /// The runner's scripts, embedded and shipped in the ConfigMap: (key, text).
@@ -176,25 +175,53 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     msg
 }
 
-/// Split rendered text into YAML documents and parse each into an object.
+/// Parse a template's output: zero or more JSON objects, where a comma may trail the last
+/// member of an object or list (so templates can add members conditionally).
 fn parse_documents(source: &str, text: &str) -> Result<Vec<Object>, Error> {
+    let json = strip_trailing_commas(text);
     let mut objects = Vec::new();
-    for doc in text.split("\n---\n") {
-        if doc.trim().is_empty() || doc.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
-            continue;
-        }
-        let value: Value = serde_saphyr::from_str(doc).map_err(|e| Error::Object {
+    for value in serde_json::Deserializer::from_str(&json).into_iter::<Value>() {
+        let mut value = value.map_err(|e| Error::Object {
             template: source.to_string(),
-            message: format!("{e}\n--- rendered text ---\n{doc}"),
+            message: format!("{e}\n--- rendered text ---\n{json}"),
         })?;
-        if value.is_null() {
-            continue;
-        }
-        let mut value = value;
         drop_nulls(&mut value);
         objects.push(Object { source: source.to_string(), value });
     }
     Ok(objects)
+}
+
+/// Remove commas that directly precede `}` or `]` (outside strings).
+fn strip_trailing_commas(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b',' => {
+                let next = bytes[i + 1..].iter().find(|c| !c.is_ascii_whitespace());
+                if matches!(next, Some(b'}' | b']')) {
+                    out.push_str(&text[start..i]);
+                    start = i + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    out.push_str(&text[start..]);
+    out
 }
 
 /// A `null` field means "not set" to Kubernetes; leave such fields out of the object.
@@ -232,8 +259,8 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
 
     // ConfigMap and Secret first: their checksums go into the pod template.
     ctx.insert("chart", &derived);
-    let secret = render_template("manifests/secret.yaml.tera", &ctx)?;
-    let configmap = render_template("manifests/configmap.yaml.tera", &ctx)?;
+    let secret = render_template("manifests/secret.json.tera", &ctx)?;
+    let configmap = render_template("manifests/configmap.json.tera", &ctx)?;
     derived.checksum_configmap = checksum(&configmap);
     if derived.secret_name.is_some() {
         // For a user's Secret, its name stands in: runnerctl cannot see its data offline.
@@ -246,10 +273,10 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
     ctx.insert("chart", &derived);
 
     let mut objects = Vec::new();
-    for (name, _) in TEMPLATES.iter().filter(|(n, _)| !n.contains("/_")) {
+    for (name, _) in TEMPLATES {
         match *name {
-            "manifests/secret.yaml.tera" => objects.extend(secret.iter().cloned()),
-            "manifests/configmap.yaml.tera" => objects.extend(configmap.iter().cloned()),
+            "manifests/secret.json.tera" => objects.extend(secret.iter().cloned()),
+            "manifests/configmap.json.tera" => objects.extend(configmap.iter().cloned()),
             _ => objects.extend(render_template(name, &ctx)?),
         }
     }
@@ -334,4 +361,24 @@ fn expand_strings(v: &Value, scope: &crate::runner_config::Scope<'_>) -> Result<
         ),
         other => other.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailing_commas_go_but_strings_keep_theirs() {
+        let text = "{\"a\": [1, 2, ], \"b\": \",}\", \"c\": {\"d\": \"\\\",]\",\n  },\n}\n{\"e\": 1,}";
+        let objects = parse_documents("t", text).unwrap();
+        assert_eq!(objects.len(), 2);
+        assert_eq!(objects[0].value, serde_json::json!({"a": [1, 2], "b": ",}", "c": {"d": "\",]"}}));
+        assert_eq!(objects[1].value, serde_json::json!({"e": 1}));
+    }
+
+    #[test]
+    fn a_broken_template_output_names_the_template() {
+        let err = parse_documents("manifests/x.json.tera", "{\"a\": }").unwrap_err();
+        assert!(err.to_string().starts_with("manifests/x.json.tera: rendered an invalid object"), "{err}");
+    }
 }
