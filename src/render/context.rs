@@ -61,8 +61,6 @@ pub struct Derived {
     pub service_account_image_pull_secrets: Vec<Value>,
     pub service_monitor_endpoint: Map<String, Value>,
     pub pod_monitor_endpoint: Map<String, Value>,
-    pub checksum_configmap: String,
-    pub checksum_secrets: String,
 }
 
 /// Look up a dotted path in a values tree; `null` counts as absent.
@@ -295,8 +293,6 @@ impl Derived {
             ),
             service_monitor_endpoint: monitor_endpoint(values, "metrics.serviceMonitor"),
             pod_monitor_endpoint: monitor_endpoint(values, "metrics.podMonitor"),
-            checksum_configmap: String::new(),
-            checksum_secrets: String::new(),
         })
     }
 }

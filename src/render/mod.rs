@@ -158,10 +158,13 @@ fn engine() -> &'static tera::Tera {
 }
 
 fn render_template(name: &str, ctx: &tera::Context) -> Result<Vec<Object>, Error> {
-    let text = engine()
+    render_template_text(name, ctx).and_then(|text| parse_documents(name, &text))
+}
+
+fn render_template_text(name: &str, ctx: &tera::Context) -> Result<String, Error> {
+    engine()
         .render(name, ctx)
-        .map_err(|e| Error::Template { template: name.to_string(), message: error_chain(&e) })?;
-    parse_documents(name, &text)
+        .map_err(|e| Error::Template { template: name.to_string(), message: error_chain(&e) })
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -236,10 +239,10 @@ fn drop_nulls(v: &mut Value) {
     }
 }
 
-fn checksum(objects: &[Object]) -> String {
+fn checksum(parts: &[&str]) -> String {
     let mut hasher = Sha256::new();
-    for o in objects {
-        hasher.update(serde_json::to_vec(&o.value).unwrap_or_default());
+    for part in parts {
+        hasher.update(part.as_bytes());
     }
     hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -249,7 +252,7 @@ fn checksum(objects: &[Object]) -> String {
 /// Pure: no I/O, no cluster. The same release always gives the same manifest.
 pub fn render(release: &Release) -> Result<Manifest, Error> {
     let mut warnings = Vec::new();
-    let mut derived = context::Derived::new(release, &mut warnings)?;
+    let derived = context::Derived::new(release, &mut warnings)?;
     let mut template_values = release.values.as_json().clone();
     fill_removed(&mut template_values, crate::values::default_tree());
     let mut ctx = tera::Context::new();
@@ -259,18 +262,18 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
 
     // ConfigMap and Secret first: their checksums go into the pod template.
     ctx.insert("chart", &derived);
-    let secret = render_template("manifests/secret.json.tera", &ctx)?;
-    let configmap = render_template("manifests/configmap.json.tera", &ctx)?;
-    derived.checksum_configmap = checksum(&configmap);
-    if derived.secret_name.is_some() {
+    let secret_text = render_template_text("manifests/secret.json.tera", &ctx)?;
+    let configmap_text = render_template_text("manifests/configmap.json.tera", &ctx)?;
+    let secret = parse_documents("manifests/secret.json.tera", &secret_text)?;
+    let configmap = parse_documents("manifests/configmap.json.tera", &configmap_text)?;
+    let mut checksums = serde_json::Map::new();
+    checksums.insert("configmap".into(), checksum(&[&configmap_text]).into());
+    if let Some(name) = &derived.secret_name {
         // For a user's Secret, its name stands in: runnerctl cannot see its data offline.
-        derived.checksum_secrets = if secret.is_empty() {
-            checksum(&[Object { source: String::new(), value: Value::from(derived.secret_name.clone()) }])
-        } else {
-            checksum(&secret)
-        };
+        let basis = if secret.is_empty() { name.as_str() } else { secret_text.as_str() };
+        checksums.insert("secrets".into(), checksum(&[basis]).into());
     }
-    ctx.insert("chart", &derived);
+    ctx.insert("checksums", &checksums);
 
     let mut objects = Vec::new();
     for (name, _) in TEMPLATES {

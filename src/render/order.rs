@@ -19,8 +19,14 @@ pub fn rank(kind: &str) -> usize {
 }
 
 /// Sort objects into install order (stable; ties broken by kind, namespace and name).
-pub fn sort(objects: &mut [Object]) {
-    objects.sort_by(|a, b| {
-        (rank(a.kind()), a.kind(), a.namespace(), a.name()).cmp(&(rank(b.kind()), b.kind(), b.namespace(), b.name()))
-    });
+pub fn sort(objects: &mut Vec<Object>) {
+    let mut keyed: Vec<_> = objects
+        .drain(..)
+        .map(|o| {
+            let key = (rank(o.kind()), o.kind().to_string(), o.namespace().map(str::to_string), o.name().to_string());
+            (key, o)
+        })
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    objects.extend(keyed.into_iter().map(|(_, o)| o));
 }

@@ -55,6 +55,12 @@ pub(crate) struct Known {
     parent: String,
 }
 
+/// The known key paths of the embedded defaults, worked out once per process.
+pub(crate) fn default_known_paths() -> &'static [Known] {
+    static KNOWN: std::sync::OnceLock<Vec<Known>> = std::sync::OnceLock::new();
+    KNOWN.get_or_init(|| known_paths(super::default_tree()))
+}
+
 /// Every key path the unknown-key check knows, in defaults order.
 pub(crate) fn known_paths(defaults: &Value) -> Vec<Known> {
     fn walk(m: &Map<String, Value>, path: &mut KeyPath, out: &mut Vec<Known>) {

@@ -187,7 +187,7 @@ impl ValuesBuilder {
             Value::Object(m) => m,
             _ => unreachable!("the embedded defaults are a map"),
         };
-        let known = check::known_paths(&Value::Object(defaults.clone()));
+        let known = check::default_known_paths();
         let mut user = Map::new();
         let mut unknown: Vec<String> = Vec::new();
         let mut deprecated: Vec<(usize, String)> = Vec::new();
