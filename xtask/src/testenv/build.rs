@@ -63,7 +63,7 @@ pub fn ensure_built(paths: &Paths) -> Result<()> {
         paths.bin_dir().display()
     );
     eprintln!(
-        "testenv: this happens once per pinned version; 15 to 30 minutes on 2 cores; log: {}",
+        "testenv: this happens once per pinned version; 20 to 40 minutes on 2 cores; log: {}",
         log_path.display()
     );
     let mut log = fs::File::create(&log_path)?;
