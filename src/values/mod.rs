@@ -58,13 +58,14 @@ pub const MAX_SET_EXPR_BYTES: usize = 1024 * 1024;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Values(Value);
 
+/// The embedded defaults as JSON, converted from `values/values.yaml` at build time.
+const DEFAULT_VALUES_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/default-values.json"));
+
 /// The parsed embedded defaults, parsed once per process.
 pub(crate) fn default_tree() -> &'static Value {
     static DEFAULTS: OnceLock<Value> = OnceLock::new();
     DEFAULTS.get_or_init(|| {
-        let (map, _) = yaml::load("values/values.yaml (embedded)", DEFAULT_VALUES_YAML)
-            .expect("the embedded values.yaml is valid (tested)");
-        Value::Object(map)
+        serde_json::from_str(DEFAULT_VALUES_JSON).expect("the build script wrote valid JSON")
     })
 }
 
@@ -353,6 +354,9 @@ mod tests {
         assert_eq!(v.get("concurrent"), Some(&json!(10)));
         assert_eq!(v.get("securityContext.capabilities.drop[0]"), Some(&json!("ALL")));
         assert_eq!(v.get("nope"), None);
+        // The build-time JSON is exactly what the values loader reads from the YAML.
+        let (map, _) = yaml::load("values.yaml", DEFAULT_VALUES_YAML).unwrap();
+        assert_eq!(v.as_json(), &Value::Object(map));
     }
 
     #[test]

@@ -519,6 +519,10 @@ impl Run<'_> {
             format!("--cluster-signing-cert-file={}", pk("ca.crt")),
             format!("--cluster-signing-key-file={}", pk("ca.key")),
             "--profiling=false".into(),
+            // kwok renews the fake nodes' leases from the same 2 cores the tests load; with the
+            // default grace period a busy minute marks them NotReady and their pods unready,
+            // and a rollout wait then times out for no reason of the code under test.
+            "--node-monitor-grace-period=5m".into(),
         ]);
         self.spawn("kube-controller-manager", &kcm_args, &[])?;
         let mut scheduler_args = delegated(&scheduler_kubeconfig);
