@@ -7,6 +7,9 @@ fn main() {
         .unwrap_or_else(|e| panic!("values/values.yaml is not valid YAML: {e}"));
     assert!(value.is_object(), "values/values.yaml must be a map");
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    std::fs::write(out.join("default-values.json"), serde_json::to_string(&value).expect("JSON"))
-        .expect("OUT_DIR is writable");
+    std::fs::write(
+        out.join("default-values.json"),
+        serde_json::to_string(&value).expect("JSON"),
+    )
+    .expect("OUT_DIR is writable");
 }

@@ -10,7 +10,9 @@ use runnerctl::{Release, ValuesBuilder, render};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn Error>> {
-    let namespace = std::env::args().nth(1).unwrap_or_else(|| "embed-example".into());
+    let namespace = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "embed-example".into());
 
     // 1. Render: no cluster needed.
     let (values, warnings) = ValuesBuilder::new()
@@ -39,14 +41,24 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     // 3. Apply only what differs, prune what is gone, then wait.
     let report = engine.apply(&plan, |r| eprintln!("{r}")).await?;
-    let changed = report.results.iter().filter(|r| r.action != Action::Unchanged).count();
+    let changed = report
+        .results
+        .iter()
+        .filter(|r| r.action != Action::Unchanged)
+        .count();
     let waited = engine
-        .wait(&report.objects(), &WaitOptions::default(), |object, r| eprintln!("{object}: {r}"))
+        .wait(&report.objects(), &WaitOptions::default(), |object, r| {
+            eprintln!("{object}: {r}")
+        })
         .await?;
     if !waited.is_ready() {
         eprint!("{waited}");
         return Err("not ready".into());
     }
-    println!("{changed} object(s) changed, {} write(s), {} API request(s)", report.writes, engine.requests());
+    println!(
+        "{changed} object(s) changed, {} write(s), {} API request(s)",
+        report.writes,
+        engine.requests()
+    );
     Ok(())
 }

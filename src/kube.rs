@@ -47,18 +47,28 @@ pub struct ClientOptions {
 /// Build a client as kubectl would. The client's `default_namespace()` is the context's
 /// namespace (or `default`).
 pub async fn client(opts: &ClientOptions) -> Result<Client, Error> {
-    let kopts = KubeConfigOptions { context: opts.context.clone(), ..Default::default() };
+    let kopts = KubeConfigOptions {
+        context: opts.context.clone(),
+        ..Default::default()
+    };
     let config = if let Some(path) = &opts.kubeconfig {
-        let kc = Kubeconfig::read_from(path)
-            .map_err(|source| Error::Kubeconfig { path: path.display().to_string(), source })?;
+        let kc = Kubeconfig::read_from(path).map_err(|source| Error::Kubeconfig {
+            path: path.display().to_string(),
+            source,
+        })?;
         kube::Config::from_custom_kubeconfig(kc, &kopts)
             .await
-            .map_err(|source| Error::Kubeconfig { path: path.display().to_string(), source })?
+            .map_err(|source| Error::Kubeconfig {
+                path: path.display().to_string(),
+                source,
+            })?
     } else if opts.context.is_some() {
-        kube::Config::from_kubeconfig(&kopts).await.map_err(|source| Error::Kubeconfig {
-            path: std::env::var("KUBECONFIG").unwrap_or_else(|_| "~/.kube/config".into()),
-            source,
-        })?
+        kube::Config::from_kubeconfig(&kopts)
+            .await
+            .map_err(|source| Error::Kubeconfig {
+                path: std::env::var("KUBECONFIG").unwrap_or_else(|_| "~/.kube/config".into()),
+                source,
+            })?
     } else {
         kube::Config::infer().await.map_err(Error::Infer)?
     };
@@ -77,7 +87,10 @@ pub struct Kind {
 impl Kind {
     fn new(group: &str, version: &str, kind: &str, plural: &str, namespaced: bool) -> Self {
         let gvk = GroupVersionKind::gvk(group, version, kind);
-        Kind { resource: ApiResource::from_gvk_with_plural(&gvk, plural), namespaced }
+        Kind {
+            resource: ApiResource::from_gvk_with_plural(&gvk, plural),
+            namespaced,
+        }
     }
 
     /// `Kind` or `Kind.group`, as in the ApplySet `contains-group-kinds` annotation.
@@ -103,7 +116,11 @@ impl Kind {
 
 /// `Kind` for the core group, `Kind.group` otherwise.
 pub fn group_kind(group: &str, kind: &str) -> String {
-    if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") }
+    if group.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}.{group}")
+    }
 }
 
 /// Kinds runnerctl renders or reads, known without asking the server (saves discovery requests).
@@ -116,25 +133,69 @@ fn builtin_kinds() -> Vec<Kind> {
         ("", "v1", "Service", "services", true),
         ("", "v1", "Pod", "pods", true),
         ("", "v1", "Event", "events", true),
-        ("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true),
+        (
+            "",
+            "v1",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaims",
+            true,
+        ),
         ("", "v1", "LimitRange", "limitranges", true),
         ("", "v1", "ResourceQuota", "resourcequotas", true),
         ("rbac.authorization.k8s.io", "v1", "Role", "roles", true),
-        ("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true),
-        ("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false),
-        ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false),
+        (
+            "rbac.authorization.k8s.io",
+            "v1",
+            "RoleBinding",
+            "rolebindings",
+            true,
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole",
+            "clusterroles",
+            false,
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            false,
+        ),
         ("apps", "v1", "Deployment", "deployments", true),
         ("apps", "v1", "ReplicaSet", "replicasets", true),
         ("apps", "v1", "StatefulSet", "statefulsets", true),
         ("apps", "v1", "DaemonSet", "daemonsets", true),
-        ("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true),
+        (
+            "autoscaling",
+            "v2",
+            "HorizontalPodAutoscaler",
+            "horizontalpodautoscalers",
+            true,
+        ),
         ("networking.k8s.io", "v1", "Ingress", "ingresses", true),
-        ("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true),
-        ("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true),
+        (
+            "networking.k8s.io",
+            "v1",
+            "NetworkPolicy",
+            "networkpolicies",
+            true,
+        ),
+        (
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            true,
+        ),
         ("batch", "v1", "Job", "jobs", true),
         ("batch", "v1", "CronJob", "cronjobs", true),
     ];
-    t.iter().map(|&(g, v, k, p, n)| Kind::new(g, v, k, p, n)).collect()
+    t.iter()
+        .map(|&(g, v, k, p, n)| Kind::new(g, v, k, p, n))
+        .collect()
 }
 
 /// Split an `apiVersion` into group and version (`v1` -> ("", "v1")).
@@ -173,7 +234,9 @@ pub struct Kube {
 
 impl std::fmt::Debug for Kube {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Kube").field("requests", &self.requests()).finish_non_exhaustive()
+        f.debug_struct("Kube")
+            .field("requests", &self.requests())
+            .finish_non_exhaustive()
     }
 }
 
@@ -194,10 +257,19 @@ impl Kube {
         let mut cache = Cache::default();
         for k in builtin_kinds() {
             let r = &k.resource;
-            cache.by_gk.insert((r.group.clone(), r.kind.clone()), Some(k.clone()));
-            cache.by_gvk.insert((r.group.clone(), r.version.clone(), r.kind.clone()), Some(k));
+            cache
+                .by_gk
+                .insert((r.group.clone(), r.kind.clone()), Some(k.clone()));
+            cache.by_gvk.insert(
+                (r.group.clone(), r.version.clone(), r.kind.clone()),
+                Some(k),
+            );
         }
-        Kube { client, requests: Arc::new(AtomicU64::new(0)), cache: Arc::new(Mutex::new(cache)) }
+        Kube {
+            client,
+            requests: Arc::new(AtomicU64::new(0)),
+            cache: Arc::new(Mutex::new(cache)),
+        }
     }
 
     /// The underlying client.
@@ -210,31 +282,48 @@ impl Kube {
         self.requests.load(Ordering::Relaxed)
     }
 
-
     /// Resolve `apiVersion` + `kind`; `Ok(None)` when the server does not serve it.
-    pub async fn resolve(&self, api_version: &str, kind: &str) -> Result<Option<Kind>, kube::Error> {
+    pub async fn resolve(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<Option<Kind>, kube::Error> {
         let (group, version) = split_api_version(api_version);
         let key = (group.to_string(), version.to_string(), kind.to_string());
         if let Some(k) = self.cache.lock().expect("cache").by_gvk.get(&key) {
             return Ok(k.clone());
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let found = match kube::discovery::pinned_group(&self.client, &GroupVersion::gv(group, version)).await {
-            Ok(g) => g
-                .versioned_resources(version)
-                .into_iter()
-                .find(|(r, _)| r.kind == kind)
-                .map(|(r, caps)| Kind { resource: r, namespaced: caps.scope == kube::discovery::Scope::Namespaced }),
-            Err(kube::Error::Api(s)) if s.code == 404 => None,
-            Err(e) => return Err(e),
-        };
-        self.cache.lock().expect("cache").by_gvk.insert(key, found.clone());
+        let found =
+            match kube::discovery::pinned_group(&self.client, &GroupVersion::gv(group, version))
+                .await
+            {
+                Ok(g) => g
+                    .versioned_resources(version)
+                    .into_iter()
+                    .find(|(r, _)| r.kind == kind)
+                    .map(|(r, caps)| Kind {
+                        resource: r,
+                        namespaced: caps.scope == kube::discovery::Scope::Namespaced,
+                    }),
+                Err(kube::Error::Api(s)) if s.code == 404 => None,
+                Err(e) => return Err(e),
+            };
+        self.cache
+            .lock()
+            .expect("cache")
+            .by_gvk
+            .insert(key, found.clone());
         Ok(found)
     }
 
     /// Resolve a group and kind to the server's preferred version; `Ok(None)` when the
     /// server does not serve it (e.g. a CRD that was removed).
-    pub async fn resolve_group_kind(&self, group: &str, kind: &str) -> Result<Option<Kind>, kube::Error> {
+    pub async fn resolve_group_kind(
+        &self,
+        group: &str,
+        kind: &str,
+    ) -> Result<Option<Kind>, kube::Error> {
         let key = (group.to_string(), kind.to_string());
         if let Some(k) = self.cache.lock().expect("cache").by_gk.get(&key) {
             return Ok(k.clone());
@@ -249,13 +338,24 @@ impl Kube {
             Err(kube::Error::Discovery(_)) => None,
             Err(e) => return Err(e),
         };
-        self.cache.lock().expect("cache").by_gk.insert(key, found.clone());
+        self.cache
+            .lock()
+            .expect("cache")
+            .by_gk
+            .insert(key, found.clone());
         Ok(found)
     }
 
     /// GET one object; `Ok(None)` when it does not exist.
-    pub async fn get(&self, kind: &Kind, ns: Option<&str>, name: &str) -> Result<Option<Value>, kube::Error> {
-        let req = Request::new(kind.url(ns)).get(name, &Default::default()).map_err(kube::Error::BuildRequest)?;
+    pub async fn get(
+        &self,
+        kind: &Kind,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, kube::Error> {
+        let req = Request::new(kind.url(ns))
+            .get(name, &Default::default())
+            .map_err(kube::Error::BuildRequest)?;
         match send!(self, req) {
             Ok(v) => Ok(Some(v)),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
@@ -279,7 +379,9 @@ impl Kube {
         if let Some(f) = fields {
             lp = lp.fields(f);
         }
-        let req = Request::new(kind.url(ns)).list(&lp).map_err(kube::Error::BuildRequest)?;
+        let req = Request::new(kind.url(ns))
+            .list(&lp)
+            .map_err(kube::Error::BuildRequest)?;
         let list = send!(self, req)?;
         let items = match list.get("items") {
             Some(Value::Array(items)) => items.clone(),
@@ -291,9 +393,15 @@ impl Kube {
                 // apiVersion and kind first, as in a GET.
                 Value::Object(m) => {
                     let mut out = serde_json::Map::with_capacity(m.len() + 2);
-                    out.insert("apiVersion".into(), Value::String(kind.resource.api_version.clone()));
+                    out.insert(
+                        "apiVersion".into(),
+                        Value::String(kind.resource.api_version.clone()),
+                    );
                     out.insert("kind".into(), Value::String(kind.resource.kind.clone()));
-                    out.extend(m.into_iter().filter(|(k, _)| k != "apiVersion" && k != "kind"));
+                    out.extend(
+                        m.into_iter()
+                            .filter(|(k, _)| k != "apiVersion" && k != "kind"),
+                    );
                     Value::Object(out)
                 }
                 other => other,
@@ -317,26 +425,43 @@ impl Kube {
         if p.dry_run {
             pp = pp.dry_run();
         }
-        let req = Request::new(kind.url(ns)).patch(name, &pp, &Patch::Apply(body)).map_err(kube::Error::BuildRequest)?;
+        let req = Request::new(kind.url(ns))
+            .patch(name, &pp, &Patch::Apply(body))
+            .map_err(kube::Error::BuildRequest)?;
         send!(self, req)
     }
 
     /// A JSON patch (RFC 6902) of one object.
-    pub async fn json_patch(&self, kind: &Kind, ns: Option<&str>, name: &str, ops: &Value) -> Result<Value, kube::Error> {
+    pub async fn json_patch(
+        &self,
+        kind: &Kind,
+        ns: Option<&str>,
+        name: &str,
+        ops: &Value,
+    ) -> Result<Value, kube::Error> {
         let mut req = Request::new(kind.url(ns))
             .patch(name, &PatchParams::default(), &Patch::Merge(ops))
             .map_err(kube::Error::BuildRequest)?;
         req.headers_mut().insert(
             "content-type",
-            "application/json-patch+json".parse().expect("static header value"),
+            "application/json-patch+json"
+                .parse()
+                .expect("static header value"),
         );
         send!(self, req)
     }
 
     /// Create an object.
-    pub async fn create(&self, kind: &Kind, ns: Option<&str>, body: &Value) -> Result<Value, kube::Error> {
+    pub async fn create(
+        &self,
+        kind: &Kind,
+        ns: Option<&str>,
+        body: &Value,
+    ) -> Result<Value, kube::Error> {
         let data = serde_json::to_vec(body).map_err(kube::Error::SerdeError)?;
-        let req = Request::new(kind.url(ns)).create(&PostParams::default(), data).map_err(kube::Error::BuildRequest)?;
+        let req = Request::new(kind.url(ns))
+            .create(&PostParams::default(), data)
+            .map_err(kube::Error::BuildRequest)?;
         send!(self, req)
     }
 
@@ -350,11 +475,20 @@ impl Kube {
         foreground: bool,
         uid: Option<&str>,
     ) -> Result<bool, kube::Error> {
-        let mut dp = if foreground { DeleteParams::foreground() } else { DeleteParams::background() };
+        let mut dp = if foreground {
+            DeleteParams::foreground()
+        } else {
+            DeleteParams::background()
+        };
         if let Some(uid) = uid {
-            dp = dp.preconditions(Preconditions { uid: Some(uid.to_string()), resource_version: None });
+            dp = dp.preconditions(Preconditions {
+                uid: Some(uid.to_string()),
+                resource_version: None,
+            });
         }
-        let req = Request::new(kind.url(ns)).delete(name, &dp).map_err(kube::Error::BuildRequest)?;
+        let req = Request::new(kind.url(ns))
+            .delete(name, &dp)
+            .map_err(kube::Error::BuildRequest)?;
         match send!(self, req) {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
@@ -381,6 +515,9 @@ mod tests {
     #[test]
     fn api_versions() {
         assert_eq!(split_api_version("v1"), ("", "v1"));
-        assert_eq!(split_api_version("rbac.authorization.k8s.io/v1"), ("rbac.authorization.k8s.io", "v1"));
+        assert_eq!(
+            split_api_version("rbac.authorization.k8s.io/v1"),
+            ("rbac.authorization.k8s.io", "v1")
+        );
     }
 }

@@ -115,7 +115,12 @@ impl Evaluated {
                 break;
             }
             if out_offset < seg.out_start + seg.out_len {
-                in_offset = seg.in_start + if seg.literal { out_offset - seg.out_start } else { 0 };
+                in_offset = seg.in_start
+                    + if seg.literal {
+                        out_offset - seg.out_start
+                    } else {
+                        0
+                    };
                 break;
             }
             in_offset = out_offset - (seg.out_start + seg.out_len) + seg.in_start + seg.in_len;
@@ -166,7 +171,12 @@ pub fn evaluate(source: &str, scope: &Scope<'_>) -> Result<Evaluated, Error> {
         push_literal(&mut out, &mut segments, literal, source, rest_start, open);
         let value = eval_expression(inner.trim(), scope).map_err(|reason| {
             let (line, column) = line_column(source, open);
-            Error::Unsupported { line, column, expr: inner.to_string(), reason }
+            Error::Unsupported {
+                line,
+                column,
+                expr: inner.to_string(),
+                reason,
+            }
         })?;
         segments.push(Segment {
             out_start: out.len(),
@@ -182,8 +192,19 @@ pub fn evaluate(source: &str, scope: &Scope<'_>) -> Result<Evaluated, Error> {
     if trim_next {
         tail = tail.trim_start();
     }
-    push_literal(&mut out, &mut segments, tail, source, rest_start, source.len());
-    Ok(Evaluated { text: out, source: source.to_string(), segments })
+    push_literal(
+        &mut out,
+        &mut segments,
+        tail,
+        source,
+        rest_start,
+        source.len(),
+    );
+    Ok(Evaluated {
+        text: out,
+        source: source.to_string(),
+        segments,
+    })
 }
 
 /// Append literal text (possibly trimmed on either side) with a segment mapping it back.
@@ -350,14 +371,21 @@ fn eval_command(tokens: &[&str], piped: Option<Value>, scope: &Scope<'_>) -> Res
         }
         return eval_operand(head, scope);
     }
-    let mut args = rest.iter().map(|t| eval_operand(t, scope)).collect::<Result<Vec<_>, _>>()?;
+    let mut args = rest
+        .iter()
+        .map(|t| eval_operand(t, scope))
+        .collect::<Result<Vec<_>, _>>()?;
     args.extend(piped);
     match (head, args.as_slice()) {
-        ("default", [fallback, given]) => {
-            Ok(if is_empty(given) { fallback.clone() } else { given.clone() })
-        }
+        ("default", [fallback, given]) => Ok(if is_empty(given) {
+            fallback.clone()
+        } else {
+            given.clone()
+        }),
         ("default", _) => Err("`default` takes two arguments: default FALLBACK VALUE".into()),
-        ("quote", [v]) => Ok(Value::String(serde_json::to_string(&render_value(v)).unwrap_or_default())),
+        ("quote", [v]) => Ok(Value::String(
+            serde_json::to_string(&render_value(v)).unwrap_or_default(),
+        )),
         _ => Err("`quote` takes one argument: quote VALUE".into()),
     }
 }
@@ -376,7 +404,11 @@ pub struct RunnerConfig {
 }
 
 /// Evaluate, parse and check `runners.config`; `want_privileged` is `runners.privileged`.
-pub fn process(source: &str, scope: &Scope<'_>, want_privileged: bool) -> Result<RunnerConfig, Error> {
+pub fn process(
+    source: &str,
+    scope: &Scope<'_>,
+    want_privileged: bool,
+) -> Result<RunnerConfig, Error> {
     let evaluated = evaluate(source, scope)?;
     let table = parse(&evaluated)?;
     let runners = table.get("runners").and_then(|r| r.as_array());
@@ -385,8 +417,12 @@ pub fn process(source: &str, scope: &Scope<'_>, want_privileged: bool) -> Result
         return Err(Error::RunnerCount { found });
     }
     let runner = runners.and_then(|r| r.first()).and_then(|r| r.as_table());
-    let kubernetes = runner.and_then(|r| r.get("kubernetes")).and_then(|k| k.as_table());
-    let configured = kubernetes.and_then(|k| k.get("privileged")).and_then(|p| p.as_bool());
+    let kubernetes = runner
+        .and_then(|r| r.get("kubernetes"))
+        .and_then(|k| k.as_table());
+    let configured = kubernetes
+        .and_then(|k| k.get("privileged"))
+        .and_then(|p| p.as_bool());
     let mut text = evaluated.text.clone();
     let privileged = match (want_privileged, configured) {
         (true, Some(false)) => return Err(Error::PrivilegedConflict),
@@ -407,7 +443,11 @@ pub fn process(source: &str, scope: &Scope<'_>, want_privileged: bool) -> Result
     let sets_namespace = kubernetes.is_some_and(|k| k.contains_key("namespace"));
     let mut warnings = Vec::new();
     let lower = text.to_ascii_lowercase();
-    if !privileged && (lower.contains("docker:dind") || lower.contains("docker:2375") || lower.contains("docker:2376")) {
+    if !privileged
+        && (lower.contains("docker:dind")
+            || lower.contains("docker:2375")
+            || lower.contains("docker:2376"))
+    {
         warnings.push(
             "runners.config uses Docker-in-Docker (docker:dind) but job pods are not privileged, \
              so dockerd will not start; set runners.privileged=true (or privileged = true in \
@@ -415,14 +455,23 @@ pub fn process(source: &str, scope: &Scope<'_>, want_privileged: bool) -> Result
                 .to_string(),
         );
     }
-    Ok(RunnerConfig { text, privileged, sets_namespace, warnings })
+    Ok(RunnerConfig {
+        text,
+        privileged,
+        sets_namespace,
+        warnings,
+    })
 }
 
 fn parse(evaluated: &Evaluated) -> Result<toml::Table, Error> {
     toml::from_str::<toml::Table>(&evaluated.text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
         let (line, column) = evaluated.source_position(offset);
-        Error::Toml { line, column, message: e.message().trim().to_string() }
+        Error::Toml {
+            line,
+            column,
+            message: e.message().trim().to_string(),
+        }
     })
 }
 
@@ -457,7 +506,11 @@ mod tests {
     use serde_json::json;
 
     fn scope(values: &Value) -> Scope<'_> {
-        Scope { release_name: "rel", release_namespace: "ns", values }
+        Scope {
+            release_name: "rel",
+            release_namespace: "ns",
+            values,
+        }
     }
 
     #[test]
@@ -467,8 +520,14 @@ mod tests {
         let cases = [
             ("{{ .Release.Name }}", "rel"),
             ("{{.Release.Namespace}}", "ns"),
-            ("{{ default .Release.Namespace .Values.runners.jobNamespace }}", "ns"),
-            ("{{ .Values.runners.jobNamespace | default \"jobs\" }}", "jobs"),
+            (
+                "{{ default .Release.Namespace .Values.runners.jobNamespace }}",
+                "ns",
+            ),
+            (
+                "{{ .Values.runners.jobNamespace | default \"jobs\" }}",
+                "jobs",
+            ),
             ("{{ quote .Values.runners.tags }}", "\"a,b\""),
             ("{{ .Values.runners.tags | quote }}", "\"a,b\""),
             ("a {{- \" b \" -}} c", "a b c"),
@@ -484,12 +543,24 @@ mod tests {
         let values = json!({});
         let err = evaluate("a = 1\nb = {{ include \"x\" . }}", &scope(&values)).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.starts_with("runners.config:2:5: unsupported template expression"), "{msg}");
+        assert!(
+            msg.starts_with("runners.config:2:5: unsupported template expression"),
+            "{msg}"
+        );
         assert!(msg.contains("unknown function `include`"), "{msg}");
         let err = evaluate("{{ .Values.nope.deeper }}", &scope(&values)).unwrap_err();
-        assert!(err.to_string().contains(".Values.nope is not a key"), "{err}");
-        assert!(matches!(evaluate("{{ .Chart.Name }}", &scope(&values)), Err(Error::Unsupported { .. })));
-        assert!(matches!(evaluate("x {{ .Release.Name", &scope(&values)), Err(Error::Unclosed { line: 1, column: 3 })));
+        assert!(
+            err.to_string().contains(".Values.nope is not a key"),
+            "{err}"
+        );
+        assert!(matches!(
+            evaluate("{{ .Chart.Name }}", &scope(&values)),
+            Err(Error::Unsupported { .. })
+        ));
+        assert!(matches!(
+            evaluate("x {{ .Release.Name", &scope(&values)),
+            Err(Error::Unclosed { line: 1, column: 3 })
+        ));
     }
 
     #[test]
@@ -510,24 +581,44 @@ mod tests {
         let cfg = process(src, &scope(&values), true).unwrap();
         assert!(cfg.privileged);
         let parsed: toml::Table = toml::from_str(&cfg.text).unwrap();
-        assert_eq!(parsed["runners"][0]["kubernetes"]["privileged"].as_bool(), Some(true));
+        assert_eq!(
+            parsed["runners"][0]["kubernetes"]["privileged"].as_bool(),
+            Some(true)
+        );
         let no_table = process("[[runners]]\n  name = \"x\"\n", &scope(&values), true).unwrap();
         let parsed: toml::Table = toml::from_str(&no_table.text).unwrap();
-        assert_eq!(parsed["runners"][0]["kubernetes"]["privileged"].as_bool(), Some(true));
+        assert_eq!(
+            parsed["runners"][0]["kubernetes"]["privileged"].as_bool(),
+            Some(true)
+        );
         let conflict = "[[runners]]\n  [runners.kubernetes]\n    privileged = false\n";
-        assert_eq!(process(conflict, &scope(&values), true).unwrap_err(), Error::PrivilegedConflict);
+        assert_eq!(
+            process(conflict, &scope(&values), true).unwrap_err(),
+            Error::PrivilegedConflict
+        );
     }
 
     #[test]
     fn counts_runners_and_warns_on_dind() {
         let values = json!({});
         let two = "[[runners]]\nname = \"a\"\n[[runners]]\nname = \"b\"\n";
-        assert_eq!(process(two, &scope(&values), false).unwrap_err(), Error::RunnerCount { found: 2 });
-        assert_eq!(process("concurrent = 1\n", &scope(&values), false).unwrap_err(), Error::RunnerCount { found: 0 });
+        assert_eq!(
+            process(two, &scope(&values), false).unwrap_err(),
+            Error::RunnerCount { found: 2 }
+        );
+        assert_eq!(
+            process("concurrent = 1\n", &scope(&values), false).unwrap_err(),
+            Error::RunnerCount { found: 0 }
+        );
         let dind = "[[runners]]\n  [runners.kubernetes]\n  [[runners.kubernetes.services]]\n    name = \"docker:dind\"\n";
         let cfg = process(dind, &scope(&values), false).unwrap();
         assert_eq!(cfg.warnings.len(), 1);
         assert!(cfg.warnings[0].contains("runners.privileged=true"));
-        assert!(process(dind, &scope(&values), true).unwrap().warnings.is_empty());
+        assert!(
+            process(dind, &scope(&values), true)
+                .unwrap()
+                .warnings
+                .is_empty()
+        );
     }
 }

@@ -18,7 +18,10 @@ const CASES: &[Case] = &[
     Case {
         name: "malformed YAML names file:line:column",
         args: &["render", "-f", "bad.yaml"],
-        files: &[("bad.yaml", "gitlabUrl: https://gitlab.example.com\nrunners:\n  tags: [k8s\n  locked: false\n")],
+        files: &[(
+            "bad.yaml",
+            "gitlabUrl: https://gitlab.example.com\nrunners:\n  tags: [k8s\n  locked: false\n",
+        )],
         stdin: None,
         expect: &["bad.yaml:"],
     },
@@ -39,7 +42,10 @@ const CASES: &[Case] = &[
     Case {
         name: "wrong type from a file",
         args: &["render", "-f", "ten.yaml", "--set", "runnerToken=glrt-x"],
-        files: &[("ten.yaml", "gitlabUrl: https://gitlab.example.com\nconcurrent: \"ten\"\n")],
+        files: &[(
+            "ten.yaml",
+            "gitlabUrl: https://gitlab.example.com\nconcurrent: \"ten\"\n",
+        )],
         stdin: None,
         expect: &["ten.yaml", "concurrent", "integer", "\"ten\""],
     },
@@ -61,7 +67,12 @@ const CASES: &[Case] = &[
             "gitlabUrl: https://gitlab.example.com\nrunnerToken: glrt-x\nrunners:\n  config: |\n    [[runners]]\n      name = \"{{ include \\\"name\\\" . }}\"\n",
         )],
         stdin: None,
-        expect: &["runners.config:2:", "unsupported template expression", "include", "supported are"],
+        expect: &[
+            "runners.config:2:",
+            "unsupported template expression",
+            "include",
+            "supported are",
+        ],
     },
     Case {
         name: "missing gitlabUrl",
@@ -79,30 +90,63 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "two [[runners]]",
-        args: &["render", "--set", URL, "--set", "runnerToken=glrt-x", "--set", "runners.config=[[runners]]\n[[runners]]\n"],
+        args: &[
+            "render",
+            "--set",
+            URL,
+            "--set",
+            "runnerToken=glrt-x",
+            "--set",
+            "runners.config=[[runners]]\n[[runners]]\n",
+        ],
         files: &[],
         stdin: None,
         expect: &["exactly one [[runners]]", "found 2"],
     },
     Case {
         name: "privileged conflict",
-        args: &["render", "--set", URL, "--set", "runnerToken=glrt-x", "--set", "runners.privileged=true",
-            "--set", "runners.config=[[runners]]\n[runners.kubernetes]\nprivileged = false\n"],
+        args: &[
+            "render",
+            "--set",
+            URL,
+            "--set",
+            "runnerToken=glrt-x",
+            "--set",
+            "runners.privileged=true",
+            "--set",
+            "runners.config=[[runners]]\n[runners.kubernetes]\nprivileged = false\n",
+        ],
         files: &[],
         stdin: None,
         expect: &["runners.privileged is true", "privileged = false"],
     },
     Case {
         name: "typo in affinity is caught by the schema",
-        args: &["render", "--set", URL, "--set", "runnerToken=glrt-x", "--set-json",
-            "affinity={\"nodeAfinity\":{}}"],
+        args: &[
+            "render",
+            "--set",
+            URL,
+            "--set",
+            "runnerToken=glrt-x",
+            "--set-json",
+            "affinity={\"nodeAfinity\":{}}",
+        ],
         files: &[],
         stdin: None,
         expect: &["Deployment/", "nodeAfinity", "unknown field"],
     },
     Case {
         name: "unknown key with --strict",
-        args: &["render", "--strict", "--set", URL, "--set", "runnerToken=glrt-x", "--set", "runners.privilegd=true"],
+        args: &[
+            "render",
+            "--strict",
+            "--set",
+            URL,
+            "--set",
+            "runnerToken=glrt-x",
+            "--set",
+            "runners.privilegd=true",
+        ],
         files: &[],
         stdin: None,
         expect: &["runners.privilegd", "runners.privileged"],
@@ -143,7 +187,11 @@ fn bad_input_is_reported_with_exit_code_1_and_no_output() {
             }
         }
         if !problems.is_empty() {
-            failures.push(format!("{}: {}\n  stderr: {stderr}", case.name, problems.join("; ")));
+            failures.push(format!(
+                "{}: {}\n  stderr: {stderr}",
+                case.name,
+                problems.join("; ")
+            ));
         }
     }
     std::fs::remove_dir_all(&dir).ok();
@@ -152,7 +200,17 @@ fn bad_input_is_reported_with_exit_code_1_and_no_output() {
 
 #[test]
 fn tokens_never_reach_error_messages() {
-    let out = common::runnerctl(&["render", "--set", "runnerToken=glrt-SECRET123", "--set", "runners.config=[[runners]]\nx = = 1"], None, None);
+    let out = common::runnerctl(
+        &[
+            "render",
+            "--set",
+            "runnerToken=glrt-SECRET123",
+            "--set",
+            "runners.config=[[runners]]\nx = = 1",
+        ],
+        None,
+        None,
+    );
     let (_, stderr) = common::texts(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(!stderr.contains("SECRET123"), "{stderr}");
@@ -160,22 +218,51 @@ fn tokens_never_reach_error_messages() {
 
 #[test]
 fn unknown_key_is_a_warning_with_a_suggestion() {
-    let out = common::runnerctl(&["render", "--set", URL, "--set", "runnerToken=glrt-x", "--set", "concurent=3"], None, None);
+    let out = common::runnerctl(
+        &[
+            "render",
+            "--set",
+            URL,
+            "--set",
+            "runnerToken=glrt-x",
+            "--set",
+            "concurent=3",
+        ],
+        None,
+        None,
+    );
     let (stdout, stderr) = common::texts(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(!stdout.is_empty());
-    assert!(stderr.contains("warning") && stderr.contains("concurent") && stderr.contains("\"concurrent\""), "{stderr}");
+    assert!(
+        stderr.contains("warning")
+            && stderr.contains("concurent")
+            && stderr.contains("\"concurrent\""),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn dind_without_privileged_warns() {
     let out = common::runnerctl(
-        &["render", "--set", URL, "--set", "runnerToken=glrt-x", "--set",
-          "runners.config=[[runners]]\n[runners.kubernetes]\n[[runners.kubernetes.services]]\nname = \"docker:dind\"\n"],
-        None, None);
+        &[
+            "render",
+            "--set",
+            URL,
+            "--set",
+            "runnerToken=glrt-x",
+            "--set",
+            "runners.config=[[runners]]\n[runners.kubernetes]\n[[runners.kubernetes.services]]\nname = \"docker:dind\"\n",
+        ],
+        None,
+        None,
+    );
     let (_, stderr) = common::texts(&out);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("docker:dind") && stderr.contains("runners.privileged=true"), "{stderr}");
+    assert!(
+        stderr.contains("docker:dind") && stderr.contains("runners.privileged=true"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -4,37 +4,82 @@ mod cluster_support;
 
 use cluster_support::*;
 
-
 #[test]
 #[ignore = "needs the control plane: cargo xtask test"]
 fn install_then_reapply_makes_no_writes() {
     let ns = namespace("noop");
     let first = install_seed(&ns);
-    for obj in ["Namespace/", "ServiceAccount/", "Secret/", "ConfigMap/", "Role/", "RoleBinding/", "Deployment/"] {
-        assert!(first.stderr.contains(obj), "{obj} in progress output:\n{}", first.stderr);
+    for obj in [
+        "Namespace/",
+        "ServiceAccount/",
+        "Secret/",
+        "ConfigMap/",
+        "Role/",
+        "RoleBinding/",
+        "Deployment/",
+    ] {
+        assert!(
+            first.stderr.contains(obj),
+            "{obj} in progress output:\n{}",
+            first.stderr
+        );
     }
-    assert!(first.stderr.contains(&format!("Deployment/{ns}/{NAME} ready")), "{}", first.stderr);
+    assert!(
+        first
+            .stderr
+            .contains(&format!("Deployment/{ns}/{NAME} ready")),
+        "{}",
+        first.stderr
+    );
     // The ApplySet parent follows KEP-3659.
     let parent = get_json(&["secret", "-n", &ns, "gitlab-runner-applyset"]);
-    let id = parent["metadata"]["labels"]["applyset.kubernetes.io/id"].as_str().unwrap().to_string();
+    let id = parent["metadata"]["labels"]["applyset.kubernetes.io/id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(id.starts_with("applyset-") && id.ends_with("-v1"), "{id}");
-    assert!(parent["metadata"]["annotations"]["applyset.kubernetes.io/tooling"].as_str().unwrap().starts_with("runnerctl/"));
+    assert!(
+        parent["metadata"]["annotations"]["applyset.kubernetes.io/tooling"]
+            .as_str()
+            .unwrap()
+            .starts_with("runnerctl/")
+    );
     assert_eq!(
         parent["metadata"]["annotations"]["applyset.kubernetes.io/contains-group-kinds"],
         "ConfigMap,Deployment.apps,Namespace,Role.rbac.authorization.k8s.io,RoleBinding.rbac.authorization.k8s.io,Secret,ServiceAccount"
     );
     let dep = get_json(&["deployment", "-n", &ns, NAME]);
-    assert_eq!(dep["metadata"]["labels"]["applyset.kubernetes.io/part-of"], id.as_str());
+    assert_eq!(
+        dep["metadata"]["labels"]["applyset.kubernetes.io/part-of"],
+        id.as_str()
+    );
 
     let before = resource_versions(&ns);
     let parent_rv = parent["metadata"]["resourceVersion"].clone();
     let again = runnerctl(&seed_args("apply", &ns, &["--yes", "--stats"])).expect(0);
-    assert!(again.stdout.contains("0 to add, 0 to change, 0 to delete, 7 unchanged"), "{}", again.stdout);
-    assert!(!again.stdout.contains("@@"), "no diff expected:\n{}", again.stdout);
+    assert!(
+        again
+            .stdout
+            .contains("0 to add, 0 to change, 0 to delete, 7 unchanged"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        !again.stdout.contains("@@"),
+        "no diff expected:\n{}",
+        again.stdout
+    );
     assert!(again.stderr.contains("no changes"), "{}", again.stderr);
-    assert_eq!(resource_versions(&ns), before, "a no-op apply must not write");
+    assert_eq!(
+        resource_versions(&ns),
+        before,
+        "a no-op apply must not write"
+    );
     let parent = get_json(&["secret", "-n", &ns, "gitlab-runner-applyset"]);
-    assert_eq!(parent["metadata"]["resourceVersion"], parent_rv, "nor rewrite the ApplySet parent");
+    assert_eq!(
+        parent["metadata"]["resourceVersion"], parent_rv,
+        "nor rewrite the ApplySet parent"
+    );
 
     runnerctl(&seed_args("diff", &ns, &["--exit-code"])).expect(0);
 
@@ -42,11 +87,17 @@ fn install_then_reapply_makes_no_writes() {
     let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
     let objs = v["objects"].as_array().unwrap();
     assert_eq!(objs.len(), 7, "{}", status.stdout);
-    assert!(objs.iter().all(|o| o["readiness"]["state"] == "Ready"), "{}", status.stdout);
+    assert!(
+        objs.iter().all(|o| o["readiness"]["state"] == "Ready"),
+        "{}",
+        status.stdout
+    );
     assert_eq!(objs[0]["object"]["kind"], "Namespace");
     let text = runnerctl(&["status", "-n", &ns]).expect(0);
     assert!(
-        text.stdout.lines().any(|l| l.starts_with(&format!("Deployment/{ns}/{NAME} ")) && l.ends_with(" ready")),
+        text.stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("Deployment/{ns}/{NAME} ")) && l.ends_with(" ready")),
         "{}",
         text.stdout
     );
@@ -57,45 +108,156 @@ fn install_then_reapply_makes_no_writes() {
 fn values_change_gives_the_expected_diff_and_rolls_the_deployment() {
     let ns = namespace("change");
     install_seed(&ns);
-    let gen_before = get_json(&["deployment", "-n", &ns, NAME])["metadata"]["generation"].as_i64().unwrap();
+    let gen_before = get_json(&["deployment", "-n", &ns, NAME])["metadata"]["generation"]
+        .as_i64()
+        .unwrap();
 
-    let diff = runnerctl(&seed_args("diff", &ns, &["--set", "concurrent=20", "--exit-code"])).expect(2);
-    assert!(diff.stdout.contains("0 to add, 2 to change, 0 to delete, 5 unchanged"), "{}", diff.stdout);
-    assert!(diff.stdout.contains(&format!("--- ConfigMap/{ns}/{NAME} (live)")), "{}", diff.stdout);
-    assert!(diff.stdout.contains(&format!("--- Deployment/{ns}/{NAME} (live)")), "{}", diff.stdout);
-    assert!(diff.stdout.contains("-    concurrent = 10"), "{}", diff.stdout);
-    assert!(diff.stdout.contains("+    concurrent = 20"), "{}", diff.stdout);
-    assert!(diff.stdout.contains("checksum/configmap"), "{}", diff.stdout);
+    let diff = runnerctl(&seed_args(
+        "diff",
+        &ns,
+        &["--set", "concurrent=20", "--exit-code"],
+    ))
+    .expect(2);
+    assert!(
+        diff.stdout
+            .contains("0 to add, 2 to change, 0 to delete, 5 unchanged"),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        diff.stdout
+            .contains(&format!("--- ConfigMap/{ns}/{NAME} (live)")),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        diff.stdout
+            .contains(&format!("--- Deployment/{ns}/{NAME} (live)")),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        diff.stdout.contains("-    concurrent = 10"),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        diff.stdout.contains("+    concurrent = 20"),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        diff.stdout.contains("checksum/configmap"),
+        "{}",
+        diff.stdout
+    );
     assert!(!diff.stdout.contains('\x1b'), "no color off a terminal");
     // Nothing but the config and its checksum changes: every +/- line is about them.
     let changed: Vec<&str> = diff
         .stdout
         .lines()
-        .filter(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---"))
+        .filter(|l| {
+            (l.starts_with('+') || l.starts_with('-'))
+                && !l.starts_with("+++")
+                && !l.starts_with("---")
+        })
         .collect();
     assert_eq!(changed.len(), 4, "{changed:#?}");
     // A token change shows which keys change, never the values.
-    let token = runnerctl(&seed_args("diff", &ns, &["--set", "runnerToken=glrt-other-YYYY", "--exit-code"])).expect(2);
-    assert!(token.stdout.contains("-  runner-token: \"*** (before)\""), "{}", token.stdout);
-    assert!(token.stdout.contains("+  runner-token: \"*** (after)\""), "{}", token.stdout);
-    assert!(!token.stdout.contains("glrt-other-YYYY") && !token.stdout.contains("Z2xydC1vdGhlci1ZWVlZ"), "{}", token.stdout);
-    assert!(token.stdout.contains("checksum/secrets"), "the pods roll on a token change: {}", token.stdout);
+    let token = runnerctl(&seed_args(
+        "diff",
+        &ns,
+        &["--set", "runnerToken=glrt-other-YYYY", "--exit-code"],
+    ))
+    .expect(2);
+    assert!(
+        token.stdout.contains("-  runner-token: \"*** (before)\""),
+        "{}",
+        token.stdout
+    );
+    assert!(
+        token.stdout.contains("+  runner-token: \"*** (after)\""),
+        "{}",
+        token.stdout
+    );
+    assert!(
+        !token.stdout.contains("glrt-other-YYYY") && !token.stdout.contains("Z2xydC1vdGhlci1ZWVlZ"),
+        "{}",
+        token.stdout
+    );
+    assert!(
+        token.stdout.contains("checksum/secrets"),
+        "the pods roll on a token change: {}",
+        token.stdout
+    );
     // Neither the diff nor apply --dry-run wrote anything.
-    let dry = runnerctl(&seed_args("apply", &ns, &["--set", "concurrent=20", "--dry-run"])).expect(0);
-    assert!(dry.stdout.contains("0 to add, 2 to change, 0 to delete, 5 unchanged"), "{}", dry.stdout);
+    let dry = runnerctl(&seed_args(
+        "apply",
+        &ns,
+        &["--set", "concurrent=20", "--dry-run"],
+    ))
+    .expect(0);
+    assert!(
+        dry.stdout
+            .contains("0 to add, 2 to change, 0 to delete, 5 unchanged"),
+        "{}",
+        dry.stdout
+    );
     assert!(!dry.stderr.contains("configured"), "{}", dry.stderr);
-    runnerctl(&seed_args("diff", &ns, &["--set", "concurrent=20", "--exit-code"])).expect(2);
+    runnerctl(&seed_args(
+        "diff",
+        &ns,
+        &["--set", "concurrent=20", "--exit-code"],
+    ))
+    .expect(2);
 
-    let apply = runnerctl(&seed_args("apply", &ns, &["--set", "concurrent=20", "--yes", "--timeout", "2m"])).expect(0);
-    assert!(apply.stderr.contains(&format!("ConfigMap/{ns}/{NAME} configured")), "{}", apply.stderr);
-    assert!(apply.stderr.contains(&format!("Deployment/{ns}/{NAME} configured")), "{}", apply.stderr);
-    assert!(apply.stderr.contains(&format!("Deployment/{ns}/{NAME} ready")), "{}", apply.stderr);
+    let apply = runnerctl(&seed_args(
+        "apply",
+        &ns,
+        &["--set", "concurrent=20", "--yes", "--timeout", "2m"],
+    ))
+    .expect(0);
+    assert!(
+        apply
+            .stderr
+            .contains(&format!("ConfigMap/{ns}/{NAME} configured")),
+        "{}",
+        apply.stderr
+    );
+    assert!(
+        apply
+            .stderr
+            .contains(&format!("Deployment/{ns}/{NAME} configured")),
+        "{}",
+        apply.stderr
+    );
+    assert!(
+        apply
+            .stderr
+            .contains(&format!("Deployment/{ns}/{NAME} ready")),
+        "{}",
+        apply.stderr
+    );
     let dep = get_json(&["deployment", "-n", &ns, NAME]);
-    assert_eq!(dep["metadata"]["generation"].as_i64().unwrap(), gen_before + 1, "the pod template changed");
+    assert_eq!(
+        dep["metadata"]["generation"].as_i64().unwrap(),
+        gen_before + 1,
+        "the pod template changed"
+    );
     assert_eq!(dep["status"]["updatedReplicas"], 1);
     let cm = get_json(&["configmap", "-n", &ns, NAME]);
-    assert!(cm["data"]["config.toml"].as_str().unwrap().contains("concurrent = 20"));
-    runnerctl(&seed_args("diff", &ns, &["--set", "concurrent=20", "--exit-code"])).expect(0);
+    assert!(
+        cm["data"]["config.toml"]
+            .as_str()
+            .unwrap()
+            .contains("concurrent = 20")
+    );
+    runnerctl(&seed_args(
+        "diff",
+        &ns,
+        &["--set", "concurrent=20", "--exit-code"],
+    ))
+    .expect(0);
 }
 
 #[test]
@@ -104,15 +266,51 @@ fn turning_rbac_off_prunes_role_and_binding_only() {
     let ns = namespace("prune");
     install_seed(&ns);
     // An unlabelled Role of someone else in the same namespace is never touched.
-    kubectl(&["create", "role", "not-ours", "-n", &ns, "--verb=get", "--resource=pods"], None).expect(0);
+    kubectl(
+        &[
+            "create",
+            "role",
+            "not-ours",
+            "-n",
+            &ns,
+            "--verb=get",
+            "--resource=pods",
+        ],
+        None,
+    )
+    .expect(0);
 
     let diff = runnerctl(&seed_args("diff", &ns, &["--set", "rbac.create=false"])).expect(0);
-    assert!(diff.stdout.contains("0 to add, 0 to change, 2 to delete, 5 unchanged"), "{}", diff.stdout);
-    assert!(diff.stdout.contains(&format!("--- Role/{ns}/{NAME} (live)")), "{}", diff.stdout);
+    assert!(
+        diff.stdout
+            .contains("0 to add, 0 to change, 2 to delete, 5 unchanged"),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        diff.stdout
+            .contains(&format!("--- Role/{ns}/{NAME} (live)")),
+        "{}",
+        diff.stdout
+    );
 
-    let r = runnerctl(&seed_args("apply", &ns, &["--set", "rbac.create=false", "--yes"])).expect(0);
-    assert!(r.stderr.contains(&format!("RoleBinding/{ns}/{NAME} pruned")), "{}", r.stderr);
-    assert!(r.stderr.contains(&format!("Role/{ns}/{NAME} pruned")), "{}", r.stderr);
+    let r = runnerctl(&seed_args(
+        "apply",
+        &ns,
+        &["--set", "rbac.create=false", "--yes"],
+    ))
+    .expect(0);
+    assert!(
+        r.stderr
+            .contains(&format!("RoleBinding/{ns}/{NAME} pruned")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(&format!("Role/{ns}/{NAME} pruned")),
+        "{}",
+        r.stderr
+    );
     kubectl(&["get", "role", "-n", &ns, NAME], None).expect(1);
     kubectl(&["get", "rolebinding", "-n", &ns, NAME], None).expect(1);
     kubectl(&["get", "role", "-n", &ns, "not-ours"], None).expect(0);
@@ -124,7 +322,12 @@ fn turning_rbac_off_prunes_role_and_binding_only() {
     );
     // And back.
     let r = runnerctl(&seed_args("apply", &ns, &["--yes"])).expect(0);
-    assert!(r.stdout.contains("2 to add, 0 to change, 0 to delete, 5 unchanged"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("2 to add, 0 to change, 0 to delete, 5 unchanged"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -133,14 +336,33 @@ fn uninstall_leaves_nothing_behind() {
     let ns = namespace("uninst");
     install_seed(&ns);
     let r = runnerctl(&["uninstall", "-n", &ns]).expect(0);
-    assert!(r.stderr.contains(&format!("Deployment/{ns}/{NAME} deleted")), "{}", r.stderr);
-    assert!(r.stderr.contains(&format!("Namespace/{ns} skipped")), "{}", r.stderr);
-    let left = get_json(&["-n", &ns, "all,configmap,secret,serviceaccount,role,rolebinding"]);
+    assert!(
+        r.stderr
+            .contains(&format!("Deployment/{ns}/{NAME} deleted")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(&format!("Namespace/{ns} skipped")),
+        "{}",
+        r.stderr
+    );
+    let left = get_json(&[
+        "-n",
+        &ns,
+        "all,configmap,secret,serviceaccount,role,rolebinding",
+    ]);
     let names: Vec<String> = left["items"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| format!("{}/{}", i["kind"].as_str().unwrap(), i["metadata"]["name"].as_str().unwrap()))
+        .map(|i| {
+            format!(
+                "{}/{}",
+                i["kind"].as_str().unwrap(),
+                i["metadata"]["name"].as_str().unwrap()
+            )
+        })
         .filter(|n| n != "ConfigMap/kube-root-ca.crt" && n != "ServiceAccount/default")
         .collect();
     assert!(names.is_empty(), "left behind: {names:?}");
@@ -152,7 +374,12 @@ fn uninstall_leaves_nothing_behind() {
     // With --delete-namespace, the namespace runnerctl created goes too. (The kept Namespace
     // still carries the member label, so the reinstall finds it unchanged.)
     let r = runnerctl(&seed_args("apply", &ns, &["--yes"])).expect(0);
-    assert!(r.stdout.contains("6 to add, 0 to change, 0 to delete, 1 unchanged"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("6 to add, 0 to change, 0 to delete, 1 unchanged"),
+        "{}",
+        r.stdout
+    );
     runnerctl(&["uninstall", "-n", &ns, "--delete-namespace"]).expect(0);
     kubectl(&["get", "namespace", &ns], None).expect(1);
 }
@@ -167,7 +394,11 @@ fn delete_namespace_keeps_a_namespace_runnerctl_did_not_create() {
     args.push("--yes");
     runnerctl(&args).expect(0);
     let r = runnerctl(&["uninstall", "-n", &ns, "--delete-namespace"]).expect(0);
-    assert!(r.stderr.contains("not created by runnerctl"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("not created by runnerctl"),
+        "{}",
+        r.stderr
+    );
     kubectl(&["get", "namespace", &ns], None).expect(0);
 }
 
@@ -180,15 +411,36 @@ fn members_in_another_namespace_are_tracked_and_pruned() {
     let job_ns = format!("runners.jobNamespace={jobs}");
     runnerctl(&seed_args("apply", &ns, &["--set", &job_ns, "--yes"])).expect(0);
     let parent = get_json(&["secret", "-n", &ns, "gitlab-runner-applyset"]);
-    assert_eq!(parent["metadata"]["annotations"]["applyset.kubernetes.io/additional-namespaces"], jobs.as_str());
+    assert_eq!(
+        parent["metadata"]["annotations"]["applyset.kubernetes.io/additional-namespaces"],
+        jobs.as_str()
+    );
     let role = get_json(&["role", "-n", &jobs, NAME]);
-    assert_eq!(role["metadata"]["labels"]["applyset.kubernetes.io/part-of"], parent["metadata"]["labels"]["applyset.kubernetes.io/id"]);
+    assert_eq!(
+        role["metadata"]["labels"]["applyset.kubernetes.io/part-of"],
+        parent["metadata"]["labels"]["applyset.kubernetes.io/id"]
+    );
 
-    let r = runnerctl(&seed_args("apply", &ns, &["--set", &job_ns, "--set", "rbac.create=false", "--yes"])).expect(0);
-    assert!(r.stderr.contains(&format!("Role/{jobs}/{NAME} pruned")), "{}", r.stderr);
+    let r = runnerctl(&seed_args(
+        "apply",
+        &ns,
+        &["--set", &job_ns, "--set", "rbac.create=false", "--yes"],
+    ))
+    .expect(0);
+    assert!(
+        r.stderr.contains(&format!("Role/{jobs}/{NAME} pruned")),
+        "{}",
+        r.stderr
+    );
     kubectl(&["get", "role", "-n", &jobs, NAME], None).expect(1);
     let parent = get_json(&["secret", "-n", &ns, "gitlab-runner-applyset"]);
-    assert!(parent["metadata"]["annotations"].get("applyset.kubernetes.io/additional-namespaces").is_none(), "{}", parent["metadata"]);
+    assert!(
+        parent["metadata"]["annotations"]
+            .get("applyset.kubernetes.io/additional-namespaces")
+            .is_none(),
+        "{}",
+        parent["metadata"]
+    );
 }
 
 #[test]
@@ -200,7 +452,12 @@ fn dropping_create_namespace_never_deletes_the_namespace() {
     args.extend_from_slice(SEED);
     args.push("--yes");
     let r = runnerctl(&args).expect(0);
-    assert!(r.stdout.contains("0 to add, 0 to change, 0 to delete, 6 unchanged"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("0 to add, 0 to change, 0 to delete, 6 unchanged"),
+        "{}",
+        r.stdout
+    );
     kubectl(&["get", "namespace", &ns], None).expect(0);
     let mut diff = args.clone();
     diff[0] = "diff";

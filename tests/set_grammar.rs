@@ -36,8 +36,16 @@ fn set_grammar_table() {
         ("a=007", "a", Some(json!("007"))),
         ("a=1.5", "a", Some(json!("1.5"))),
         ("a=1e3", "a", Some(json!("1e3"))),
-        ("a=9223372036854775807", "a", Some(json!(9_223_372_036_854_775_807_i64))),
-        ("a=9223372036854775808", "a", Some(json!("9223372036854775808"))),
+        (
+            "a=9223372036854775807",
+            "a",
+            Some(json!(9_223_372_036_854_775_807_i64)),
+        ),
+        (
+            "a=9223372036854775808",
+            "a",
+            Some(json!("9223372036854775808")),
+        ),
         ("a=null", "a", None),
         ("a=Null", "a", None),
         ("a=b=c", "a", Some(json!("b=c"))),
@@ -54,7 +62,11 @@ fn set_grammar_table() {
         ("a[0]=x", "a", Some(json!(["x"]))),
         ("a[2]=x", "a", Some(json!([null, null, "x"]))),
         ("a[0].b=c", "a", Some(json!([{"b": "c"}]))),
-        ("a[0].b=c,a[0].d=e", "a", Some(json!([{"b": "c", "d": "e"}]))),
+        (
+            "a[0].b=c,a[0].d=e",
+            "a",
+            Some(json!([{"b": "c", "d": "e"}])),
+        ),
         ("a[1][0]=x", "a", Some(json!([null, ["x"]]))),
         ("a.b[0]=1,a.b[1]=2", "a", Some(json!({"b": [1, 2]}))),
         ("a[0]={x,y}", "a", Some(json!([["x", "y"]]))),
@@ -68,7 +80,11 @@ fn set_grammar_table() {
     assert!(rows.len() >= 30);
     for (expr, key, want) in rows {
         let (v, _) = build(ValuesBuilder::new().set(expr));
-        assert_eq!(v.get(key).cloned(), want, "--set {expr:?}, looking at {key:?}");
+        assert_eq!(
+            v.get(key).cloned(),
+            want,
+            "--set {expr:?}, looking at {key:?}"
+        );
     }
 }
 
@@ -76,9 +92,15 @@ fn set_grammar_table() {
 #[test]
 fn set_grammar_errors() {
     let rows = [
-        ("a.b", "--set \"a.b\": key \"a.b\" has no value; use key=value"),
+        (
+            "a.b",
+            "--set \"a.b\": key \"a.b\" has no value; use key=value",
+        ),
         ("a", "key \"a\" has no value"),
-        ("a,b=c", "key \"a\" has no value; use key=value (at character 2)"),
+        (
+            "a,b=c",
+            "key \"a\" has no value; use key=value (at character 2)",
+        ),
         ("a=b,,c=d", "empty pair"),
         ("=x", "empty key name before '='"),
         (".a=x", "empty key name before '.'"),
@@ -97,15 +119,17 @@ fn set_grammar_errors() {
     ];
     for (expr, want) in rows {
         let msg = err(ValuesBuilder::new().set(expr));
-        assert!(msg.contains(want), "--set {expr:?}: got {msg:?}, want {want:?}");
+        assert!(
+            msg.contains(want),
+            "--set {expr:?}: got {msg:?}, want {want:?}"
+        );
     }
 }
 
 #[test]
 fn set_string_keeps_strings() {
-    let (v, _) = build(
-        ValuesBuilder::new().set_string("a=true,b=10,c=null,d={1,x},e=007,image.tag=18.9"),
-    );
+    let (v, _) =
+        build(ValuesBuilder::new().set_string("a=true,b=10,c=null,d={1,x},e=007,image.tag=18.9"));
     assert_eq!(v.get("a"), Some(&json!("true")));
     assert_eq!(v.get("b"), Some(&json!("10")));
     assert_eq!(v.get("c"), Some(&json!("null")));
@@ -127,11 +151,17 @@ fn set_json_values() {
     assert_eq!(v.get("e"), Some(&json!(3.5)));
     assert_eq!(v.get("tolerations[0].operator"), Some(&json!("Exists")));
     let msg = err(ValuesBuilder::new().set_json("a={x"));
-    assert!(msg.contains("--set-json \"a={x\": the value of \"a\" is not valid JSON"), "{msg}");
+    assert!(
+        msg.contains("--set-json \"a={x\": the value of \"a\" is not valid JSON"),
+        "{msg}"
+    );
     let msg = err(ValuesBuilder::new().set_json("a=1 x"));
     assert!(msg.contains("after the JSON value of \"a\""), "{msg}");
     let msg = err(ValuesBuilder::new().set_json("a="));
-    assert!(msg.contains("not valid JSON") || msg.contains("no JSON value"), "{msg}");
+    assert!(
+        msg.contains("not valid JSON") || msg.contains("no JSON value"),
+        "{msg}"
+    );
     // null deletes, as with --set.
     let (v, _) = build(ValuesBuilder::new().set_json("concurrent=null"));
     assert_eq!(v.get("concurrent"), None);
@@ -144,14 +174,25 @@ fn set_file_sets_a_string() {
             .set_file("runners.config", "[[runners]]\n  name = \"x\"\n")
             .set_file("preEntrypointScript", "echo 1,2=3"),
     );
-    assert_eq!(v.get("runners.config"), Some(&json!("[[runners]]\n  name = \"x\"\n")));
+    assert_eq!(
+        v.get("runners.config"),
+        Some(&json!("[[runners]]\n  name = \"x\"\n"))
+    );
     assert_eq!(v.get("preEntrypointScript"), Some(&json!("echo 1,2=3")));
     assert_eq!(
         parse_set_file_arg("runners.config=./my config=1.toml").unwrap(),
         ("runners.config".to_owned(), "./my config=1.toml".to_owned())
     );
-    assert_eq!(parse_set_file_arg("a\\=b=p").unwrap(), ("a\\=b".to_owned(), "p".to_owned()));
-    for (arg, want) in [("nokey", "expected key=path"), ("=p", "empty key"), ("k=", "empty path"), ("a..b=p", "expected a key name")] {
+    assert_eq!(
+        parse_set_file_arg("a\\=b=p").unwrap(),
+        ("a\\=b".to_owned(), "p".to_owned())
+    );
+    for (arg, want) in [
+        ("nokey", "expected key=path"),
+        ("=p", "empty key"),
+        ("k=", "empty path"),
+        ("a..b=p", "expected a key name"),
+    ] {
         let msg = parse_set_file_arg(arg).unwrap_err().to_string();
         assert!(msg.contains(want), "{arg:?}: {msg}");
         assert!(msg.starts_with("--set-file"), "{msg}");
@@ -160,13 +201,17 @@ fn set_file_sets_a_string() {
 
 #[test]
 fn null_deletes_keys_from_defaults() {
-    let (v, _) = build(ValuesBuilder::new().set("concurrent=null,securityContext.capabilities=null"));
+    let (v, _) =
+        build(ValuesBuilder::new().set("concurrent=null,securityContext.capabilities=null"));
     assert_eq!(v.get("concurrent"), None);
     assert_eq!(v.get("securityContext.capabilities"), None);
     assert_eq!(v.get("securityContext.runAsNonRoot"), Some(&json!(true)));
     let (v, _) = build(ValuesBuilder::new().values_file("f.yaml", "image:\n  registry: null\n"));
     assert_eq!(v.get("image.registry"), None);
-    assert_eq!(v.get("image.image"), Some(&json!("gitlab-org/gitlab-runner")));
+    assert_eq!(
+        v.get("image.image"),
+        Some(&json!("gitlab-org/gitlab-runner"))
+    );
     // A file's null is overridden by a later --set, and the defaults below stay.
     let (v, _) = build(
         ValuesBuilder::new()
@@ -176,7 +221,8 @@ fn null_deletes_keys_from_defaults() {
     assert_eq!(v.get("image.tag"), Some(&json!("x")));
     assert_eq!(v.get("image.registry"), Some(&json!("registry.gitlab.com")));
     // A null inside a new map the user brings is dropped.
-    let (v, _) = build(ValuesBuilder::new().values_file("f.yaml", "podAnnotations:\n  a: null\n  b: x\n"));
+    let (v, _) =
+        build(ValuesBuilder::new().values_file("f.yaml", "podAnnotations:\n  a: null\n  b: x\n"));
     assert_eq!(v.get("podAnnotations"), Some(&json!({"b": "x"})));
 }
 
@@ -189,11 +235,17 @@ fn lists_replace_maps_merge() {
     assert_eq!(v.get("rbac.create"), Some(&json!(true)));
     assert_eq!(v.get("rbac.clusterWideAccess"), Some(&json!(false)));
     assert_eq!(v.get("rbac.podSecurityPolicy.enabled"), Some(&json!(false)));
-    assert_eq!(v.get("rbac.podSecurityPolicy.resourceNames"), Some(&json!(["a", "b"])));
+    assert_eq!(
+        v.get("rbac.podSecurityPolicy.resourceNames"),
+        Some(&json!(["a", "b"]))
+    );
     // Two files: the second's list replaces the first's, maps merge.
     let (v, _) = build(
         ValuesBuilder::new()
-            .values_file("1.yaml", "tolerations: [{key: a}, {key: b}]\npodLabels: {x: '1'}\n")
+            .values_file(
+                "1.yaml",
+                "tolerations: [{key: a}, {key: b}]\npodLabels: {x: '1'}\n",
+            )
             .values_file("2.yaml", "tolerations: [{key: c}]\npodLabels: {z: '2'}\n"),
     );
     assert_eq!(v.get("tolerations"), Some(&json!([{"key": "c"}])));
@@ -204,7 +256,10 @@ fn lists_replace_maps_merge() {
             .values_file("1.yaml", "tolerations: [{key: a}, {key: b}]\n")
             .set("tolerations[1].key=z"),
     );
-    assert_eq!(v.get("tolerations"), Some(&json!([{"key": "a"}, {"key": "z"}])));
+    assert_eq!(
+        v.get("tolerations"),
+        Some(&json!([{"key": "a"}, {"key": "z"}]))
+    );
 }
 
 #[test]
@@ -215,7 +270,10 @@ fn helm_order_regardless_of_call_order() {
             .set_string("logFormat=from-set-string")
             .set("logFormat=from-set,concurrent=2,checkInterval=7")
             .set_json("logFormat=\"from-json\",concurrent=1,sentryDsn=\"j\"")
-            .values_file("a.yaml", "logFormat: a\nconcurrent: 5\ncheckInterval: 9\nsentryDsn: y\nlogLevel: warn\n")
+            .values_file(
+                "a.yaml",
+                "logFormat: a\nconcurrent: 5\ncheckInterval: 9\nsentryDsn: y\nlogLevel: warn\n",
+            )
             .values_file("b.yaml", "logLevel: debug\n"),
     );
     assert_eq!(v.get("logFormat"), Some(&json!("from-file")));
@@ -224,7 +282,12 @@ fn helm_order_regardless_of_call_order() {
     assert_eq!(v.get("sentryDsn"), Some(&json!("j")));
     assert_eq!(v.get("logLevel"), Some(&json!("debug")));
     // --set beats -f and --set-json; --set-string beats --set.
-    let (v, _) = build(ValuesBuilder::new().set_string("logLevel=s").set("logLevel=t").values_file("f", "logLevel: f"));
+    let (v, _) = build(
+        ValuesBuilder::new()
+            .set_string("logLevel=s")
+            .set("logLevel=t")
+            .values_file("f", "logLevel: f"),
+    );
     assert_eq!(v.get("logLevel"), Some(&json!("s")));
     // Within one group, later wins.
     let (v, _) = build(ValuesBuilder::new().set("concurrent=1").set("concurrent=3"));
@@ -234,9 +297,15 @@ fn helm_order_regardless_of_call_order() {
 #[test]
 fn limits() {
     let (v, _) = build(ValuesBuilder::new().set(format!("a[{MAX_LIST_INDEX}]=x")));
-    assert_eq!(v.get("a").and_then(Value::as_array).map(Vec::len), Some(MAX_LIST_INDEX + 1));
+    assert_eq!(
+        v.get("a").and_then(Value::as_array).map(Vec::len),
+        Some(MAX_LIST_INDEX + 1)
+    );
     let msg = err(ValuesBuilder::new().set(format!("a[{}]=x", MAX_LIST_INDEX + 1)));
-    assert!(msg.contains("over the limit of 65536 (MAX_LIST_INDEX)"), "{msg}");
+    assert!(
+        msg.contains("over the limit of 65536 (MAX_LIST_INDEX)"),
+        "{msg}"
+    );
     let msg = err(ValuesBuilder::new().set("a[99999999999999999999999999]=x"));
     assert!(msg.contains("MAX_LIST_INDEX"), "{msg}");
 
@@ -248,17 +317,27 @@ fn limits() {
 
     let big = format!("a={}", "x".repeat(MAX_SET_EXPR_BYTES));
     let msg = err(ValuesBuilder::new().set(big));
-    assert!(msg.contains("--set: ") && msg.contains("over the limit of 1048576 bytes"), "{msg}");
+    assert!(
+        msg.contains("--set: ") && msg.contains("over the limit of 1048576 bytes"),
+        "{msg}"
+    );
 
     let big_file = format!("a: \"{}\"\n", "x".repeat(MAX_VALUES_FILE_BYTES));
     let msg = err(ValuesBuilder::new().values_file("big.yaml", big_file));
-    assert!(msg.contains("values file big.yaml") && msg.contains("over the limit"), "{msg}");
+    assert!(
+        msg.contains("values file big.yaml") && msg.contains("over the limit"),
+        "{msg}"
+    );
 
     let deep_yaml = format!("{}1{}", "[".repeat(200), "]".repeat(200));
     let msg = err(ValuesBuilder::new().values_file("deep.yaml", format!("a: {deep_yaml}\n")));
     assert!(msg.starts_with("values file deep.yaml"), "{msg}");
 
-    let deep_json = format!("a={}1{}", "[".repeat(MAX_NESTING_DEPTH), "]".repeat(MAX_NESTING_DEPTH));
+    let deep_json = format!(
+        "a={}1{}",
+        "[".repeat(MAX_NESTING_DEPTH),
+        "]".repeat(MAX_NESTING_DEPTH)
+    );
     let msg = err(ValuesBuilder::new().set_json(deep_json));
     assert!(msg.contains("nested deeper than 64 levels"), "{msg}");
 }
@@ -268,7 +347,10 @@ fn unknown_keys_warn_with_suggestion() {
     let (v, w) = build(ValuesBuilder::new().set("runners.privilegd=true"));
     assert_eq!(
         w,
-        vec![r#"unknown key "runners.privilegd" (from --set); did you mean "runners.privileged"?"#.to_owned()]
+        vec![
+            r#"unknown key "runners.privilegd" (from --set); did you mean "runners.privileged"?"#
+                .to_owned()
+        ]
     );
     // The value is kept (helm keeps it too).
     assert_eq!(v.get("runners.privilegd"), Some(&json!(true)));
@@ -280,10 +362,19 @@ fn unknown_keys_warn_with_suggestion() {
     );
     let (_, w) = build(ValuesBuilder::new().set("sessionserver.enabled=true,privileged=true"));
     assert_eq!(w.len(), 2, "{w:?}");
-    assert!(w[0].contains(r#""sessionserver" (from --set); did you mean "sessionServer"?"#), "{w:?}");
-    assert!(w[1].contains(r#""privileged" (from --set); did you mean "runners.privileged"?"#), "{w:?}");
+    assert!(
+        w[0].contains(r#""sessionserver" (from --set); did you mean "sessionServer"?"#),
+        "{w:?}"
+    );
+    assert!(
+        w[1].contains(r#""privileged" (from --set); did you mean "runners.privileged"?"#),
+        "{w:?}"
+    );
     let (_, w) = build(ValuesBuilder::new().set("zzzzqqqq=1"));
-    assert_eq!(w, vec![r#"unknown key "zzzzqqqq" (from --set); the chart does not read it"#.to_owned()]);
+    assert_eq!(
+        w,
+        vec![r#"unknown key "zzzzqqqq" (from --set); the chart does not read it"#.to_owned()]
+    );
 
     // Free-form places: no warning.
     let (_, w) = build(ValuesBuilder::new().values_file(
@@ -296,12 +387,22 @@ fn unknown_keys_warn_with_suggestion() {
     assert!(w.is_empty(), "{w:?}");
 
     // Strict: all unknown keys in one error.
-    let msg = err(ValuesBuilder::new().strict(true).set("runners.privilegd=true").values_file("f.yaml", "imagee: x\n"));
+    let msg = err(ValuesBuilder::new()
+        .strict(true)
+        .set("runners.privilegd=true")
+        .values_file("f.yaml", "imagee: x\n"));
     assert!(msg.starts_with("unknown values keys (strict mode"), "{msg}");
-    assert!(msg.contains(r#""imagee" (from values file f.yaml:1:9); did you mean "image"?"#), "{msg}");
+    assert!(
+        msg.contains(r#""imagee" (from values file f.yaml:1:9); did you mean "image"?"#),
+        "{msg}"
+    );
     assert!(msg.contains(r#""runners.privilegd" (from --set)"#), "{msg}");
     // Strict with only known keys is fine.
-    build(ValuesBuilder::new().strict(true).set("runners.privileged=true"));
+    build(
+        ValuesBuilder::new()
+            .strict(true)
+            .set("runners.privileged=true"),
+    );
 }
 
 #[test]
@@ -312,13 +413,32 @@ fn deprecated_keys_warn_once() {
             .set("runnerRegistrationToken=other"),
     );
     assert_eq!(w.len(), 2, "{w:?}");
-    assert!(w[0].starts_with("deprecated registration token (runnerRegistrationToken); use runnerToken (glrt-...)"), "{w:?}");
+    assert!(
+        w[0].starts_with(
+            "deprecated registration token (runnerRegistrationToken); use runnerToken (glrt-...)"
+        ),
+        "{w:?}"
+    );
     assert!(w[0].ends_with("(from values file a.yaml)"), "{w:?}");
-    assert!(w[1].contains("\"rbac.serviceAccountAnnotations\" is deprecated; use \"serviceAccount.annotations\""), "{w:?}");
-    assert!(w.iter().all(|m| !m.contains("GR1348941") && !m.contains("other")), "{w:?}");
-    let (_, w) = build(ValuesBuilder::new().set("rbac.imagePullSecrets={a},rbac.generatedServiceAccountName=x"));
+    assert!(
+        w[1].contains(
+            "\"rbac.serviceAccountAnnotations\" is deprecated; use \"serviceAccount.annotations\""
+        ),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .all(|m| !m.contains("GR1348941") && !m.contains("other")),
+        "{w:?}"
+    );
+    let (_, w) = build(
+        ValuesBuilder::new().set("rbac.imagePullSecrets={a},rbac.generatedServiceAccountName=x"),
+    );
     assert_eq!(w.len(), 2, "{w:?}");
-    assert!(w[0].contains("use \"serviceAccount.imagePullSecrets\""), "{w:?}");
+    assert!(
+        w[0].contains("use \"serviceAccount.imagePullSecrets\""),
+        "{w:?}"
+    );
     assert!(w[1].contains("use \"serviceAccount.name\""), "{w:?}");
     // Empty values of deprecated keys (as in a copied chart values.yaml) are not worth a warning.
     let (_, w) = build(ValuesBuilder::new().values_file("c.yaml", "rbac: {serviceAccountAnnotations: {}, imagePullSecrets: []}\nrunnerRegistrationToken: \"\"\n"));
@@ -328,28 +448,67 @@ fn deprecated_keys_warn_once() {
 #[test]
 fn type_errors_name_key_and_source() {
     let msg = err(ValuesBuilder::new().values_file("my.yaml", "gitlabUrl: x\nconcurrent: ten\n"));
-    assert_eq!(msg, r#"values file my.yaml:2:13: concurrent: expected an integer (default 10), got the string "ten""#);
+    assert_eq!(
+        msg,
+        r#"values file my.yaml:2:13: concurrent: expected an integer (default 10), got the string "ten""#
+    );
     let msg = err(ValuesBuilder::new().set_string("concurrent=10"));
-    assert_eq!(msg, r#"--set-string: concurrent: expected an integer (default 10), got the string "10""#);
+    assert_eq!(
+        msg,
+        r#"--set-string: concurrent: expected an integer (default 10), got the string "10""#
+    );
     let msg = err(ValuesBuilder::new().set("unregisterRunners=yes"));
-    assert_eq!(msg, r#"--set: unregisterRunners: expected a boolean (default true), got the string "yes""#);
+    assert_eq!(
+        msg,
+        r#"--set: unregisterRunners: expected a boolean (default true), got the string "yes""#
+    );
     let msg = err(ValuesBuilder::new().set("logLevel=true"));
-    assert!(msg.contains(r#"logLevel: expected a string (default "info"), got the boolean true"#), "{msg}");
+    assert!(
+        msg.contains(r#"logLevel: expected a string (default "info"), got the boolean true"#),
+        "{msg}"
+    );
     let msg = err(ValuesBuilder::new().set("concurrent.x=1"));
-    assert!(msg.contains("concurrent: expected an integer (default 10), got a map"), "{msg}");
+    assert!(
+        msg.contains("concurrent: expected an integer (default 10), got a map"),
+        "{msg}"
+    );
     let msg = err(ValuesBuilder::new().set("rbac=true"));
-    assert!(msg.contains("rbac: expected a map, got the boolean true"), "{msg}");
+    assert!(
+        msg.contains("rbac: expected a map, got the boolean true"),
+        "{msg}"
+    );
     let msg = err(ValuesBuilder::new().set("tolerations=x"));
-    assert!(msg.contains("tolerations: expected a list (default []), got the string \"x\""), "{msg}");
+    assert!(
+        msg.contains("tolerations: expected a list (default []), got the string \"x\""),
+        "{msg}"
+    );
     let msg = err(ValuesBuilder::new().values_file("f.yaml", "podAnnotations: [a]\n"));
-    assert!(msg.contains("values file f.yaml:1:17: podAnnotations: expected a map (default {}), got a list"), "{msg}");
-    let msg = err(ValuesBuilder::new().values_file("f.yaml", "securityContext:\n  capabilities:\n    drop: ALL\n"));
-    assert!(msg.contains("f.yaml:3:11: securityContext.capabilities.drop: expected a list"), "{msg}");
+    assert!(
+        msg.contains(
+            "values file f.yaml:1:17: podAnnotations: expected a map (default {}), got a list"
+        ),
+        "{msg}"
+    );
+    let msg = err(ValuesBuilder::new().values_file(
+        "f.yaml",
+        "securityContext:\n  capabilities:\n    drop: ALL\n",
+    ));
+    assert!(
+        msg.contains("f.yaml:3:11: securityContext.capabilities.drop: expected a list"),
+        "{msg}"
+    );
     let msg = err(ValuesBuilder::new().set_json("metrics.port=9252.5"));
-    assert!(msg.contains("--set-json: metrics.port: expected an integer (default 9252), got the number 9252.5"), "{msg}");
+    assert!(
+        msg.contains(
+            "--set-json: metrics.port: expected an integer (default 9252), got the number 9252.5"
+        ),
+        "{msg}"
+    );
     // Fine: numbers typed by --set into integer keys, numbers into string keys, anything into
     // null defaults.
-    let (v, _) = build(ValuesBuilder::new().set("concurrent=4,nameOverride=123,runners.locked=false,replicas=2"));
+    let (v, _) = build(
+        ValuesBuilder::new().set("concurrent=4,nameOverride=123,runners.locked=false,replicas=2"),
+    );
     assert_eq!(v.get("concurrent"), Some(&json!(4)));
     assert_eq!(v.get("nameOverride"), Some(&json!(123)));
     assert_eq!(v.get("runners.locked"), Some(&json!(false)));
@@ -365,7 +524,8 @@ fn secrets_never_in_messages() {
     let msg = err(ValuesBuilder::new().set("oops,glrt-SECRET"));
     assert!(!msg.contains("glrt-SECRET"), "{msg}");
     // A type error under a secret-looking key.
-    let msg = err(ValuesBuilder::new().values_file("f.yaml", "rbac:\n  imagePullSecrets: hunter2\n"));
+    let msg =
+        err(ValuesBuilder::new().values_file("f.yaml", "rbac:\n  imagePullSecrets: hunter2\n"));
     assert!(!msg.contains("hunter2"), "{msg}");
     let msg = err(ValuesBuilder::new().set("rbac.create=glrt-SECRET"));
     assert!(!msg.contains("glrt-SECRET"), "{msg}");
@@ -379,8 +539,16 @@ fn malformed_yaml_has_line_and_column() {
     assert!(msg.starts_with("values file bad.yaml:"), "{msg}");
     let rest = msg.trim_start_matches("values file bad.yaml:");
     let mut parts = rest.splitn(3, ':');
-    let line: u64 = parts.next().unwrap().parse().unwrap_or_else(|_| panic!("line in {msg}"));
-    let col: u64 = parts.next().unwrap().parse().unwrap_or_else(|_| panic!("column in {msg}"));
+    let line: u64 = parts
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("line in {msg}"));
+    let col: u64 = parts
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("column in {msg}"));
     assert!(line >= 2 && col >= 1, "{msg}");
     assert!(!parts.next().unwrap().trim().is_empty(), "{msg}");
 
@@ -395,10 +563,17 @@ fn malformed_yaml_has_line_and_column() {
     let msg = err(ValuesBuilder::new().values_file("s.yaml", "just a string\n"));
     assert!(msg.contains("the top level is a string"), "{msg}");
     let msg = err(ValuesBuilder::new().values_file("dup.yaml", "a: 1\na: 2\n"));
-    assert_eq!(msg, "values file dup.yaml:2:1: duplicate mapping key: a; keep only one of them");
+    assert_eq!(
+        msg,
+        "values file dup.yaml:2:1: duplicate mapping key: a; keep only one of them"
+    );
 
     // Empty files and comment-only files are fine.
-    build(ValuesBuilder::new().values_file("empty.yaml", "").values_file("c.yaml", "# nothing\n"));
+    build(
+        ValuesBuilder::new()
+            .values_file("empty.yaml", "")
+            .values_file("c.yaml", "# nothing\n"),
+    );
 }
 
 #[test]
@@ -415,7 +590,9 @@ fn error_is_the_public_enum() {
 /// Fuzz-style: generated --set strings never panic, and what parses builds a tree.
 #[test]
 fn random_set_strings_never_panic() {
-    const ALPHABET: &[char] = &['a', 'b', '.', ',', '=', '[', ']', '{', '}', '\\', '0', '1', '9', 'n', 'u', 'l', ' ', 'é'];
+    const ALPHABET: &[char] = &[
+        'a', 'b', '.', ',', '=', '[', ']', '{', '}', '\\', '0', '1', '9', 'n', 'u', 'l', ' ', 'é',
+    ];
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = || {
         state ^= state << 13;
@@ -425,7 +602,9 @@ fn random_set_strings_never_panic() {
     };
     for _ in 0..1500 {
         let len = (next() % 24) as usize;
-        let s: String = (0..len).map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize]).collect();
+        let s: String = (0..len)
+            .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+            .collect();
         let _ = ValuesBuilder::new().set(s.clone()).build();
         let _ = ValuesBuilder::new().set_string(s.clone()).build();
         let _ = ValuesBuilder::new().set_json(s.clone()).build();

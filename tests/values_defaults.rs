@@ -27,17 +27,30 @@ fn defaults_have_expected_values() {
     assert_eq!(v["runners"]["executor"], "kubernetes");
     assert_eq!(v["securityContext"]["capabilities"]["drop"][0], "ALL");
     assert_eq!(v["podSecurityContext"]["runAsUser"], 100);
-    for k in ["gitlabUrl", "runnerToken", "runnerRegistrationToken", "replicas", "automountServiceAccountToken"] {
+    for k in [
+        "gitlabUrl",
+        "runnerToken",
+        "runnerRegistrationToken",
+        "replicas",
+        "automountServiceAccountToken",
+    ] {
         assert!(v.as_object().unwrap().contains_key(k), "{k} present");
         assert!(v[k].is_null(), "{k} is null");
     }
     assert!(v["serviceAccount"]["create"].is_null());
     assert!(v["image"]["tag"].is_null());
-    assert!(v["runners"]["config"].as_str().unwrap().contains("[[runners]]"));
-    assert!(v["runners"]["config"]
-        .as_str()
-        .unwrap()
-        .contains("{{ default .Release.Namespace .Values.runners.jobNamespace }}"));
+    assert!(
+        v["runners"]["config"]
+            .as_str()
+            .unwrap()
+            .contains("[[runners]]")
+    );
+    assert!(
+        v["runners"]["config"]
+            .as_str()
+            .unwrap()
+            .contains("{{ default .Release.Namespace .Values.runners.jobNamespace }}")
+    );
 }
 
 #[test]

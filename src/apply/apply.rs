@@ -58,11 +58,15 @@ pub(crate) fn take_over(managed: &[Value], manager: &str, api_version: &str) -> 
         return None;
     }
     let ours = kept.iter_mut().find(|e| {
-        e.get("manager").and_then(Value::as_str) == Some(manager) && e.get("operation").and_then(Value::as_str) == Some("Apply")
+        e.get("manager").and_then(Value::as_str) == Some(manager)
+            && e.get("operation").and_then(Value::as_str) == Some("Apply")
     });
     match ours {
         Some(e) => {
-            let mut f = e.get("fieldsV1").cloned().unwrap_or(Value::Object(Map::new()));
+            let mut f = e
+                .get("fieldsV1")
+                .cloned()
+                .unwrap_or(Value::Object(Map::new()));
             merge_fields(&mut f, &merged);
             e["fieldsV1"] = f;
         }
@@ -88,13 +92,20 @@ impl Engine {
     /// Stops at the first failed write; objects already written stay consistent and the
     /// ApplySet parent still lists every group-kind, so running apply again converges.
     /// Nothing is pruned unless every write succeeded.
-    pub async fn apply(&self, plan: &Plan, mut on_result: impl FnMut(&ObjectResult)) -> Result<Report, Error> {
+    pub async fn apply(
+        &self,
+        plan: &Plan,
+        mut on_result: impl FnMut(&ObjectResult),
+    ) -> Result<Report, Error> {
         if !self.opts.recreate {
             let errs: Vec<Error> = plan
                 .changes
                 .iter()
                 .filter(|c| c.action == PlannedAction::Recreate)
-                .map(|c| Error::Immutable { object: c.object.to_string(), message: c.immutable.clone().unwrap_or_default() })
+                .map(|c| Error::Immutable {
+                    object: c.object.to_string(),
+                    message: c.immutable.clone().unwrap_or_default(),
+                })
                 .collect();
             Error::collect(errs)?;
         }
@@ -110,8 +121,10 @@ impl Engine {
             && plan.parent.tooling.as_deref() == Some(super::ApplySet::tooling().as_str());
 
         // Stage 1: namespaces. Stage 2: the parent. Stage 3: everything else, in order.
-        let (namespaces, rest): (Vec<&Change>, Vec<&Change>) =
-            plan.changes.iter().partition(|c| c.kind.resource.kind == "Namespace" && c.kind.resource.group.is_empty());
+        let (namespaces, rest): (Vec<&Change>, Vec<&Change>) = plan
+            .changes
+            .iter()
+            .partition(|c| c.kind.resource.kind == "Namespace" && c.kind.resource.group.is_empty());
         for c in namespaces {
             let r = self.apply_one(c, &mut report).await?;
             on_result(&r);
@@ -120,9 +133,13 @@ impl Engine {
         let mut parent_written = (union_gks.clone(), union_nss.clone());
         if !parent_current {
             report.writes += 1;
-            self.write_parent(&plan.applyset, &union_gks, &union_nss).await?;
+            self.write_parent(&plan.applyset, &union_gks, &union_nss)
+                .await?;
         } else {
-            parent_written = (plan.parent.group_kinds.clone(), plan.parent.namespaces.clone());
+            parent_written = (
+                plan.parent.group_kinds.clone(),
+                plan.parent.namespaces.clone(),
+            );
         }
         for c in rest {
             let r = self.apply_one(c, &mut report).await?;
@@ -131,9 +148,14 @@ impl Engine {
         }
 
         // Prune, then shrink the parent to what is left.
-        let candidates: Vec<_> =
-            plan.prune.iter().map(|c| (c.kind.clone(), c.live.clone().expect("prunes are live"))).collect();
-        let pruned = self.prune(&candidates, &mut report.writes, &mut on_result).await?;
+        let candidates: Vec<_> = plan
+            .prune
+            .iter()
+            .map(|c| (c.kind.clone(), c.live.clone().expect("prunes are live")))
+            .collect();
+        let pruned = self
+            .prune(&candidates, &mut report.writes, &mut on_result)
+            .await?;
         report.results.extend(pruned);
         if (gks.clone(), nss.clone()) != parent_written {
             report.writes += 1;
@@ -145,7 +167,13 @@ impl Engine {
     /// Write one object as planned.
     async fn apply_one(&self, c: &Change, report: &mut Report) -> Result<ObjectResult, Error> {
         let ns = c.object.namespace.as_deref();
-        let done = |action| Ok(ObjectResult { object: c.object.clone(), action, note: None });
+        let done = |action| {
+            Ok(ObjectResult {
+                object: c.object.clone(),
+                action,
+                note: None,
+            })
+        };
         match c.action {
             PlannedAction::Unchanged => return done(Action::Unchanged),
             PlannedAction::Prune => unreachable!("prunes are handled apart"),
@@ -156,13 +184,27 @@ impl Engine {
                         message: c.immutable.clone().unwrap_or_default(),
                     });
                 }
-                let uid = c.live.as_ref().and_then(|l| l.pointer("/metadata/uid")).and_then(Value::as_str);
+                let uid = c
+                    .live
+                    .as_ref()
+                    .and_then(|l| l.pointer("/metadata/uid"))
+                    .and_then(Value::as_str);
                 report.writes += 1;
-                self.kube.delete(&c.kind, ns, &c.object.name, true, uid).await.map_err(|e| Error::api(&c.object, "delete", e))?;
+                self.kube
+                    .delete(&c.kind, ns, &c.object.name, true, uid)
+                    .await
+                    .map_err(|e| Error::api(&c.object, "delete", e))?;
                 self.wait_gone(c, RECREATE_WAIT).await?;
-                let p = ApplyParams { manager: &self.opts.field_manager, force: true, dry_run: false };
+                let p = ApplyParams {
+                    manager: &self.opts.field_manager,
+                    force: true,
+                    dry_run: false,
+                };
                 report.writes += 1;
-                self.kube.apply(&c.kind, ns, &c.object.name, &c.desired, p).await.map_err(|e| Error::api(&c.object, "apply", e))?;
+                self.kube
+                    .apply(&c.kind, ns, &c.object.name, &c.desired, p)
+                    .await
+                    .map_err(|e| Error::api(&c.object, "apply", e))?;
                 return done(Action::Recreated);
             }
             PlannedAction::Create | PlannedAction::Update => {}
@@ -171,9 +213,17 @@ impl Engine {
         if let Some(live) = &c.live
             && !c.adopt.is_empty()
         {
-            let managed = live.pointer("/metadata/managedFields").and_then(Value::as_array).cloned().unwrap_or_default();
-            if let Some(new) = take_over(&managed, &self.opts.field_manager, &c.object.api_version) {
-                let rv = live.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null);
+            let managed = live
+                .pointer("/metadata/managedFields")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if let Some(new) = take_over(&managed, &self.opts.field_manager, &c.object.api_version)
+            {
+                let rv = live
+                    .pointer("/metadata/resourceVersion")
+                    .cloned()
+                    .unwrap_or(Value::Null);
                 let ops = json!([
                     {"op": "test", "path": "/metadata/resourceVersion", "value": rv},
                     {"op": "replace", "path": "/metadata/managedFields", "value": new},
@@ -186,10 +236,21 @@ impl Engine {
             }
             force = true;
         }
-        let p = ApplyParams { manager: &self.opts.field_manager, force, dry_run: false };
+        let p = ApplyParams {
+            manager: &self.opts.field_manager,
+            force,
+            dry_run: false,
+        };
         report.writes += 1;
-        self.kube.apply(&c.kind, ns, &c.object.name, &c.desired, p).await.map_err(|e| Error::api(&c.object, "apply", e))?;
-        done(if c.live.is_some() { Action::Configured } else { Action::Created })
+        self.kube
+            .apply(&c.kind, ns, &c.object.name, &c.desired, p)
+            .await
+            .map_err(|e| Error::api(&c.object, "apply", e))?;
+        done(if c.live.is_some() {
+            Action::Configured
+        } else {
+            Action::Created
+        })
     }
 
     async fn wait_gone(&self, c: &Change, timeout: Duration) -> Result<(), Error> {
@@ -204,7 +265,10 @@ impl Engine {
                 return Ok(());
             }
             if start.elapsed() > timeout {
-                return Err(Error::Timeout { what: format!("{} to be deleted", c.object), secs: timeout.as_secs() });
+                return Err(Error::Timeout {
+                    what: format!("{} to be deleted", c.object),
+                    secs: timeout.as_secs(),
+                });
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
@@ -220,7 +284,10 @@ mod tests {
         let mut a = json!({"f:metadata":{"f:labels":{"f:a":{}}},"f:data":{".":{},"f:x":{}}});
         let b = json!({"f:metadata":{"f:labels":{"f:b":{}}},"f:data":{"f:y":{}}});
         merge_fields(&mut a, &b);
-        assert_eq!(a, json!({"f:metadata":{"f:labels":{"f:a":{},"f:b":{}}},"f:data":{".":{},"f:x":{},"f:y":{}}}));
+        assert_eq!(
+            a,
+            json!({"f:metadata":{"f:labels":{"f:a":{},"f:b":{}}},"f:data":{".":{},"f:x":{},"f:y":{}}})
+        );
     }
 
     #[test]

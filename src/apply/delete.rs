@@ -22,7 +22,11 @@ pub struct UninstallOptions {
 
 impl Default for UninstallOptions {
     fn default() -> Self {
-        UninstallOptions { delete_namespace: false, wait: true, timeout: Duration::from_secs(300) }
+        UninstallOptions {
+            delete_namespace: false,
+            wait: true,
+            timeout: Duration::from_secs(300),
+        }
     }
 }
 
@@ -37,13 +41,17 @@ impl Engine {
     ) -> Result<Report, Error> {
         let live = self.get_parent(applyset).await?;
         if live.is_none() {
-            return Err(Error::NotInstalled { parent: applyset.parent_ref().to_string() });
+            return Err(Error::NotInstalled {
+                parent: applyset.parent_ref().to_string(),
+            });
         }
         let parent = applyset.parse_parent(live.as_ref())?;
         let mut members = self.list_members(applyset, &parent).await?;
         members.sort_by(|(_, a), (_, b)| {
             let (a, b) = (ObjectRef::of(a), ObjectRef::of(b));
-            install_rank(&b.kind).cmp(&install_rank(&a.kind)).then_with(|| a.cmp(&b))
+            install_rank(&b.kind)
+                .cmp(&install_rank(&a.kind))
+                .then_with(|| a.cmp(&b))
         });
         let mut report = Report::default();
         let mut gone: Vec<(Kind, ObjectRef)> = Vec::new();
@@ -67,9 +75,17 @@ impl Engine {
             }
             let uid = v.pointer("/metadata/uid").and_then(Value::as_str);
             report.writes += 1;
-            match self.kube.delete(&kind, object.namespace.as_deref(), &object.name, true, uid).await {
+            match self
+                .kube
+                .delete(&kind, object.namespace.as_deref(), &object.name, true, uid)
+                .await
+            {
                 Ok(_) => {
-                    let r = ObjectResult { object: object.clone(), action: Action::Deleted, note: None };
+                    let r = ObjectResult {
+                        object: object.clone(),
+                        action: Action::Deleted,
+                        note: None,
+                    };
                     on_result(&r);
                     report.results.push(r);
                     gone.push((kind, object));
@@ -82,7 +98,13 @@ impl Engine {
         let parent_ref = applyset.parent_ref();
         report.writes += 1;
         self.kube
-            .delete(&secret, Some(&applyset.namespace), &applyset.name, false, None)
+            .delete(
+                &secret,
+                Some(&applyset.namespace),
+                &applyset.name,
+                false,
+                None,
+            )
             .await
             .map_err(|e| Error::api(&parent_ref, "delete", e))?;
         gone.push((secret, parent_ref));
@@ -92,7 +114,12 @@ impl Engine {
         }
         if opts.delete_namespace && namespaces.is_empty() {
             let r = ObjectResult {
-                object: ObjectRef { api_version: "v1".into(), kind: "Namespace".into(), namespace: None, name: applyset.namespace.clone() },
+                object: ObjectRef {
+                    api_version: "v1".into(),
+                    kind: "Namespace".into(),
+                    namespace: None,
+                    name: applyset.namespace.clone(),
+                },
                 action: Action::Skipped,
                 note: Some("not created by runnerctl; kept".into()),
             };
@@ -103,8 +130,15 @@ impl Engine {
         for (kind, v) in namespaces {
             let object = ObjectRef::of(&v);
             report.writes += 1;
-            self.kube.delete(&kind, None, &object.name, false, None).await.map_err(|e| Error::api(&object, "delete", e))?;
-            let r = ObjectResult { object: object.clone(), action: Action::Deleted, note: None };
+            self.kube
+                .delete(&kind, None, &object.name, false, None)
+                .await
+                .map_err(|e| Error::api(&object, "delete", e))?;
+            let r = ObjectResult {
+                object: object.clone(),
+                action: Action::Deleted,
+                note: None,
+            };
             on_result(&r);
             report.results.push(r);
             ns_gone.push((kind, object));
@@ -116,13 +150,24 @@ impl Engine {
     }
 
     /// Poll until every object is gone.
-    async fn wait_deleted(&self, objects: &[(Kind, ObjectRef)], start: Instant, timeout: Duration) -> Result<(), Error> {
+    async fn wait_deleted(
+        &self,
+        objects: &[(Kind, ObjectRef)],
+        start: Instant,
+        timeout: Duration,
+    ) -> Result<(), Error> {
         let mut left: Vec<&(Kind, ObjectRef)> = objects.iter().collect();
         loop {
             let mut still = Vec::new();
             for item in left {
                 let (kind, o) = item;
-                if self.kube.get(kind, o.namespace.as_deref(), &o.name).await.map_err(|e| Error::api(o, "get", e))?.is_some() {
+                if self
+                    .kube
+                    .get(kind, o.namespace.as_deref(), &o.name)
+                    .await
+                    .map_err(|e| Error::api(o, "get", e))?
+                    .is_some()
+                {
                     still.push(item);
                 }
             }
@@ -132,7 +177,10 @@ impl Engine {
             }
             if start.elapsed() >= timeout {
                 let names: Vec<String> = left.iter().map(|(_, o)| o.to_string()).collect();
-                return Err(Error::Timeout { what: format!("deletion of {}", names.join(", ")), secs: timeout.as_secs() });
+                return Err(Error::Timeout {
+                    what: format!("deletion of {}", names.join(", ")),
+                    secs: timeout.as_secs(),
+                });
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }

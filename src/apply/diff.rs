@@ -6,8 +6,14 @@ use serde_json::Value;
 use super::plan::{Change, Plan, PlannedAction};
 
 /// Metadata the server maintains; never shown as a change.
-const SERVER_METADATA: &[&str] =
-    &["managedFields", "resourceVersion", "generation", "uid", "creationTimestamp", "selfLink"];
+const SERVER_METADATA: &[&str] = &[
+    "managedFields",
+    "resourceVersion",
+    "generation",
+    "uid",
+    "creationTimestamp",
+    "selfLink",
+];
 
 /// The annotation client-side `kubectl apply` stores the whole object in (tokens included).
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -24,7 +30,11 @@ pub fn normalize(obj: &Value) -> Value {
                 meta.remove(*k);
             }
             for key in ["labels", "annotations"] {
-                if meta.get(key).and_then(Value::as_object).is_some_and(|o| o.is_empty()) {
+                if meta
+                    .get(key)
+                    .and_then(Value::as_object)
+                    .is_some_and(|o| o.is_empty())
+                {
                     meta.remove(key);
                 }
             }
@@ -55,8 +65,13 @@ pub(crate) fn ownership(obj: &Value) -> Vec<Value> {
 /// `(unchanged)`, `(before)`/`(after)`, or `***` for a key on one side only. Applies to
 /// `data`, `stringData` and the last-applied-configuration annotation. Other kinds are
 /// returned as they are.
-pub fn mask_secrets(before: Option<&Value>, after: Option<&Value>) -> (Option<Value>, Option<Value>) {
-    let is_secret = |v: Option<&Value>| v.is_some_and(|v| v.get("kind").and_then(Value::as_str) == Some("Secret"));
+pub fn mask_secrets(
+    before: Option<&Value>,
+    after: Option<&Value>,
+) -> (Option<Value>, Option<Value>) {
+    let is_secret = |v: Option<&Value>| {
+        v.is_some_and(|v| v.get("kind").and_then(Value::as_str) == Some("Secret"))
+    };
     if !is_secret(before) && !is_secret(after) {
         return (before.cloned(), after.cloned());
     }
@@ -70,16 +85,32 @@ pub fn mask_secrets(before: Option<&Value>, after: Option<&Value>) -> (Option<Va
 }
 
 fn mask_map(b: &mut Option<Value>, a: &mut Option<Value>, ptr: &str) {
-    let bm = b.as_ref().and_then(|v| v.pointer(ptr)).and_then(Value::as_object).cloned();
-    let am = a.as_ref().and_then(|v| v.pointer(ptr)).and_then(Value::as_object).cloned();
+    let bm = b
+        .as_ref()
+        .and_then(|v| v.pointer(ptr))
+        .and_then(Value::as_object)
+        .cloned();
+    let am = a
+        .as_ref()
+        .and_then(|v| v.pointer(ptr))
+        .and_then(Value::as_object)
+        .cloned();
     if let Some(Value::Object(m)) = b.as_mut().and_then(|v| v.pointer_mut(ptr)) {
         for (k, v) in m.iter_mut() {
-            *v = Value::String(marker(Some(&*v), am.as_ref().and_then(|o| o.get(k)), "before"));
+            *v = Value::String(marker(
+                Some(&*v),
+                am.as_ref().and_then(|o| o.get(k)),
+                "before",
+            ));
         }
     }
     if let Some(Value::Object(m)) = a.as_mut().and_then(|v| v.pointer_mut(ptr)) {
         for (k, v) in m.iter_mut() {
-            *v = Value::String(marker(bm.as_ref().and_then(|o| o.get(k)), Some(&*v), "after"));
+            *v = Value::String(marker(
+                bm.as_ref().and_then(|o| o.get(k)),
+                Some(&*v),
+                "after",
+            ));
         }
     }
 }
@@ -94,11 +125,16 @@ fn marker(before: Option<&Value>, after: Option<&Value>, side: &str) -> String {
 
 fn mask_last_applied(b: &mut Option<Value>, a: &mut Option<Value>) {
     let get = |v: &Option<Value>| {
-        v.as_ref().and_then(|v| v.pointer("/metadata/annotations")).and_then(|m| m.get(LAST_APPLIED)).cloned()
+        v.as_ref()
+            .and_then(|v| v.pointer("/metadata/annotations"))
+            .and_then(|m| m.get(LAST_APPLIED))
+            .cloned()
     };
     let (bv, av) = (get(b), get(a));
     for (side, v, other) in [("before", b, &av), ("after", a, &bv)] {
-        if let Some(Value::Object(m)) = v.as_mut().and_then(|v| v.pointer_mut("/metadata/annotations"))
+        if let Some(Value::Object(m)) = v
+            .as_mut()
+            .and_then(|v| v.pointer_mut("/metadata/annotations"))
             && let Some(x) = m.get_mut(LAST_APPLIED)
         {
             let mine = x.clone();
@@ -129,7 +165,11 @@ fn sorted(v: &Value) -> Value {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&m[k]))).collect())
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted(&m[k])))
+                    .collect(),
+            )
         }
         Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
         other => other.clone(),
@@ -139,13 +179,24 @@ fn sorted(v: &Value) -> Value {
 fn yaml(v: Option<&Value>) -> String {
     match v {
         None => String::new(),
-        Some(v) => serde_saphyr::to_string(&sorted(v)).unwrap_or_else(|e| format!("# cannot print: {e}\n")),
+        Some(v) => {
+            serde_saphyr::to_string(&sorted(v)).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+        }
     }
 }
 
 /// A unified diff of two (already normalised) objects; empty when equal.
-pub(crate) fn unified(title: &str, before: Option<&Value>, after: Option<&Value>, opts: &DiffOptions) -> String {
-    let (b, a) = if opts.show_secrets { (before.cloned(), after.cloned()) } else { mask_secrets(before, after) };
+pub(crate) fn unified(
+    title: &str,
+    before: Option<&Value>,
+    after: Option<&Value>,
+    opts: &DiffOptions,
+) -> String {
+    let (b, a) = if opts.show_secrets {
+        (before.cloned(), after.cloned())
+    } else {
+        mask_secrets(before, after)
+    };
     let (bt, at) = (yaml(b.as_ref()), yaml(a.as_ref()));
     if bt == at {
         return String::new();
@@ -154,7 +205,10 @@ pub(crate) fn unified(title: &str, before: Option<&Value>, after: Option<&Value>
     let text = diff
         .unified_diff()
         .context_radius(3)
-        .header(&format!("{title} (live)"), &format!("{title} (after apply)"))
+        .header(
+            &format!("{title} (live)"),
+            &format!("{title} (after apply)"),
+        )
         .to_string();
     if !opts.color {
         return text;
@@ -222,7 +276,11 @@ impl Change {
 impl Plan {
     /// All diffs, in apply order, prunes last.
     pub fn diff(&self, opts: &DiffOptions) -> String {
-        self.changes.iter().chain(self.prune.iter()).map(|c| c.diff(opts)).collect()
+        self.changes
+            .iter()
+            .chain(self.prune.iter())
+            .map(|c| c.diff(opts))
+            .collect()
     }
 
     /// Counts per action.
@@ -262,7 +320,11 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} to add, {} to change, {} to delete, {} unchanged", self.add, self.change, self.delete, self.unchanged)
+        write!(
+            f,
+            "{} to add, {} to change, {} to delete, {} unchanged",
+            self.add, self.change, self.delete, self.unchanged
+        )
     }
 }
 
@@ -277,7 +339,10 @@ mod tests {
             "uid":"u","resourceVersion":"5","generation":2,"creationTimestamp":"2024-01-01T00:00:00Z",
             "managedFields":[{"manager":"x"}],"labels":{"a":"b"}},"data":{"k":"v"},"status":{"x":1}});
         let n = normalize(&live);
-        assert_eq!(n, json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"n","labels":{"a":"b"}},"data":{"k":"v"}}));
+        assert_eq!(
+            n,
+            json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"n","labels":{"a":"b"}},"data":{"k":"v"}})
+        );
     }
 
     #[test]
@@ -293,13 +358,33 @@ mod tests {
             "data":{"runner-token":"Z2xydC1vbGQ=","same":"eA=="}});
         let after = json!({"kind":"Secret","metadata":{"name":"s"},
             "data":{"runner-token":"Z2xydC1uZXc=","same":"eA==","new":"eQ=="}});
-        let text = unified("Secret/n/s", Some(&before), Some(&after), &DiffOptions::default());
+        let text = unified(
+            "Secret/n/s",
+            Some(&before),
+            Some(&after),
+            &DiffOptions::default(),
+        );
         assert!(!text.contains("Z2xydC1"), "{text}");
         assert!(!text.contains("glrt-old"), "{text}");
-        assert!(text.contains("-  runner-token: '*** (before)'") || text.contains("-  runner-token: \"*** (before)\""), "{text}");
+        assert!(
+            text.contains("-  runner-token: '*** (before)'")
+                || text.contains("-  runner-token: \"*** (before)\""),
+            "{text}"
+        );
         assert!(text.contains("+  new:"), "{text}");
-        assert!(!text.contains("-  same") && !text.contains("+  same"), "unchanged keys do not change: {text}");
-        let shown = unified("Secret/n/s", Some(&before), Some(&after), &DiffOptions { show_secrets: true, color: false });
+        assert!(
+            !text.contains("-  same") && !text.contains("+  same"),
+            "unchanged keys do not change: {text}"
+        );
+        let shown = unified(
+            "Secret/n/s",
+            Some(&before),
+            Some(&after),
+            &DiffOptions {
+                show_secrets: true,
+                color: false,
+            },
+        );
         assert!(shown.contains("Z2xydC1uZXc="), "{shown}");
     }
 
@@ -309,17 +394,45 @@ mod tests {
         let b = json!({"kind":"ConfigMap","data":{"k":"2"}});
         let plain = unified("ConfigMap/n/c", Some(&a), Some(&b), &DiffOptions::default());
         assert!(!plain.contains('\x1b'));
-        assert!(plain.contains("-  k: '1'") || plain.contains("-  k: \"1\""), "{plain}");
-        let colored = unified("ConfigMap/n/c", Some(&a), Some(&b), &DiffOptions { color: true, ..Default::default() });
+        assert!(
+            plain.contains("-  k: '1'") || plain.contains("-  k: \"1\""),
+            "{plain}"
+        );
+        let colored = unified(
+            "ConfigMap/n/c",
+            Some(&a),
+            Some(&b),
+            &DiffOptions {
+                color: true,
+                ..Default::default()
+            },
+        );
         assert!(colored.contains(GREEN) && colored.contains(RED));
-        assert_eq!(unified("x", Some(&a), Some(&a), &DiffOptions::default()), "");
+        assert_eq!(
+            unified("x", Some(&a), Some(&a), &DiffOptions::default()),
+            ""
+        );
     }
 
     #[test]
     fn summary_line() {
-        let s = Summary { add: 2, change: 1, delete: 1, unchanged: 4 };
-        assert_eq!(s.to_string(), "2 to add, 1 to change, 1 to delete, 4 unchanged");
+        let s = Summary {
+            add: 2,
+            change: 1,
+            delete: 1,
+            unchanged: 4,
+        };
+        assert_eq!(
+            s.to_string(),
+            "2 to add, 1 to change, 1 to delete, 4 unchanged"
+        );
         assert!(s.has_changes());
-        assert!(!Summary { unchanged: 3, ..Default::default() }.has_changes());
+        assert!(
+            !Summary {
+                unchanged: 3,
+                ..Default::default()
+            }
+            .has_changes()
+        );
     }
 }

@@ -60,7 +60,8 @@ pub const FIELD_MANAGER: &str = "runnerctl";
 
 /// Field managers whose `Update` entries runnerctl takes over when it adopts an object
 /// (client-side `kubectl apply`, helm, and the server's pre-SSA placeholder).
-pub const ADOPTABLE_MANAGERS: &[&str] = &["kubectl-client-side-apply", "helm", "before-first-apply"];
+pub const ADOPTABLE_MANAGERS: &[&str] =
+    &["kubectl-client-side-apply", "helm", "before-first-apply"];
 
 /// One object, as `Kind/namespace/name` (or `Kind/name` when cluster-scoped).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -80,11 +81,19 @@ pub struct ObjectRef {
 impl ObjectRef {
     /// The reference of a JSON object (apiVersion, kind, metadata.namespace, metadata.name).
     pub fn of(v: &Value) -> Self {
-        let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+        let s = |p: &str| {
+            v.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         ObjectRef {
             api_version: s("/apiVersion"),
             kind: s("/kind"),
-            namespace: v.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string),
+            namespace: v
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             name: s("/metadata/name"),
         }
     }
@@ -287,16 +296,28 @@ impl Error {
                     }
                 }
                 if s.code == 422 && s.message.contains("immutable") {
-                    return Error::Immutable { object, message: s.message };
+                    return Error::Immutable {
+                        object,
+                        message: s.message,
+                    };
                 }
-                let mut message = if s.message.is_empty() { s.reason.clone() } else { s.message.clone() };
+                let mut message = if s.message.is_empty() {
+                    s.reason.clone()
+                } else {
+                    s.message.clone()
+                };
                 if s.code == 403 {
                     message = format!("forbidden: {message}");
                 }
                 if s.code == 404 && message.starts_with("namespaces \"") {
                     message.push_str(" (create it first, or pass --create-namespace)");
                 }
-                Error::Api { object, verb, message, code: Some(s.code) }
+                Error::Api {
+                    object,
+                    verb,
+                    message,
+                    code: Some(s.code),
+                }
             }
             other => {
                 // Transport errors: the whole cause chain ("... connection refused").
@@ -309,7 +330,12 @@ impl Error {
                     }
                     cause = c.source();
                 }
-                Error::Api { object, verb, message, code: None }
+                Error::Api {
+                    object,
+                    verb,
+                    message,
+                    code: None,
+                }
             }
         }
     }
@@ -326,13 +352,20 @@ impl Error {
 
 /// The fields and managers of an SSA conflict status.
 fn conflicts_of(s: &kube::core::Status) -> Vec<FieldConflict> {
-    let Some(d) = &s.details else { return Vec::new() };
+    let Some(d) = &s.details else {
+        return Vec::new();
+    };
     d.causes
         .iter()
         .filter(|c| c.reason == "FieldManagerConflict" || c.message.starts_with("conflict with"))
         .map(|c| FieldConflict {
             field: c.field.clone(),
-            manager: c.message.split('"').nth(1).unwrap_or(&c.message).to_string(),
+            manager: c
+                .message
+                .split('"')
+                .nth(1)
+                .unwrap_or(&c.message)
+                .to_string(),
         })
         .collect()
 }
@@ -350,7 +383,11 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { field_manager: FIELD_MANAGER.into(), force_conflicts: false, recreate: false }
+        EngineOptions {
+            field_manager: FIELD_MANAGER.into(),
+            force_conflicts: false,
+            recreate: false,
+        }
     }
 }
 
@@ -379,7 +416,10 @@ pub struct Engine {
 impl Engine {
     /// An engine over a client.
     pub fn new(client: kube::Client, opts: EngineOptions) -> Self {
-        Engine { kube: Kube::new(client), opts }
+        Engine {
+            kube: Kube::new(client),
+            opts,
+        }
     }
 
     /// The counted REST layer.
@@ -419,7 +459,9 @@ pub(crate) async fn concurrently<T: Send + 'static>(futs: Vec<BoxFut<T>>) -> Vec
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
     }
-    out.into_iter().map(|v| v.expect("every task reports")).collect()
+    out.into_iter()
+        .map(|v| v.expect("every task reports"))
+        .collect()
 }
 
 /// helm's install order by kind; unknown kinds last. Uninstall uses the reverse.
@@ -485,11 +527,16 @@ mod tests {
                 "message": "conflict with \"kubectl-edit\" using apps/v1", "field": ".spec.replicas"}]}
         }))
         .unwrap();
-        let obj = ObjectRef::of(&serde_json::json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"r","namespace":"ns"}}));
+        let obj = ObjectRef::of(
+            &serde_json::json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"r","namespace":"ns"}}),
+        );
         let e = Error::api(&obj, "apply", kube::Error::Api(Box::new(s)));
         let text = e.to_string();
         assert!(matches!(e, Error::Conflict { .. }), "{text}");
-        assert!(text.contains(".spec.replicas (owned by \"kubectl-edit\")"), "{text}");
+        assert!(
+            text.contains(".spec.replicas (owned by \"kubectl-edit\")"),
+            "{text}"
+        );
         assert!(text.starts_with("Deployment/ns/r: apply failed"), "{text}");
     }
 
@@ -500,9 +547,14 @@ mod tests {
             "message": "roles.rbac.authorization.k8s.io \"x\" is forbidden: user cannot patch"
         }))
         .unwrap();
-        let obj = ObjectRef::of(&serde_json::json!({"apiVersion":"v1","kind":"Role","metadata":{"name":"x","namespace":"ns"}}));
+        let obj = ObjectRef::of(
+            &serde_json::json!({"apiVersion":"v1","kind":"Role","metadata":{"name":"x","namespace":"ns"}}),
+        );
         let e = Error::api(&obj, "apply", kube::Error::Api(Box::new(s)));
-        assert_eq!(e.to_string(), "Role/ns/x: apply failed: forbidden: roles.rbac.authorization.k8s.io \"x\" is forbidden: user cannot patch");
+        assert_eq!(
+            e.to_string(),
+            "Role/ns/x: apply failed: forbidden: roles.rbac.authorization.k8s.io \"x\" is forbidden: user cannot patch"
+        );
     }
 
     #[test]

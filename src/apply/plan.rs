@@ -110,9 +110,20 @@ fn desired_object(obj: &Object, kind: &Kind, default_ns: &str, id: &str) -> Resu
     let meta = v
         .get_mut("metadata")
         .and_then(Value::as_object_mut)
-        .ok_or_else(|| Error::Invalid { object: what(), message: "no metadata".into() })?;
-    if meta.get("name").and_then(Value::as_str).unwrap_or("").is_empty() {
-        return Err(Error::Invalid { object: what(), message: "no metadata.name".into() });
+        .ok_or_else(|| Error::Invalid {
+            object: what(),
+            message: "no metadata".into(),
+        })?;
+    if meta
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .is_empty()
+    {
+        return Err(Error::Invalid {
+            object: what(),
+            message: "no metadata.name".into(),
+        });
     }
     if kind.namespaced {
         if !meta.contains_key("namespace") {
@@ -121,7 +132,9 @@ fn desired_object(obj: &Object, kind: &Kind, default_ns: &str, id: &str) -> Resu
     } else {
         meta.remove("namespace");
     }
-    let labels = meta.entry("labels").or_insert_with(|| Value::Object(Default::default()));
+    let labels = meta
+        .entry("labels")
+        .or_insert_with(|| Value::Object(Default::default()));
     if let Value::Object(l) = labels {
         l.insert(LABEL_PART_OF.into(), Value::String(id.to_string()));
     }
@@ -131,11 +144,20 @@ fn desired_object(obj: &Object, kind: &Kind, default_ns: &str, id: &str) -> Resu
 /// Managers of `Update` entries that runnerctl would take over.
 pub(crate) fn adoptable_managers(live: &Value) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for e in live.pointer("/metadata/managedFields").and_then(Value::as_array).into_iter().flatten() {
+    for e in live
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let m = e.get("manager").and_then(Value::as_str).unwrap_or("");
         let op = e.get("operation").and_then(Value::as_str).unwrap_or("");
         let sub = e.get("subresource").and_then(Value::as_str).unwrap_or("");
-        if op == "Update" && sub.is_empty() && ADOPTABLE_MANAGERS.contains(&m) && !out.iter().any(|x| x == m) {
+        if op == "Update"
+            && sub.is_empty()
+            && ADOPTABLE_MANAGERS.contains(&m)
+            && !out.iter().any(|x| x == m)
+        {
             out.push(m.to_string());
         }
     }
@@ -145,7 +167,12 @@ pub(crate) fn adoptable_managers(live: &Value) -> Vec<String> {
 type Key = (String, String, Option<String>, String); // group, kind, namespace, name
 
 fn key(kind: &Kind, obj: &ObjectRef) -> Key {
-    (kind.resource.group.clone(), kind.resource.kind.clone(), obj.namespace.clone(), obj.name.clone())
+    (
+        kind.resource.group.clone(),
+        kind.resource.kind.clone(),
+        obj.namespace.clone(),
+        obj.name.clone(),
+    )
 }
 
 impl Engine {
@@ -176,7 +203,11 @@ impl Engine {
         // 2. The ApplySet parent and its live members (one LIST per group-kind and namespace).
         let parent_live = self.get_parent(applyset).await?;
         let parent = applyset.parse_parent(parent_live.as_ref())?;
-        let members = if parent.exists { self.list_members(applyset, &parent).await? } else { Vec::new() };
+        let members = if parent.exists {
+            self.list_members(applyset, &parent).await?
+        } else {
+            Vec::new()
+        };
         let mut live: HashMap<Key, Value> = HashMap::new();
         let mut member_kinds: HashMap<Key, Kind> = HashMap::new();
         for (kind, v) in members {
@@ -186,15 +217,20 @@ impl Engine {
         }
 
         // 3. GET the rendered objects that are not (yet) members: new ones, or ones to adopt.
-        let missing: Vec<usize> =
-            (0..items.len()).filter(|&i| !live.contains_key(&key(&items[i].0, &items[i].1))).collect();
+        let missing: Vec<usize> = (0..items.len())
+            .filter(|&i| !live.contains_key(&key(&items[i].0, &items[i].1)))
+            .collect();
         let futs: Vec<BoxFut<Result<Option<Value>, Error>>> = missing
             .iter()
             .map(|&i| {
                 let (kind, obj, _) = items[i].clone();
                 let engine = self.clone();
                 Box::pin(async move {
-                    engine.kube.get(&kind, obj.namespace.as_deref(), &obj.name).await.map_err(|e| Error::api(&obj, "get", e))
+                    engine
+                        .kube
+                        .get(&kind, obj.namespace.as_deref(), &obj.name)
+                        .await
+                        .map_err(|e| Error::api(&obj, "get", e))
                 }) as BoxFut<_>
             })
             .collect();
@@ -213,7 +249,11 @@ impl Engine {
         // Namespaces this apply creates: objects in them cannot be dry-run yet.
         let new_namespaces: HashSet<String> = items
             .iter()
-            .filter(|(k, o, _)| k.resource.kind == "Namespace" && k.resource.group.is_empty() && !live.contains_key(&key(k, o)))
+            .filter(|(k, o, _)| {
+                k.resource.kind == "Namespace"
+                    && k.resource.group.is_empty()
+                    && !live.contains_key(&key(k, o))
+            })
             .map(|(_, o, _)| o.name.clone())
             .collect();
 
@@ -222,9 +262,22 @@ impl Engine {
             .iter()
             .map(|(kind, obj, desired)| {
                 let live = live.get(&key(kind, obj)).cloned();
-                let skip_dry_run = obj.namespace.as_ref().is_some_and(|ns| new_namespaces.contains(ns));
-                let (engine, kind, obj, desired, id) = (self.clone(), kind.clone(), obj.clone(), desired.clone(), id.clone());
-                Box::pin(async move { engine.plan_one(kind, obj, desired, live, skip_dry_run, &id).await }) as BoxFut<_>
+                let skip_dry_run = obj
+                    .namespace
+                    .as_ref()
+                    .is_some_and(|ns| new_namespaces.contains(ns));
+                let (engine, kind, obj, desired, id) = (
+                    self.clone(),
+                    kind.clone(),
+                    obj.clone(),
+                    desired.clone(),
+                    id.clone(),
+                );
+                Box::pin(async move {
+                    engine
+                        .plan_one(kind, obj, desired, live, skip_dry_run, &id)
+                        .await
+                }) as BoxFut<_>
             })
             .collect();
         let mut changes = Vec::new();
@@ -256,15 +309,22 @@ impl Engine {
                 }
             })
             .collect();
-        let (kept, mut prune): (Vec<Change>, Vec<Change>) =
-            prune.into_iter().partition(|c| c.kind.resource.kind == "Namespace" && c.kind.resource.group.is_empty());
+        let (kept, mut prune): (Vec<Change>, Vec<Change>) = prune
+            .into_iter()
+            .partition(|c| c.kind.resource.kind == "Namespace" && c.kind.resource.group.is_empty());
         let kept = kept.into_iter().map(|c| c.object).collect();
         prune.sort_by(|a, b| {
             super::install_rank(&b.object.kind)
                 .cmp(&super::install_rank(&a.object.kind))
                 .then_with(|| a.object.cmp(&b.object))
         });
-        Ok(Plan { applyset: applyset.clone(), parent, changes, prune, kept })
+        Ok(Plan {
+            applyset: applyset.clone(),
+            parent,
+            changes,
+            prune,
+            kept,
+        })
     }
 
     async fn plan_one(
@@ -287,11 +347,17 @@ impl Engine {
             immutable: None,
         };
         if let Some(l) = &live {
-            let other = l.pointer("/metadata/labels").and_then(|m| m.get(LABEL_PART_OF)).and_then(Value::as_str);
+            let other = l
+                .pointer("/metadata/labels")
+                .and_then(|m| m.get(LABEL_PART_OF))
+                .and_then(Value::as_str);
             if let Some(other) = other
                 && other != id
             {
-                return Err(Error::ForeignMember { object: object.to_string(), id: other.to_string() });
+                return Err(Error::ForeignMember {
+                    object: object.to_string(),
+                    id: other.to_string(),
+                });
             }
             change.adopt = adoptable_managers(l);
         }
@@ -300,17 +366,25 @@ impl Engine {
             return Ok(change);
         }
         let force = self.opts.force_conflicts;
-        let p = ApplyParams { manager: &self.opts.field_manager, force, dry_run: true };
+        let p = ApplyParams {
+            manager: &self.opts.field_manager,
+            force,
+            dry_run: true,
+        };
         let ns = object.namespace.as_deref();
         let result = match self.kube.apply(&kind, ns, &object.name, &desired, p).await {
             Ok(v) => Ok(v),
             Err(e) => match Error::api(&object, "dry-run apply", e) {
                 // Conflicts only with managers runnerctl adopts: the takeover resolves them.
                 Error::Conflict { conflicts, .. }
-                    if !change.adopt.is_empty() && conflicts.iter().all(|c| change.adopt.contains(&c.manager)) =>
+                    if !change.adopt.is_empty()
+                        && conflicts.iter().all(|c| change.adopt.contains(&c.manager)) =>
                 {
                     let p = ApplyParams { force: true, ..p };
-                    self.kube.apply(&kind, ns, &object.name, &desired, p).await.map_err(|e| Error::api(&object, "dry-run apply", e))
+                    self.kube
+                        .apply(&kind, ns, &object.name, &desired, p)
+                        .await
+                        .map_err(|e| Error::api(&object, "dry-run apply", e))
                 }
                 other => Err(other),
             },
@@ -328,7 +402,10 @@ impl Engine {
         change.action = match &live {
             None => PlannedAction::Create,
             Some(l) => {
-                if normalize(l) != normalize(&after) || ownership(l) != ownership(&after) || !change.adopt.is_empty() {
+                if normalize(l) != normalize(&after)
+                    || ownership(l) != ownership(&after)
+                    || !change.adopt.is_empty()
+                {
                     PlannedAction::Update
                 } else {
                     PlannedAction::Unchanged
@@ -348,14 +425,24 @@ mod tests {
     #[test]
     fn desired_gets_namespace_and_member_label() {
         let kind = Kind {
-            resource: kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk("", "v1", "ConfigMap")),
+            resource: kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+                "",
+                "v1",
+                "ConfigMap",
+            )),
             namespaced: true,
         };
-        let o = Object { source: "t".into(), value: json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}) };
+        let o = Object {
+            source: "t".into(),
+            value: json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}),
+        };
         let d = desired_object(&o, &kind, "ns", "applyset-x-v1").unwrap();
         assert_eq!(d["metadata"]["namespace"], "ns");
         assert_eq!(d["metadata"]["labels"][LABEL_PART_OF], "applyset-x-v1");
-        let bad = Object { source: "t".into(), value: json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{}}) };
+        let bad = Object {
+            source: "t".into(),
+            value: json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{}}),
+        };
         assert!(desired_object(&bad, &kind, "ns", "x").is_err());
     }
 
@@ -365,7 +452,9 @@ mod tests {
         let change = Change {
             object: ObjectRef::of(&secret),
             kind: Kind {
-                resource: kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk("", "v1", "Secret")),
+                resource: kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+                    "", "v1", "Secret",
+                )),
                 namespaced: true,
             },
             action: PlannedAction::Create,
@@ -387,6 +476,9 @@ mod tests {
             {"manager":"kube-controller-manager","operation":"Update","subresource":"status"},
             {"manager":"helm","operation":"Update"},
             {"manager":"kubectl","operation":"Apply"}]}});
-        assert_eq!(adoptable_managers(&live), vec!["kubectl-client-side-apply", "helm"]);
+        assert_eq!(
+            adoptable_managers(&live),
+            vec!["kubectl-client-side-apply", "helm"]
+        );
     }
 }

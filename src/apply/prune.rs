@@ -52,7 +52,10 @@ pub struct ParentState {
 impl ApplySet {
     /// The ApplySet of a release: parent `<release>-applyset` in the release namespace.
     pub fn for_release(release: &str, namespace: &str) -> Self {
-        ApplySet { name: format!("{release}-applyset"), namespace: namespace.to_string() }
+        ApplySet {
+            name: format!("{release}-applyset"),
+            namespace: namespace.to_string(),
+        }
     }
 
     /// The id (KEP-3659): `applyset-<base64url(sha256("<name>.<namespace>.Secret."))>-v1`.
@@ -82,7 +85,11 @@ impl ApplySet {
     }
 
     /// The parent Secret to apply.
-    pub fn parent_object(&self, group_kinds: &BTreeSet<String>, namespaces: &BTreeSet<String>) -> Value {
+    pub fn parent_object(
+        &self,
+        group_kinds: &BTreeSet<String>,
+        namespaces: &BTreeSet<String>,
+    ) -> Value {
         let mut annotations = serde_json::Map::new();
         annotations.insert(ANNOTATION_TOOLING.into(), Value::String(Self::tooling()));
         annotations.insert(
@@ -110,9 +117,19 @@ impl ApplySet {
 
     /// Read a live parent; refuses one that belongs to another tool or ApplySet.
     pub fn parse_parent(&self, live: Option<&Value>) -> Result<ParentState, Error> {
-        let Some(live) = live else { return Ok(ParentState::default()) };
-        let label = |k: &str| live.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str);
-        let ann = |k: &str| live.pointer("/metadata/annotations").and_then(|l| l.get(k)).and_then(Value::as_str);
+        let Some(live) = live else {
+            return Ok(ParentState::default());
+        };
+        let label = |k: &str| {
+            live.pointer("/metadata/labels")
+                .and_then(|l| l.get(k))
+                .and_then(Value::as_str)
+        };
+        let ann = |k: &str| {
+            live.pointer("/metadata/annotations")
+                .and_then(|l| l.get(k))
+                .and_then(Value::as_str)
+        };
         let parent = self.parent_ref().to_string();
         let id = self.id();
         match label(LABEL_ID) {
@@ -130,11 +147,26 @@ impl ApplySet {
         let tooling = ann(ANNOTATION_TOOLING).map(str::to_string);
         match tooling.as_deref() {
             Some(t) if t.split('/').next() == Some("runnerctl") => {}
-            Some(t) => return Err(Error::ForeignApplySet { parent, owner: format!("tooling {t:?}") }),
-            None => return Err(Error::ForeignApplySet { parent, owner: "an unknown tool (no tooling annotation)".into() }),
+            Some(t) => {
+                return Err(Error::ForeignApplySet {
+                    parent,
+                    owner: format!("tooling {t:?}"),
+                });
+            }
+            None => {
+                return Err(Error::ForeignApplySet {
+                    parent,
+                    owner: "an unknown tool (no tooling annotation)".into(),
+                });
+            }
         }
         let split = |s: Option<&str>| -> BTreeSet<String> {
-            s.unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+            s.unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
         };
         Ok(ParentState {
             exists: true,
@@ -160,7 +192,10 @@ impl Engine {
     /// The live parent Secret, if any.
     pub(crate) async fn get_parent(&self, set: &ApplySet) -> Result<Option<Value>, Error> {
         let kind = secret_kind(self).await?;
-        self.kube.get(&kind, Some(&set.namespace), &set.name).await.map_err(|e| Error::api(&set.parent_ref(), "get", e))
+        self.kube
+            .get(&kind, Some(&set.namespace), &set.name)
+            .await
+            .map_err(|e| Error::api(&set.parent_ref(), "get", e))
     }
 
     /// Write the parent with these group-kinds and namespaces.
@@ -172,7 +207,11 @@ impl Engine {
     ) -> Result<(), Error> {
         let kind = secret_kind(self).await?;
         let body = set.parent_object(group_kinds, namespaces);
-        let p = ApplyParams { manager: &self.opts.field_manager, force: true, dry_run: false };
+        let p = ApplyParams {
+            manager: &self.opts.field_manager,
+            force: true,
+            dry_run: false,
+        };
         self.kube
             .apply(&kind, Some(&set.namespace), &set.name, &body, p)
             .await
@@ -182,7 +221,11 @@ impl Engine {
 
     /// Every live member of the ApplySet (objects labelled part-of its id), with their kinds,
     /// found by listing each group-kind of the parent in each of its namespaces.
-    pub(crate) async fn list_members(&self, set: &ApplySet, parent: &ParentState) -> Result<Members, Error> {
+    pub(crate) async fn list_members(
+        &self,
+        set: &ApplySet,
+        parent: &ParentState,
+    ) -> Result<Members, Error> {
         let mut futs: Vec<BoxFut<Result<Members, Error>>> = Vec::new();
         let mut namespaces: BTreeSet<String> = parent.namespaces.clone();
         namespaces.insert(set.namespace.clone());
@@ -193,22 +236,29 @@ impl Engine {
                 Ok(None) => continue, // the API is gone (CRD removed): nothing to list
                 Err(e) => return Err(Error::api(&set.parent_ref(), "discovery", e)),
             };
-            let scopes: Vec<Option<String>> =
-                if kind.namespaced { namespaces.iter().cloned().map(Some).collect() } else { vec![None] };
+            let scopes: Vec<Option<String>> = if kind.namespaced {
+                namespaces.iter().cloned().map(Some).collect()
+            } else {
+                vec![None]
+            };
             for ns in scopes {
                 let engine = self.clone();
                 let kind = kind.clone();
                 let selector = set.selector();
                 let parent_ref = set.parent_ref();
                 futs.push(Box::pin(async move {
-                    let items = engine.kube.list(&kind, ns.as_deref(), Some(&selector), None).await.map_err(|e| {
-                        let mut r = parent_ref.clone();
-                        r.kind = kind.resource.kind.clone();
-                        r.api_version = kind.resource.api_version.clone();
-                        r.name = "*".into();
-                        r.namespace = ns.clone();
-                        Error::api(&r, "list", e)
-                    })?;
+                    let items = engine
+                        .kube
+                        .list(&kind, ns.as_deref(), Some(&selector), None)
+                        .await
+                        .map_err(|e| {
+                            let mut r = parent_ref.clone();
+                            r.kind = kind.resource.kind.clone();
+                            r.api_version = kind.resource.api_version.clone();
+                            r.name = "*".into();
+                            r.namespace = ns.clone();
+                            Error::api(&r, "list", e)
+                        })?;
                     Ok(items.into_iter().map(|v| (kind.clone(), v)).collect())
                 }));
             }
@@ -249,9 +299,17 @@ impl Engine {
             }
             let uid = live.pointer("/metadata/uid").and_then(Value::as_str);
             *writes += 1;
-            match self.kube.delete(kind, object.namespace.as_deref(), &object.name, false, uid).await {
+            match self
+                .kube
+                .delete(kind, object.namespace.as_deref(), &object.name, false, uid)
+                .await
+            {
                 Ok(_) => {
-                    let r = ObjectResult { object, action: Action::Pruned, note: None };
+                    let r = ObjectResult {
+                        object,
+                        action: Action::Pruned,
+                        note: None,
+                    };
                     on_result(&r);
                     results.push(r);
                 }
@@ -275,7 +333,11 @@ fn base64url(data: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         let chars = chunk.len() + 1;
         for i in 0..chars {
@@ -302,7 +364,10 @@ mod tests {
     #[test]
     fn id_follows_the_kep() {
         // The KEP's example: a Secret parent "my-set" in "my-ns". sha256 is 32 bytes -> 43 chars.
-        let set = ApplySet { name: "my-set".into(), namespace: "my-ns".into() };
+        let set = ApplySet {
+            name: "my-set".into(),
+            namespace: "my-ns".into(),
+        };
         let id = set.id();
         assert!(id.starts_with("applyset-") && id.ends_with("-v1"), "{id}");
         assert_eq!(id.len(), "applyset-".len() + 43 + "-v1".len());
@@ -314,10 +379,16 @@ mod tests {
     #[test]
     fn parent_round_trips() {
         let set = ApplySet::for_release("r", "ns");
-        let gks: BTreeSet<String> = ["Deployment.apps", "Secret"].iter().map(|s| s.to_string()).collect();
+        let gks: BTreeSet<String> = ["Deployment.apps", "Secret"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let nss: BTreeSet<String> = ["jobs".to_string()].into();
         let p = set.parent_object(&gks, &nss);
-        assert_eq!(p["metadata"]["annotations"][ANNOTATION_GROUP_KINDS], "Deployment.apps,Secret");
+        assert_eq!(
+            p["metadata"]["annotations"][ANNOTATION_GROUP_KINDS],
+            "Deployment.apps,Secret"
+        );
         assert_eq!(p["metadata"]["annotations"][ANNOTATION_NAMESPACES], "jobs");
         let st = set.parse_parent(Some(&p)).unwrap();
         assert!(st.exists);
@@ -335,7 +406,10 @@ mod tests {
         assert!(e.to_string().contains("kubectl/v1.32"), "{e}");
         let mut p = set.parent_object(&BTreeSet::new(), &BTreeSet::new());
         p["metadata"]["labels"][LABEL_ID] = "applyset-other-v1".into();
-        assert!(matches!(set.parse_parent(Some(&p)), Err(Error::ForeignApplySet { .. })));
+        assert!(matches!(
+            set.parse_parent(Some(&p)),
+            Err(Error::ForeignApplySet { .. })
+        ));
     }
 
     #[test]

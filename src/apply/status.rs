@@ -36,8 +36,18 @@ impl StatusReport {
 
 impl std::fmt::Display for StatusReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "ApplySet {} ({})", self.parent, self.tooling.as_deref().unwrap_or("?"))?;
-        let width = self.objects.iter().map(|o| o.object.to_string().len()).max().unwrap_or(0);
+        writeln!(
+            f,
+            "ApplySet {} ({})",
+            self.parent,
+            self.tooling.as_deref().unwrap_or("?")
+        )?;
+        let width = self
+            .objects
+            .iter()
+            .map(|o| o.object.to_string().len())
+            .max()
+            .unwrap_or(0);
         for o in &self.objects {
             writeln!(f, "{:width$}  {}", o.object.to_string(), o.readiness)?;
         }
@@ -50,18 +60,30 @@ impl Engine {
     pub async fn status(&self, applyset: &ApplySet) -> Result<StatusReport, Error> {
         let live = self.get_parent(applyset).await?;
         if live.is_none() {
-            return Err(Error::NotInstalled { parent: applyset.parent_ref().to_string() });
+            return Err(Error::NotInstalled {
+                parent: applyset.parent_ref().to_string(),
+            });
         }
         let parent = applyset.parse_parent(live.as_ref())?;
         let mut objects: Vec<ObjectStatus> = self
             .list_members(applyset, &parent)
             .await?
             .into_iter()
-            .map(|(_, v)| ObjectStatus { object: ObjectRef::of(&v), readiness: readiness(&v) })
+            .map(|(_, v)| ObjectStatus {
+                object: ObjectRef::of(&v),
+                readiness: readiness(&v),
+            })
             .collect();
         objects.sort_by(|a, b| {
-            install_rank(&a.object.kind).cmp(&install_rank(&b.object.kind)).then_with(|| a.object.cmp(&b.object))
+            install_rank(&a.object.kind)
+                .cmp(&install_rank(&b.object.kind))
+                .then_with(|| a.object.cmp(&b.object))
         });
-        Ok(StatusReport { parent: applyset.parent_ref().to_string(), id: applyset.id(), tooling: parent.tooling, objects })
+        Ok(StatusReport {
+            parent: applyset.parent_ref().to_string(),
+            id: applyset.id(),
+            tooling: parent.tooling,
+            objects,
+        })
     }
 }

@@ -42,7 +42,10 @@ fn int(v: &Value, ptr: &str) -> Option<i64> {
 }
 
 fn condition<'a>(v: &'a Value, ty: &str) -> Option<&'a Value> {
-    v.pointer("/status/conditions")?.as_array()?.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(ty))
+    v.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(ty))
 }
 
 fn cond_str<'a>(c: &'a Value, k: &str) -> &'a str {
@@ -61,10 +64,15 @@ pub fn readiness(obj: &Value) -> Readiness {
                 && cond_str(c, "status") == "False"
                 && cond_str(c, "reason") == "ProgressDeadlineExceeded"
             {
-                return Readiness::Failed(format!("progress deadline exceeded: {}", cond_str(c, "message")));
+                return Readiness::Failed(format!(
+                    "progress deadline exceeded: {}",
+                    cond_str(c, "message")
+                ));
             }
             if !observed_ok() {
-                return Readiness::InProgress("waiting for the controller to observe the new generation".into());
+                return Readiness::InProgress(
+                    "waiting for the controller to observe the new generation".into(),
+                );
             }
             let want = int(obj, "/spec/replicas").unwrap_or(1);
             let total = int(obj, "/status/replicas").unwrap_or(0);
@@ -75,7 +83,10 @@ pub fn readiness(obj: &Value) -> Readiness {
                 return Readiness::InProgress(format!("{updated} of {want} replicas updated"));
             }
             if total > updated {
-                return Readiness::InProgress(format!("{} old replicas pending termination", total - updated));
+                return Readiness::InProgress(format!(
+                    "{} old replicas pending termination",
+                    total - updated
+                ));
             }
             if ready < want {
                 return Readiness::InProgress(format!("{ready} of {want} replicas ready"));
@@ -87,34 +98,47 @@ pub fn readiness(obj: &Value) -> Readiness {
         }
         "StatefulSet" => {
             if !observed_ok() {
-                return Readiness::InProgress("waiting for the controller to observe the new generation".into());
+                return Readiness::InProgress(
+                    "waiting for the controller to observe the new generation".into(),
+                );
             }
             let want = int(obj, "/spec/replicas").unwrap_or(1);
             let ready = int(obj, "/status/readyReplicas").unwrap_or(0);
             let updated = int(obj, "/status/updatedReplicas").unwrap_or(0);
             if ready < want || updated < want {
-                return Readiness::InProgress(format!("{ready} of {want} ready, {updated} updated"));
+                return Readiness::InProgress(format!(
+                    "{ready} of {want} ready, {updated} updated"
+                ));
             }
             Readiness::Ready
         }
         "DaemonSet" => {
             if !observed_ok() {
-                return Readiness::InProgress("waiting for the controller to observe the new generation".into());
+                return Readiness::InProgress(
+                    "waiting for the controller to observe the new generation".into(),
+                );
             }
             let want = int(obj, "/status/desiredNumberScheduled").unwrap_or(0);
             let ready = int(obj, "/status/numberReady").unwrap_or(0);
             let updated = int(obj, "/status/updatedNumberScheduled").unwrap_or(0);
             if ready < want || updated < want {
-                return Readiness::InProgress(format!("{ready} of {want} ready, {updated} updated"));
+                return Readiness::InProgress(format!(
+                    "{ready} of {want} ready, {updated} updated"
+                ));
             }
             Readiness::Ready
         }
         "Pod" => {
-            let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("Pending");
+            let phase = obj
+                .pointer("/status/phase")
+                .and_then(Value::as_str)
+                .unwrap_or("Pending");
             match phase {
                 "Succeeded" => Readiness::Ready,
                 "Failed" => Readiness::Failed("pod failed".into()),
-                _ if condition(obj, "Ready").is_some_and(|c| cond_str(c, "status") == "True") => Readiness::Ready,
+                _ if condition(obj, "Ready").is_some_and(|c| cond_str(c, "status") == "True") => {
+                    Readiness::Ready
+                }
                 _ => Readiness::InProgress(format!("pod {phase}")),
             }
         }
@@ -141,7 +165,10 @@ pub struct WaitOptions {
 
 impl Default for WaitOptions {
     fn default() -> Self {
-        WaitOptions { timeout: Duration::from_secs(300), interval: Duration::from_secs(1) }
+        WaitOptions {
+            timeout: Duration::from_secs(300),
+            interval: Duration::from_secs(1),
+        }
     }
 }
 
@@ -212,8 +239,16 @@ impl Engine {
                 .resolve(&o.api_version, &o.kind)
                 .await
                 .map_err(|e| Error::api(o, "discovery", e))?
-                .ok_or_else(|| Error::UnknownKind { object: o.to_string(), api_version: o.api_version.clone(), kind: o.kind.clone() })?;
-            pending.push((kind, o.clone(), Readiness::InProgress("not checked yet".into())));
+                .ok_or_else(|| Error::UnknownKind {
+                    object: o.to_string(),
+                    api_version: o.api_version.clone(),
+                    kind: o.kind.clone(),
+                })?;
+            pending.push((
+                kind,
+                o.clone(),
+                Readiness::InProgress("not checked yet".into()),
+            ));
         }
         let mut failed: Vec<(Kind, ObjectRef, Readiness, Option<Value>)> = Vec::new();
         let mut last: Vec<Option<Value>> = Vec::new();
@@ -222,8 +257,12 @@ impl Engine {
                 .iter()
                 .map(|(k, o, _)| {
                     let (e, k, o) = (self.clone(), k.clone(), o.clone());
-                    Box::pin(async move { e.kube.get(&k, o.namespace.as_deref(), &o.name).await.map_err(|err| Error::api(&o, "get", err)) })
-                        as BoxFut<_>
+                    Box::pin(async move {
+                        e.kube
+                            .get(&k, o.namespace.as_deref(), &o.name)
+                            .await
+                            .map_err(|err| Error::api(&o, "get", err))
+                    }) as BoxFut<_>
                 })
                 .collect();
             let results = concurrently(futs).await;
@@ -261,14 +300,25 @@ impl Engine {
             let left = opts.timeout.saturating_sub(start.elapsed());
             tokio::time::sleep(opts.interval.min(left)).await;
         }
-        let not_ready: Vec<(Kind, ObjectRef, Readiness, Option<Value>)> =
-            failed.into_iter().chain(pending.into_iter().zip(last).map(|((k, o, s), l)| (k, o, s, l))).collect();
+        let not_ready: Vec<(Kind, ObjectRef, Readiness, Option<Value>)> = failed
+            .into_iter()
+            .chain(
+                pending
+                    .into_iter()
+                    .zip(last)
+                    .map(|((k, o, s), l)| (k, o, s, l)),
+            )
+            .collect();
         for (_, o, state, live) in not_ready {
             let reasons = match &live {
                 Some(l) => self.explain(&o, l).await,
                 None => Vec::new(),
             };
-            report.not_ready.push(NotReady { object: o, readiness: state, reasons });
+            report.not_ready.push(NotReady {
+                object: o,
+                readiness: state,
+                reasons,
+            });
         }
         Ok(report)
     }
@@ -277,7 +327,12 @@ impl Engine {
     /// states, and the newest pod's recent events. Best effort: request errors become reasons.
     pub(crate) async fn explain(&self, o: &ObjectRef, live: &Value) -> Vec<String> {
         let mut out = Vec::new();
-        for c in live.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten() {
+        for c in live
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if cond_str(c, "status") != "True" {
                 out.push(format!(
                     "condition {}={}: {} {}",
@@ -288,47 +343,76 @@ impl Engine {
                 ));
             }
         }
-        let labels = match (o.kind.as_str(), live.pointer("/spec/selector/matchLabels").and_then(Value::as_object)) {
-            (_, Some(m)) => m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","),
+        let labels = match (
+            o.kind.as_str(),
+            live.pointer("/spec/selector/matchLabels")
+                .and_then(Value::as_object),
+        ) {
+            (_, Some(m)) => m
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(","),
             _ => return out,
         };
-        let (Ok(Some(pod_kind)), Ok(Some(event_kind))) =
-            (self.kube.resolve("v1", "Pod").await, self.kube.resolve("v1", "Event").await)
-        else {
+        let (Ok(Some(pod_kind)), Ok(Some(event_kind))) = (
+            self.kube.resolve("v1", "Pod").await,
+            self.kube.resolve("v1", "Event").await,
+        ) else {
             return out;
         };
         let ns = o.namespace.as_deref();
         let mut pods = match self.kube.list(&pod_kind, ns, Some(&labels), None).await {
             Ok(p) => p,
             Err(e) => {
-                out.push(format!("cannot list pods: {}", Error::api(o, "list pods", e)));
+                out.push(format!(
+                    "cannot list pods: {}",
+                    Error::api(o, "list pods", e)
+                ));
                 return out;
             }
         };
         if pods.is_empty() {
             out.push(format!("no pods match {labels}"));
         }
-        let created = |p: &Value| p.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or("").to_string();
+        let created = |p: &Value| {
+            p.pointer("/metadata/creationTimestamp")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         pods.sort_by_key(|p| std::cmp::Reverse(created(p)));
         for p in pods.iter().take(3) {
             out.extend(pod_reasons(p));
         }
         if let Some(p) = pods.first() {
-            let name = p.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+            let name = p
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             let fs = format!("involvedObject.name={name}");
             if let Ok(mut events) = self.kube.list(&event_kind, ns, None, Some(&fs)).await {
                 let ts = |e: &Value| {
-                    ["/lastTimestamp", "/eventTime", "/metadata/creationTimestamp"]
-                        .iter()
-                        .find_map(|p| e.pointer(p).and_then(Value::as_str))
-                        .unwrap_or("")
-                        .to_string()
+                    [
+                        "/lastTimestamp",
+                        "/eventTime",
+                        "/metadata/creationTimestamp",
+                    ]
+                    .iter()
+                    .find_map(|p| e.pointer(p).and_then(Value::as_str))
+                    .unwrap_or("")
+                    .to_string()
                 };
                 events.sort_by_key(ts);
                 let skip = events.len().saturating_sub(5);
                 for e in events.iter().skip(skip) {
                     let s = |p: &str| e.pointer(p).and_then(Value::as_str).unwrap_or("");
-                    out.push(format!("event pod/{name}: {} {}: {}", s("/type"), s("/reason"), s("/message")));
+                    out.push(format!(
+                        "event pod/{name}: {} {}: {}",
+                        s("/type"),
+                        s("/reason"),
+                        s("/message")
+                    ));
                 }
             }
         }
@@ -338,23 +422,55 @@ impl Engine {
 
 /// One line per interesting fact about a pod: phase, unready conditions, container states.
 pub(crate) fn pod_reasons(p: &Value) -> Vec<String> {
-    let s = |v: &Value, ptr: &str| v.pointer(ptr).and_then(Value::as_str).unwrap_or("").to_string();
+    let s = |v: &Value, ptr: &str| {
+        v.pointer(ptr)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let name = s(p, "/metadata/name");
     let mut out = vec![format!("pod/{name}: phase {}", s(p, "/status/phase"))];
-    for c in p.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten() {
+    for c in p
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if cond_str(c, "status") == "False" && !cond_str(c, "reason").is_empty() {
-            out.push(format!("pod/{name}: {} {}: {}", cond_str(c, "type"), cond_str(c, "reason"), cond_str(c, "message")));
+            out.push(format!(
+                "pod/{name}: {} {}: {}",
+                cond_str(c, "type"),
+                cond_str(c, "reason"),
+                cond_str(c, "message")
+            ));
         }
     }
     for list in ["/status/initContainerStatuses", "/status/containerStatuses"] {
-        for cs in p.pointer(list).and_then(Value::as_array).into_iter().flatten() {
+        for cs in p
+            .pointer(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let cname = s(cs, "/name");
             let restarts = int(cs, "/restartCount").unwrap_or(0);
             if let Some(w) = cs.pointer("/state/waiting") {
-                out.push(format!("pod/{name} container {cname}: waiting: {} {}", s(w, "/reason"), s(w, "/message")).trim_end().to_string());
+                out.push(
+                    format!(
+                        "pod/{name} container {cname}: waiting: {} {}",
+                        s(w, "/reason"),
+                        s(w, "/message")
+                    )
+                    .trim_end()
+                    .to_string(),
+                );
             }
             if let Some(t) = cs.pointer("/state/terminated") {
-                out.push(format!("pod/{name} container {cname}: terminated: {} exit code {}", s(t, "/reason"), int(t, "/exitCode").unwrap_or(0)));
+                out.push(format!(
+                    "pod/{name} container {cname}: terminated: {} exit code {}",
+                    s(t, "/reason"),
+                    int(t, "/exitCode").unwrap_or(0)
+                ));
             }
             if let Some(t) = cs.pointer("/lastState/terminated") {
                 out.push(format!(
@@ -380,11 +496,17 @@ mod tests {
     #[test]
     fn deployment_rules() {
         assert_eq!(
-            readiness(&deploy(2, json!({"observedGeneration":2,"replicas":1,"updatedReplicas":1,"readyReplicas":1,"availableReplicas":1}))),
+            readiness(&deploy(
+                2,
+                json!({"observedGeneration":2,"replicas":1,"updatedReplicas":1,"readyReplicas":1,"availableReplicas":1})
+            )),
             Readiness::Ready
         );
         assert!(matches!(
-            readiness(&deploy(3, json!({"observedGeneration":2,"replicas":1,"updatedReplicas":1,"readyReplicas":1,"availableReplicas":1}))),
+            readiness(&deploy(
+                3,
+                json!({"observedGeneration":2,"replicas":1,"updatedReplicas":1,"readyReplicas":1,"availableReplicas":1})
+            )),
             Readiness::InProgress(_)
         ));
         assert!(matches!(
@@ -410,7 +532,13 @@ mod tests {
               "lastState":{"terminated":{"reason":"Error","exitCode":1}}}]}});
         let r = pod_reasons(&p).join("\n");
         assert!(r.contains("pod/r-1: phase Pending"), "{r}");
-        assert!(r.contains("waiting: ImagePullBackOff Back-off pulling image"), "{r}");
-        assert!(r.contains("last terminated: Error exit code 1 (3 restarts)"), "{r}");
+        assert!(
+            r.contains("waiting: ImagePullBackOff Back-off pulling image"),
+            "{r}"
+        );
+        assert!(
+            r.contains("last terminated: Error exit code 1 (3 restarts)"),
+            "{r}"
+        );
     }
 }

@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args};
 
-use super::diff::{ClusterArgs, Session, parse_duration, plan_release, print_plan};
-use super::{ReleaseArgs, ValueArgs};
+use super::diff::{PlanArgs, Session, parse_duration, plan_release, print_plan};
 use crate::apply::{EngineOptions, WaitOptions};
 
 /// Arguments of `runnerctl apply`.
@@ -31,18 +30,9 @@ Example:
   runnerctl apply -n gitlab-runner --create-namespace --set gitlabUrl=https://gitlab.example.com \\
     --set runnerToken=glrt-XXXX --set rbac.create=true --yes")]
 pub struct ApplyArgs {
-    /// Release name and namespace.
+    /// What to plan and where.
     #[command(flatten)]
-    pub release: ReleaseArgs,
-    /// Value flags.
-    #[command(flatten)]
-    pub values: ValueArgs,
-    /// Cluster flags.
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
-    /// Print Secret values (tokens) in the diff instead of masking them.
-    #[arg(long)]
-    pub show_secrets: bool,
+    pub plan: PlanArgs,
     /// Apply without asking.
     #[arg(short = 'y', long)]
     pub yes: bool,
@@ -73,15 +63,23 @@ fn confirm() -> anyhow::Result<bool> {
 
 /// Run `runnerctl apply`.
 pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
-    let opts = EngineOptions::default().force_conflicts(args.force_conflicts).recreate(args.recreate);
-    let s = Session::connect(&args.cluster, opts)?;
-    let plan = plan_release(&s, &args.release, &args.values)?;
-    print_plan(&plan, args.show_secrets)?;
+    let opts = EngineOptions::default()
+        .force_conflicts(args.force_conflicts)
+        .recreate(args.recreate);
+    let p = &args.plan;
+    let s = Session::connect(&p.cluster, opts)?;
+    let plan = plan_release(&s, &p.release, &p.values)?;
+    print_plan(&plan, p.show_secrets)?;
     if args.dry_run {
         return Ok(ExitCode::from(super::EXIT_OK));
     }
     let changes = plan.summary().has_changes();
-    if changes && !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() && !confirm()? {
+    if changes
+        && !args.yes
+        && std::io::stdin().is_terminal()
+        && std::io::stderr().is_terminal()
+        && !confirm()?
+    {
         eprintln!("runnerctl: not applied");
         return Ok(ExitCode::from(super::EXIT_ERROR));
     }
@@ -96,15 +94,26 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     if !args.wait {
         return Ok(ExitCode::from(super::EXIT_OK));
     }
-    let wopts = WaitOptions { timeout: args.timeout, ..Default::default() };
-    let waited = s.rt.block_on(s.engine.wait(&report.objects(), &wopts, |o, r| match r {
-        crate::apply::Readiness::Ready => eprintln!("{o} ready"),
-        other => eprintln!("{o}: {other}"),
-    }))?;
+    let wopts = WaitOptions {
+        timeout: args.timeout,
+        ..Default::default()
+    };
+    let waited =
+        s.rt.block_on(s.engine.wait(&report.objects(), &wopts, |o, r| match r {
+            crate::apply::Readiness::Ready => eprintln!("{o} ready"),
+            other => eprintln!("{o}: {other}"),
+        }))?;
     if !waited.is_ready() {
         eprint!("{waited}");
-        let what = if waited.timed_out { format!("timed out after {}s", args.timeout.as_secs()) } else { "failed".into() };
-        anyhow::bail!("wait {what}: {} object(s) not ready", waited.not_ready.len());
+        let what = if waited.timed_out {
+            format!("timed out after {}s", args.timeout.as_secs())
+        } else {
+            "failed".into()
+        };
+        anyhow::bail!(
+            "wait {what}: {} object(s) not ready",
+            waited.not_ready.len()
+        );
     }
     Ok(ExitCode::from(super::EXIT_OK))
 }

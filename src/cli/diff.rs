@@ -25,6 +25,50 @@ pub struct ClusterArgs {
     pub stats: bool,
 }
 
+/// What `diff` and `apply` share: the release, its values, the cluster, secret display.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Release name and namespace.
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    /// Value flags.
+    #[command(flatten)]
+    pub values: ValueArgs,
+    /// Cluster flags.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Print Secret values (tokens) in the diff instead of masking them.
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+/// What `status` and `uninstall` share: an installed release and the cluster.
+#[derive(Debug, Args)]
+pub struct InstalledArgs {
+    /// Release name.
+    #[arg(default_value = "gitlab-runner")]
+    pub release: String,
+    /// Release namespace [default: the kubeconfig context's namespace, else `default`].
+    #[arg(short = 'n', long, env = "RUNNERCTL_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Cluster flags.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+impl InstalledArgs {
+    /// Connect and name the release's ApplySet (namespace from the flag, else the kubeconfig's).
+    pub(crate) fn connect(&self) -> anyhow::Result<(Session, crate::apply::ApplySet)> {
+        let s = Session::connect(&self.cluster, EngineOptions::default())?;
+        let ns = self
+            .namespace
+            .clone()
+            .unwrap_or_else(|| s.default_namespace.clone());
+        let set = crate::apply::ApplySet::for_release(&self.release, &ns);
+        Ok((s, set))
+    }
+}
+
 /// A runtime and a connected engine, plus the start time for `--stats`.
 pub(crate) struct Session {
     pub rt: tokio::runtime::Runtime,
@@ -38,11 +82,23 @@ impl Session {
     /// Connect with the cluster flags.
     pub(crate) fn connect(cluster: &ClusterArgs, opts: EngineOptions) -> anyhow::Result<Session> {
         let started = Instant::now();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
-        let copts = crate::kube::ClientOptions { kubeconfig: cluster.kubeconfig.clone(), context: cluster.context.clone() };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the runtime")?;
+        let copts = crate::kube::ClientOptions {
+            kubeconfig: cluster.kubeconfig.clone(),
+            context: cluster.context.clone(),
+        };
         let client = rt.block_on(crate::kube::client(&copts))?;
         let default_namespace = client.default_namespace().to_string();
-        Ok(Session { rt, engine: Engine::new(client, opts), default_namespace, started, stats: cluster.stats })
+        Ok(Session {
+            rt,
+            engine: Engine::new(client, opts),
+            default_namespace,
+            started,
+            stats: cluster.stats,
+        })
     }
 
     /// Print `--stats` if asked.
@@ -64,7 +120,11 @@ impl Drop for Session {
 }
 
 /// Render the release from the flags and plan it against the cluster.
-pub(crate) fn plan_release(s: &Session, release: &ReleaseArgs, values: &ValueArgs) -> anyhow::Result<Plan> {
+pub(crate) fn plan_release(
+    s: &Session,
+    release: &ReleaseArgs,
+    values: &ValueArgs,
+) -> anyhow::Result<Plan> {
     let ns = s.default_namespace.clone();
     let (rel, mut warnings) = super::build_release(release, values, || ns)?;
     let manifest = crate::render::render(&rel)?;
@@ -81,7 +141,10 @@ pub(crate) fn stdout_color() -> bool {
 
 /// Print the plan's diffs and summary line on stdout.
 pub(crate) fn print_plan(plan: &Plan, show_secrets: bool) -> anyhow::Result<()> {
-    let opts = DiffOptions { show_secrets, color: stdout_color() };
+    let opts = DiffOptions {
+        show_secrets,
+        color: stdout_color(),
+    };
     let mut out = std::io::stdout().lock();
     out.write_all(plan.diff(&opts).as_bytes())?;
     writeln!(out, "{}", plan.summary())?;
@@ -102,17 +165,25 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
             num.push(ch);
             continue;
         }
-        let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 30s, 5m, 1h"))?;
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("invalid duration {s:?}: expected e.g. 30s, 5m, 1h"))?;
         num.clear();
         total += n * match ch {
             's' => 1,
             'm' => 60,
             'h' => 3600,
-            _ => return Err(format!("invalid duration {s:?}: unit {ch:?} is not s, m or h")),
+            _ => {
+                return Err(format!(
+                    "invalid duration {s:?}: unit {ch:?} is not s, m or h"
+                ));
+            }
         };
     }
     if !num.is_empty() {
-        return Err(format!("invalid duration {s:?}: a number needs a unit (s, m, h)"));
+        return Err(format!(
+            "invalid duration {s:?}: a number needs a unit (s, m, h)"
+        ));
     }
     Ok(Duration::from_secs(total))
 }
@@ -129,18 +200,9 @@ Exit codes: 0 no changes (or changes without --exit-code), 1 error, 2 changes (-
 Example:
   runnerctl diff -n gitlab-runner --set gitlabUrl=https://gitlab.example.com --set runnerToken=glrt-XXXX --exit-code")]
 pub struct DiffArgs {
-    /// Release name and namespace.
+    /// What to plan and where.
     #[command(flatten)]
-    pub release: ReleaseArgs,
-    /// Value flags.
-    #[command(flatten)]
-    pub values: ValueArgs,
-    /// Cluster flags.
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
-    /// Print Secret values (tokens) in the diff instead of masking them.
-    #[arg(long)]
-    pub show_secrets: bool,
+    pub plan: PlanArgs,
     /// Exit with 2 when there are changes.
     #[arg(long)]
     pub exit_code: bool,
@@ -148,9 +210,10 @@ pub struct DiffArgs {
 
 /// Run `runnerctl diff`.
 pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
-    let s = Session::connect(&args.cluster, EngineOptions::default())?;
-    let plan = plan_release(&s, &args.release, &args.values)?;
-    print_plan(&plan, args.show_secrets)?;
+    let p = &args.plan;
+    let s = Session::connect(&p.cluster, EngineOptions::default())?;
+    let plan = plan_release(&s, &p.release, &p.values)?;
+    print_plan(&plan, p.show_secrets)?;
     if args.exit_code && plan.summary().has_changes() {
         return Ok(ExitCode::from(super::EXIT_CHANGES));
     }

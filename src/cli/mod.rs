@@ -91,7 +91,11 @@ pub struct ValueArgs {
     pub strict: bool,
     /// An API version the cluster offers, for objects gated on it (e.g.
     /// `monitoring.coreos.com/v1` for ServiceMonitor); repeatable, like helm's.
-    #[arg(long = "api-versions", value_name = "GROUP/VERSION", value_delimiter = ',')]
+    #[arg(
+        long = "api-versions",
+        value_name = "GROUP/VERSION",
+        value_delimiter = ','
+    )]
     pub api_versions: Vec<String>,
 }
 
@@ -100,10 +104,12 @@ fn read_input(path: &str) -> anyhow::Result<(String, String)> {
     use anyhow::Context as _;
     if path == "-" {
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("reading values from stdin")?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("reading values from stdin")?;
         return Ok(("<stdin>".to_string(), text));
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read values file {path}"))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read values file {path}"))?;
     Ok((path.to_string(), text))
 }
 
@@ -113,7 +119,11 @@ pub fn kubeconfig_namespace() -> String {
         .ok()
         .and_then(|kc| {
             let current = kc.current_context.clone()?;
-            kc.contexts.into_iter().find(|c| c.name == current)?.context?.namespace
+            kc.contexts
+                .into_iter()
+                .find(|c| c.name == current)?
+                .context?
+                .namespace
         })
         .unwrap_or_else(|| "default".to_string())
 }
@@ -154,7 +164,10 @@ pub fn build_release(
         create_namespace: release.create_namespace,
         api_versions: values.api_versions.clone(),
     };
-    Ok((release, warnings.into_iter().map(|w| w.to_string()).collect()))
+    Ok((
+        release,
+        warnings.into_iter().map(|w| w.to_string()).collect(),
+    ))
 }
 
 /// Print warnings on stderr, one per line.

@@ -43,7 +43,8 @@ pub struct RenderArgs {
 
 /// Run `runnerctl render`.
 pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
-    let (release, mut warnings) = super::build_release(&args.release, &args.values, super::kubeconfig_namespace)?;
+    let (release, mut warnings) =
+        super::build_release(&args.release, &args.values, super::kubeconfig_namespace)?;
     let manifest = crate::render::render(&release)?;
     warnings.extend(manifest.warnings.iter().cloned());
     super::print_warnings(&warnings);

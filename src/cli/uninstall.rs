@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args};
 
-use super::diff::{ClusterArgs, Session, parse_duration};
-use crate::apply::{ApplySet, EngineOptions, UninstallOptions};
+use super::diff::{InstalledArgs, parse_duration};
+use crate::apply::UninstallOptions;
 
 /// Arguments of `runnerctl uninstall`.
 #[derive(Debug, Args)]
@@ -16,15 +16,9 @@ the ApplySet parent, and waits until they are gone. The namespace is kept unless
 
 Exit codes: 0 uninstalled, 1 error (not installed, cluster error, timeout).")]
 pub struct UninstallArgs {
-    /// Release name.
-    #[arg(default_value = "gitlab-runner")]
-    pub release: String,
-    /// Release namespace [default: the kubeconfig context's namespace, else `default`].
-    #[arg(short = 'n', long, env = "RUNNERCTL_NAMESPACE")]
-    pub namespace: Option<String>,
-    /// Cluster flags.
+    /// The installed release and the cluster.
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub target: InstalledArgs,
     /// Also delete the namespace, if runnerctl created it.
     #[arg(long)]
     pub delete_namespace: bool,
@@ -38,9 +32,12 @@ pub struct UninstallArgs {
 
 /// Run `runnerctl uninstall`.
 pub fn run(args: UninstallArgs) -> anyhow::Result<ExitCode> {
-    let s = Session::connect(&args.cluster, EngineOptions::default())?;
-    let ns = args.namespace.clone().unwrap_or_else(|| s.default_namespace.clone());
-    let opts = UninstallOptions { delete_namespace: args.delete_namespace, wait: args.wait, timeout: args.timeout };
-    s.rt.block_on(s.engine.uninstall(&ApplySet::for_release(&args.release, &ns), &opts, |r| eprintln!("{r}")))?;
+    let (s, set) = args.target.connect()?;
+    let opts = UninstallOptions {
+        delete_namespace: args.delete_namespace,
+        wait: args.wait,
+        timeout: args.timeout,
+    };
+    s.rt.block_on(s.engine.uninstall(&set, &opts, |r| eprintln!("{r}")))?;
     Ok(ExitCode::from(super::EXIT_OK))
 }

@@ -92,7 +92,11 @@ pub fn fullname(release: &str, values: &Value) -> String {
         full
     } else {
         let chart = string_at(values, "nameOverride").unwrap_or_else(|| CHART_NAME.to_string());
-        if release.contains(&chart) { release.to_string() } else { format!("{release}-{chart}") }
+        if release.contains(&chart) {
+            release.to_string()
+        } else {
+            format!("{release}-{chart}")
+        }
     };
     let mut cut: String = name.chars().take(MAX_NAME_LEN).collect();
     while cut.ends_with('-') {
@@ -113,9 +117,11 @@ fn merged(base: &Map<String, Value>, extra: Option<&Value>) -> Map<String, Value
 
 /// Image pull secrets from the first non-empty list among `paths`; plain names become `{name}`.
 fn pull_secrets(values: &Value, paths: &[&str]) -> Vec<Value> {
-    let list = paths
-        .iter()
-        .find_map(|p| lookup(values, p).and_then(Value::as_array).filter(|l| !l.is_empty()));
+    let list = paths.iter().find_map(|p| {
+        lookup(values, p)
+            .and_then(Value::as_array)
+            .filter(|l| !l.is_empty())
+    });
     list.into_iter()
         .flatten()
         .map(|p| match p {
@@ -128,7 +134,14 @@ fn pull_secrets(values: &Value, paths: &[&str]) -> Vec<Value> {
 /// The endpoint fields of a ServiceMonitor/PodMonitor that the user set.
 fn monitor_endpoint(values: &Value, base: &str) -> Map<String, Value> {
     let mut out = Map::new();
-    for key in ["interval", "scheme", "path", "tlsConfig", "metricRelabelings", "relabelings"] {
+    for key in [
+        "interval",
+        "scheme",
+        "path",
+        "tlsConfig",
+        "metricRelabelings",
+        "relabelings",
+    ] {
         let set = lookup(values, &format!("{base}.{key}")).filter(|v| match v {
             Value::String(s) => !s.is_empty(),
             Value::Array(a) => !a.is_empty(),
@@ -157,15 +170,23 @@ impl Derived {
         if !token_secret && user_secret.is_none() {
             return Err(Error::MissingToken);
         }
-        let secret_name = if token_secret { Some(fullname.clone()) } else { user_secret };
+        let secret_name = if token_secret {
+            Some(fullname.clone())
+        } else {
+            user_secret
+        };
         let namespace = string_at(values, "namespace").unwrap_or_else(|| release.namespace.clone());
-        let job_namespace = string_at(values, "runners.jobNamespace").unwrap_or_else(|| namespace.clone());
+        let job_namespace =
+            string_at(values, "runners.jobNamespace").unwrap_or_else(|| namespace.clone());
 
         let mut labels = Map::new();
         labels.insert("app".into(), fullname.clone().into());
         labels.insert("release".into(), release.name.clone().into());
         labels.insert("app.kubernetes.io/name".into(), CHART_NAME.into());
-        labels.insert("app.kubernetes.io/instance".into(), release.name.clone().into());
+        labels.insert(
+            "app.kubernetes.io/instance".into(),
+            release.name.clone().into(),
+        );
         labels.insert("app.kubernetes.io/managed-by".into(), "runnerctl".into());
         let mut selector = Map::new();
         selector.insert("app".into(), fullname.clone().into());
@@ -174,19 +195,38 @@ impl Derived {
         let pod_labels = merged(&pod_base, lookup(values, "podLabels"));
 
         let registry = string_at(values, "image.registry").unwrap_or_default();
-        let repo = string_at(values, "image.image").unwrap_or_else(|| "gitlab-org/gitlab-runner".into());
+        let repo =
+            string_at(values, "image.image").unwrap_or_else(|| "gitlab-org/gitlab-runner".into());
         let tag_source = string_at(values, "image.tag").unwrap_or_else(|| DEFAULT_IMAGE_TAG.into());
-        let scope = Scope { release_name: &release.name, release_namespace: &release.namespace, values };
+        let scope = Scope {
+            release_name: &release.name,
+            release_namespace: &release.namespace,
+            values,
+        };
         let tag = runner_config::evaluate(&tag_source, &scope)
-            .map_err(|e| Error::InvalidValue { key: "image.tag".into(), message: e.to_string() })?
+            .map_err(|e| Error::InvalidValue {
+                key: "image.tag".into(),
+                message: e.to_string(),
+            })?
             .text;
-        let image = if registry.is_empty() { format!("{repo}:{tag}") } else { format!("{registry}/{repo}:{tag}") };
+        let image = if registry.is_empty() {
+            format!("{repo}:{tag}")
+        } else {
+            format!("{registry}/{repo}:{tag}")
+        };
 
-        let run_as_root = lookup(values, "podSecurityContext.runAsUser").and_then(Value::as_i64) == Some(0);
-        let config_dir = if run_as_root { CONFIG_DIR_ROOT } else { CONFIG_DIR_USER }.to_string();
+        let run_as_root =
+            lookup(values, "podSecurityContext.runAsUser").and_then(Value::as_i64) == Some(0);
+        let config_dir = if run_as_root {
+            CONFIG_DIR_ROOT
+        } else {
+            CONFIG_DIR_USER
+        }
+        .to_string();
 
         let rbac_create = bool_at(values, "rbac.create").unwrap_or(false);
-        let create_service_account = bool_at(values, "serviceAccount.create").unwrap_or(rbac_create);
+        let create_service_account =
+            bool_at(values, "serviceAccount.create").unwrap_or(rbac_create);
         let service_account_name = if create_service_account {
             string_at(values, "serviceAccount.name").unwrap_or_else(|| fullname.clone())
         } else {
@@ -196,16 +236,20 @@ impl Derived {
         };
 
         let want_privileged = bool_at(values, "runners.privileged").unwrap_or(false);
-        let RunnerConfig { text: runner_config, privileged: privileged_jobs, sets_namespace, warnings: cfg_warnings } =
-            match string_at(values, "runners.config") {
-                Some(source) => runner_config::process(&source, &scope, want_privileged)?,
-                None => RunnerConfig {
-                    text: String::new(),
-                    privileged: want_privileged,
-                    sets_namespace: false,
-                    warnings: Vec::new(),
-                },
-            };
+        let RunnerConfig {
+            text: runner_config,
+            privileged: privileged_jobs,
+            sets_namespace,
+            warnings: cfg_warnings,
+        } = match string_at(values, "runners.config") {
+            Some(source) => runner_config::process(&source, &scope, want_privileged)?,
+            None => RunnerConfig {
+                text: String::new(),
+                privileged: want_privileged,
+                sets_namespace: false,
+                warnings: Vec::new(),
+            },
+        };
         warnings.extend(cfg_warnings);
         if privileged_jobs && !release.create_namespace {
             warnings.push(format!(
@@ -227,7 +271,11 @@ impl Derived {
                     .iter()
                     .map(|rule| {
                         let mut r = rule.as_object().cloned().unwrap_or_default();
-                        for (key, default) in [("apiGroups", json!([""])), ("resources", json!(["*"])), ("verbs", json!(["*"]))] {
+                        for (key, default) in [
+                            ("apiGroups", json!([""])),
+                            ("resources", json!(["*"])),
+                            ("verbs", json!(["*"])),
+                        ] {
                             if r.get(key).is_none_or(Value::is_null) {
                                 r.insert(key.into(), default);
                             }
@@ -242,19 +290,28 @@ impl Derived {
         if bool_at(values, "rbac.podSecurityPolicy.enabled").unwrap_or(false)
             && let Value::Array(rules) = &mut rbac_rules
         {
-            let names = lookup(values, "rbac.podSecurityPolicy.resourceNames").cloned().unwrap_or(json!([]));
+            let names = lookup(values, "rbac.podSecurityPolicy.resourceNames")
+                .cloned()
+                .unwrap_or(json!([]));
             rules.push(json!({"apiGroups": ["policy"], "resources": ["podsecuritypolicies"], "verbs": ["use"], "resourceNames": names}));
         }
 
         let hpa = matches!(lookup(values, "hpa"), Some(Value::Object(m)) if !m.is_empty());
         let replicas = lookup(values, "replicas").and_then(Value::as_i64);
-        let session_server = bool_at(values, "sessionServer.enabled").unwrap_or(false) && replicas.unwrap_or(1) == 1 && !hpa;
+        let session_server = bool_at(values, "sessionServer.enabled").unwrap_or(false)
+            && replicas.unwrap_or(1) == 1
+            && !hpa;
         if bool_at(values, "sessionServer.enabled").unwrap_or(false) && !session_server {
             warnings.push("sessionServer.enabled needs exactly one replica (replicas: 1, no hpa); the session server is not rendered".into());
         }
-        let monitoring_api = release.api_versions.iter().any(|v| v == "monitoring.coreos.com/v1");
+        let monitoring_api = release
+            .api_versions
+            .iter()
+            .any(|v| v == "monitoring.coreos.com/v1");
         for kind in ["serviceMonitor", "podMonitor"] {
-            if bool_at(values, &format!("metrics.{kind}.enabled")).unwrap_or(false) && !monitoring_api {
+            if bool_at(values, &format!("metrics.{kind}.enabled")).unwrap_or(false)
+                && !monitoring_api
+            {
                 warnings.push(format!(
                     "metrics.{kind}.enabled is set but the monitoring.coreos.com/v1 API is not available; \
                      pass --api-versions monitoring.coreos.com/v1 if the cluster has the Prometheus operator"
@@ -284,7 +341,11 @@ impl Derived {
             session_server,
             hpa,
             monitoring_api,
-            pod_security_level: if privileged_jobs { "privileged" } else { "baseline" },
+            pod_security_level: if privileged_jobs {
+                "privileged"
+            } else {
+                "baseline"
+            },
             create_namespace: release.create_namespace,
             pod_image_pull_secrets: pull_secrets(values, &["imagePullSecrets"]),
             service_account_image_pull_secrets: pull_secrets(
@@ -307,9 +368,18 @@ mod tests {
         assert_eq!(fullname("gitlab-runner", &none), "gitlab-runner");
         assert_eq!(fullname("my-gitlab-runner-x", &none), "my-gitlab-runner-x");
         assert_eq!(fullname("ci", &none), "ci-gitlab-runner");
-        assert_eq!(fullname("ci", &json!({"nameOverride": "runner"})), "ci-runner");
-        assert_eq!(fullname("ci", &json!({"fullnameOverride": "exact"})), "exact");
+        assert_eq!(
+            fullname("ci", &json!({"nameOverride": "runner"})),
+            "ci-runner"
+        );
+        assert_eq!(
+            fullname("ci", &json!({"fullnameOverride": "exact"})),
+            "exact"
+        );
         let long = "a".repeat(62) + "-b";
-        assert_eq!(fullname("x", &json!({"fullnameOverride": long})), "a".repeat(62));
+        assert_eq!(
+            fullname("x", &json!({"fullnameOverride": long})),
+            "a".repeat(62)
+        );
     }
 }

@@ -41,7 +41,10 @@ pub struct Object {
 
 impl Object {
     fn str_at(&self, ptr: &str) -> &str {
-        self.value.pointer(ptr).and_then(|v| v.as_str()).unwrap_or("")
+        self.value
+            .pointer(ptr)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
     }
     /// `apiVersion`, e.g. `apps/v1`.
     pub fn api_version(&self) -> &str {
@@ -57,7 +60,9 @@ impl Object {
     }
     /// `metadata.namespace`, `None` for cluster-scoped objects.
     pub fn namespace(&self) -> Option<&str> {
-        self.value.pointer("/metadata/namespace").and_then(|v| v.as_str())
+        self.value
+            .pointer("/metadata/namespace")
+            .and_then(|v| v.as_str())
     }
 }
 
@@ -70,12 +75,13 @@ pub struct Manifest {
     pub warnings: Vec<String>,
 }
 
-
 /// Errors from rendering. Each names the place and what would fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// `gitlabUrl` is not set.
-    #[error("gitlabUrl is not set: set it to your GitLab instance, e.g. --set gitlabUrl=https://gitlab.example.com")]
+    #[error(
+        "gitlabUrl is not set: set it to your GitLab instance, e.g. --set gitlabUrl=https://gitlab.example.com"
+    )]
     MissingGitlabUrl,
     /// Neither a token nor an existing Secret.
     #[error(
@@ -124,22 +130,58 @@ pub enum Error {
 /// The templates, embedded: (name, text). Rendered in this order; the output is then sorted
 /// into install order.
 pub const TEMPLATES: &[(&str, &str)] = &[
-    ("manifests/namespace.json.tera", include_str!("../../manifests/namespace.json.tera")),
-    ("manifests/secret.json.tera", include_str!("../../manifests/secret.json.tera")),
-    ("manifests/configmap.json.tera", include_str!("../../manifests/configmap.json.tera")),
-    ("manifests/service-account.json.tera", include_str!("../../manifests/service-account.json.tera")),
-    ("manifests/rbac.json.tera", include_str!("../../manifests/rbac.json.tera")),
-    ("manifests/service.json.tera", include_str!("../../manifests/service.json.tera")),
-    ("manifests/monitors.json.tera", include_str!("../../manifests/monitors.json.tera")),
-    ("manifests/session-server.json.tera", include_str!("../../manifests/session-server.json.tera")),
-    ("manifests/deployment.json.tera", include_str!("../../manifests/deployment.json.tera")),
-    ("manifests/hpa.json.tera", include_str!("../../manifests/hpa.json.tera")),
+    (
+        "manifests/namespace.json.tera",
+        include_str!("../../manifests/namespace.json.tera"),
+    ),
+    (
+        "manifests/secret.json.tera",
+        include_str!("../../manifests/secret.json.tera"),
+    ),
+    (
+        "manifests/configmap.json.tera",
+        include_str!("../../manifests/configmap.json.tera"),
+    ),
+    (
+        "manifests/service-account.json.tera",
+        include_str!("../../manifests/service-account.json.tera"),
+    ),
+    (
+        "manifests/rbac.json.tera",
+        include_str!("../../manifests/rbac.json.tera"),
+    ),
+    (
+        "manifests/service.json.tera",
+        include_str!("../../manifests/service.json.tera"),
+    ),
+    (
+        "manifests/monitors.json.tera",
+        include_str!("../../manifests/monitors.json.tera"),
+    ),
+    (
+        "manifests/session-server.json.tera",
+        include_str!("../../manifests/session-server.json.tera"),
+    ),
+    (
+        "manifests/deployment.json.tera",
+        include_str!("../../manifests/deployment.json.tera"),
+    ),
+    (
+        "manifests/hpa.json.tera",
+        include_str!("../../manifests/hpa.json.tera"),
+    ),
 ];
 
 /// The runner's scripts, embedded and shipped in the ConfigMap: (key, text).
 pub const SCRIPTS: &[(&str, &str)] = &[
-    ("entrypoint", include_str!("../../manifests/scripts/entrypoint")),
-    ("check-live", include_str!("../../manifests/scripts/check-live")),
+    (
+        "entrypoint",
+        include_str!("../../manifests/scripts/entrypoint"),
+    ),
+    (
+        "check-live",
+        include_str!("../../manifests/scripts/check-live"),
+    ),
 ];
 
 /// Source name given to objects from `extraObjects`.
@@ -162,9 +204,10 @@ fn render_template(name: &str, ctx: &tera::Context) -> Result<Vec<Object>, Error
 }
 
 fn render_template_text(name: &str, ctx: &tera::Context) -> Result<String, Error> {
-    engine()
-        .render(name, ctx)
-        .map_err(|e| Error::Template { template: name.to_string(), message: error_chain(&e) })
+    engine().render(name, ctx).map_err(|e| Error::Template {
+        template: name.to_string(),
+        message: error_chain(&e),
+    })
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -189,7 +232,10 @@ fn parse_documents(source: &str, text: &str) -> Result<Vec<Object>, Error> {
             message: format!("{e}\n--- rendered text ---\n{json}"),
         })?;
         drop_nulls(&mut value);
-        objects.push(Object { source: source.to_string(), value });
+        objects.push(Object {
+            source: source.to_string(),
+            value,
+        });
     }
     Ok(objects)
 }
@@ -244,7 +290,11 @@ fn checksum(parts: &[&str]) -> String {
     for part in parts {
         hasher.update(part.as_bytes());
     }
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Render a release into its objects, in install order, schema-checked.
@@ -257,8 +307,17 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
     fill_removed(&mut template_values, crate::values::default_tree());
     let mut ctx = tera::Context::new();
     ctx.insert("Values", &template_values);
-    ctx.insert("Release", &serde_json::json!({"Name": release.name, "Namespace": release.namespace}));
-    ctx.insert("scripts", &SCRIPTS.iter().map(|(k, v)| (k.to_string(), Value::from(*v))).collect::<serde_json::Map<_, _>>());
+    ctx.insert(
+        "Release",
+        &serde_json::json!({"Name": release.name, "Namespace": release.namespace}),
+    );
+    ctx.insert(
+        "scripts",
+        &SCRIPTS
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::from(*v)))
+            .collect::<serde_json::Map<_, _>>(),
+    );
 
     // ConfigMap and Secret first: their checksums go into the pod template.
     ctx.insert("chart", &derived);
@@ -270,7 +329,11 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
     checksums.insert("configmap".into(), checksum(&[&configmap_text]).into());
     if let Some(name) = &derived.secret_name {
         // For a user's Secret, its name stands in: runnerctl cannot see its data offline.
-        let basis = if secret.is_empty() { name.as_str() } else { secret_text.as_str() };
+        let basis = if secret.is_empty() {
+            name.as_str()
+        } else {
+            secret_text.as_str()
+        };
         checksums.insert("secrets".into(), checksum(&[basis]).into());
     }
     ctx.insert("checksums", &checksums);
@@ -301,7 +364,11 @@ fn fill_removed(values: &mut Value, defaults: &Value) {
         match map.get_mut(key) {
             Some(v) => fill_removed(v, default),
             None => {
-                let mut blank = if default.is_object() { Value::Object(Default::default()) } else { Value::Null };
+                let mut blank = if default.is_object() {
+                    Value::Object(Default::default())
+                } else {
+                    Value::Null
+                };
                 fill_removed(&mut blank, default);
                 map.insert(key.clone(), blank);
             }
@@ -326,37 +393,70 @@ fn extra_objects(release: &Release, derived: &context::Derived) -> Result<Vec<Ob
         let value = match item {
             Value::String(text) => {
                 let text = crate::runner_config::evaluate(text, &scope)
-                    .map_err(|e| Error::InvalidValue { key: key.clone(), message: e.to_string() })?
+                    .map_err(|e| Error::InvalidValue {
+                        key: key.clone(),
+                        message: e.to_string(),
+                    })?
                     .text;
-                serde_saphyr::from_str(&text)
-                    .map_err(|e| Error::InvalidValue { key: key.clone(), message: format!("not YAML: {e}") })?
+                serde_saphyr::from_str(&text).map_err(|e| Error::InvalidValue {
+                    key: key.clone(),
+                    message: format!("not YAML: {e}"),
+                })?
             }
-            other => expand_strings(other, &scope).map_err(|message| Error::InvalidValue { key: key.clone(), message })?,
+            other => expand_strings(other, &scope).map_err(|message| Error::InvalidValue {
+                key: key.clone(),
+                message,
+            })?,
         };
         let Value::Object(mut map) = value else {
-            return Err(Error::InvalidValue { key, message: "must be a Kubernetes object (a map with apiVersion, kind, metadata.name)".into() });
+            return Err(Error::InvalidValue {
+                key,
+                message: "must be a Kubernetes object (a map with apiVersion, kind, metadata.name)"
+                    .into(),
+            });
         };
         for field in ["apiVersion", "kind"] {
             if !map.get(field).is_some_and(Value::is_string) {
-                return Err(Error::InvalidValue { key, message: format!("{field} is missing") });
+                return Err(Error::InvalidValue {
+                    key,
+                    message: format!("{field} is missing"),
+                });
             }
         }
-        let meta = map.entry("metadata").or_insert_with(|| Value::Object(Default::default()));
-        if meta.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
-            return Err(Error::InvalidValue { key, message: "metadata.name is missing".into() });
+        let meta = map
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if meta
+            .get("name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err(Error::InvalidValue {
+                key,
+                message: "metadata.name is missing".into(),
+            });
         }
         let _ = derived;
-        out.push(Object { source: EXTRA_OBJECTS_SOURCE.to_string(), value: Value::Object(map) });
+        out.push(Object {
+            source: EXTRA_OBJECTS_SOURCE.to_string(),
+            value: Value::Object(map),
+        });
     }
     Ok(out)
 }
 
 fn expand_strings(v: &Value, scope: &crate::runner_config::Scope<'_>) -> Result<Value, String> {
     Ok(match v {
-        Value::String(s) if s.contains("{{") => {
-            Value::String(crate::runner_config::evaluate(s, scope).map_err(|e| e.to_string())?.text)
-        }
-        Value::Array(a) => Value::Array(a.iter().map(|x| expand_strings(x, scope)).collect::<Result<_, _>>()?),
+        Value::String(s) if s.contains("{{") => Value::String(
+            crate::runner_config::evaluate(s, scope)
+                .map_err(|e| e.to_string())?
+                .text,
+        ),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| expand_strings(x, scope))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(m) => Value::Object(
             m.iter()
                 .map(|(k, x)| Ok((k.clone(), expand_strings(x, scope)?)))
@@ -372,16 +472,24 @@ mod tests {
 
     #[test]
     fn trailing_commas_go_but_strings_keep_theirs() {
-        let text = "{\"a\": [1, 2, ], \"b\": \",}\", \"c\": {\"d\": \"\\\",]\",\n  },\n}\n{\"e\": 1,}";
+        let text =
+            "{\"a\": [1, 2, ], \"b\": \",}\", \"c\": {\"d\": \"\\\",]\",\n  },\n}\n{\"e\": 1,}";
         let objects = parse_documents("t", text).unwrap();
         assert_eq!(objects.len(), 2);
-        assert_eq!(objects[0].value, serde_json::json!({"a": [1, 2], "b": ",}", "c": {"d": "\",]"}}));
+        assert_eq!(
+            objects[0].value,
+            serde_json::json!({"a": [1, 2], "b": ",}", "c": {"d": "\",]"}})
+        );
         assert_eq!(objects[1].value, serde_json::json!({"e": 1}));
     }
 
     #[test]
     fn a_broken_template_output_names_the_template() {
         let err = parse_documents("manifests/x.json.tera", "{\"a\": }").unwrap_err();
-        assert!(err.to_string().starts_with("manifests/x.json.tera: rendered an invalid object"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("manifests/x.json.tera: rendered an invalid object"),
+            "{err}"
+        );
     }
 }

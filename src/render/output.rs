@@ -37,7 +37,13 @@ impl Manifest {
         let shown: Vec<Value> = self
             .objects
             .iter()
-            .map(|o| if show_secrets { o.value.clone() } else { mask_secret(&o.value) })
+            .map(|o| {
+                if show_secrets {
+                    o.value.clone()
+                } else {
+                    mask_secret(&o.value)
+                }
+            })
             .collect();
         match format {
             OutputFormat::Json => {

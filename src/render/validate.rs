@@ -16,12 +16,20 @@ pub fn describe(o: &Object) -> String {
 
 fn check_as<T: DeserializeOwned>(o: &Object) -> Result<(), Error> {
     let mut unknown = Vec::new();
-    let result: Result<T, _> = serde_ignored::deserialize(&o.value, |path| unknown.push(path.to_string()));
+    let result: Result<T, _> =
+        serde_ignored::deserialize(&o.value, |path| unknown.push(path.to_string()));
     if let Err(e) = result {
-        return Err(Error::Schema { object: describe(o), message: format!("invalid object: {e}") });
+        return Err(Error::Schema {
+            object: describe(o),
+            message: format!("invalid object: {e}"),
+        });
     }
     if !unknown.is_empty() {
-        let fields = unknown.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+        let fields = unknown
+            .iter()
+            .map(|p| format!("`{p}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
         return Err(Error::Schema {
             object: describe(o),
             message: format!(
@@ -37,7 +45,11 @@ fn check_as<T: DeserializeOwned>(o: &Object) -> Result<(), Error> {
 
 /// Check one object against its schema; kinds without a built-in type get a shape check only.
 pub fn check(o: &Object) -> Result<(), Error> {
-    if !o.value.is_object() || o.api_version().is_empty() || o.kind().is_empty() || o.name().is_empty() {
+    if !o.value.is_object()
+        || o.api_version().is_empty()
+        || o.kind().is_empty()
+        || o.name().is_empty()
+    {
         return Err(Error::Object {
             template: o.source.clone(),
             message: "an object needs apiVersion, kind and metadata.name".into(),
@@ -48,7 +60,9 @@ pub fn check(o: &Object) -> Result<(), Error> {
             if !v.is_string() {
                 return Err(Error::Schema {
                     object: describe(o),
-                    message: format!("label {k} must be a string, got {v}; quote it in your values"),
+                    message: format!(
+                        "label {k} must be a string, got {v}; quote it in your values"
+                    ),
                 });
             }
         }
@@ -62,9 +76,13 @@ pub fn check(o: &Object) -> Result<(), Error> {
         ("rbac.authorization.k8s.io/v1", "Role") => check_as::<rbac::v1::Role>(o),
         ("rbac.authorization.k8s.io/v1", "ClusterRole") => check_as::<rbac::v1::ClusterRole>(o),
         ("rbac.authorization.k8s.io/v1", "RoleBinding") => check_as::<rbac::v1::RoleBinding>(o),
-        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => check_as::<rbac::v1::ClusterRoleBinding>(o),
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
+            check_as::<rbac::v1::ClusterRoleBinding>(o)
+        }
         ("apps/v1", "Deployment") => check_as::<apps::v1::Deployment>(o),
-        ("autoscaling/v2", "HorizontalPodAutoscaler") => check_as::<autoscaling::v2::HorizontalPodAutoscaler>(o),
+        ("autoscaling/v2", "HorizontalPodAutoscaler") => {
+            check_as::<autoscaling::v2::HorizontalPodAutoscaler>(o)
+        }
         ("networking.k8s.io/v1", "Ingress") => check_as::<networking::v1::Ingress>(o),
         _ => Ok(()),
     }

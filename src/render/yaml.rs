@@ -114,8 +114,13 @@ fn write_literal(out: &mut String, s: &str, level: usize) {
 /// Literal blocks keep every character except control characters (other than tab) and
 /// carriage returns, and cannot express trailing spaces reliably on the last line.
 fn literal_block_safe(s: &str) -> bool {
-    !s.chars().any(|c| (c.is_control() && c != '\n' && c != '\t') || c == '\u{feff}' || c == '\u{85}' || c == '\u{2028}' || c == '\u{2029}')
-        && !s.trim_end_matches('\n').ends_with([' ', '\t'])
+    !s.chars().any(|c| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || c == '\u{feff}'
+            || c == '\u{85}'
+            || c == '\u{2028}'
+            || c == '\u{2029}'
+    }) && !s.trim_end_matches('\n').ends_with([' ', '\t'])
 }
 
 /// A string that reads back as itself when written without quotes.
@@ -126,13 +131,17 @@ fn is_plain_safe(s: &str) -> bool {
     if s.starts_with([' ', '\t']) || s.ends_with([' ', '\t', ':']) {
         return false;
     }
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first) && !(matches!(first, '-' | '?' | ':') && s.len() > 1 && !s[1..].starts_with([' ', '\t'])) {
+    if "-?:,[]{}#&*!|>'\"%@`".contains(first)
+        && !(matches!(first, '-' | '?' | ':') && s.len() > 1 && !s[1..].starts_with([' ', '\t']))
+    {
         return false;
     }
     if s.contains(": ") || s.contains(" #") {
         return false;
     }
-    if s.chars().any(|c| c.is_control() || c == '\u{feff}' || matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}')) {
+    if s.chars().any(|c| {
+        c.is_control() || c == '\u{feff}' || matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}')
+    }) {
         return false;
     }
     !resolves_to_non_string(s)
@@ -143,7 +152,19 @@ fn resolves_to_non_string(s: &str) -> bool {
     let lower = s.to_ascii_lowercase();
     if matches!(
         lower.as_str(),
-        "~" | "null" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | ".inf" | "-.inf" | "+.inf" | ".nan"
+        "~" | "null"
+            | "true"
+            | "false"
+            | "yes"
+            | "no"
+            | "on"
+            | "off"
+            | "y"
+            | "n"
+            | ".inf"
+            | "-.inf"
+            | "+.inf"
+            | ".nan"
     ) {
         return true;
     }
@@ -154,14 +175,21 @@ fn resolves_to_non_string(s: &str) -> bool {
     // Numbers as YAML 1.1 or 1.2 readers see them: 0x/0o/0b forms, and decimals, floats,
     // exponents and sexagesimals (1:30), with underscores. Quoted: cheap and safe.
     let lower = body.to_ascii_lowercase();
-    for (prefix, digits) in [("0x", "0123456789abcdef_"), ("0o", "01234567_"), ("0b", "01_")] {
+    for (prefix, digits) in [
+        ("0x", "0123456789abcdef_"),
+        ("0o", "01234567_"),
+        ("0b", "01_"),
+    ] {
         if let Some(rest) = lower.strip_prefix(prefix) {
             return !rest.is_empty() && rest.chars().all(|c| digits.contains(c));
         }
     }
     let starts_numeric = body.starts_with(|c: char| c.is_ascii_digit())
         || (body.starts_with('.') && body[1..].starts_with(|c: char| c.is_ascii_digit()));
-    starts_numeric && body.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | '_' | ':' | 'e' | 'E' | '+' | '-'))
+    starts_numeric
+        && body
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | '_' | ':' | 'e' | 'E' | '+' | '-'))
 }
 
 #[cfg(test)]
@@ -180,12 +208,66 @@ mod tests {
     #[test]
     fn round_trips_tricky_values() {
         let strings = [
-            "", " lead", "trail ", "true", "False", "yes", "on", "null", "~", "10", "0x1F", "0o17", "0b101", "7814fee", "1e3", "1_000", "1.5", "-1",
-            "0755", "1:30", ".5", ".inf", "- item", "key: value", "a #comment", "#x", "@at", "`tick", "*ref",
-            "&anchor", "!tag", "|pipe", ">fold", "%pct", "'q'", "\"dq\"", "{x}", "[x]", "a,b", "colon:", "::",
-            "http://x.example/a?b=c", "glrt-abc", "gitlab.*runner", "-", "--config", "?", "tab\there",
-            "line\nnext\n", "no newline\nat end", "two\n\n", "  indented\nblock\n", "\nstarts", "ctrl\u{1}",
-            "trailing space \nx\n", "unicode ü ✓", "k8s", "app.kubernetes.io/name", "*", "a: b\nc: d\n",
+            "",
+            " lead",
+            "trail ",
+            "true",
+            "False",
+            "yes",
+            "on",
+            "null",
+            "~",
+            "10",
+            "0x1F",
+            "0o17",
+            "0b101",
+            "7814fee",
+            "1e3",
+            "1_000",
+            "1.5",
+            "-1",
+            "0755",
+            "1:30",
+            ".5",
+            ".inf",
+            "- item",
+            "key: value",
+            "a #comment",
+            "#x",
+            "@at",
+            "`tick",
+            "*ref",
+            "&anchor",
+            "!tag",
+            "|pipe",
+            ">fold",
+            "%pct",
+            "'q'",
+            "\"dq\"",
+            "{x}",
+            "[x]",
+            "a,b",
+            "colon:",
+            "::",
+            "http://x.example/a?b=c",
+            "glrt-abc",
+            "gitlab.*runner",
+            "-",
+            "--config",
+            "?",
+            "tab\there",
+            "line\nnext\n",
+            "no newline\nat end",
+            "two\n\n",
+            "  indented\nblock\n",
+            "\nstarts",
+            "ctrl\u{1}",
+            "trailing space \nx\n",
+            "unicode ü ✓",
+            "k8s",
+            "app.kubernetes.io/name",
+            "*",
+            "a: b\nc: d\n",
         ];
         for s in strings {
             roundtrip(&json!({ "k": s, s: 1, "list": [s, {"k": s}] }));
@@ -196,7 +278,10 @@ mod tests {
     fn shapes() {
         let v = json!({"a": {"b": [1, {"c": [], "d": {}}, [2, 3]], "e": null}, "f": [{"g": 1, "h": [{"i": true}]}]});
         let out = roundtrip(&v);
-        assert_eq!(out, "a:\n  b:\n  - 1\n  - c: []\n    d: {}\n  - - 2\n    - 3\n  e: null\nf:\n- g: 1\n  h:\n  - i: true\n");
+        assert_eq!(
+            out,
+            "a:\n  b:\n  - 1\n  - c: []\n    d: {}\n  - - 2\n    - 3\n  e: null\nf:\n- g: 1\n  h:\n  - i: true\n"
+        );
     }
 
     #[test]

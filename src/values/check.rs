@@ -67,7 +67,11 @@ pub(crate) fn known_paths(defaults: &Value) -> Vec<Known> {
         for (k, v) in m {
             let parent = path.to_string();
             path.push_key(k);
-            out.push(Known { path: path.to_string(), last: k.to_ascii_lowercase(), parent });
+            out.push(Known {
+                path: path.to_string(),
+                last: k.to_ascii_lowercase(),
+                parent,
+            });
             if let Value::Object(child) = v
                 && structured(path, v)
             {
@@ -105,7 +109,9 @@ fn levenshtein(a: &str, b: &str) -> usize {
 
 /// The nearest known key: a close sibling, or the same name elsewhere in the tree.
 pub(crate) fn suggest(path: &KeyPath, known: &[Known]) -> Option<String> {
-    let Some(Seg::Key(last)) = path.0.last() else { return None };
+    let Some(Seg::Key(last)) = path.0.last() else {
+        return None;
+    };
     let last = last.to_ascii_lowercase();
     let parent = KeyPath(path.0[..path.0.len() - 1].to_vec()).to_string();
     let limit = 2.max(last.chars().count() / 3);
@@ -155,7 +161,11 @@ pub(crate) fn looks_like_token(s: &str) -> bool {
 fn describe(v: &Value, sensitive: bool) -> String {
     let sensitive = sensitive || v.as_str().is_some_and(looks_like_token);
     let scalar = |kind: &str, shown: String| {
-        if sensitive { format!("the {kind} <redacted>") } else { format!("the {kind} {shown}") }
+        if sensitive {
+            format!("the {kind} <redacted>")
+        } else {
+            format!("the {kind} {shown}")
+        }
     };
     match v {
         Value::Null => "null".to_owned(),
@@ -197,7 +207,9 @@ pub(crate) fn check_source(
     unknown: &mut Vec<String>,
 ) -> Result<(), Error> {
     let mut path = KeyPath::default();
-    walk(defaults, user, true, &mut path, source, locs, known, unknown)
+    walk(
+        defaults, user, true, &mut path, source, locs, known, unknown,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -219,7 +231,8 @@ fn walk(
                 None => {
                     if check_unknown {
                         let shown = path.to_string();
-                        let mut line = format!("unknown key \"{shown}\" (from {})", source.describe(at()));
+                        let mut line =
+                            format!("unknown key \"{shown}\" (from {})", source.describe(at()));
                         match suggest(path, known) {
                             Some(s) => line.push_str(&format!("; did you mean \"{s}\"?")),
                             None => line.push_str("; the chart does not read it"),

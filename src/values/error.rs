@@ -41,7 +41,9 @@ pub enum Error {
     },
     /// Input over one of the size limits ([`MAX_VALUES_FILE_BYTES`](super::MAX_VALUES_FILE_BYTES),
     /// [`MAX_SET_EXPR_BYTES`](super::MAX_SET_EXPR_BYTES)).
-    #[error("{source_desc}: {size} bytes is over the limit of {limit} bytes; split it or use a smaller input")]
+    #[error(
+        "{source_desc}: {size} bytes is over the limit of {limit} bytes; split it or use a smaller input"
+    )]
     TooLarge {
         /// Which input (`values file x.yaml`, `--set`, ...).
         source_desc: String,
@@ -51,7 +53,9 @@ pub enum Error {
         limit: usize,
     },
     /// A value nested deeper than [`MAX_NESTING_DEPTH`](super::MAX_NESTING_DEPTH).
-    #[error("{source_desc}: {path}: nested deeper than {limit} levels (MAX_NESTING_DEPTH); values this deep are not supported")]
+    #[error(
+        "{source_desc}: {path}: nested deeper than {limit} levels (MAX_NESTING_DEPTH); values this deep are not supported"
+    )]
     TooDeep {
         /// Which input.
         source_desc: String,

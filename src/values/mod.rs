@@ -128,7 +128,11 @@ impl ValuesBuilder {
 
     /// Adds a values file (`-f`): `source_name` is its path or `<stdin>`, used in messages.
     #[must_use]
-    pub fn values_file(mut self, source_name: impl Into<String>, yaml_text: impl Into<String>) -> Self {
+    pub fn values_file(
+        mut self,
+        source_name: impl Into<String>,
+        yaml_text: impl Into<String>,
+    ) -> Self {
         self.files.push((source_name.into(), yaml_text.into()));
         self
     }
@@ -238,7 +242,15 @@ impl ValuesBuilder {
                 };
                 let assignments = parsed.map_err(|e| syntax_error(flag, expr, e))?;
                 for a in assignments {
-                    apply(flag, a, &defaults, &known, &mut user, &mut unknown, &mut note_deprecated)?;
+                    apply(
+                        flag,
+                        a,
+                        &defaults,
+                        &known,
+                        &mut user,
+                        &mut unknown,
+                        &mut note_deprecated,
+                    )?;
                 }
             }
         }
@@ -253,8 +265,19 @@ impl ValuesBuilder {
                 });
             }
             let path = strvals::parse_key(key).map_err(|e| syntax_error(flag, key, e))?;
-            let a = Assignment { path, value: Value::String(content.clone()) };
-            apply(flag, a, &defaults, &known, &mut user, &mut unknown, &mut note_deprecated)?;
+            let a = Assignment {
+                path,
+                value: Value::String(content.clone()),
+            };
+            apply(
+                flag,
+                a,
+                &defaults,
+                &known,
+                &mut user,
+                &mut unknown,
+                &mut note_deprecated,
+            )?;
         }
 
         if self.strict && !unknown.is_empty() {
@@ -268,7 +291,9 @@ impl ValuesBuilder {
         }
         deprecated.sort_by_key(|(i, _)| *i);
         for (i, source) in deprecated {
-            warnings.push(Warning { message: format!("{} (from {source})", check::DEPRECATED[i].1) });
+            warnings.push(Warning {
+                message: format!("{} (from {source})", check::DEPRECATED[i].1),
+            });
         }
 
         let mut merged = defaults;
@@ -311,8 +336,16 @@ fn syntax_error(flag: &'static str, expr: &str, e: strvals::ParseError) -> Error
     if shown.chars().count() > SHOWN_EXPR_CHARS {
         shown = shown.chars().take(SHOWN_EXPR_CHARS).collect::<String>() + "...";
     }
-    let message = if redacted { e.message } else { format!("{} (at character {})", e.message, e.pos) };
-    Error::SetSyntax { flag, expr: shown, message }
+    let message = if redacted {
+        e.message
+    } else {
+        format!("{} (at character {})", e.message, e.pos)
+    };
+    Error::SetSyntax {
+        flag,
+        expr: shown,
+        message,
+    }
 }
 
 /// Splits a `--set-file` argument `key=path` at the first unescaped `=`.
@@ -320,7 +353,11 @@ fn syntax_error(flag: &'static str, expr: &str, e: strvals::ParseError) -> Error
 /// Returns `(key, path)`; the key keeps its escapes (it is parsed by
 /// [`ValuesBuilder::set_file`]).
 pub fn parse_set_file_arg(arg: &str) -> Result<(String, String), Error> {
-    let bad = |message: &str| Error::SetSyntax { flag: "--set-file", expr: arg.to_owned(), message: message.to_owned() };
+    let bad = |message: &str| Error::SetSyntax {
+        flag: "--set-file",
+        expr: arg.to_owned(),
+        message: message.to_owned(),
+    };
     let mut escaped = false;
     for (i, c) in arg.char_indices() {
         match c {
@@ -352,7 +389,10 @@ mod tests {
     fn defaults_load() {
         let v = Values::defaults();
         assert_eq!(v.get("concurrent"), Some(&json!(10)));
-        assert_eq!(v.get("securityContext.capabilities.drop[0]"), Some(&json!("ALL")));
+        assert_eq!(
+            v.get("securityContext.capabilities.drop[0]"),
+            Some(&json!("ALL"))
+        );
         assert_eq!(v.get("nope"), None);
         // The build-time JSON is exactly what the values loader reads from the YAML.
         let (map, _) = yaml::load("values.yaml", DEFAULT_VALUES_YAML).unwrap();
@@ -366,7 +406,10 @@ mod tests {
         assert_eq!(typed("007", Mode::Typed), json!("007"));
         assert_eq!(typed("0", Mode::Typed), json!(0));
         assert_eq!(typed("-3", Mode::Typed), json!(-3));
-        assert_eq!(typed("99999999999999999999", Mode::Typed), json!("99999999999999999999"));
+        assert_eq!(
+            typed("99999999999999999999", Mode::Typed),
+            json!("99999999999999999999")
+        );
         assert_eq!(typed("1.5", Mode::Typed), json!("1.5"));
         assert_eq!(typed("null", Mode::Strings), json!("null"));
     }
@@ -376,9 +419,15 @@ mod tests {
         let d = Values::defaults().0;
         let known = check::known_paths(&d);
         let p = strvals::parse_key("runners.privilegd").unwrap();
-        assert_eq!(check::suggest(&p, &known).as_deref(), Some("runners.privileged"));
+        assert_eq!(
+            check::suggest(&p, &known).as_deref(),
+            Some("runners.privileged")
+        );
         let p = strvals::parse_key("privileged").unwrap();
-        assert_eq!(check::suggest(&p, &known).as_deref(), Some("runners.privileged"));
+        assert_eq!(
+            check::suggest(&p, &known).as_deref(),
+            Some("runners.privileged")
+        );
         let p = strvals::parse_key("zzzzzzzzzz").unwrap();
         assert_eq!(check::suggest(&p, &known), None);
     }

@@ -27,7 +27,9 @@ impl KeyPath {
     }
     /// Whether a key of this path names something secret (token, password, secret).
     pub(crate) fn is_sensitive(&self) -> bool {
-        self.0.iter().any(|s| matches!(s, Seg::Key(k) if is_sensitive_key(k)))
+        self.0
+            .iter()
+            .any(|s| matches!(s, Seg::Key(k) if is_sensitive_key(k)))
     }
 }
 

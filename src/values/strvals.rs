@@ -29,10 +29,10 @@
 
 use serde_json::Value;
 
-use super::path::{KeyPath, Seg, is_sensitive_key};
-use super::{MAX_LIST_INDEX, MAX_NESTING_DEPTH};
 #[allow(unused_imports)] // for the docs
 use super::MAX_SET_EXPR_BYTES;
+use super::path::{KeyPath, Seg, is_sensitive_key};
+use super::{MAX_LIST_INDEX, MAX_NESTING_DEPTH};
 
 /// One `key=value` of an expression.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +74,12 @@ impl<'a> Parser<'a> {
             offsets.push(o);
         }
         offsets.push(text.len());
-        Parser { text, chars, offsets, i: 0 }
+        Parser {
+            text,
+            chars,
+            offsets,
+            i: 0,
+        }
     }
 
     fn peek(&self) -> Option<char> {
@@ -82,7 +87,10 @@ impl<'a> Parser<'a> {
     }
 
     fn err<T>(&self, pos: usize, message: impl Into<String>) -> Result<T, ParseError> {
-        Err(ParseError { pos: pos + 1, message: message.into() })
+        Err(ParseError {
+            pos: pos + 1,
+            message: message.into(),
+        })
     }
 
     fn shown(segs: &[Seg], name: &str) -> String {
@@ -122,7 +130,10 @@ impl<'a> Parser<'a> {
                     if shown.is_empty() {
                         return self.err(self.i, "empty pair: expected key=value");
                     }
-                    return self.err(self.i, format!("key \"{shown}\" has no value; use key=value"));
+                    return self.err(
+                        self.i,
+                        format!("key \"{shown}\" has no value; use key=value"),
+                    );
                 }
                 Some('\\') => {
                     self.i += 1;
@@ -161,7 +172,10 @@ impl<'a> Parser<'a> {
                                 _ => continue,
                             }
                         }
-                        return self.err(self.i, "empty key name before '.'; write a.b, or escape a dot in a key as \\.");
+                        return self.err(
+                            self.i,
+                            "empty key name before '.'; write a.b, or escape a dot in a key as \\.",
+                        );
                     }
                     segs.push(Seg::Key(std::mem::take(&mut name)));
                     self.i += 1;
@@ -174,7 +188,8 @@ impl<'a> Parser<'a> {
                 }
                 Some('[') => {
                     if name.is_empty() && !after_index {
-                        return self.err(self.i, "a list index needs a key before it, as in a[0]=x");
+                        return self
+                            .err(self.i, "a list index needs a key before it, as in a[0]=x");
                     }
                     if !name.is_empty() {
                         segs.push(Seg::Key(std::mem::take(&mut name)));
@@ -199,7 +214,10 @@ impl<'a> Parser<'a> {
                         }
                     }
                     if digits.is_empty() {
-                        return self.err(self.i, "empty list index: expected a non-negative integer, as in a[0]");
+                        return self.err(
+                            self.i,
+                            "empty list index: expected a non-negative integer, as in a[0]",
+                        );
                     }
                     let index = digits.parse::<usize>().unwrap_or(usize::MAX);
                     if index > MAX_LIST_INDEX {
@@ -216,17 +234,26 @@ impl<'a> Parser<'a> {
                         None if to_end => {}
                         None | Some(',') => {
                             let shown = Self::shown(&segs, "");
-                            return self.err(self.i, format!("key \"{shown}\" has no value; use key=value"));
+                            return self.err(
+                                self.i,
+                                format!("key \"{shown}\" has no value; use key=value"),
+                            );
                         }
                         Some(c) => {
-                            return self.err(self.i, format!("unexpected '{c}' after ']': expected '.', '[' or '='"));
+                            return self.err(
+                                self.i,
+                                format!("unexpected '{c}' after ']': expected '.', '[' or '='"),
+                            );
                         }
                     }
                 }
                 Some(']') => return self.err(self.i, "unexpected ']' in a key; escape it as \\]"),
                 Some(c) => {
                     if after_index {
-                        return self.err(self.i, format!("unexpected '{c}' after ']': expected '.', '[' or '='"));
+                        return self.err(
+                            self.i,
+                            format!("unexpected '{c}' after ']': expected '.', '[' or '='"),
+                        );
                     }
                     name.push(c);
                     self.i += 1;
@@ -272,7 +299,9 @@ impl<'a> Parser<'a> {
                 loop {
                     let item = self.until(&[',', '}']);
                     match self.peek() {
-                        None => return self.err(open, "list not closed: expected '}' as in a={x,y}"),
+                        None => {
+                            return self.err(open, "list not closed: expected '}' as in a={x,y}");
+                        }
                         Some('}') => {
                             items.push(typed(&item, mode));
                             self.i += 1;
@@ -287,7 +316,10 @@ impl<'a> Parser<'a> {
             }
             match self.peek() {
                 None | Some(',') => Ok(Value::Array(items)),
-                Some(c) => self.err(self.i, format!("unexpected '{c}' after '}}': expected ',' or the end")),
+                Some(c) => self.err(
+                    self.i,
+                    format!("unexpected '{c}' after '}}': expected ',' or the end"),
+                ),
             }
         } else {
             let s = self.until(&[',']);
@@ -373,7 +405,10 @@ pub(crate) fn parse_set_json(expr: &str) -> Result<Vec<Assignment>, ParseError> 
                 );
             }
             None => {
-                return p.err(p.i, format!("key \"{path}\" has no JSON value; write key=<JSON>, as in a=\"x\""));
+                return p.err(
+                    p.i,
+                    format!("key \"{path}\" has no JSON value; write key=<JSON>, as in a=\"x\""),
+                );
             }
         };
         let end_byte = start_byte + stream.byte_offset();

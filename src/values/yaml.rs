@@ -209,14 +209,19 @@ const PARSE_STACK_BYTES: usize = 64 * 1024 * 1024;
 ///
 /// Runs on a scoped thread with a large stack (see [`PARSE_STACK_BYTES`]); falls back to the
 /// calling thread when no thread can be started.
-pub(crate) fn load(source_name: &str, text: &str) -> Result<(Map<String, Value>, Locations), Error> {
+pub(crate) fn load(
+    source_name: &str,
+    text: &str,
+) -> Result<(Map<String, Value>, Locations), Error> {
     std::thread::scope(|scope| {
         match std::thread::Builder::new()
             .name("values-yaml".to_owned())
             .stack_size(PARSE_STACK_BYTES)
             .spawn_scoped(scope, || load_here(source_name, text))
         {
-            Ok(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             Err(_) => load_here(source_name, text),
         }
     })
@@ -244,23 +249,33 @@ fn load_here(source_name: &str, text: &str) -> Result<(Map<String, Value>, Locat
     match value {
         Value::Null => Ok((Map::new(), locs)),
         Value::Object(m) => Ok((m, locs)),
-        other => Err(Error::NotAMap { source_name: source_name.to_owned(), found: kind_name(&other) }),
+        other => Err(Error::NotAMap {
+            source_name: source_name.to_owned(),
+            found: kind_name(&other),
+        }),
     }
 }
 
 fn yaml_error(source_name: &str, e: &serde_saphyr::Error) -> Error {
     let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-    let rendered = e.without_snippet().render_with_options(serde_saphyr::render_options! {
-        snippets: serde_saphyr::SnippetMode::Off,
-    });
+    let rendered = e
+        .without_snippet()
+        .render_with_options(serde_saphyr::render_options! {
+            snippets: serde_saphyr::SnippetMode::Off,
+        });
     // The plain rendering ends with " at line L, column C"; we print the location first.
     let mut message = rendered.trim().to_owned();
-    for suffix in [format!(" at line {line}, column {column}"), format!(" at line {line} column {column}")] {
+    for suffix in [
+        format!(" at line {line}, column {column}"),
+        format!(" at line {line} column {column}"),
+    ] {
         if let Some(stripped) = message.strip_suffix(&suffix) {
             message = stripped.to_owned();
         }
     }
-    if let Some(stripped) = message.strip_suffix(", set DuplicateKeyPolicy in Options if acceptable") {
+    if let Some(stripped) =
+        message.strip_suffix(", set DuplicateKeyPolicy in Options if acceptable")
+    {
         message = format!("{stripped}; keep only one of them");
     }
     if message.starts_with("budget breached: Depth") {
@@ -269,5 +284,10 @@ fn yaml_error(source_name: &str, e: &serde_saphyr::Error) -> Error {
             super::MAX_NESTING_DEPTH
         );
     }
-    Error::Yaml { source_name: source_name.to_owned(), line, column, message }
+    Error::Yaml {
+        source_name: source_name.to_owned(),
+        line,
+        column,
+        message,
+    }
 }

@@ -14,7 +14,8 @@ pub const NAME: &str = "gitlab-runner";
 
 /// The admin kubeconfig; cluster tests need it.
 pub fn kubeconfig() -> String {
-    std::env::var("KUBECONFIG").expect("cluster tests need KUBECONFIG: run them with `cargo xtask test`")
+    std::env::var("KUBECONFIG")
+        .expect("cluster tests need KUBECONFIG: run them with `cargo xtask test`")
 }
 
 /// A test's namespace name; the namespace is deleted (without waiting) when the test ends,
@@ -42,8 +43,14 @@ impl Drop for TestNamespace {
 
 /// A fresh namespace name for a test (unique across runs against one control plane).
 pub fn namespace(test: &str) -> TestNamespace {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    TestNamespace(format!("rc-{test}-{:x}", (std::process::id() ^ nanos) & 0xffffff))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    TestNamespace(format!(
+        "rc-{test}-{:x}",
+        (std::process::id() ^ nanos) & 0xffffff
+    ))
 }
 
 /// stdout, stderr and exit code of a command.
@@ -66,7 +73,11 @@ impl Run {
     }
     /// Panic with both streams unless the exit code is `code`.
     pub fn expect(self, code: i32) -> Self {
-        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
     /// Both streams.
@@ -93,7 +104,11 @@ pub fn runnerctl_as(kubeconfig: &str, args: &[&str]) -> Run {
     let run = Run::from(out);
     if !args.contains(&"--show-secrets") {
         for secret in [TOKEN, TOKEN_B64] {
-            assert!(!run.all().contains(secret), "token in output of runnerctl {args:?}:\n{}", run.all());
+            assert!(
+                !run.all().contains(secret),
+                "token in output of runnerctl {args:?}:\n{}",
+                run.all()
+            );
         }
     }
     run
@@ -104,13 +119,22 @@ pub fn kubectl(args: &[&str], stdin: Option<&str>) -> Run {
     let mut child = Command::new("kubectl")
         .args(args)
         .env("KUBECONFIG", kubeconfig())
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run kubectl (/usr/bin/kubectl)");
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     }
     Run::from(child.wait_with_output().unwrap())
 }
@@ -149,14 +173,23 @@ pub fn seed_args<'a>(verb: &'a str, ns: &'a str, extra: &[&'a str]) -> Vec<&'a s
 /// Install the seed release in `ns` and check it went well.
 pub fn install_seed(ns: &str) -> Run {
     let r = runnerctl(&seed_args("apply", ns, &["--yes", "--timeout", "2m"])).expect(0);
-    assert!(r.stdout.contains("7 to add, 0 to change, 0 to delete, 0 unchanged"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("7 to add, 0 to change, 0 to delete, 0 unchanged"),
+        "{}",
+        r.stdout
+    );
     r
 }
 
 /// `Kind/name -> resourceVersion` of the release's objects and the ApplySet parent.
 pub fn resource_versions(ns: &str) -> std::collections::BTreeMap<String, String> {
     let mut out = std::collections::BTreeMap::new();
-    let list = get_json(&["-n", ns, "serviceaccount,secret,configmap,role,rolebinding,deployment"]);
+    let list = get_json(&[
+        "-n",
+        ns,
+        "serviceaccount,secret,configmap,role,rolebinding,deployment",
+    ]);
     for it in list["items"].as_array().unwrap() {
         let name = it["metadata"]["name"].as_str().unwrap();
         if name == "default" || name == "kube-root-ca.crt" {
@@ -164,15 +197,33 @@ pub fn resource_versions(ns: &str) -> std::collections::BTreeMap<String, String>
         }
         out.insert(
             format!("{}/{}", it["kind"].as_str().unwrap(), name),
-            it["metadata"]["resourceVersion"].as_str().unwrap().to_string(),
+            it["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap()
+                .to_string(),
         );
     }
     let nsobj = get_json(&["namespace", ns]);
-    out.insert(format!("Namespace/{ns}"), nsobj["metadata"]["resourceVersion"].as_str().unwrap().to_string());
+    out.insert(
+        format!("Namespace/{ns}"),
+        nsobj["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
     out
 }
 
 /// Delete a test namespace without waiting (best effort cleanup).
 pub fn cleanup(ns: &str) {
-    let _ = kubectl(&["delete", "namespace", ns, "--wait=false", "--ignore-not-found"], None);
+    let _ = kubectl(
+        &[
+            "delete",
+            "namespace",
+            ns,
+            "--wait=false",
+            "--ignore-not-found",
+        ],
+        None,
+    );
 }

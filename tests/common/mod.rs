@@ -37,5 +37,8 @@ pub fn runnerctl(args: &[&str], stdin: Option<&str>, dir: Option<&Path>) -> Outp
 
 /// stdout and stderr as text.
 pub fn texts(out: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
