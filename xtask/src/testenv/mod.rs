@@ -519,9 +519,10 @@ impl Run<'_> {
             format!("--cluster-signing-cert-file={}", pk("ca.crt")),
             format!("--cluster-signing-key-file={}", pk("ca.key")),
             "--profiling=false".into(),
-            // kwok renews the fake nodes' leases from the same 2 cores the tests load; with the
-            // default grace period a busy minute marks them NotReady and their pods unready,
-            // and a rollout wait then times out for no reason of the code under test.
+            // Node health comes from the leases kwok renews (see --node-lease-duration-seconds
+            // below) on the same 2 cores the tests load: a generous grace period keeps a busy
+            // minute from marking the nodes NotReady and their pods unready, which would make
+            // a rollout wait time out for no reason of the code under test.
             "--node-monitor-grace-period=5m".into(),
         ]);
         self.spawn("kube-controller-manager", &kcm_args, &[])?;
@@ -538,6 +539,9 @@ impl Run<'_> {
                 format!("--config={}", stages.display()),
                 "--manage-all-nodes=false".into(),
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake".into(),
+                // kwok keeps the nodes' Lease objects renewed, as kubelets do; without them
+                // the node lifecycle controller takes the nodes for dead after the grace period.
+                "--node-lease-duration-seconds=40".into(),
                 // The fake kubelets live at kwok's own server, on loopback: `kubectl logs`
                 // and `exec` reach kwok, never another address.
                 format!("--server-address=127.0.0.1:{kwok}"),
