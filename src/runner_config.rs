@@ -399,6 +399,8 @@ pub struct RunnerConfig {
     pub privileged: bool,
     /// The config sets a `namespace` for job pods.
     pub sets_namespace: bool,
+    /// The job pods' namespace when the config names one (`[runners.kubernetes] namespace`).
+    pub namespace: Option<String>,
     /// Warnings for the user.
     pub warnings: Vec<String>,
 }
@@ -441,6 +443,11 @@ pub fn process(
         (false, None) => false,
     };
     let sets_namespace = kubernetes.is_some_and(|k| k.contains_key("namespace"));
+    let namespace = kubernetes
+        .and_then(|k| k.get("namespace"))
+        .and_then(|n| n.as_str())
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
     let mut warnings = Vec::new();
     let lower = text.to_ascii_lowercase();
     if !privileged
@@ -459,6 +466,7 @@ pub fn process(
         text,
         privileged,
         sets_namespace,
+        namespace,
         warnings,
     })
 }

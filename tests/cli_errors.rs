@@ -274,3 +274,58 @@ fn help_texts() {
         insta::assert_snapshot!(name, common::texts(&out).0);
     }
 }
+
+#[test]
+fn privileged_job_namespace_warning_names_where_the_pods_run() {
+    // The config sends job pods to "gitlab-runner"; the release lives in "ci".
+    let out = common::runnerctl(
+        &[
+            "render",
+            "-n",
+            "ci",
+            "--create-namespace",
+            "-f",
+            "values/examples/seed.yaml",
+            "-o",
+            "json",
+        ],
+        None,
+        None,
+    );
+    let (stdout, stderr) = common::texts(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("namespace \"gitlab-runner\" must allow privileged pods"),
+        "{stderr}"
+    );
+    // The release namespace hosts only the runner manager: baseline is enough there.
+    let list: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let ns = &list["items"][0];
+    assert_eq!(ns["kind"], "Namespace");
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "baseline"
+    );
+    // Same namespace for both: privileged, and no warning.
+    let out = common::runnerctl(
+        &[
+            "render",
+            "-n",
+            "gitlab-runner",
+            "--create-namespace",
+            "-f",
+            "values/examples/seed.yaml",
+            "-o",
+            "json",
+        ],
+        None,
+        None,
+    );
+    let (stdout, stderr) = common::texts(&out);
+    assert!(!stderr.contains("must allow privileged pods"), "{stderr}");
+    let list: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        list["items"][0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "privileged"
+    );
+}

@@ -240,6 +240,7 @@ impl Derived {
             text: runner_config,
             privileged: privileged_jobs,
             sets_namespace,
+            namespace: config_namespace,
             warnings: cfg_warnings,
         } = match string_at(values, "runners.config") {
             Some(source) => runner_config::process(&source, &scope, want_privileged)?,
@@ -247,21 +248,26 @@ impl Derived {
                 text: String::new(),
                 privileged: want_privileged,
                 sets_namespace: false,
+                namespace: None,
                 warnings: Vec::new(),
             },
         };
         warnings.extend(cfg_warnings);
-        if privileged_jobs && !release.create_namespace {
+        // Where the job pods really run: the config's namespace wins over the values.
+        let pods_namespace = config_namespace
+            .as_deref()
+            .unwrap_or(&job_namespace)
+            .to_string();
+        if privileged_jobs && (!release.create_namespace || pods_namespace != release.namespace) {
+            let hint = if pods_namespace == release.namespace {
+                ", or pass --create-namespace to let runnerctl manage it"
+            } else {
+                " (runnerctl creates only the release namespace)"
+            };
             warnings.push(format!(
-                "job pods are privileged: namespace \"{job_namespace}\" must allow privileged pods under \
-                 Pod Security Admission (kubectl label namespace {job_namespace} \
-                 pod-security.kubernetes.io/enforce=privileged), or pass --create-namespace to let \
-                 runnerctl manage it"
-            ));
-        } else if privileged_jobs && job_namespace != release.namespace {
-            warnings.push(format!(
-                "job pods are privileged and run in namespace \"{job_namespace}\", which runnerctl does \
-                 not create: label it pod-security.kubernetes.io/enforce=privileged"
+                "job pods are privileged: namespace \"{pods_namespace}\" must allow privileged pods under \
+                 Pod Security Admission (kubectl label namespace {pods_namespace} \
+                 pod-security.kubernetes.io/enforce=privileged){hint}"
             ));
         }
 
@@ -341,7 +347,7 @@ impl Derived {
             session_server,
             hpa,
             monitoring_api,
-            pod_security_level: if privileged_jobs {
+            pod_security_level: if privileged_jobs && pods_namespace == release.namespace {
                 "privileged"
             } else {
                 "baseline"
