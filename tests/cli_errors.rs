@@ -216,23 +216,24 @@ fn tokens_never_reach_error_messages() {
     assert!(!stderr.contains("SECRET123"), "{stderr}");
 }
 
+/// Run runnerctl expecting success; returns stdout and stderr.
+fn run_ok(args: &[&str]) -> (String, String) {
+    let out = common::runnerctl(args, None, None);
+    let (stdout, stderr) = common::texts(&out);
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    (stdout, stderr)
+}
+
+/// `render` with a URL and a token plus `extra`, expecting success.
+fn render_ok(extra: &[&str]) -> (String, String) {
+    let mut args = vec!["render", "--set", URL, "--set", "runnerToken=glrt-x"];
+    args.extend_from_slice(extra);
+    run_ok(&args)
+}
+
 #[test]
 fn unknown_key_is_a_warning_with_a_suggestion() {
-    let out = common::runnerctl(
-        &[
-            "render",
-            "--set",
-            URL,
-            "--set",
-            "runnerToken=glrt-x",
-            "--set",
-            "concurent=3",
-        ],
-        None,
-        None,
-    );
-    let (stdout, stderr) = common::texts(&out);
-    assert!(out.status.success(), "{stderr}");
+    let (stdout, stderr) = render_ok(&["--set", "concurent=3"]);
     assert!(!stdout.is_empty());
     assert!(
         stderr.contains("warning")
@@ -244,21 +245,8 @@ fn unknown_key_is_a_warning_with_a_suggestion() {
 
 #[test]
 fn dind_without_privileged_warns() {
-    let out = common::runnerctl(
-        &[
-            "render",
-            "--set",
-            URL,
-            "--set",
-            "runnerToken=glrt-x",
-            "--set",
-            "runners.config=[[runners]]\n[runners.kubernetes]\n[[runners.kubernetes.services]]\nname = \"docker:dind\"\n",
-        ],
-        None,
-        None,
-    );
-    let (_, stderr) = common::texts(&out);
-    assert!(out.status.success(), "{stderr}");
+    let config = "runners.config=[[runners]]\n[runners.kubernetes]\n[[runners.kubernetes.services]]\nname = \"docker:dind\"\n";
+    let (_, stderr) = render_ok(&["--set", config]);
     assert!(
         stderr.contains("docker:dind") && stderr.contains("runners.privileged=true"),
         "{stderr}"
@@ -277,55 +265,33 @@ fn help_texts() {
 
 #[test]
 fn privileged_job_namespace_warning_names_where_the_pods_run() {
-    // The config sends job pods to "gitlab-runner"; the release lives in "ci".
-    let out = common::runnerctl(
-        &[
+    let seed = |ns: &'static str| {
+        let (stdout, stderr) = run_ok(&[
             "render",
             "-n",
-            "ci",
+            ns,
             "--create-namespace",
             "-f",
             "values/examples/seed.yaml",
             "-o",
             "json",
-        ],
-        None,
-        None,
-    );
-    let (stdout, stderr) = common::texts(&out);
-    assert!(out.status.success(), "{stderr}");
+        ]);
+        let list: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let level =
+            list["items"][0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"].clone();
+        assert_eq!(list["items"][0]["kind"], "Namespace");
+        (level, stderr)
+    };
+    // The config sends job pods to "gitlab-runner"; the release lives in "ci", which hosts
+    // only the runner manager: baseline is enough there, and the warning names the other one.
+    let (level, stderr) = seed("ci");
     assert!(
         stderr.contains("namespace \"gitlab-runner\" must allow privileged pods"),
         "{stderr}"
     );
-    // The release namespace hosts only the runner manager: baseline is enough there.
-    let list: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let ns = &list["items"][0];
-    assert_eq!(ns["kind"], "Namespace");
-    assert_eq!(
-        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
-        "baseline"
-    );
+    assert_eq!(level, "baseline");
     // Same namespace for both: privileged, and no warning.
-    let out = common::runnerctl(
-        &[
-            "render",
-            "-n",
-            "gitlab-runner",
-            "--create-namespace",
-            "-f",
-            "values/examples/seed.yaml",
-            "-o",
-            "json",
-        ],
-        None,
-        None,
-    );
-    let (stdout, stderr) = common::texts(&out);
+    let (level, stderr) = seed("gitlab-runner");
     assert!(!stderr.contains("must allow privileged pods"), "{stderr}");
-    let list: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(
-        list["items"][0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
-        "privileged"
-    );
+    assert_eq!(level, "privileged");
 }
