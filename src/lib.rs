@@ -2,7 +2,7 @@
 //!
 //! It takes the official `gitlab-runner` chart's values, renders the same objects from
 //! embedded Tera templates, and applies them with server-side apply. The data flows one way:
-//! [`values`] (embedded defaults + files + `--set` flags) -> [`render`] (ordered, schema-checked
+//! [`values`] (embedded defaults + files + `--set` flags) -> [`render`](mod@render) (ordered, schema-checked
 //! objects) -> [`apply`] (plan, diff, apply, prune, wait against a live cluster).
 //!
 //! `values` and `render` do no I/O: rendering works without a cluster.
