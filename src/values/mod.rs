@@ -217,7 +217,7 @@ impl ValuesBuilder {
                     });
                 }
             }
-            check::check_source(&defaults, &tree, &source, Some(&locs), &known, &mut unknown)?;
+            check::check_source(&defaults, &tree, &source, Some(&locs), known, &mut unknown)?;
             note_deprecated(&tree, &source);
             merge::merge_user(&mut user, tree);
         }
@@ -246,7 +246,7 @@ impl ValuesBuilder {
                         flag,
                         a,
                         &defaults,
-                        &known,
+                        known,
                         &mut user,
                         &mut unknown,
                         &mut note_deprecated,
@@ -273,7 +273,7 @@ impl ValuesBuilder {
                 flag,
                 a,
                 &defaults,
-                &known,
+                known,
                 &mut user,
                 &mut unknown,
                 &mut note_deprecated,
