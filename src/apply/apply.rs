@@ -127,8 +127,7 @@ impl Engine {
             .partition(|c| c.kind.resource.kind == "Namespace" && c.kind.resource.group.is_empty());
         for c in namespaces {
             let r = self.apply_one(c, &mut report).await?;
-            on_result(&r);
-            report.results.push(r);
+            super::record(&mut report.results, &mut on_result, r);
         }
         let mut parent_written = (union_gks.clone(), union_nss.clone());
         if !parent_current {
@@ -143,8 +142,7 @@ impl Engine {
         }
         for c in rest {
             let r = self.apply_one(c, &mut report).await?;
-            on_result(&r);
-            report.results.push(r);
+            super::record(&mut report.results, &mut on_result, r);
         }
 
         // Prune, then shrink the parent to what is left.
@@ -165,6 +163,27 @@ impl Engine {
     }
 
     /// Write one object as planned.
+    /// The one real server-side apply of an object's desired state (counted as a write).
+    async fn write(&self, c: &Change, force: bool, report: &mut Report) -> Result<(), Error> {
+        let p = ApplyParams {
+            manager: &self.opts.field_manager,
+            force,
+            dry_run: false,
+        };
+        report.writes += 1;
+        self.kube
+            .apply(
+                &c.kind,
+                c.object.namespace.as_deref(),
+                &c.object.name,
+                &c.desired,
+                p,
+            )
+            .await
+            .map_err(|e| Error::api(&c.object, "apply", e))?;
+        Ok(())
+    }
+
     async fn apply_one(&self, c: &Change, report: &mut Report) -> Result<ObjectResult, Error> {
         let ns = c.object.namespace.as_deref();
         let done = |action| {
@@ -195,16 +214,7 @@ impl Engine {
                     .await
                     .map_err(|e| Error::api(&c.object, "delete", e))?;
                 self.wait_gone(c, RECREATE_WAIT).await?;
-                let p = ApplyParams {
-                    manager: &self.opts.field_manager,
-                    force: true,
-                    dry_run: false,
-                };
-                report.writes += 1;
-                self.kube
-                    .apply(&c.kind, ns, &c.object.name, &c.desired, p)
-                    .await
-                    .map_err(|e| Error::api(&c.object, "apply", e))?;
+                self.write(c, true, report).await?;
                 return done(Action::Recreated);
             }
             PlannedAction::Create | PlannedAction::Update => {}
@@ -236,16 +246,7 @@ impl Engine {
             }
             force = true;
         }
-        let p = ApplyParams {
-            manager: &self.opts.field_manager,
-            force,
-            dry_run: false,
-        };
-        report.writes += 1;
-        self.kube
-            .apply(&c.kind, ns, &c.object.name, &c.desired, p)
-            .await
-            .map_err(|e| Error::api(&c.object, "apply", e))?;
+        self.write(c, force, report).await?;
         done(if c.live.is_some() {
             Action::Configured
         } else {

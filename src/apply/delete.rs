@@ -63,13 +63,15 @@ impl Engine {
                 if opts.delete_namespace {
                     namespaces.push((kind, v));
                 } else {
-                    let r = ObjectResult {
-                        object,
-                        action: Action::Skipped,
-                        note: Some("kept; --delete-namespace deletes it".into()),
-                    };
-                    on_result(&r);
-                    report.results.push(r);
+                    super::record(
+                        &mut report.results,
+                        &mut on_result,
+                        ObjectResult {
+                            object,
+                            action: Action::Skipped,
+                            note: Some("kept; --delete-namespace deletes it".into()),
+                        },
+                    );
                 }
                 continue;
             }
@@ -81,13 +83,15 @@ impl Engine {
                 .await
             {
                 Ok(_) => {
-                    let r = ObjectResult {
-                        object: object.clone(),
-                        action: Action::Deleted,
-                        note: None,
-                    };
-                    on_result(&r);
-                    report.results.push(r);
+                    super::record(
+                        &mut report.results,
+                        &mut on_result,
+                        ObjectResult {
+                            object: object.clone(),
+                            action: Action::Deleted,
+                            note: None,
+                        },
+                    );
                     gone.push((kind, object));
                 }
                 Err(e) => errs.push(Error::api(&object, "delete", e)),
@@ -113,18 +117,20 @@ impl Engine {
             self.wait_deleted(&gone, start, opts.timeout).await?;
         }
         if opts.delete_namespace && namespaces.is_empty() {
-            let r = ObjectResult {
-                object: ObjectRef {
-                    api_version: "v1".into(),
-                    kind: "Namespace".into(),
-                    namespace: None,
-                    name: applyset.namespace.clone(),
+            super::record(
+                &mut report.results,
+                &mut on_result,
+                ObjectResult {
+                    object: ObjectRef {
+                        api_version: "v1".into(),
+                        kind: "Namespace".into(),
+                        namespace: None,
+                        name: applyset.namespace.clone(),
+                    },
+                    action: Action::Skipped,
+                    note: Some("not created by runnerctl; kept".into()),
                 },
-                action: Action::Skipped,
-                note: Some("not created by runnerctl; kept".into()),
-            };
-            on_result(&r);
-            report.results.push(r);
+            );
         }
         let mut ns_gone = Vec::new();
         for (kind, v) in namespaces {
@@ -134,13 +140,15 @@ impl Engine {
                 .delete(&kind, None, &object.name, false, None)
                 .await
                 .map_err(|e| Error::api(&object, "delete", e))?;
-            let r = ObjectResult {
-                object: object.clone(),
-                action: Action::Deleted,
-                note: None,
-            };
-            on_result(&r);
-            report.results.push(r);
+            super::record(
+                &mut report.results,
+                &mut on_result,
+                ObjectResult {
+                    object: object.clone(),
+                    action: Action::Deleted,
+                    note: None,
+                },
+            );
             ns_gone.push((kind, object));
         }
         if opts.wait && !ns_gone.is_empty() {

@@ -142,6 +142,16 @@ impl fmt::Display for Action {
     }
 }
 
+/// Hand one outcome to the caller's progress callback and keep it in `results`.
+pub(crate) fn record(
+    results: &mut Vec<ObjectResult>,
+    on_result: &mut dyn FnMut(&ObjectResult),
+    result: ObjectResult,
+) {
+    on_result(&result);
+    results.push(result);
+}
+
 /// The outcome for one object.
 #[derive(Debug, Clone, Serialize)]
 pub struct ObjectResult {

@@ -288,13 +288,11 @@ impl Engine {
         for (kind, live) in candidates {
             let object = ObjectRef::of(live);
             if object.kind == "Namespace" && kind.resource.group.is_empty() {
-                let r = ObjectResult {
+                super::record(&mut results, on_result, ObjectResult {
                     object,
                     action: Action::Skipped,
                     note: Some("namespaces are not pruned; `runnerctl uninstall --delete-namespace` removes it".into()),
-                };
-                on_result(&r);
-                results.push(r);
+                });
                 continue;
             }
             let uid = live.pointer("/metadata/uid").and_then(Value::as_str);
@@ -305,13 +303,15 @@ impl Engine {
                 .await
             {
                 Ok(_) => {
-                    let r = ObjectResult {
-                        object,
-                        action: Action::Pruned,
-                        note: None,
-                    };
-                    on_result(&r);
-                    results.push(r);
+                    super::record(
+                        &mut results,
+                        on_result,
+                        ObjectResult {
+                            object,
+                            action: Action::Pruned,
+                            note: None,
+                        },
+                    );
                 }
                 Err(e) => errs.push(Error::api(&object, "prune", e)),
             }
