@@ -365,8 +365,12 @@ pub(crate) fn typed(s: &str, mode: Mode) -> Value {
     Value::String(s.to_owned())
 }
 
-/// Parses a `--set` / `--set-string` expression.
-pub(crate) fn parse_set(expr: &str, mode: Mode) -> Result<Vec<Assignment>, ParseError> {
+/// `key=value[,key=value...]`: the pair loop shared by `--set` and `--set-json`; `value`
+/// reads one value right after the `=`.
+fn parse_pairs(
+    expr: &str,
+    mut value: impl FnMut(&mut Parser<'_>, &KeyPath) -> Result<Value, ParseError>,
+) -> Result<Vec<Assignment>, ParseError> {
     let mut p = Parser::new(expr);
     let mut out = Vec::new();
     if p.peek().is_none() {
@@ -375,7 +379,7 @@ pub(crate) fn parse_set(expr: &str, mode: Mode) -> Result<Vec<Assignment>, Parse
     loop {
         let path = p.key(false)?;
         p.i += 1; // '='
-        let value = p.value(mode)?;
+        let value = value(&mut p, &path)?;
         out.push(Assignment { path, value });
         if !p.next_pair() {
             return Ok(out);
@@ -383,47 +387,50 @@ pub(crate) fn parse_set(expr: &str, mode: Mode) -> Result<Vec<Assignment>, Parse
     }
 }
 
+/// Parses a `--set` / `--set-string` expression.
+pub(crate) fn parse_set(expr: &str, mode: Mode) -> Result<Vec<Assignment>, ParseError> {
+    parse_pairs(expr, |p, _| p.value(mode))
+}
+
 /// Parses a `--set-json` expression: `key=<json>[,key=<json>...]`.
 pub(crate) fn parse_set_json(expr: &str) -> Result<Vec<Assignment>, ParseError> {
-    let mut p = Parser::new(expr);
-    let mut out = Vec::new();
-    if p.peek().is_none() {
-        return Ok(out);
-    }
-    loop {
-        let path = p.key(false)?;
-        p.i += 1; // '='
-        let start_byte = p.offsets[p.i];
-        let rest = &p.text[start_byte..];
-        let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
-        let value = match stream.next() {
-            Some(Ok(v)) => v,
-            Some(Err(e)) => {
-                return p.err(
-                    p.i,
-                    format!("the value of \"{path}\" is not valid JSON ({e}); write key=<JSON>, as in a={{\"x\":1}}"),
-                );
-            }
-            None => {
-                return p.err(
-                    p.i,
-                    format!("key \"{path}\" has no JSON value; write key=<JSON>, as in a=\"x\""),
-                );
-            }
-        };
-        let end_byte = start_byte + stream.byte_offset();
-        p.i = p.offsets.partition_point(|&o| o < end_byte);
-        match p.peek() {
-            None | Some(',') => {}
-            Some(c) => {
-                return p.err(p.i, format!("unexpected '{c}' after the JSON value of \"{path}\": expected ',' or the end"));
-            }
+    parse_pairs(expr, json_value)
+}
+
+/// One JSON value after `key=`, which must be followed by `,` or the end.
+fn json_value(p: &mut Parser<'_>, path: &KeyPath) -> Result<Value, ParseError> {
+    let start_byte = p.offsets[p.i];
+    let rest = &p.text[start_byte..];
+    let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
+    let value = match stream.next() {
+        Some(Ok(v)) => v,
+        Some(Err(e)) => {
+            return p.err(
+                p.i,
+                format!("the value of \"{path}\" is not valid JSON ({e}); write key=<JSON>, as in a={{\"x\":1}}"),
+            );
         }
-        out.push(Assignment { path, value });
-        if !p.next_pair() {
-            return Ok(out);
+        None => {
+            return p.err(
+                p.i,
+                format!("key \"{path}\" has no JSON value; write key=<JSON>, as in a=\"x\""),
+            );
+        }
+    };
+    let end_byte = start_byte + stream.byte_offset();
+    p.i = p.offsets.partition_point(|&o| o < end_byte);
+    match p.peek() {
+        None | Some(',') => {}
+        Some(c) => {
+            return p.err(
+                p.i,
+                format!(
+                    "unexpected '{c}' after the JSON value of \"{path}\": expected ',' or the end"
+                ),
+            );
         }
     }
+    Ok(value)
 }
 
 /// Parses a bare key (`--set-file` keys): `a.b[0].c`.
