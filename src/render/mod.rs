@@ -347,7 +347,7 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
             _ => objects.extend(render_template(name, &ctx)?),
         }
     }
-    objects.extend(extra_objects(release, &derived)?);
+    objects.extend(extra_objects(release)?);
     for o in &objects {
         validate::check(o)?;
     }
@@ -378,7 +378,7 @@ fn fill_removed(values: &mut Value, defaults: &Value) {
 }
 
 /// `extraObjects`: each item as given, with template expressions in its strings evaluated.
-fn extra_objects(release: &Release, derived: &context::Derived) -> Result<Vec<Object>, Error> {
+fn extra_objects(release: &Release) -> Result<Vec<Object>, Error> {
     let values = release.values.as_json();
     let Some(Value::Array(items)) = context::lookup(values, "extraObjects") else {
         return Ok(Vec::new());
@@ -437,7 +437,6 @@ fn extra_objects(release: &Release, derived: &context::Derived) -> Result<Vec<Ob
                 message: "metadata.name is missing".into(),
             });
         }
-        let _ = derived;
         out.push(Object {
             source: EXTRA_OBJECTS_SOURCE.to_string(),
             value: Value::Object(map),
