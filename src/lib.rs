@@ -36,7 +36,8 @@ pub mod apply;
 #[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod cli;
-pub mod kube;
+pub mod k8s;
+pub mod object;
 pub mod render;
 pub mod runner_config;
 pub mod values;

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::plan::{Change, Plan, PlannedAction};
 use super::{ADOPTABLE_MANAGERS, Action, Engine, Error, ObjectResult, Report};
-use crate::kube::ApplyParams;
+use crate::k8s::ApplyParams;
 
 /// How long `--recreate` waits for the old object to disappear.
 const RECREATE_WAIT: Duration = Duration::from_secs(120);
@@ -171,7 +171,7 @@ impl Engine {
             dry_run: false,
         };
         report.writes += 1;
-        self.kube
+        self.cluster
             .apply(
                 &c.kind,
                 c.object.namespace.as_deref(),
@@ -209,7 +209,7 @@ impl Engine {
                     .and_then(|l| l.pointer("/metadata/uid"))
                     .and_then(Value::as_str);
                 report.writes += 1;
-                self.kube
+                self.cluster
                     .delete(&c.kind, ns, &c.object.name, true, uid)
                     .await
                     .map_err(|e| Error::api(&c.object, "delete", e))?;
@@ -234,13 +234,25 @@ impl Engine {
                     .pointer("/metadata/resourceVersion")
                     .cloned()
                     .unwrap_or(Value::Null);
-                let ops = json!([
-                    {"op": "test", "path": "/metadata/resourceVersion", "value": rv},
-                    {"op": "replace", "path": "/metadata/managedFields", "value": new},
+                let ops = json_patch::Patch(vec![
+                    json_patch::PatchOperation::Test(json_patch::TestOperation {
+                        path: json_patch::jsonptr::PointerBuf::from_tokens([
+                            "metadata",
+                            "resourceVersion",
+                        ]),
+                        value: rv,
+                    }),
+                    json_patch::PatchOperation::Replace(json_patch::ReplaceOperation {
+                        path: json_patch::jsonptr::PointerBuf::from_tokens([
+                            "metadata",
+                            "managedFields",
+                        ]),
+                        value: Value::Array(new),
+                    }),
                 ]);
                 report.writes += 1;
-                self.kube
-                    .json_patch(&c.kind, ns, &c.object.name, &ops)
+                self.cluster
+                    .json_patch(&c.kind, ns, &c.object.name, ops)
                     .await
                     .map_err(|e| Error::api(&c.object, "take over managed fields", e))?;
             }
@@ -258,7 +270,7 @@ impl Engine {
         let start = Instant::now();
         loop {
             let got = self
-                .kube
+                .cluster
                 .get(&c.kind, c.object.namespace.as_deref(), &c.object.name)
                 .await
                 .map_err(|e| Error::api(&c.object, "get", e))?;

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::prune::ApplySet;
-use super::{Action, Engine, Error, ObjectRef, ObjectResult, Report, install_rank};
-use crate::kube::Kind;
+use super::{Action, Engine, Error, ObjectRef, ObjectResult, Report};
+use crate::k8s::Kind;
 
 /// Options of [`Engine::uninstall`].
 #[derive(Debug, Clone)]
@@ -48,10 +48,7 @@ impl Engine {
         let parent = applyset.parse_parent(live.as_ref())?;
         let mut members = self.list_members(applyset, &parent).await?;
         members.sort_by(|(_, a), (_, b)| {
-            let (a, b) = (ObjectRef::of(a), ObjectRef::of(b));
-            install_rank(&b.kind)
-                .cmp(&install_rank(&a.kind))
-                .then_with(|| a.cmp(&b))
+            crate::object::uninstall_order(&ObjectRef::of(a), &ObjectRef::of(b))
         });
         let mut report = Report::default();
         let mut gone: Vec<(Kind, ObjectRef)> = Vec::new();
@@ -78,7 +75,7 @@ impl Engine {
             let uid = v.pointer("/metadata/uid").and_then(Value::as_str);
             report.writes += 1;
             match self
-                .kube
+                .cluster
                 .delete(&kind, object.namespace.as_deref(), &object.name, true, uid)
                 .await
             {
@@ -101,7 +98,7 @@ impl Engine {
         let secret = super::prune::secret_kind(self).await?;
         let parent_ref = applyset.parent_ref();
         report.writes += 1;
-        self.kube
+        self.cluster
             .delete(
                 &secret,
                 Some(&applyset.namespace),
@@ -136,7 +133,7 @@ impl Engine {
         for (kind, v) in namespaces {
             let object = ObjectRef::of(&v);
             report.writes += 1;
-            self.kube
+            self.cluster
                 .delete(&kind, None, &object.name, false, None)
                 .await
                 .map_err(|e| Error::api(&object, "delete", e))?;
@@ -170,7 +167,7 @@ impl Engine {
             for item in left {
                 let (kind, o) = item;
                 if self
-                    .kube
+                    .cluster
                     .get(kind, o.namespace.as_deref(), &o.name)
                     .await
                     .map_err(|e| Error::api(o, "get", e))?

@@ -35,9 +35,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::kube::Kube;
+use crate::k8s::Cluster;
+pub use crate::object::ObjectRef;
 
 #[allow(clippy::module_inception)] // one file per verb, the verb `apply` included
 mod apply;
@@ -62,51 +62,6 @@ pub const FIELD_MANAGER: &str = "runnerctl";
 /// (client-side `kubectl apply`, helm, and the server's pre-SSA placeholder).
 pub const ADOPTABLE_MANAGERS: &[&str] =
     &["kubectl-client-side-apply", "helm", "before-first-apply"];
-
-/// One object, as `Kind/namespace/name` (or `Kind/name` when cluster-scoped).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct ObjectRef {
-    /// `apiVersion`.
-    #[serde(rename = "apiVersion")]
-    pub api_version: String,
-    /// `kind`.
-    pub kind: String,
-    /// Namespace, `None` for cluster-scoped objects.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// Name.
-    pub name: String,
-}
-
-impl ObjectRef {
-    /// The reference of a JSON object (apiVersion, kind, metadata.namespace, metadata.name).
-    pub fn of(v: &Value) -> Self {
-        let s = |p: &str| {
-            v.pointer(p)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
-        ObjectRef {
-            api_version: s("/apiVersion"),
-            kind: s("/kind"),
-            namespace: v
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            name: s("/metadata/name"),
-        }
-    }
-}
-
-impl fmt::Display for ObjectRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.namespace {
-            Some(ns) => write!(f, "{}/{}/{}", self.kind, ns, self.name),
-            None => write!(f, "{}/{}", self.kind, self.name),
-        }
-    }
-}
 
 /// What happened to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -419,7 +374,7 @@ impl EngineOptions {
 /// The apply engine: a counted client plus options. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    kube: Kube,
+    cluster: Cluster,
     opts: EngineOptions,
 }
 
@@ -427,14 +382,14 @@ impl Engine {
     /// An engine over a client.
     pub fn new(client: kube::Client, opts: EngineOptions) -> Self {
         Engine {
-            kube: Kube::new(client),
+            cluster: Cluster::new(client),
             opts,
         }
     }
 
     /// The counted REST layer.
-    pub fn kube(&self) -> &Kube {
-        &self.kube
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
     }
 
     /// The options.
@@ -444,7 +399,7 @@ impl Engine {
 
     /// API requests sent so far.
     pub fn requests(&self) -> u64 {
-        self.kube.requests()
+        self.cluster.requests()
     }
 }
 
@@ -474,20 +429,9 @@ pub(crate) async fn concurrently<T: Send + 'static>(futs: Vec<BoxFut<T>>) -> Vec
         .collect()
 }
 
-/// helm's install order by kind; unknown kinds last. Uninstall uses the reverse.
-pub use crate::render::install_rank;
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn object_ref_display() {
-        let v = serde_json::json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"r","namespace":"ns"}});
-        assert_eq!(ObjectRef::of(&v).to_string(), "Deployment/ns/r");
-        let v = serde_json::json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"ns"}});
-        assert_eq!(ObjectRef::of(&v).to_string(), "Namespace/ns");
-    }
 
     #[test]
     fn conflict_status_is_parsed() {
@@ -526,12 +470,5 @@ mod tests {
             e.to_string(),
             "Role/ns/x: apply failed: forbidden: roles.rbac.authorization.k8s.io \"x\" is forbidden: user cannot patch"
         );
-    }
-
-    #[test]
-    fn install_order() {
-        assert!(install_rank("Namespace") < install_rank("Secret"));
-        assert!(install_rank("RoleBinding") < install_rank("Deployment"));
-        assert_eq!(install_rank("Whatever"), install_rank("Whatever2"));
     }
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::diff::{normalize, ownership};
 use super::prune::{ApplySet, LABEL_PART_OF, ParentState};
 use super::{ADOPTABLE_MANAGERS, BoxFut, Engine, Error, ObjectRef, concurrently};
-use crate::kube::{ApplyParams, Kind};
+use crate::k8s::{ApplyParams, Kind};
 use crate::render::Object;
 
 /// What applying would do to one object.
@@ -185,7 +185,7 @@ impl Engine {
         let mut errs = Vec::new();
         for o in objects {
             let object = ObjectRef::of(&o.value);
-            match self.kube.resolve(o.api_version(), o.kind()).await {
+            match self.cluster.resolve(o.api_version(), o.kind()).await {
                 Ok(Some(kind)) => match desired_object(o, &kind, &applyset.namespace, &id) {
                     Ok(d) => items.push((kind, ObjectRef::of(&d), d)),
                     Err(e) => errs.push(e),
@@ -227,7 +227,7 @@ impl Engine {
                 let engine = self.clone();
                 Box::pin(async move {
                     engine
-                        .kube
+                        .cluster
                         .get(&kind, obj.namespace.as_deref(), &obj.name)
                         .await
                         .map_err(|e| Error::api(&obj, "get", e))
@@ -313,11 +313,7 @@ impl Engine {
             .into_iter()
             .partition(|c| c.kind.resource.kind == "Namespace" && c.kind.resource.group.is_empty());
         let kept = kept.into_iter().map(|c| c.object).collect();
-        prune.sort_by(|a, b| {
-            super::install_rank(&b.object.kind)
-                .cmp(&super::install_rank(&a.object.kind))
-                .then_with(|| a.object.cmp(&b.object))
-        });
+        prune.sort_by(|a, b| crate::object::uninstall_order(&a.object, &b.object));
         Ok(Plan {
             applyset: applyset.clone(),
             parent,
@@ -372,7 +368,11 @@ impl Engine {
             dry_run: true,
         };
         let ns = object.namespace.as_deref();
-        let result = match self.kube.apply(&kind, ns, &object.name, &desired, p).await {
+        let result = match self
+            .cluster
+            .apply(&kind, ns, &object.name, &desired, p)
+            .await
+        {
             Ok(v) => Ok(v),
             Err(e) => match Error::api(&object, "dry-run apply", e) {
                 // Conflicts only with managers runnerctl adopts: the takeover resolves them.
@@ -381,7 +381,7 @@ impl Engine {
                         && conflicts.iter().all(|c| change.adopt.contains(&c.manager)) =>
                 {
                     let p = ApplyParams { force: true, ..p };
-                    self.kube
+                    self.cluster
                         .apply(&kind, ns, &object.name, &desired, p)
                         .await
                         .map_err(|e| Error::api(&object, "dry-run apply", e))

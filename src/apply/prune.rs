@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{Action, BoxFut, Engine, Error, ObjectRef, ObjectResult, concurrently};
-use crate::kube::{ApplyParams, Kind};
+use crate::k8s::{ApplyParams, Kind};
 
 /// Label on the parent holding the ApplySet id.
 pub const LABEL_ID: &str = "applyset.kubernetes.io/id";
@@ -192,7 +192,7 @@ impl Engine {
     /// The live parent Secret, if any.
     pub(crate) async fn get_parent(&self, set: &ApplySet) -> Result<Option<Value>, Error> {
         let kind = secret_kind(self).await?;
-        self.kube
+        self.cluster
             .get(&kind, Some(&set.namespace), &set.name)
             .await
             .map_err(|e| Error::api(&set.parent_ref(), "get", e))
@@ -212,7 +212,7 @@ impl Engine {
             force: true,
             dry_run: false,
         };
-        self.kube
+        self.cluster
             .apply(&kind, Some(&set.namespace), &set.name, &body, p)
             .await
             .map_err(|e| Error::api(&set.parent_ref(), "apply", e))?;
@@ -231,7 +231,7 @@ impl Engine {
         namespaces.insert(set.namespace.clone());
         for gk in &parent.group_kinds {
             let (group, kind_name) = parse_group_kind(gk);
-            let kind = match self.kube.resolve_group_kind(&group, &kind_name).await {
+            let kind = match self.cluster.resolve_group_kind(&group, &kind_name).await {
                 Ok(Some(k)) => k,
                 Ok(None) => continue, // the API is gone (CRD removed): nothing to list
                 Err(e) => return Err(Error::api(&set.parent_ref(), "discovery", e)),
@@ -248,7 +248,7 @@ impl Engine {
                 let parent_ref = set.parent_ref();
                 futs.push(Box::pin(async move {
                     let items = engine
-                        .kube
+                        .cluster
                         .list(&kind, ns.as_deref(), Some(&selector), None)
                         .await
                         .map_err(|e| {
@@ -298,7 +298,7 @@ impl Engine {
             let uid = live.pointer("/metadata/uid").and_then(Value::as_str);
             *writes += 1;
             match self
-                .kube
+                .cluster
                 .delete(kind, object.namespace.as_deref(), &object.name, false, uid)
                 .await
             {
@@ -322,7 +322,7 @@ impl Engine {
 }
 
 pub(crate) async fn secret_kind(engine: &Engine) -> Result<Kind, Error> {
-    match engine.kube.resolve("v1", "Secret").await {
+    match engine.cluster.resolve("v1", "Secret").await {
         Ok(Some(k)) => Ok(k),
         _ => unreachable!("Secret is a built-in kind"),
     }

@@ -3,7 +3,7 @@ use serde::Serialize;
 
 use super::prune::ApplySet;
 use super::wait::{Readiness, readiness};
-use super::{Engine, Error, ObjectRef, install_rank};
+use super::{Engine, Error, ObjectRef};
 
 /// One member and its readiness.
 #[derive(Debug, Clone, Serialize)]
@@ -74,11 +74,7 @@ impl Engine {
                 readiness: readiness(&v),
             })
             .collect();
-        objects.sort_by(|a, b| {
-            install_rank(&a.object.kind)
-                .cmp(&install_rank(&b.object.kind))
-                .then_with(|| a.object.cmp(&b.object))
-        });
+        objects.sort_by(|a, b| crate::object::install_order(&a.object, &b.object));
         Ok(StatusReport {
             parent: applyset.parent_ref().to_string(),
             id: applyset.id(),

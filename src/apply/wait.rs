@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{BoxFut, Engine, Error, ObjectRef, concurrently};
-use crate::kube::Kind;
+use crate::k8s::Kind;
 
 /// Readiness of one object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -235,7 +235,7 @@ impl Engine {
                 continue;
             }
             let kind = self
-                .kube
+                .cluster
                 .resolve(&o.api_version, &o.kind)
                 .await
                 .map_err(|e| Error::api(o, "discovery", e))?
@@ -258,7 +258,7 @@ impl Engine {
                 .map(|(k, o, _)| {
                     let (e, k, o) = (self.clone(), k.clone(), o.clone());
                     Box::pin(async move {
-                        e.kube
+                        e.cluster
                             .get(&k, o.namespace.as_deref(), &o.name)
                             .await
                             .map_err(|err| Error::api(&o, "get", err))
@@ -356,13 +356,13 @@ impl Engine {
             _ => return out,
         };
         let (Ok(Some(pod_kind)), Ok(Some(event_kind))) = (
-            self.kube.resolve("v1", "Pod").await,
-            self.kube.resolve("v1", "Event").await,
+            self.cluster.resolve("v1", "Pod").await,
+            self.cluster.resolve("v1", "Event").await,
         ) else {
             return out;
         };
         let ns = o.namespace.as_deref();
-        let mut pods = match self.kube.list(&pod_kind, ns, Some(&labels), None).await {
+        let mut pods = match self.cluster.list(&pod_kind, ns, Some(&labels), None).await {
             Ok(p) => p,
             Err(e) => {
                 out.push(format!(
@@ -391,7 +391,7 @@ impl Engine {
                 .and_then(Value::as_str)
                 .unwrap_or("");
             let fs = format!("involvedObject.name={name}");
-            if let Ok(mut events) = self.kube.list(&event_kind, ns, None, Some(&fs)).await {
+            if let Ok(mut events) = self.cluster.list(&event_kind, ns, None, Some(&fs)).await {
                 let ts = |e: &Value| {
                     [
                         "/lastTimestamp",

@@ -86,11 +86,11 @@ impl Session {
             .enable_all()
             .build()
             .context("starting the runtime")?;
-        let copts = crate::kube::ClientOptions {
+        let copts = crate::k8s::ClientOptions {
             kubeconfig: cluster.kubeconfig.clone(),
             context: cluster.context.clone(),
         };
-        let client = rt.block_on(crate::kube::client(&copts))?;
+        let client = rt.block_on(crate::k8s::client(&copts))?;
         let default_namespace = client.default_namespace().to_string();
         Ok(Session {
             rt,

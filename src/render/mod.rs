@@ -13,7 +13,6 @@ mod validate;
 mod yaml;
 
 pub use context::{DEFAULT_IMAGE_TAG, default_rules, fullname};
-pub use order::{INSTALL_ORDER, rank as install_rank};
 pub use output::{MASK, OutputFormat};
 
 /// What to render: a release name and namespace, its values and cluster capabilities.

@@ -1,79 +1,15 @@
-//! Cluster access: a client from kubeconfig, context or in-cluster config, and a thin,
-//! counted REST layer over untyped JSON objects with a small discovery cache.
+//! A thin, counted REST layer over untyped JSON objects, with a small discovery cache.
 //!
-//! Every request runnerctl sends goes through [`Kube`], which counts them ([`Kube::requests`])
-//! so that `--stats` can report how many API requests an operation took.
+//! Every request runnerctl sends goes through [`Cluster`], which counts them
+//! ([`Cluster::requests`]) so that `--stats` can report how many API requests an operation took.
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use kube::Client;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, Preconditions};
 use kube::core::{ApiResource, GroupVersion, GroupVersionKind, Request};
 use serde_json::Value;
-
-/// Errors from building a client.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The kubeconfig file could not be read or is invalid.
-    #[error("kubeconfig {path}")]
-    Kubeconfig {
-        /// The file, or `$KUBECONFIG`/`~/.kube/config` when none was given.
-        path: String,
-        /// The cause.
-        #[source]
-        source: kube::config::KubeconfigError,
-    },
-    /// No configuration could be found (no kubeconfig, not in a cluster).
-    #[error("no cluster configuration found (tried $KUBECONFIG, ~/.kube/config, in-cluster)")]
-    Infer(#[source] kube::config::InferConfigError),
-    /// The client could not be built from the configuration (TLS, proxy, auth).
-    #[error("cannot build a client for the cluster")]
-    Client(#[source] kube::Error),
-}
-
-/// Where to find the cluster, like kubectl's `--kubeconfig` and `--context`.
-#[derive(Debug, Clone, Default)]
-pub struct ClientOptions {
-    /// A kubeconfig file; `None` uses `$KUBECONFIG`, then `~/.kube/config`, then the
-    /// in-cluster service account.
-    pub kubeconfig: Option<PathBuf>,
-    /// A context in the kubeconfig; `None` uses its current context.
-    pub context: Option<String>,
-}
-
-/// Build a client as kubectl would. The client's `default_namespace()` is the context's
-/// namespace (or `default`).
-pub async fn client(opts: &ClientOptions) -> Result<Client, Error> {
-    let kopts = KubeConfigOptions {
-        context: opts.context.clone(),
-        ..Default::default()
-    };
-    let config = if let Some(path) = &opts.kubeconfig {
-        let kc = Kubeconfig::read_from(path).map_err(|source| Error::Kubeconfig {
-            path: path.display().to_string(),
-            source,
-        })?;
-        kube::Config::from_custom_kubeconfig(kc, &kopts)
-            .await
-            .map_err(|source| Error::Kubeconfig {
-                path: path.display().to_string(),
-                source,
-            })?
-    } else if opts.context.is_some() {
-        kube::Config::from_kubeconfig(&kopts)
-            .await
-            .map_err(|source| Error::Kubeconfig {
-                path: std::env::var("KUBECONFIG").unwrap_or_else(|_| "~/.kube/config".into()),
-                source,
-            })?
-    } else {
-        kube::Config::infer().await.map_err(Error::Infer)?
-    };
-    Client::try_from(config).map_err(Error::Client)
-}
 
 /// A resolved kind: where its objects live in the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,15 +162,15 @@ struct Cache {
 
 /// A counted REST client over untyped JSON objects.
 #[derive(Clone)]
-pub struct Kube {
+pub struct Cluster {
     client: Client,
     requests: Arc<AtomicU64>,
     cache: Arc<Mutex<Cache>>,
 }
 
-impl std::fmt::Debug for Kube {
+impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Kube")
+        f.debug_struct("Cluster")
             .field("requests", &self.requests())
             .finish_non_exhaustive()
     }
@@ -251,7 +187,7 @@ pub struct ApplyParams<'a> {
     pub dry_run: bool,
 }
 
-impl Kube {
+impl Cluster {
     /// Wrap a client.
     pub fn new(client: Client) -> Self {
         let mut cache = Cache::default();
@@ -265,7 +201,7 @@ impl Kube {
                 Some(k),
             );
         }
-        Kube {
+        Cluster {
             client,
             requests: Arc::new(AtomicU64::new(0)),
             cache: Arc::new(Mutex::new(cache)),
@@ -437,30 +373,10 @@ impl Kube {
         kind: &Kind,
         ns: Option<&str>,
         name: &str,
-        ops: &Value,
+        ops: json_patch::Patch,
     ) -> Result<Value, kube::Error> {
-        let mut req = Request::new(kind.url(ns))
-            .patch(name, &PatchParams::default(), &Patch::Merge(ops))
-            .map_err(kube::Error::BuildRequest)?;
-        req.headers_mut().insert(
-            "content-type",
-            "application/json-patch+json"
-                .parse()
-                .expect("static header value"),
-        );
-        send!(self, req)
-    }
-
-    /// Create an object.
-    pub async fn create(
-        &self,
-        kind: &Kind,
-        ns: Option<&str>,
-        body: &Value,
-    ) -> Result<Value, kube::Error> {
-        let data = serde_json::to_vec(body).map_err(kube::Error::SerdeError)?;
         let req = Request::new(kind.url(ns))
-            .create(&PostParams::default(), data)
+            .patch(name, &PatchParams::default(), &Patch::<()>::Json(ops))
             .map_err(kube::Error::BuildRequest)?;
         send!(self, req)
     }

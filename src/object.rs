@@ -1,0 +1,223 @@
+//! Naming and ordering Kubernetes objects: [`ObjectRef`] (`Kind/namespace/name`), the
+//! Namespace predicate, and helm's install order, shared by render, plan, apply, prune,
+//! uninstall and status.
+use std::cmp::Ordering;
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// One object, shown as `Kind/namespace/name` (or `Kind/name` when cluster-scoped).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ObjectRef {
+    /// `apiVersion`.
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    /// `kind`.
+    pub kind: String,
+    /// Namespace, `None` for cluster-scoped objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: String,
+}
+
+impl ObjectRef {
+    /// The reference of a JSON object (apiVersion, kind, metadata.namespace, metadata.name).
+    pub fn of(v: &Value) -> Self {
+        let s = |p: &str| v.pointer(p).and_then(Value::as_str);
+        ObjectRef {
+            api_version: s("/apiVersion").unwrap_or("").to_string(),
+            kind: s("/kind").unwrap_or("").to_string(),
+            namespace: s("/metadata/namespace").map(str::to_string),
+            name: s("/metadata/name").unwrap_or("").to_string(),
+        }
+    }
+
+    /// A cluster-scoped core `Namespace`.
+    pub fn namespace(name: &str) -> Self {
+        ObjectRef {
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            namespace: None,
+            name: name.to_string(),
+        }
+    }
+
+    /// The API group (`""` for the core group).
+    pub fn group(&self) -> &str {
+        self.api_version
+            .split_once('/')
+            .map_or("", |(group, _)| group)
+    }
+
+    /// Whether this is a core `Namespace`.
+    pub fn is_namespace(&self) -> bool {
+        is_namespace(self.group(), &self.kind)
+    }
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{}/{}/{}", self.kind, ns, self.name),
+            None => write!(f, "{}/{}", self.kind, self.name),
+        }
+    }
+}
+
+/// Whether a group and kind name the core `Namespace` (the one kind that is never pruned and
+/// is deleted only on request).
+pub fn is_namespace(group: &str, kind: &str) -> bool {
+    group.is_empty() && kind == "Namespace"
+}
+
+/// Kinds in the order helm installs them.
+pub const INSTALL_ORDER: &[&str] = &[
+    "PriorityClass",
+    "Namespace",
+    "NetworkPolicy",
+    "ResourceQuota",
+    "LimitRange",
+    "PodSecurityPolicy",
+    "PodDisruptionBudget",
+    "ServiceAccount",
+    "Secret",
+    "SecretList",
+    "ConfigMap",
+    "StorageClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleList",
+    "ClusterRoleBinding",
+    "ClusterRoleBindingList",
+    "Role",
+    "RoleList",
+    "RoleBinding",
+    "RoleBindingList",
+    "Service",
+    "DaemonSet",
+    "Pod",
+    "ReplicationController",
+    "ReplicaSet",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+    "IngressClass",
+    "Ingress",
+    "APIService",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+];
+
+/// Position of a kind in the install order; unknown kinds sort after all known ones.
+pub fn install_rank(kind: &str) -> usize {
+    INSTALL_ORDER
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(INSTALL_ORDER.len())
+}
+
+/// Ties within one rank: kind, namespace, name, apiVersion.
+fn tie_break(a: &ObjectRef, b: &ObjectRef) -> Ordering {
+    (&a.kind, &a.namespace, &a.name, &a.api_version).cmp(&(
+        &b.kind,
+        &b.namespace,
+        &b.name,
+        &b.api_version,
+    ))
+}
+
+/// helm's install order: by kind rank, then kind, namespace and name.
+pub fn install_order(a: &ObjectRef, b: &ObjectRef) -> Ordering {
+    install_rank(&a.kind)
+        .cmp(&install_rank(&b.kind))
+        .then_with(|| tie_break(a, b))
+}
+
+/// The order of deletion (prune, uninstall): kinds in reverse install order, names ascending.
+pub fn uninstall_order(a: &ObjectRef, b: &ObjectRef) -> Ordering {
+    install_rank(&b.kind)
+        .cmp(&install_rank(&a.kind))
+        .then_with(|| tie_break(a, b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn r(kind: &str, ns: Option<&str>, name: &str) -> ObjectRef {
+        ObjectRef {
+            api_version: "v1".into(),
+            kind: kind.into(),
+            namespace: ns.map(str::to_string),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn display() {
+        let v = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"r","namespace":"ns"}});
+        assert_eq!(ObjectRef::of(&v).to_string(), "Deployment/ns/r");
+        assert_eq!(ObjectRef::of(&v).group(), "apps");
+        let v = json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"ns"}});
+        assert_eq!(ObjectRef::of(&v).to_string(), "Namespace/ns");
+        assert!(ObjectRef::of(&v).is_namespace());
+        assert_eq!(ObjectRef::of(&v), ObjectRef::namespace("ns"));
+    }
+
+    #[test]
+    fn namespace_predicate_needs_the_core_group() {
+        assert!(is_namespace("", "Namespace"));
+        assert!(!is_namespace("example.com", "Namespace"));
+        assert!(!is_namespace("", "Secret"));
+    }
+
+    #[test]
+    fn ranks() {
+        assert!(install_rank("Namespace") < install_rank("Secret"));
+        assert!(install_rank("RoleBinding") < install_rank("Deployment"));
+        assert_eq!(install_rank("Whatever"), INSTALL_ORDER.len());
+        assert_eq!(install_rank("Whatever"), install_rank("Whatever2"));
+    }
+
+    #[test]
+    fn install_and_uninstall_orders() {
+        let mut objs = vec![
+            r("Deployment", Some("a"), "d"),
+            r("Widget", Some("a"), "w"),
+            r("Secret", Some("a"), "s2"),
+            r("Namespace", None, "a"),
+            r("Secret", Some("a"), "s1"),
+        ];
+        objs.sort_by(install_order);
+        let names: Vec<String> = objs.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            names,
+            [
+                "Namespace/a",
+                "Secret/a/s1",
+                "Secret/a/s2",
+                "Deployment/a/d",
+                "Widget/a/w"
+            ]
+        );
+        objs.sort_by(uninstall_order);
+        let names: Vec<String> = objs.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            names,
+            [
+                "Widget/a/w",
+                "Deployment/a/d",
+                "Secret/a/s1",
+                "Secret/a/s2",
+                "Namespace/a"
+            ]
+        );
+    }
+}
