@@ -8,7 +8,7 @@ fn main() -> ExitCode {
     match runnerctl::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("runnerctl: {err:#}");
+            eprintln!("runnerctl: {}", runnerctl::cli::error::describe(&err));
             ExitCode::from(runnerctl::cli::EXIT_ERROR)
         }
     }

@@ -1,65 +1,12 @@
-//! Diffs: normalisation of live and dry-run objects, Secret masking, unified diffs, summary.
-use std::fmt;
-
+//! Presenting a plan: unified diffs of live and dry-run objects (normalised, Secret values
+//! masked), colored on request.
 use serde_json::Value;
 
+use super::managed_fields::normalize;
 use super::plan::{Change, Plan, PlannedAction};
-
-/// Metadata the server maintains; never shown as a change.
-const SERVER_METADATA: &[&str] = &[
-    "managedFields",
-    "resourceVersion",
-    "generation",
-    "uid",
-    "creationTimestamp",
-    "selfLink",
-];
 
 /// The annotation client-side `kubectl apply` stores the whole object in (tokens included).
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// Remove what the server maintains (managedFields, resourceVersion, generation, uid,
-/// creationTimestamp, status) so that two states of an object compare by content.
-/// Defaults filled in by the server stay: the dry-run result has them as well.
-pub fn normalize(obj: &Value) -> Value {
-    let mut v = obj.clone();
-    if let Some(m) = v.as_object_mut() {
-        m.remove("status");
-        if let Some(Value::Object(meta)) = m.get_mut("metadata") {
-            for k in SERVER_METADATA {
-                meta.remove(*k);
-            }
-            for key in ["labels", "annotations"] {
-                if meta
-                    .get(key)
-                    .and_then(Value::as_object)
-                    .is_some_and(|o| o.is_empty())
-                {
-                    meta.remove(key);
-                }
-            }
-        }
-    }
-    v
-}
-
-/// managedFields without their timestamps, to tell an ownership change from a no-op.
-pub(crate) fn ownership(obj: &Value) -> Vec<Value> {
-    obj.pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|e| {
-                    let mut e = e.clone();
-                    if let Some(m) = e.as_object_mut() {
-                        m.remove("time");
-                    }
-                    e
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// Replace Secret values by markers that show which keys changed but not their values:
 /// `(unchanged)`, `(before)`/`(after)`, or `***` for a key on one side only. Applies to
@@ -282,75 +229,12 @@ impl Plan {
             .map(|c| c.diff(opts))
             .collect()
     }
-
-    /// Counts per action.
-    pub fn summary(&self) -> Summary {
-        let mut s = Summary::default();
-        for c in self.changes.iter().chain(self.prune.iter()) {
-            match c.action {
-                PlannedAction::Create => s.add += 1,
-                PlannedAction::Update | PlannedAction::Recreate => s.change += 1,
-                PlannedAction::Prune => s.delete += 1,
-                PlannedAction::Unchanged => s.unchanged += 1,
-            }
-        }
-        s
-    }
-}
-
-/// Counts of a plan: `2 to add, 1 to change, 1 to delete, 4 unchanged`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Summary {
-    /// Objects to create.
-    pub add: usize,
-    /// Objects to change (or recreate).
-    pub change: usize,
-    /// Objects to prune.
-    pub delete: usize,
-    /// Objects already as rendered.
-    pub unchanged: usize,
-}
-
-impl Summary {
-    /// Whether anything would be written.
-    pub fn has_changes(&self) -> bool {
-        self.add + self.change + self.delete > 0
-    }
-}
-
-impl fmt::Display for Summary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} to add, {} to change, {} to delete, {} unchanged",
-            self.add, self.change, self.delete, self.unchanged
-        )
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn normalize_drops_server_fields() {
-        let live = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"n",
-            "uid":"u","resourceVersion":"5","generation":2,"creationTimestamp":"2024-01-01T00:00:00Z",
-            "managedFields":[{"manager":"x"}],"labels":{"a":"b"}},"data":{"k":"v"},"status":{"x":1}});
-        let n = normalize(&live);
-        assert_eq!(
-            n,
-            json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"n","labels":{"a":"b"}},"data":{"k":"v"}})
-        );
-    }
-
-    #[test]
-    fn ownership_ignores_time() {
-        let a = json!({"metadata":{"managedFields":[{"manager":"runnerctl","operation":"Apply","time":"1"}]}});
-        let b = json!({"metadata":{"managedFields":[{"manager":"runnerctl","operation":"Apply","time":"2"}]}});
-        assert_eq!(ownership(&a), ownership(&b));
-    }
 
     #[test]
     fn secrets_are_masked_but_changed_keys_show() {
@@ -411,28 +295,6 @@ mod tests {
         assert_eq!(
             unified("x", Some(&a), Some(&a), &DiffOptions::default()),
             ""
-        );
-    }
-
-    #[test]
-    fn summary_line() {
-        let s = Summary {
-            add: 2,
-            change: 1,
-            delete: 1,
-            unchanged: 4,
-        };
-        assert_eq!(
-            s.to_string(),
-            "2 to add, 1 to change, 1 to delete, 4 unchanged"
-        );
-        assert!(s.has_changes());
-        assert!(
-            !Summary {
-                unchanged: 3,
-                ..Default::default()
-            }
-            .has_changes()
         );
     }
 }

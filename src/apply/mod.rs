@@ -3,6 +3,12 @@
 //! An [`Engine`] wraps a [`kube::Client`] and [`EngineOptions`]. Each verb lives in its own
 //! file and returns data, which the CLI prints:
 //!
+//! Files, in the order data flows through them: `applyset.rs` (the inventory: parent,
+//! ids, members), `managed_fields.rs` (normalisation, ownership, takeover), `plan.rs`
+//! (dry-run and compare), `diff.rs` (presenting a plan), `apply.rs`, `prune.rs`,
+//! `delete.rs` (delete one object, wait until gone), `uninstall.rs`, `wait.rs`,
+//! `status.rs`, and `error.rs`.
+//!
 //! - [`Engine::plan`]: a server-side dry-run apply (field manager `runnerctl`) of every
 //!   rendered object, compared with the live object after [normalisation](normalize),
 //!   plus the ApplySet members that are no longer rendered (to prune) -> [`Plan`].
@@ -41,27 +47,31 @@ pub use crate::object::ObjectRef;
 
 #[allow(clippy::module_inception)] // one file per verb, the verb `apply` included
 mod apply;
+mod applyset;
 mod delete;
 mod diff;
+mod error;
+mod managed_fields;
 mod plan;
 mod prune;
 mod status;
+mod uninstall;
 mod wait;
 
-pub use delete::UninstallOptions;
-pub use diff::{DiffOptions, Summary, mask_secrets, normalize};
-pub use plan::{Change, Plan, PlannedAction};
-pub use prune::{ApplySet, ParentState};
+pub use applyset::{
+    ANNOTATION_GROUP_KINDS, ANNOTATION_NAMESPACES, ANNOTATION_TOOLING, ApplySet, LABEL_ID,
+    LABEL_PART_OF, ParentState,
+};
+pub use diff::{DiffOptions, mask_secrets};
+pub use error::{Error, FieldConflict, Remedy};
+pub use managed_fields::{ADOPTABLE_MANAGERS, normalize};
+pub use plan::{Change, Plan, PlannedAction, Summary};
 pub use status::{ObjectStatus, StatusReport};
+pub use uninstall::UninstallOptions;
 pub use wait::{NotReady, Readiness, WaitOptions, WaitReport, readiness};
 
 /// The field manager runnerctl applies with.
 pub const FIELD_MANAGER: &str = "runnerctl";
-
-/// Field managers whose `Update` entries runnerctl takes over when it adopts an object
-/// (client-side `kubectl apply`, helm, and the server's pre-SSA placeholder).
-pub const ADOPTABLE_MANAGERS: &[&str] =
-    &["kubectl-client-side-apply", "helm", "before-first-apply"];
 
 /// What happened to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -147,192 +157,6 @@ impl Report {
             .map(|r| r.object.clone())
             .collect()
     }
-}
-
-/// One field owned by another field manager.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldConflict {
-    /// The field path, e.g. `.spec.replicas`.
-    pub field: String,
-    /// The manager that owns it, e.g. `kubectl-edit`.
-    pub manager: String,
-}
-
-/// Errors of the apply engine. Every variant names the object it is about.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// An API request failed (unreachable server, forbidden, invalid, ...).
-    #[error("{object}: {verb} failed: {message}")]
-    Api {
-        /// The object, `Kind/ns/name`.
-        object: String,
-        /// What runnerctl was doing: `apply`, `dry-run apply`, `get`, `prune`, ...
-        verb: &'static str,
-        /// The server's message, or the transport error.
-        message: String,
-        /// The HTTP status code, when the server answered.
-        code: Option<u16>,
-    },
-    /// Fields are owned by another field manager and `--force-conflicts` was not given.
-    #[error(
-        "{object}: apply failed: {n} field(s) owned by another field manager:\n{list}\nrerun with --force-conflicts to take them over, or change the values to match",
-        n = conflicts.len(),
-        list = conflicts.iter().map(|c| format!("  {} (owned by {:?})", c.field, c.manager)).collect::<Vec<_>>().join("\n")
-    )]
-    Conflict {
-        /// The object.
-        object: String,
-        /// The contested fields and their owners.
-        conflicts: Vec<FieldConflict>,
-    },
-    /// A change to an immutable field (e.g. a Deployment's selector).
-    #[error(
-        "{object}: an immutable field would change ({message}); rerun with --recreate to delete and recreate the object"
-    )]
-    Immutable {
-        /// The object.
-        object: String,
-        /// The server's explanation.
-        message: String,
-    },
-    /// The server does not serve the object's apiVersion/kind.
-    #[error("{object}: the server does not serve {api_version} {kind} (is the CRD installed?)")]
-    UnknownKind {
-        /// The object.
-        object: String,
-        /// Its apiVersion.
-        api_version: String,
-        /// Its kind.
-        kind: String,
-    },
-    /// The ApplySet parent exists but belongs to another tool or another ApplySet.
-    #[error("{parent}: ApplySet is owned by {owner}, not runnerctl; refusing to touch it")]
-    ForeignApplySet {
-        /// The parent, `Secret/ns/name`.
-        parent: String,
-        /// Its tooling annotation or id label, as found.
-        owner: String,
-    },
-    /// A live object is a member of another ApplySet.
-    #[error("{object}: belongs to another ApplySet ({id}); refusing to take it over")]
-    ForeignMember {
-        /// The object.
-        object: String,
-        /// The other ApplySet id.
-        id: String,
-    },
-    /// No ApplySet parent: the release is not installed (in this namespace).
-    #[error("{parent} not found: release not installed in this namespace")]
-    NotInstalled {
-        /// The parent, `Secret/ns/name`.
-        parent: String,
-    },
-    /// A rendered object is not usable (no name, no kind).
-    #[error("{object}: {message}")]
-    Invalid {
-        /// The object as far as known.
-        object: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// Waiting for deletion timed out.
-    #[error("timed out after {secs}s waiting for {what}")]
-    Timeout {
-        /// What was being waited for.
-        what: String,
-        /// The timeout.
-        secs: u64,
-    },
-    /// Several objects failed; each is listed.
-    #[error("{} errors:\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
-    Many(Vec<Error>),
-}
-
-impl Error {
-    /// Classify a failed request about `object`.
-    pub fn api(object: &ObjectRef, verb: &'static str, err: kube::Error) -> Self {
-        let object = object.to_string();
-        match err {
-            kube::Error::Api(s) => {
-                if s.code == 409 && s.reason == "Conflict" && s.message.contains("conflict") {
-                    let conflicts = conflicts_of(&s);
-                    if !conflicts.is_empty() {
-                        return Error::Conflict { object, conflicts };
-                    }
-                }
-                if s.code == 422 && s.message.contains("immutable") {
-                    return Error::Immutable {
-                        object,
-                        message: s.message,
-                    };
-                }
-                let mut message = if s.message.is_empty() {
-                    s.reason.clone()
-                } else {
-                    s.message.clone()
-                };
-                if s.code == 403 {
-                    message = format!("forbidden: {message}");
-                }
-                if s.code == 404 && message.starts_with("namespaces \"") {
-                    message.push_str(" (create it first, or pass --create-namespace)");
-                }
-                Error::Api {
-                    object,
-                    verb,
-                    message,
-                    code: Some(s.code),
-                }
-            }
-            other => {
-                // Transport errors: the whole cause chain ("... connection refused").
-                let mut message = other.to_string();
-                let mut cause = std::error::Error::source(&other);
-                while let Some(c) = cause {
-                    let text = c.to_string();
-                    if !message.contains(&text) {
-                        message = format!("{message}: {text}");
-                    }
-                    cause = c.source();
-                }
-                Error::Api {
-                    object,
-                    verb,
-                    message,
-                    code: None,
-                }
-            }
-        }
-    }
-
-    /// Fold a list of errors into one (`Ok` when empty).
-    pub(crate) fn collect(mut errs: Vec<Error>) -> Result<(), Error> {
-        match errs.len() {
-            0 => Ok(()),
-            1 => Err(errs.remove(0)),
-            _ => Err(Error::Many(errs)),
-        }
-    }
-}
-
-/// The fields and managers of an SSA conflict status.
-fn conflicts_of(s: &kube::core::Status) -> Vec<FieldConflict> {
-    let Some(d) = &s.details else {
-        return Vec::new();
-    };
-    d.causes
-        .iter()
-        .filter(|c| c.reason == "FieldManagerConflict" || c.message.starts_with("conflict with"))
-        .map(|c| FieldConflict {
-            field: c.field.clone(),
-            manager: c
-                .message
-                .split('"')
-                .nth(1)
-                .unwrap_or(&c.message)
-                .to_string(),
-        })
-        .collect()
 }
 
 /// Engine settings.
@@ -427,48 +251,4 @@ pub(crate) async fn concurrently<T: Send + 'static>(futs: Vec<BoxFut<T>>) -> Vec
     out.into_iter()
         .map(|v| v.expect("every task reports"))
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conflict_status_is_parsed() {
-        let s: kube::core::Status = serde_json::from_value(serde_json::json!({
-            "status": "Failure", "code": 409, "reason": "Conflict",
-            "message": "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1: .spec.replicas",
-            "details": {"causes": [{"reason": "FieldManagerConflict",
-                "message": "conflict with \"kubectl-edit\" using apps/v1", "field": ".spec.replicas"}]}
-        }))
-        .unwrap();
-        let obj = ObjectRef::of(
-            &serde_json::json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"r","namespace":"ns"}}),
-        );
-        let e = Error::api(&obj, "apply", kube::Error::Api(Box::new(s)));
-        let text = e.to_string();
-        assert!(matches!(e, Error::Conflict { .. }), "{text}");
-        assert!(
-            text.contains(".spec.replicas (owned by \"kubectl-edit\")"),
-            "{text}"
-        );
-        assert!(text.starts_with("Deployment/ns/r: apply failed"), "{text}");
-    }
-
-    #[test]
-    fn forbidden_names_object() {
-        let s: kube::core::Status = serde_json::from_value(serde_json::json!({
-            "status": "Failure", "code": 403, "reason": "Forbidden",
-            "message": "roles.rbac.authorization.k8s.io \"x\" is forbidden: user cannot patch"
-        }))
-        .unwrap();
-        let obj = ObjectRef::of(
-            &serde_json::json!({"apiVersion":"v1","kind":"Role","metadata":{"name":"x","namespace":"ns"}}),
-        );
-        let e = Error::api(&obj, "apply", kube::Error::Api(Box::new(s)));
-        assert_eq!(
-            e.to_string(),
-            "Role/ns/x: apply failed: forbidden: roles.rbac.authorization.k8s.io \"x\" is forbidden: user cannot patch"
-        );
-    }
 }

@@ -1,13 +1,15 @@
 //! Plan: a server-side dry-run apply of every rendered object, compared with the live one,
 //! plus the ApplySet members that are no longer rendered.
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt;
 
 use serde_json::Value;
 
-use super::diff::{normalize, ownership};
-use super::prune::{ApplySet, LABEL_PART_OF, ParentState};
-use super::{ADOPTABLE_MANAGERS, BoxFut, Engine, Error, ObjectRef, concurrently};
+use super::applyset::{ApplySet, LABEL_PART_OF, Members, ParentState};
+use super::managed_fields::{adoptable_managers, normalize, ownership};
+use super::{BoxFut, Engine, Error, ObjectRef, concurrently};
 use crate::k8s::{ApplyParams, Kind};
+use crate::object::uninstall_order;
 use crate::render::Object;
 
 /// What applying would do to one object.
@@ -20,7 +22,7 @@ pub enum PlannedAction {
     Update,
     /// Already as rendered: no write.
     Unchanged,
-    /// An immutable field changes: delete and create (needs `--recreate`).
+    /// An immutable field changes: delete and create (only with the recreate option).
     Recreate,
     /// An ApplySet member no longer rendered: delete.
     Prune,
@@ -50,8 +52,8 @@ pub struct Change {
     pub immutable: Option<String>,
 }
 
-impl std::fmt::Debug for Change {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (live, after) = super::diff::mask_secrets(self.live.as_ref(), self.after.as_ref());
         let (desired, _) = super::diff::mask_secrets(Some(&self.desired), None);
         f.debug_struct("Change")
@@ -66,6 +68,22 @@ impl std::fmt::Debug for Change {
     }
 }
 
+impl Change {
+    /// A change that is decided before any dry-run (a create or a prune).
+    fn new(kind: Kind, object: ObjectRef, action: PlannedAction, desired: Value) -> Self {
+        Change {
+            object,
+            kind,
+            action,
+            desired,
+            live: None,
+            after: None,
+            adopt: Vec::new(),
+            immutable: None,
+        }
+    }
+}
+
 /// The plan for a release: what apply would write, in order.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -77,14 +95,14 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Members to prune.
     pub prune: Vec<Change>,
-    /// Namespace members no longer rendered (`--create-namespace` dropped): never pruned,
-    /// since that would delete everything in them; they stay members, so that
-    /// `uninstall --delete-namespace` still knows runnerctl created them.
+    /// Namespace members no longer rendered (namespace creation dropped): never pruned,
+    /// since that would delete everything in them; they stay members, so that uninstall
+    /// still knows runnerctl created them.
     pub kept: Vec<ObjectRef>,
 }
 
 impl Plan {
-    /// The group-kinds and additional namespaces of the rendered objects.
+    /// The group-kinds and additional namespaces the parent lists after this plan.
     pub(crate) fn inventory(&self) -> (BTreeSet<String>, BTreeSet<String>) {
         let mut gks = BTreeSet::new();
         let mut nss = BTreeSet::new();
@@ -101,29 +119,96 @@ impl Plan {
         }
         (gks, nss)
     }
+
+    /// Counts per action.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in self.changes.iter().chain(self.prune.iter()) {
+            match c.action {
+                PlannedAction::Create => s.add += 1,
+                PlannedAction::Update | PlannedAction::Recreate => s.change += 1,
+                PlannedAction::Prune => s.delete += 1,
+                PlannedAction::Unchanged => s.unchanged += 1,
+            }
+        }
+        s
+    }
+}
+
+/// Counts of a plan: `2 to add, 1 to change, 1 to delete, 4 unchanged`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    /// Objects to create.
+    pub add: usize,
+    /// Objects to change (or recreate).
+    pub change: usize,
+    /// Objects to prune.
+    pub delete: usize,
+    /// Objects already as rendered.
+    pub unchanged: usize,
+}
+
+impl Summary {
+    /// Whether anything would be written.
+    pub fn has_changes(&self) -> bool {
+        self.add + self.change + self.delete > 0
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} to add, {} to change, {} to delete, {} unchanged",
+            self.add, self.change, self.delete, self.unchanged
+        )
+    }
+}
+
+/// An object as it will be applied: its kind, reference and desired state.
+#[derive(Clone)]
+struct Item {
+    kind: Kind,
+    object: ObjectRef,
+    desired: Value,
+}
+
+/// Identity of an object on the server, whatever apiVersion it was read with.
+type Key = (String, String, Option<String>, String); // group, kind, namespace, name
+
+fn key(kind: &Kind, obj: &ObjectRef) -> Key {
+    (
+        kind.resource.group.clone(),
+        kind.resource.kind.clone(),
+        obj.namespace.clone(),
+        obj.name.clone(),
+    )
+}
+
+impl Item {
+    fn key(&self) -> Key {
+        key(&self.kind, &self.object)
+    }
 }
 
 /// The rendered object as applied: namespace defaulted, member label added.
 fn desired_object(obj: &Object, kind: &Kind, default_ns: &str, id: &str) -> Result<Value, Error> {
     let mut v = obj.value.clone();
-    let what = || format!("{}/{}", obj.kind(), obj.name());
+    let invalid = |message: &str| Error::Invalid {
+        object: ObjectRef::of(&obj.value),
+        message: message.into(),
+    };
     let meta = v
         .get_mut("metadata")
         .and_then(Value::as_object_mut)
-        .ok_or_else(|| Error::Invalid {
-            object: what(),
-            message: "no metadata".into(),
-        })?;
+        .ok_or_else(|| invalid("no metadata"))?;
     if meta
         .get("name")
         .and_then(Value::as_str)
         .unwrap_or("")
         .is_empty()
     {
-        return Err(Error::Invalid {
-            object: what(),
-            message: "no metadata.name".into(),
-        });
+        return Err(invalid("no metadata.name"));
     }
     if kind.namespaced {
         if !meta.contains_key("namespace") {
@@ -141,38 +226,18 @@ fn desired_object(obj: &Object, kind: &Kind, default_ns: &str, id: &str) -> Resu
     Ok(v)
 }
 
-/// Managers of `Update` entries that runnerctl would take over.
-pub(crate) fn adoptable_managers(live: &Value) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for e in live
-        .pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let m = e.get("manager").and_then(Value::as_str).unwrap_or("");
-        let op = e.get("operation").and_then(Value::as_str).unwrap_or("");
-        let sub = e.get("subresource").and_then(Value::as_str).unwrap_or("");
-        if op == "Update"
-            && sub.is_empty()
-            && ADOPTABLE_MANAGERS.contains(&m)
-            && !out.iter().any(|x| x == m)
-        {
-            out.push(m.to_string());
+/// Collect the results of concurrent requests; every error is reported together.
+fn all_ok<T>(results: Vec<Result<T, Error>>) -> Result<Vec<T>, Error> {
+    let mut ok = Vec::with_capacity(results.len());
+    let mut errs = Vec::new();
+    for r in results {
+        match r {
+            Ok(v) => ok.push(v),
+            Err(e) => errs.push(e),
         }
     }
-    out
-}
-
-type Key = (String, String, Option<String>, String); // group, kind, namespace, name
-
-fn key(kind: &Kind, obj: &ObjectRef) -> Key {
-    (
-        kind.resource.group.clone(),
-        kind.resource.kind.clone(),
-        obj.namespace.clone(),
-        obj.name.clone(),
-    )
+    Error::collect(errs)?;
+    Ok(ok)
 }
 
 impl Engine {
@@ -180,29 +245,8 @@ impl Engine {
     /// server-side dry-run per object, no writes. Errors of every object are reported together.
     pub async fn plan(&self, applyset: &ApplySet, objects: &[Object]) -> Result<Plan, Error> {
         let id = applyset.id();
-        // 1. Kinds (built in, or discovered once) and the objects as they will be applied.
-        let mut items: Vec<(Kind, ObjectRef, Value)> = Vec::with_capacity(objects.len());
-        let mut errs = Vec::new();
-        for o in objects {
-            let object = ObjectRef::of(&o.value);
-            match self.cluster.resolve(o.api_version(), o.kind()).await {
-                Ok(Some(kind)) => match desired_object(o, &kind, &applyset.namespace, &id) {
-                    Ok(d) => items.push((kind, ObjectRef::of(&d), d)),
-                    Err(e) => errs.push(e),
-                },
-                Ok(None) => errs.push(Error::UnknownKind {
-                    object: object.to_string(),
-                    api_version: o.api_version().into(),
-                    kind: o.kind().into(),
-                }),
-                Err(e) => errs.push(Error::api(&object, "discovery", e)),
-            }
-        }
-        Error::collect(errs)?;
-
-        // 2. The ApplySet parent and its live members (one LIST per group-kind and namespace).
-        let parent_live = self.get_parent(applyset).await?;
-        let parent = applyset.parse_parent(parent_live.as_ref())?;
+        let items = self.resolve_items(applyset, objects, &id).await?;
+        let parent = applyset.parse_parent(self.get_parent(applyset).await?.as_ref())?;
         let members = if parent.exists {
             self.list_members(applyset, &parent).await?
         } else {
@@ -215,105 +259,10 @@ impl Engine {
             member_kinds.insert(k.clone(), kind);
             live.insert(k, v);
         }
-
-        // 3. GET the rendered objects that are not (yet) members: new ones, or ones to adopt.
-        let missing: Vec<usize> = (0..items.len())
-            .filter(|&i| !live.contains_key(&key(&items[i].0, &items[i].1)))
-            .collect();
-        let futs: Vec<BoxFut<Result<Option<Value>, Error>>> = missing
-            .iter()
-            .map(|&i| {
-                let (kind, obj, _) = items[i].clone();
-                let engine = self.clone();
-                Box::pin(async move {
-                    engine
-                        .cluster
-                        .get(&kind, obj.namespace.as_deref(), &obj.name)
-                        .await
-                        .map_err(|e| Error::api(&obj, "get", e))
-                }) as BoxFut<_>
-            })
-            .collect();
-        let mut errs = Vec::new();
-        for (i, r) in missing.iter().zip(concurrently(futs).await) {
-            match r {
-                Ok(Some(v)) => {
-                    live.insert(key(&items[*i].0, &items[*i].1), v);
-                }
-                Ok(None) => {}
-                Err(e) => errs.push(e),
-            }
-        }
-        Error::collect(errs)?;
-
-        // Namespaces this apply creates: objects in them cannot be dry-run yet.
-        let new_namespaces: HashSet<String> = items
-            .iter()
-            .filter(|(k, o, _)| {
-                k.resource.kind == "Namespace"
-                    && k.resource.group.is_empty()
-                    && !live.contains_key(&key(k, o))
-            })
-            .map(|(_, o, _)| o.name.clone())
-            .collect();
-
-        // 4. Dry-run every object, concurrently.
-        let futs: Vec<BoxFut<Result<Change, Error>>> = items
-            .iter()
-            .map(|(kind, obj, desired)| {
-                let live = live.get(&key(kind, obj)).cloned();
-                let skip_dry_run = obj
-                    .namespace
-                    .as_ref()
-                    .is_some_and(|ns| new_namespaces.contains(ns));
-                let (engine, kind, obj, desired, id) = (
-                    self.clone(),
-                    kind.clone(),
-                    obj.clone(),
-                    desired.clone(),
-                    id.clone(),
-                );
-                Box::pin(async move {
-                    engine
-                        .plan_one(kind, obj, desired, live, skip_dry_run, &id)
-                        .await
-                }) as BoxFut<_>
-            })
-            .collect();
-        let mut changes = Vec::new();
-        let mut errs = Vec::new();
-        for r in concurrently(futs).await {
-            match r {
-                Ok(c) => changes.push(c),
-                Err(e) => errs.push(e),
-            }
-        }
-        Error::collect(errs)?;
-
-        // 5. Members no longer rendered.
-        let rendered: HashSet<Key> = items.iter().map(|(k, o, _)| key(k, o)).collect();
-        let prune: Vec<Change> = member_kinds
-            .into_iter()
-            .filter(|(k, _)| !rendered.contains(k))
-            .map(|(k, kind)| {
-                let v = live.remove(&k).expect("member is live");
-                Change {
-                    object: ObjectRef::of(&v),
-                    kind,
-                    action: PlannedAction::Prune,
-                    desired: Value::Null,
-                    live: Some(v),
-                    after: None,
-                    adopt: Vec::new(),
-                    immutable: None,
-                }
-            })
-            .collect();
-        let (kept, mut prune): (Vec<Change>, Vec<Change>) = prune
-            .into_iter()
-            .partition(|c| c.kind.resource.kind == "Namespace" && c.kind.resource.group.is_empty());
-        let kept = kept.into_iter().map(|c| c.object).collect();
-        prune.sort_by(|a, b| crate::object::uninstall_order(&a.object, &b.object));
+        self.get_non_members(&items, &mut live).await?;
+        let changes = self.dry_run_all(&items, &live, &id).await?;
+        let rendered: HashSet<Key> = items.iter().map(Item::key).collect();
+        let (prune, kept) = prunes(member_kinds, &rendered, &mut live);
         Ok(Plan {
             applyset: applyset.clone(),
             parent,
@@ -323,98 +272,214 @@ impl Engine {
         })
     }
 
+    /// Step 1: each object's kind (built in, or discovered once) and its state as applied.
+    async fn resolve_items(
+        &self,
+        applyset: &ApplySet,
+        objects: &[Object],
+        id: &str,
+    ) -> Result<Vec<Item>, Error> {
+        let mut items = Vec::with_capacity(objects.len());
+        let mut errs = Vec::new();
+        for o in objects {
+            let object = ObjectRef::of(&o.value);
+            match self.cluster.resolve(o.api_version(), o.kind()).await {
+                Ok(Some(kind)) => match desired_object(o, &kind, &applyset.namespace, id) {
+                    Ok(desired) => items.push(Item {
+                        object: ObjectRef::of(&desired),
+                        kind,
+                        desired,
+                    }),
+                    Err(e) => errs.push(e),
+                },
+                Ok(None) => errs.push(Error::UnknownKind { object }),
+                Err(e) => errs.push(Error::api(&object, "discovery", e)),
+            }
+        }
+        Error::collect(errs)?;
+        Ok(items)
+    }
+
+    /// Step 2: GET the rendered objects that are not (yet) members: new ones, or ones to
+    /// adopt, concurrently.
+    async fn get_non_members(
+        &self,
+        items: &[Item],
+        live: &mut HashMap<Key, Value>,
+    ) -> Result<(), Error> {
+        let missing: Vec<&Item> = items
+            .iter()
+            .filter(|i| !live.contains_key(&i.key()))
+            .collect();
+        let futs: Vec<BoxFut<Result<Option<Value>, Error>>> = missing
+            .iter()
+            .map(|item| {
+                let (engine, item) = (self.clone(), (*item).clone());
+                Box::pin(async move {
+                    let o = &item.object;
+                    engine
+                        .cluster
+                        .get(&item.kind, o.namespace.as_deref(), &o.name)
+                        .await
+                        .map_err(|e| Error::api(o, "get", e))
+                }) as BoxFut<_>
+            })
+            .collect();
+        let found = all_ok(concurrently(futs).await)?;
+        for (item, v) in missing.into_iter().zip(found) {
+            if let Some(v) = v {
+                live.insert(item.key(), v);
+            }
+        }
+        Ok(())
+    }
+
+    /// Step 3: dry-run every object, concurrently. Objects in a namespace this apply creates
+    /// cannot be dry-run yet: they are planned as creates of the desired state.
+    async fn dry_run_all(
+        &self,
+        items: &[Item],
+        live: &HashMap<Key, Value>,
+        id: &str,
+    ) -> Result<Vec<Change>, Error> {
+        let new_namespaces: HashSet<&str> = items
+            .iter()
+            .filter(|i| i.object.is_namespace() && !live.contains_key(&i.key()))
+            .map(|i| i.object.name.as_str())
+            .collect();
+        let futs: Vec<BoxFut<Result<Change, Error>>> = items
+            .iter()
+            .map(|item| {
+                let live = live.get(&item.key()).cloned();
+                let in_new_namespace = item
+                    .object
+                    .namespace
+                    .as_deref()
+                    .is_some_and(|ns| new_namespaces.contains(ns));
+                let (engine, item, id) = (self.clone(), item.clone(), id.to_string());
+                Box::pin(async move { engine.plan_one(item, live, in_new_namespace, &id).await })
+                    as BoxFut<_>
+            })
+            .collect();
+        all_ok(concurrently(futs).await)
+    }
+
+    /// The change for one object: refuse a member of another ApplySet, note the managers to
+    /// adopt, dry-run, and compare with the live object.
     async fn plan_one(
         &self,
-        kind: Kind,
-        object: ObjectRef,
-        desired: Value,
+        item: Item,
         live: Option<Value>,
-        skip_dry_run: bool,
+        in_new_namespace: bool,
         id: &str,
     ) -> Result<Change, Error> {
-        let mut change = Change {
-            object: object.clone(),
-            kind: kind.clone(),
-            action: PlannedAction::Create,
-            desired: desired.clone(),
-            live: live.clone(),
-            after: None,
-            adopt: Vec::new(),
-            immutable: None,
-        };
+        let Item {
+            kind,
+            object,
+            desired,
+        } = item;
+        let mut change = Change::new(kind, object, PlannedAction::Create, desired);
         if let Some(l) = &live {
-            let other = l
+            if let Some(other) = l
                 .pointer("/metadata/labels")
                 .and_then(|m| m.get(LABEL_PART_OF))
-                .and_then(Value::as_str);
-            if let Some(other) = other
+                .and_then(Value::as_str)
                 && other != id
             {
                 return Err(Error::ForeignMember {
-                    object: object.to_string(),
+                    object: change.object,
                     id: other.to_string(),
                 });
             }
             change.adopt = adoptable_managers(l);
         }
-        if skip_dry_run && live.is_none() {
-            change.after = Some(desired);
+        change.live = live;
+        if in_new_namespace && change.live.is_none() {
+            change.after = Some(change.desired.clone());
             return Ok(change);
         }
-        let force = self.opts.force_conflicts;
-        let p = ApplyParams {
-            manager: &self.opts.field_manager,
-            force,
-            dry_run: true,
-        };
-        let ns = object.namespace.as_deref();
-        let result = match self
-            .cluster
-            .apply(&kind, ns, &object.name, &desired, p)
-            .await
-        {
-            Ok(v) => Ok(v),
-            Err(e) => match Error::api(&object, "dry-run apply", e) {
-                // Conflicts only with managers runnerctl adopts: the takeover resolves them.
-                Error::Conflict { conflicts, .. }
-                    if !change.adopt.is_empty()
-                        && conflicts.iter().all(|c| change.adopt.contains(&c.manager)) =>
-                {
-                    let p = ApplyParams { force: true, ..p };
-                    self.cluster
-                        .apply(&kind, ns, &object.name, &desired, p)
-                        .await
-                        .map_err(|e| Error::api(&object, "dry-run apply", e))
-                }
-                other => Err(other),
-            },
-        };
-        let after = match result {
-            Ok(v) => v,
-            Err(Error::Immutable { message, .. }) if live.is_some() => {
+        match self.dry_run(&change).await {
+            Ok(after) => {
+                change.action = match &change.live {
+                    None => PlannedAction::Create,
+                    Some(l)
+                        if normalize(l) == normalize(&after)
+                            && ownership(l) == ownership(&after)
+                            && change.adopt.is_empty() =>
+                    {
+                        PlannedAction::Unchanged
+                    }
+                    Some(_) => PlannedAction::Update,
+                };
+                change.after = Some(after);
+            }
+            Err(Error::Immutable { message, .. }) if change.live.is_some() => {
                 change.action = PlannedAction::Recreate;
                 change.immutable = Some(message);
-                change.after = Some(desired);
-                return Ok(change);
+                change.after = Some(change.desired.clone());
             }
             Err(e) => return Err(e),
-        };
-        change.action = match &live {
-            None => PlannedAction::Create,
-            Some(l) => {
-                if normalize(l) != normalize(&after)
-                    || ownership(l) != ownership(&after)
-                    || !change.adopt.is_empty()
-                {
-                    PlannedAction::Update
-                } else {
-                    PlannedAction::Unchanged
-                }
-            }
-        };
-        change.after = Some(after);
+        }
         Ok(change)
     }
+
+    /// The server-side dry-run apply of a change's desired state. Conflicts only with
+    /// managers runnerctl adopts are resolved by the takeover, so the dry-run is forced then.
+    async fn dry_run(&self, change: &Change) -> Result<Value, Error> {
+        let p = ApplyParams {
+            manager: &self.opts.field_manager,
+            force: self.opts.force_conflicts,
+            dry_run: true,
+        };
+        let o = &change.object;
+        let ns = o.namespace.as_deref();
+        let apply = |p| {
+            self.cluster
+                .apply(&change.kind, ns, &o.name, &change.desired, p)
+        };
+        match apply(p)
+            .await
+            .map_err(|e| Error::api(o, "dry-run apply", e))
+        {
+            Err(Error::Conflict { conflicts, .. })
+                if !change.adopt.is_empty()
+                    && conflicts.iter().all(|c| change.adopt.contains(&c.manager)) =>
+            {
+                apply(ApplyParams { force: true, ..p })
+                    .await
+                    .map_err(|e| Error::api(o, "dry-run apply", e))
+            }
+            other => other,
+        }
+    }
+}
+
+/// Step 4: members no longer rendered, in uninstall order, and the Namespace members among
+/// them, which are kept (see [`Plan::kept`]).
+fn prunes(
+    member_kinds: HashMap<Key, Kind>,
+    rendered: &HashSet<Key>,
+    live: &mut HashMap<Key, Value>,
+) -> (Vec<Change>, Vec<ObjectRef>) {
+    let gone: Members = member_kinds
+        .into_iter()
+        .filter(|(k, _)| !rendered.contains(k))
+        .map(|(k, kind)| (kind, live.remove(&k).expect("member is live")))
+        .collect();
+    let mut prune = Vec::new();
+    let mut kept = Vec::new();
+    for (kind, v) in gone {
+        let object = ObjectRef::of(&v);
+        if object.is_namespace() {
+            kept.push(object);
+            continue;
+        }
+        let mut c = Change::new(kind, object, PlannedAction::Prune, Value::Null);
+        c.live = Some(v);
+        prune.push(c);
+    }
+    prune.sort_by(|a, b| uninstall_order(&a.object, &b.object));
+    (prune, kept)
 }
 
 #[cfg(test)]
@@ -422,63 +487,97 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn desired_gets_namespace_and_member_label() {
-        let kind = Kind {
+    fn kind(k: &str) -> Kind {
+        Kind {
             resource: kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
-                "",
-                "v1",
-                "ConfigMap",
+                "", "v1", k,
             )),
             namespaced: true,
-        };
+        }
+    }
+
+    #[test]
+    fn desired_gets_namespace_and_member_label() {
         let o = Object {
             source: "t".into(),
             value: json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}),
         };
-        let d = desired_object(&o, &kind, "ns", "applyset-x-v1").unwrap();
+        let d = desired_object(&o, &kind("ConfigMap"), "ns", "applyset-x-v1").unwrap();
         assert_eq!(d["metadata"]["namespace"], "ns");
         assert_eq!(d["metadata"]["labels"][LABEL_PART_OF], "applyset-x-v1");
         let bad = Object {
             source: "t".into(),
             value: json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{}}),
         };
-        assert!(desired_object(&bad, &kind, "ns", "x").is_err());
+        let e = desired_object(&bad, &kind("ConfigMap"), "ns", "x").unwrap_err();
+        assert!(matches!(e, Error::Invalid { .. }), "{e}");
     }
 
     #[test]
     fn debug_output_masks_secret_values() {
         let secret = json!({"apiVersion":"v1","kind":"Secret","metadata":{"name":"s","namespace":"n"},"data":{"runner-token":"c2VjcmV0LXRva2Vu"}});
-        let change = Change {
-            object: ObjectRef::of(&secret),
-            kind: Kind {
-                resource: kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
-                    "", "v1", "Secret",
-                )),
-                namespaced: true,
-            },
-            action: PlannedAction::Create,
-            desired: secret.clone(),
-            live: Some(secret.clone()),
-            after: Some(secret),
-            adopt: vec![],
-            immutable: None,
-        };
+        let mut change = Change::new(
+            kind("Secret"),
+            ObjectRef::of(&secret),
+            PlannedAction::Create,
+            secret.clone(),
+        );
+        change.live = Some(secret.clone());
+        change.after = Some(secret);
         let text = format!("{change:?}");
         assert!(!text.contains("c2VjcmV0LXRva2Vu"), "{text}");
         assert!(text.contains("runner-token"), "{text}");
     }
 
     #[test]
-    fn adoptable_update_managers() {
-        let live = json!({"metadata":{"managedFields":[
-            {"manager":"kubectl-client-side-apply","operation":"Update","fieldsV1":{}},
-            {"manager":"kube-controller-manager","operation":"Update","subresource":"status"},
-            {"manager":"helm","operation":"Update"},
-            {"manager":"kubectl","operation":"Apply"}]}});
+    fn prunes_keep_namespaces_and_go_in_uninstall_order() {
+        let objs = [
+            json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"n"}}),
+            json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"n"}}),
+            json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d","namespace":"n"}}),
+            json!({"apiVersion":"v1","kind":"Secret","metadata":{"name":"still","namespace":"n"}}),
+        ];
+        let mut live = HashMap::new();
+        let mut member_kinds = HashMap::new();
+        for v in &objs {
+            let o = ObjectRef::of(v);
+            let k = kind(&o.kind);
+            live.insert(key(&k, &o), v.clone());
+            member_kinds.insert(key(&k, &o), k);
+        }
+        let rendered: HashSet<Key> = [key(&kind("Secret"), &ObjectRef::of(&objs[3]))]
+            .into_iter()
+            .collect();
+        let (prune, kept) = prunes(member_kinds, &rendered, &mut live);
+        let names: Vec<String> = prune.iter().map(|c| c.object.to_string()).collect();
+        assert_eq!(names, ["Deployment/n/d", "ConfigMap/n/c"]);
+        assert_eq!(kept, [ObjectRef::namespace("n")]);
+        assert!(
+            prune
+                .iter()
+                .all(|c| c.live.is_some() && c.action == PlannedAction::Prune)
+        );
+    }
+
+    #[test]
+    fn summary_line() {
+        let s = Summary {
+            add: 2,
+            change: 1,
+            delete: 1,
+            unchanged: 4,
+        };
         assert_eq!(
-            adoptable_managers(&live),
-            vec!["kubectl-client-side-apply", "helm"]
+            s.to_string(),
+            "2 to add, 1 to change, 1 to delete, 4 unchanged"
+        );
+        assert!(s.has_changes());
+        assert!(
+            !Summary {
+                unchanged: 3,
+                ..Default::default()
+            }
+            .has_changes()
         );
     }
 }

@@ -1,7 +1,7 @@
 //! Status: the release's objects (ApplySet members) and their readiness.
 use serde::Serialize;
 
-use super::prune::ApplySet;
+use super::applyset::ApplySet;
 use super::wait::{Readiness, readiness};
 use super::{Engine, Error, ObjectRef};
 
@@ -58,16 +58,8 @@ impl std::fmt::Display for StatusReport {
 impl Engine {
     /// The members of the release's ApplySet and their readiness.
     pub async fn status(&self, applyset: &ApplySet) -> Result<StatusReport, Error> {
-        let live = self.get_parent(applyset).await?;
-        if live.is_none() {
-            return Err(Error::NotInstalled {
-                parent: applyset.parent_ref().to_string(),
-            });
-        }
-        let parent = applyset.parse_parent(live.as_ref())?;
-        let mut objects: Vec<ObjectStatus> = self
-            .list_members(applyset, &parent)
-            .await?
+        let (parent, members) = self.installed(applyset).await?;
+        let mut objects: Vec<ObjectStatus> = members
             .into_iter()
             .map(|(_, v)| ObjectStatus {
                 object: ObjectRef::of(&v),

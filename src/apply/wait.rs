@@ -52,28 +52,39 @@ fn cond_str<'a>(c: &'a Value, k: &str) -> &'a str {
     c.get(k).and_then(Value::as_str).unwrap_or("")
 }
 
+/// Ready when `want` pods are both ready and updated (StatefulSet, DaemonSet).
+fn ready_and_updated(obj: &Value, want: i64, ready_at: &str, updated_at: &str) -> Readiness {
+    let ready = int(obj, ready_at).unwrap_or(0);
+    let updated = int(obj, updated_at).unwrap_or(0);
+    if ready < want || updated < want {
+        return Readiness::InProgress(format!("{ready} of {want} ready, {updated} updated"));
+    }
+    Readiness::Ready
+}
+
 /// The readiness of a live object (pure: no requests).
 pub fn readiness(obj: &Value) -> Readiness {
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
     let generation = int(obj, "/metadata/generation").unwrap_or(0);
     let observed = int(obj, "/status/observedGeneration");
     let observed_ok = || observed.is_some_and(|o| o >= generation);
+    if kind == "Deployment"
+        && let Some(c) = condition(obj, "Progressing")
+        && cond_str(c, "status") == "False"
+        && cond_str(c, "reason") == "ProgressDeadlineExceeded"
+    {
+        return Readiness::Failed(format!(
+            "progress deadline exceeded: {}",
+            cond_str(c, "message")
+        ));
+    }
+    if matches!(kind, "Deployment" | "StatefulSet" | "DaemonSet") && !observed_ok() {
+        return Readiness::InProgress(
+            "waiting for the controller to observe the new generation".into(),
+        );
+    }
     match kind {
         "Deployment" => {
-            if let Some(c) = condition(obj, "Progressing")
-                && cond_str(c, "status") == "False"
-                && cond_str(c, "reason") == "ProgressDeadlineExceeded"
-            {
-                return Readiness::Failed(format!(
-                    "progress deadline exceeded: {}",
-                    cond_str(c, "message")
-                ));
-            }
-            if !observed_ok() {
-                return Readiness::InProgress(
-                    "waiting for the controller to observe the new generation".into(),
-                );
-            }
             let want = int(obj, "/spec/replicas").unwrap_or(1);
             let total = int(obj, "/status/replicas").unwrap_or(0);
             let updated = int(obj, "/status/updatedReplicas").unwrap_or(0);
@@ -96,38 +107,18 @@ pub fn readiness(obj: &Value) -> Readiness {
             }
             Readiness::Ready
         }
-        "StatefulSet" => {
-            if !observed_ok() {
-                return Readiness::InProgress(
-                    "waiting for the controller to observe the new generation".into(),
-                );
-            }
-            let want = int(obj, "/spec/replicas").unwrap_or(1);
-            let ready = int(obj, "/status/readyReplicas").unwrap_or(0);
-            let updated = int(obj, "/status/updatedReplicas").unwrap_or(0);
-            if ready < want || updated < want {
-                return Readiness::InProgress(format!(
-                    "{ready} of {want} ready, {updated} updated"
-                ));
-            }
-            Readiness::Ready
-        }
-        "DaemonSet" => {
-            if !observed_ok() {
-                return Readiness::InProgress(
-                    "waiting for the controller to observe the new generation".into(),
-                );
-            }
-            let want = int(obj, "/status/desiredNumberScheduled").unwrap_or(0);
-            let ready = int(obj, "/status/numberReady").unwrap_or(0);
-            let updated = int(obj, "/status/updatedNumberScheduled").unwrap_or(0);
-            if ready < want || updated < want {
-                return Readiness::InProgress(format!(
-                    "{ready} of {want} ready, {updated} updated"
-                ));
-            }
-            Readiness::Ready
-        }
+        "StatefulSet" => ready_and_updated(
+            obj,
+            int(obj, "/spec/replicas").unwrap_or(1),
+            "/status/readyReplicas",
+            "/status/updatedReplicas",
+        ),
+        "DaemonSet" => ready_and_updated(
+            obj,
+            int(obj, "/status/desiredNumberScheduled").unwrap_or(0),
+            "/status/numberReady",
+            "/status/updatedNumberScheduled",
+        ),
         "Pod" => {
             let phase = obj
                 .pointer("/status/phase")
@@ -239,11 +230,7 @@ impl Engine {
                 .resolve(&o.api_version, &o.kind)
                 .await
                 .map_err(|e| Error::api(o, "discovery", e))?
-                .ok_or_else(|| Error::UnknownKind {
-                    object: o.to_string(),
-                    api_version: o.api_version.clone(),
-                    kind: o.kind.clone(),
-                })?;
+                .ok_or_else(|| Error::UnknownKind { object: o.clone() })?;
             pending.push((
                 kind,
                 o.clone(),

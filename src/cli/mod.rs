@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod apply;
 pub mod diff;
+pub mod error;
 pub mod render;
 pub mod status;
 pub mod uninstall;

@@ -59,79 +59,43 @@ pub fn group_kind(group: &str, kind: &str) -> String {
     }
 }
 
-/// Kinds runnerctl renders or reads, known without asking the server (saves discovery requests).
-fn builtin_kinds() -> Vec<Kind> {
-    let t: &[(&str, &str, &str, &str, bool)] = &[
-        ("", "v1", "Namespace", "namespaces", false),
-        ("", "v1", "ServiceAccount", "serviceaccounts", true),
-        ("", "v1", "Secret", "secrets", true),
-        ("", "v1", "ConfigMap", "configmaps", true),
-        ("", "v1", "Service", "services", true),
-        ("", "v1", "Pod", "pods", true),
-        ("", "v1", "Event", "events", true),
-        (
-            "",
-            "v1",
-            "PersistentVolumeClaim",
-            "persistentvolumeclaims",
-            true,
-        ),
-        ("", "v1", "LimitRange", "limitranges", true),
-        ("", "v1", "ResourceQuota", "resourcequotas", true),
-        ("rbac.authorization.k8s.io", "v1", "Role", "roles", true),
-        (
-            "rbac.authorization.k8s.io",
-            "v1",
-            "RoleBinding",
-            "rolebindings",
-            true,
-        ),
-        (
-            "rbac.authorization.k8s.io",
-            "v1",
-            "ClusterRole",
-            "clusterroles",
-            false,
-        ),
-        (
-            "rbac.authorization.k8s.io",
-            "v1",
-            "ClusterRoleBinding",
-            "clusterrolebindings",
-            false,
-        ),
-        ("apps", "v1", "Deployment", "deployments", true),
-        ("apps", "v1", "ReplicaSet", "replicasets", true),
-        ("apps", "v1", "StatefulSet", "statefulsets", true),
-        ("apps", "v1", "DaemonSet", "daemonsets", true),
-        (
-            "autoscaling",
-            "v2",
-            "HorizontalPodAutoscaler",
-            "horizontalpodautoscalers",
-            true,
-        ),
-        ("networking.k8s.io", "v1", "Ingress", "ingresses", true),
-        (
-            "networking.k8s.io",
-            "v1",
-            "NetworkPolicy",
-            "networkpolicies",
-            true,
-        ),
-        (
-            "policy",
-            "v1",
-            "PodDisruptionBudget",
-            "poddisruptionbudgets",
-            true,
-        ),
-        ("batch", "v1", "Job", "jobs", true),
-        ("batch", "v1", "CronJob", "cronjobs", true),
-    ];
-    t.iter()
-        .map(|&(g, v, k, p, n)| Kind::new(g, v, k, p, n))
-        .collect()
+/// Kinds runnerctl renders or reads, known without asking the server (saves discovery
+/// requests): apiVersion, kind, plural, namespaced.
+#[rustfmt::skip]
+const BUILTIN_KINDS: &[(&str, &str, &str, bool)] = &[
+    ("v1", "Namespace", "namespaces", false),
+    ("v1", "ServiceAccount", "serviceaccounts", true),
+    ("v1", "Secret", "secrets", true),
+    ("v1", "ConfigMap", "configmaps", true),
+    ("v1", "Service", "services", true),
+    ("v1", "Pod", "pods", true),
+    ("v1", "Event", "events", true),
+    ("v1", "PersistentVolumeClaim", "persistentvolumeclaims", true),
+    ("v1", "LimitRange", "limitranges", true),
+    ("v1", "ResourceQuota", "resourcequotas", true),
+    ("rbac.authorization.k8s.io/v1", "Role", "roles", true),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", true),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", false),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", false),
+    ("apps/v1", "Deployment", "deployments", true),
+    ("apps/v1", "ReplicaSet", "replicasets", true),
+    ("apps/v1", "StatefulSet", "statefulsets", true),
+    ("apps/v1", "DaemonSet", "daemonsets", true),
+    ("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true),
+    ("networking.k8s.io/v1", "Ingress", "ingresses", true),
+    ("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", true),
+    ("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", true),
+    ("batch/v1", "Job", "jobs", true),
+    ("batch/v1", "CronJob", "cronjobs", true),
+];
+
+fn builtin_kinds() -> impl Iterator<Item = Kind> {
+    BUILTIN_KINDS
+        .iter()
+        .map(|&(api_version, kind, plural, namespaced)| {
+            let (group, version) = split_api_version(api_version);
+            Kind::new(group, version, kind, plural, namespaced)
+        })
 }
 
 /// Split an `apiVersion` into group and version (`v1` -> ("", "v1")).

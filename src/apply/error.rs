@@ -1,0 +1,353 @@
+//! The apply engine's errors. Every variant carries the object it is about as data
+//! ([`ObjectRef`]), and the API error that caused it as its `#[source]`, so a library caller
+//! can match on them. Messages never name command-line flags; see [`Error::remedy`] for what
+//! a user can do about one.
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::object::ObjectRef;
+
+/// One field owned by another field manager.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldConflict {
+    /// The field path, e.g. `.spec.replicas`.
+    pub field: String,
+    /// The manager that owns it, e.g. `kubectl-edit`.
+    pub manager: String,
+}
+
+/// What a user can do about an error, for front ends to phrase (a CLI names its flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remedy {
+    /// Take over the contested fields (force the apply).
+    ForceConflicts,
+    /// Delete and recreate the object whose immutable field changes.
+    Recreate,
+    /// Create the missing namespace first, or let the apply create it.
+    CreateNamespace,
+}
+
+/// Errors of the apply engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An API request failed (unreachable server, forbidden, invalid, ...).
+    #[error("{object}: {verb} failed: {}", api_message(source))]
+    Api {
+        /// The object.
+        object: ObjectRef,
+        /// What runnerctl was doing: `apply`, `dry-run apply`, `get`, `prune`, ...
+        verb: &'static str,
+        /// The failed request.
+        #[source]
+        source: kube::Error,
+    },
+    /// Fields are owned by another field manager (and the apply was not forced).
+    #[error(
+        "{object}: apply failed: {n} field(s) owned by another field manager:\n{list}",
+        n = conflicts.len(),
+        list = conflicts.iter().map(|c| format!("  {} (owned by {:?})", c.field, c.manager)).collect::<Vec<_>>().join("\n")
+    )]
+    Conflict {
+        /// The object.
+        object: ObjectRef,
+        /// The contested fields and their owners.
+        conflicts: Vec<FieldConflict>,
+        /// The server's answer.
+        #[source]
+        source: kube::Error,
+    },
+    /// A change to an immutable field (e.g. a Deployment's selector).
+    #[error("{object}: an immutable field would change ({message})")]
+    Immutable {
+        /// The object.
+        object: ObjectRef,
+        /// The server's explanation.
+        message: String,
+        /// The server's answer, when this comes straight from a request (not from a plan).
+        #[source]
+        source: Option<kube::Error>,
+    },
+    /// The server does not serve the object's apiVersion/kind.
+    #[error(
+        "{object}: the server does not serve {} {} (is the CRD installed?)",
+        object.api_version,
+        object.kind
+    )]
+    UnknownKind {
+        /// The object.
+        object: ObjectRef,
+    },
+    /// The ApplySet parent exists but belongs to another tool or another ApplySet.
+    #[error("{parent}: ApplySet is owned by {owner}, not runnerctl; refusing to touch it")]
+    ForeignApplySet {
+        /// The parent Secret.
+        parent: ObjectRef,
+        /// Its tooling annotation or id label, as found.
+        owner: String,
+    },
+    /// A live object is a member of another ApplySet.
+    #[error("{object}: belongs to another ApplySet ({id}); refusing to take it over")]
+    ForeignMember {
+        /// The object.
+        object: ObjectRef,
+        /// The other ApplySet id.
+        id: String,
+    },
+    /// No ApplySet parent: the release is not installed (in this namespace).
+    #[error("{parent} not found: release not installed in this namespace")]
+    NotInstalled {
+        /// The parent Secret.
+        parent: ObjectRef,
+    },
+    /// A rendered object is not usable (no name, no metadata).
+    #[error("{object}: {message}")]
+    Invalid {
+        /// The object as far as known.
+        object: ObjectRef,
+        /// What is wrong.
+        message: String,
+    },
+    /// Waiting for deletion timed out.
+    #[error("timed out after {secs}s waiting for {what}")]
+    Timeout {
+        /// What was being waited for.
+        what: String,
+        /// The timeout.
+        secs: u64,
+    },
+    /// Several objects failed; each is listed.
+    #[error("{} errors:\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<Error>),
+}
+
+impl Error {
+    /// Classify a failed request about `object`: field conflicts and immutable fields get
+    /// their own variants, everything else is [`Error::Api`].
+    pub fn api(object: &ObjectRef, verb: &'static str, source: kube::Error) -> Self {
+        let object = object.clone();
+        if let kube::Error::Api(s) = &source {
+            if s.code == 409 && s.reason == "Conflict" && s.message.contains("conflict") {
+                let conflicts = conflicts_of(s);
+                if !conflicts.is_empty() {
+                    return Error::Conflict {
+                        object,
+                        conflicts,
+                        source,
+                    };
+                }
+            }
+            if s.code == 422 && s.message.contains("immutable") {
+                return Error::Immutable {
+                    object,
+                    message: s.message.clone(),
+                    source: Some(source),
+                };
+            }
+        }
+        Error::Api {
+            object,
+            verb,
+            source,
+        }
+    }
+
+    /// The HTTP status code, when the server answered.
+    pub fn status_code(&self) -> Option<u16> {
+        match self {
+            Error::Api {
+                source: kube::Error::Api(s),
+                ..
+            } => Some(s.code),
+            Error::Conflict { .. } => Some(409),
+            Error::Immutable {
+                source: Some(_), ..
+            } => Some(422),
+            _ => None,
+        }
+    }
+
+    /// What the user can do about this error (for [`Error::Many`]: about the first member
+    /// that has a remedy).
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            Error::Conflict { .. } => Some(Remedy::ForceConflicts),
+            Error::Immutable { .. } => Some(Remedy::Recreate),
+            Error::Api {
+                source: kube::Error::Api(s),
+                ..
+            } if s.code == 404 && s.message.starts_with("namespaces \"") => {
+                Some(Remedy::CreateNamespace)
+            }
+            Error::Many(errs) => errs.iter().find_map(Error::remedy),
+            _ => None,
+        }
+    }
+
+    /// Fold a list of errors into one (`Ok` when empty).
+    pub(crate) fn collect(mut errs: Vec<Error>) -> Result<(), Error> {
+        match errs.len() {
+            0 => Ok(()),
+            1 => Err(errs.remove(0)),
+            _ => Err(Error::Many(errs)),
+        }
+    }
+}
+
+/// The useful part of a failed request: the server's message (`forbidden: ...` for 403), or
+/// for transport errors the whole cause chain (`... connection refused`).
+fn api_message(err: &kube::Error) -> ApiMessage<'_> {
+    ApiMessage(err)
+}
+
+struct ApiMessage<'a>(&'a kube::Error);
+
+impl fmt::Display for ApiMessage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let kube::Error::Api(s) = self.0 {
+            if s.code == 403 {
+                f.write_str("forbidden: ")?;
+            }
+            return f.write_str(if s.message.is_empty() {
+                &s.reason
+            } else {
+                &s.message
+            });
+        }
+        let mut message = self.0.to_string();
+        let mut cause = std::error::Error::source(self.0);
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !message.contains(&text) {
+                message = format!("{message}: {text}");
+            }
+            cause = c.source();
+        }
+        f.write_str(&message)
+    }
+}
+
+/// The fields and managers of an SSA conflict status.
+fn conflicts_of(s: &kube::core::Status) -> Vec<FieldConflict> {
+    let Some(d) = &s.details else {
+        return Vec::new();
+    };
+    d.causes
+        .iter()
+        .filter(|c| c.reason == "FieldManagerConflict" || c.message.starts_with("conflict with"))
+        .map(|c| FieldConflict {
+            field: c.field.clone(),
+            manager: c
+                .message
+                .split('"')
+                .nth(1)
+                .unwrap_or(&c.message)
+                .to_string(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn status(v: serde_json::Value) -> kube::Error {
+        kube::Error::Api(Box::new(serde_json::from_value(v).unwrap()))
+    }
+
+    fn object(kind: &str, name: &str) -> ObjectRef {
+        ObjectRef::of(
+            &json!({"apiVersion":"v1","kind":kind,"metadata":{"name":name,"namespace":"ns"}}),
+        )
+    }
+
+    #[test]
+    fn conflict_status_is_parsed_and_keeps_its_source() {
+        let s = status(json!({
+            "status": "Failure", "code": 409, "reason": "Conflict",
+            "message": "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1: .spec.replicas",
+            "details": {"causes": [{"reason": "FieldManagerConflict",
+                "message": "conflict with \"kubectl-edit\" using apps/v1", "field": ".spec.replicas"}]}
+        }));
+        let e = Error::api(&object("Deployment", "r"), "apply", s);
+        let text = e.to_string();
+        let Error::Conflict {
+            object, conflicts, ..
+        } = &e
+        else {
+            panic!("{text}");
+        };
+        assert_eq!(object.name, "r");
+        assert_eq!(conflicts[0].manager, "kubectl-edit");
+        assert!(
+            text.contains(".spec.replicas (owned by \"kubectl-edit\")"),
+            "{text}"
+        );
+        assert!(text.starts_with("Deployment/ns/r: apply failed"), "{text}");
+        assert!(!text.contains("--"), "no flag in a library message: {text}");
+        assert!(std::error::Error::source(&e).is_some());
+        assert_eq!(e.remedy(), Some(Remedy::ForceConflicts));
+        assert_eq!(e.status_code(), Some(409));
+    }
+
+    #[test]
+    fn forbidden_names_object() {
+        let s = status(json!({
+            "status": "Failure", "code": 403, "reason": "Forbidden",
+            "message": "roles.rbac.authorization.k8s.io \"x\" is forbidden: user cannot patch"
+        }));
+        let e = Error::api(&object("Role", "x"), "apply", s);
+        assert_eq!(
+            e.to_string(),
+            "Role/ns/x: apply failed: forbidden: roles.rbac.authorization.k8s.io \"x\" is forbidden: user cannot patch"
+        );
+        assert_eq!(e.status_code(), Some(403));
+        assert_eq!(e.remedy(), None);
+        assert!(matches!(
+            e,
+            Error::Api {
+                source: kube::Error::Api(_),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn immutable_and_missing_namespace_have_remedies() {
+        let s = status(
+            json!({"status": "Failure", "code": 422, "reason": "Invalid",
+            "message": "Deployment.apps \"r\" is invalid: spec.selector: Invalid value: field is immutable"}),
+        );
+        let e = Error::api(&object("Deployment", "r"), "dry-run apply", s);
+        assert!(
+            matches!(
+                e,
+                Error::Immutable {
+                    source: Some(_),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(e.remedy(), Some(Remedy::Recreate));
+        let s = status(
+            json!({"status": "Failure", "code": 404, "reason": "NotFound",
+            "message": "namespaces \"nope\" not found"}),
+        );
+        let e = Error::api(&object("ConfigMap", "c"), "dry-run apply", s);
+        assert_eq!(e.remedy(), Some(Remedy::CreateNamespace));
+        assert_eq!(
+            e.to_string(),
+            "ConfigMap/ns/c: dry-run apply failed: namespaces \"nope\" not found"
+        );
+        let many = Error::Many(vec![
+            Error::Timeout {
+                what: "x".into(),
+                secs: 1,
+            },
+            e,
+        ]);
+        assert_eq!(many.remedy(), Some(Remedy::CreateNamespace));
+    }
+}

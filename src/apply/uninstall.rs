@@ -1,0 +1,144 @@
+//! Uninstall: delete the ApplySet's members in reverse install order, then its parent, and
+//! wait until they are gone. The namespace goes only when asked and only if runnerctl
+//! created it (the Namespace object is a member).
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::applyset::{ApplySet, Members};
+use super::delete::Propagation;
+use super::{Action, Engine, Error, ObjectRef, ObjectResult, Report, record};
+use crate::k8s::Kind;
+use crate::object::uninstall_order;
+
+/// Options of [`Engine::uninstall`].
+#[derive(Debug, Clone)]
+pub struct UninstallOptions {
+    /// Also delete the Namespace, if it is a member (runnerctl created it).
+    pub delete_namespace: bool,
+    /// Wait until every deleted object is gone.
+    pub wait: bool,
+    /// How long to wait.
+    pub timeout: Duration,
+}
+
+impl Default for UninstallOptions {
+    fn default() -> Self {
+        UninstallOptions {
+            delete_namespace: false,
+            wait: true,
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// One uninstall under way: the report so far and the progress callback.
+struct Run<'a> {
+    report: Report,
+    on_result: &'a mut dyn FnMut(&ObjectResult),
+}
+
+impl Run<'_> {
+    fn record(&mut self, object: ObjectRef, action: Action, note: Option<&str>) {
+        record(
+            &mut self.report.results,
+            self.on_result,
+            ObjectResult {
+                object,
+                action,
+                note: note.map(str::to_string),
+            },
+        );
+    }
+}
+
+impl Engine {
+    /// Delete the release: members in reverse install order (foreground, so a Deployment
+    /// is gone only when its pods are), then the parent, then (if asked) the Namespace
+    /// runnerctl created. `on_result` reports each object.
+    pub async fn uninstall(
+        &self,
+        applyset: &ApplySet,
+        opts: &UninstallOptions,
+        mut on_result: impl FnMut(&ObjectResult),
+    ) -> Result<Report, Error> {
+        let (_, mut members) = self.installed(applyset).await?;
+        members.sort_by(|(_, a), (_, b)| uninstall_order(&ObjectRef::of(a), &ObjectRef::of(b)));
+        let (namespaces, members): (Members, Members) = members
+            .into_iter()
+            .partition(|(_, v)| ObjectRef::of(v).is_namespace());
+        let mut run = Run {
+            report: Report::default(),
+            on_result: &mut on_result,
+        };
+        let start = Instant::now();
+        let mut gone = self.delete_members(&members, &mut run).await?;
+        gone.push(self.delete_parent(applyset, &mut run).await?);
+        if opts.wait {
+            self.wait_gone(&gone, start, opts.timeout).await?;
+        }
+        if !opts.delete_namespace {
+            for (_, v) in &namespaces {
+                run.record(
+                    ObjectRef::of(v),
+                    Action::Skipped,
+                    Some("kept; not asked to delete the namespace"),
+                );
+            }
+            return Ok(run.report);
+        }
+        if namespaces.is_empty() {
+            run.record(
+                ObjectRef::namespace(&applyset.namespace),
+                Action::Skipped,
+                Some("not created by runnerctl; kept"),
+            );
+            return Ok(run.report);
+        }
+        let gone = self.delete_members(&namespaces, &mut run).await?;
+        if opts.wait {
+            self.wait_gone(&gone, start, opts.timeout).await?;
+        }
+        Ok(run.report)
+    }
+
+    /// Delete members (foreground); every failure is reported together.
+    async fn delete_members(
+        &self,
+        members: &[(Kind, Value)],
+        run: &mut Run<'_>,
+    ) -> Result<Vec<(Kind, ObjectRef)>, Error> {
+        let mut gone = Vec::new();
+        let mut errs = Vec::new();
+        for (kind, live) in members {
+            let object = ObjectRef::of(live);
+            run.report.writes += 1;
+            match self
+                .delete_one(kind, &object, Some(live), Propagation::Foreground, "delete")
+                .await
+            {
+                Ok(()) => {
+                    run.record(object.clone(), Action::Deleted, None);
+                    gone.push((kind.clone(), object));
+                }
+                Err(e) => errs.push(e),
+            }
+        }
+        Error::collect(errs)?;
+        Ok(gone)
+    }
+
+    /// Delete the ApplySet parent, last of the release's objects.
+    async fn delete_parent(
+        &self,
+        applyset: &ApplySet,
+        run: &mut Run<'_>,
+    ) -> Result<(Kind, ObjectRef), Error> {
+        let secret = self.secret_kind().await?;
+        let parent = applyset.parent_ref();
+        run.report.writes += 1;
+        self.delete_one(&secret, &parent, None, Propagation::Background, "delete")
+            .await?;
+        Ok((secret, parent))
+    }
+}

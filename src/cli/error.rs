@@ -1,0 +1,59 @@
+//! Printing an error once: its cause chain on one line, and what the user can do about it,
+//! in terms of this command line's flags.
+use crate::apply::{self, Remedy};
+
+/// The message for an error: `outer: cause: cause`, then a `hint:` line when the apply
+/// engine knows a remedy. The chain stops at an apply error, whose message already holds
+/// what its cause (the API server's answer) says.
+pub fn describe(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    let mut remedy = None;
+    for cause in err.chain() {
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause.to_string());
+        if let Some(e) = cause.downcast_ref::<apply::Error>() {
+            remedy = e.remedy();
+            break;
+        }
+    }
+    if let Some(r) = remedy {
+        text.push_str("\nhint: ");
+        text.push_str(hint(r));
+    }
+    text
+}
+
+/// A remedy in terms of the command line.
+fn hint(remedy: Remedy) -> &'static str {
+    match remedy {
+        Remedy::ForceConflicts => {
+            "rerun with --force-conflicts to take the fields over, or change the values to match"
+        }
+        Remedy::Recreate => "rerun with --recreate to delete and recreate the object",
+        Remedy::CreateNamespace => "create the namespace first, or pass --create-namespace",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_and_hint() {
+        let e = apply::Error::Immutable {
+            object: crate::object::ObjectRef::namespace("x"),
+            message: "spec.selector: field is immutable".into(),
+            source: None,
+        };
+        let text = describe(&anyhow::Error::new(e).context("applying"));
+        assert_eq!(
+            text,
+            "applying: Namespace/x: an immutable field would change (spec.selector: field is immutable)\n\
+             hint: rerun with --recreate to delete and recreate the object"
+        );
+        let plain = describe(&anyhow::anyhow!("bad input"));
+        assert_eq!(plain, "bad input");
+    }
+}
