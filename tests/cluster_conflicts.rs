@@ -75,7 +75,7 @@ fn a_field_of_another_manager_conflicts_unless_forced() {
 
 #[test]
 #[ignore = "needs the control plane: cargo xtask test"]
-fn objects_from_client_side_kubectl_apply_are_adopted() {
+fn objects_from_client_side_kubectl_apply_are_refused_then_adopted_on_request() {
     let ns = namespace("adopt");
     kubectl(&["create", "namespace", &ns], None).expect(0);
     // What someone installed earlier with `kubectl apply` (client-side), with an extra label.
@@ -89,14 +89,33 @@ fn objects_from_client_side_kubectl_apply_are_adopted() {
     let dep = get_json(&["deployment", "-n", &ns, NAME]);
     assert_eq!(dep["metadata"]["labels"]["legacy"], "yes");
 
-    let diff = runnerctl(&strs(&seed_in("diff", &ns, &[]))).expect(0);
+    // Not created by runnerctl nor by helm for this release: refused, nothing written.
+    let before = resource_versions(&ns);
+    let refused = runnerctl(&strs(&seed_in("apply", &ns, &["--yes"]))).expect(1);
+    assert!(
+        refused.stderr.contains(&format!(
+            "Deployment/{ns}/{NAME}: exists and is not part of this release"
+        )),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("kubectl-client-side-apply"),
+        "the owner is named: {}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("--adopt"), "{}", refused.stderr);
+    assert_eq!(resource_versions(&ns), before, "a refused run writes nothing");
+
+    let diff = runnerctl(&strs(&seed_in("diff", &ns, &["--adopt"]))).expect(0);
     assert!(
         diff.stdout
             .contains("takes over the fields of kubectl-client-side-apply"),
         "{}",
         diff.stdout
     );
-    runnerctl(&strs(&seed_in("apply", &ns, &["--yes"]))).expect(0);
+    assert!(diff.stdout.contains("adopt (as requested)"), "{}", diff.stdout);
+    runnerctl(&strs(&seed_in("apply", &ns, &["--yes", "--adopt"]))).expect(0);
 
     let dep = get_json(&["deployment", "-n", &ns, NAME, "--show-managed-fields"]);
     assert!(

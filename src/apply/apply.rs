@@ -114,8 +114,13 @@ impl Engine {
 
     /// Write one object as planned.
     async fn apply_one(&self, c: &Change, report: &mut Report) -> Result<ObjectResult, Error> {
+        let mut note = None;
         let action = match c.action {
             PlannedAction::Unchanged => Action::Unchanged,
+            PlannedAction::Keep => {
+                note = Some("existed before; left alone".to_string());
+                Action::Skipped
+            }
             PlannedAction::Prune => unreachable!("prunes are handled apart"),
             PlannedAction::Recreate => {
                 self.recreate(c, report).await?;
@@ -135,7 +140,7 @@ impl Engine {
         Ok(ObjectResult {
             object: c.object.clone(),
             action,
-            note: None,
+            note,
         })
     }
 

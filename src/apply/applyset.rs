@@ -26,12 +26,17 @@ pub const LABEL_PART_OF: &str = "applyset.kubernetes.io/part-of";
 pub const ANNOTATION_TOOLING: &str = "applyset.kubernetes.io/tooling";
 /// Annotation on the parent listing the members' group-kinds.
 pub const ANNOTATION_GROUP_KINDS: &str = "applyset.kubernetes.io/contains-group-kinds";
+/// Annotation runnerctl puts on a Namespace it creates, holding the ApplySet id: only such
+/// a namespace is ever deleted (a namespace that existed before is never touched).
+pub const ANNOTATION_CREATED_NAMESPACE: &str = "runnerctl.io/created-by";
 /// Annotation on the parent listing the members' namespaces other than its own.
 pub const ANNOTATION_NAMESPACES: &str = "applyset.kubernetes.io/additional-namespaces";
 
 /// An ApplySet's identity: its parent Secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplySet {
+    /// The release the ApplySet holds.
+    pub release: String,
     /// The parent Secret's name.
     pub name: String,
     /// The parent Secret's namespace (the release namespace).
@@ -55,6 +60,7 @@ impl ApplySet {
     /// The ApplySet of a release: parent `<release>-applyset` in the release namespace.
     pub fn for_release(release: &str, namespace: &str) -> Self {
         ApplySet {
+            release: release.to_string(),
             name: format!("{release}-applyset"),
             namespace: namespace.to_string(),
         }
@@ -315,6 +321,7 @@ mod tests {
     fn id_follows_the_kep() {
         // The KEP's example: a Secret parent "my-set" in "my-ns". sha256 is 32 bytes -> 43 chars.
         let set = ApplySet {
+            release: "my".into(),
             name: "my-set".into(),
             namespace: "my-ns".into(),
         };

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::managed_fields::normalize;
-use super::plan::{Change, Plan, PlannedAction};
+use super::plan::{Adoption, Change, Plan, PlannedAction};
 
 /// The annotation client-side `kubectl apply` stores the whole object in (tokens included).
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -189,10 +189,16 @@ impl Change {
     /// The unified diff of this change (live -> after apply), Secret values masked unless
     /// asked; empty when unchanged. A prune shows the whole object as deleted.
     pub fn diff(&self, opts: &DiffOptions) -> String {
-        if self.action == PlannedAction::Unchanged {
-            return String::new();
-        }
         let title = self.object.to_string();
+        match self.action {
+            PlannedAction::Unchanged => return String::new(),
+            PlannedAction::Keep => {
+                return format!(
+                    "# {title}: existed before runnerctl: left alone (not labelled, never deleted by runnerctl)\n"
+                );
+            }
+            _ => {}
+        }
         let before = self.live.as_ref().map(normalize);
         let after = match self.action {
             PlannedAction::Prune => None,
@@ -200,6 +206,15 @@ impl Change {
         };
         let mut text = unified(&title, before.as_ref(), after.as_ref(), opts);
         let mut notes = Vec::new();
+        match &self.adoption {
+            Some(Adoption::HelmRelease) => notes.push(format!(
+                "# {title}: adopt: created by helm for this release; it becomes part of the release"
+            )),
+            Some(Adoption::Requested) => notes.push(format!(
+                "# {title}: adopt (as requested): it becomes part of the release and is deleted with it"
+            )),
+            None => {}
+        }
         if !self.adopt.is_empty() {
             notes.push(format!(
                 "# {title}: takes over the fields of {} (fields they set that runnerctl does not render will be removed)",

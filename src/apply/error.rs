@@ -26,6 +26,8 @@ pub enum Remedy {
     Recreate,
     /// Create the missing namespace first, or let the apply create it.
     CreateNamespace,
+    /// Adopt the existing object into the release, or rename the release's objects.
+    Adopt,
 }
 
 /// Errors of the apply engine.
@@ -93,6 +95,17 @@ pub enum Error {
         object: ObjectRef,
         /// The other ApplySet id.
         id: String,
+    },
+    /// A live object of the same name is not a member of this release and may not be
+    /// adopted (not created by helm for this release, adoption not requested).
+    #[error(
+        "{object}: exists and is not part of this release (owner: {owner}); refusing to modify it"
+    )]
+    NotOwned {
+        /// The object.
+        object: ObjectRef,
+        /// Who it belongs to, from its labels, annotations and field managers.
+        owner: String,
     },
     /// No ApplySet parent: the release is not installed (in this namespace).
     #[error("{parent} not found: release not installed in this namespace")]
@@ -173,6 +186,7 @@ impl Error {
         match self {
             Error::Conflict { .. } => Some(Remedy::ForceConflicts),
             Error::Immutable { .. } => Some(Remedy::Recreate),
+            Error::NotOwned { .. } => Some(Remedy::Adopt),
             Error::Api {
                 source: kube::Error::Api(s),
                 ..

@@ -59,13 +59,13 @@ mod uninstall;
 mod wait;
 
 pub use applyset::{
-    ANNOTATION_GROUP_KINDS, ANNOTATION_NAMESPACES, ANNOTATION_TOOLING, ApplySet, LABEL_ID,
-    LABEL_PART_OF, ParentState,
+    ANNOTATION_CREATED_NAMESPACE, ANNOTATION_GROUP_KINDS, ANNOTATION_NAMESPACES,
+    ANNOTATION_TOOLING, ApplySet, LABEL_ID, LABEL_PART_OF, ParentState,
 };
 pub use diff::{DiffOptions, mask_secrets};
 pub use error::{Error, FieldConflict, Remedy};
 pub use managed_fields::{ADOPTABLE_MANAGERS, normalize};
-pub use plan::{Change, Plan, PlannedAction, Summary};
+pub use plan::{Adoption, Change, Plan, PlannedAction, Summary};
 pub use status::{ObjectStatus, StatusReport};
 pub use uninstall::UninstallOptions;
 pub use wait::{NotReady, Readiness, WaitOptions, WaitReport, readiness};
@@ -168,6 +168,9 @@ pub struct EngineOptions {
     pub force_conflicts: bool,
     /// Delete and recreate objects whose immutable fields change (`--recreate`).
     pub recreate: bool,
+    /// Adopt existing objects that are not members of the release (`--adopt`). Without it,
+    /// only objects helm created for the same release name and namespace are adopted.
+    pub adopt: bool,
 }
 
 impl Default for EngineOptions {
@@ -176,6 +179,7 @@ impl Default for EngineOptions {
             field_manager: FIELD_MANAGER.into(),
             force_conflicts: false,
             recreate: false,
+            adopt: false,
         }
     }
 }
@@ -191,6 +195,12 @@ impl EngineOptions {
     #[must_use]
     pub fn recreate(mut self, yes: bool) -> Self {
         self.recreate = yes;
+        self
+    }
+    /// Set `adopt`.
+    #[must_use]
+    pub fn adopt(mut self, yes: bool) -> Self {
+        self.adopt = yes;
         self
     }
 }

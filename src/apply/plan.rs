@@ -5,7 +5,9 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::applyset::{ApplySet, LABEL_PART_OF, Members, ParentState};
+use super::applyset::{
+    ANNOTATION_CREATED_NAMESPACE, ApplySet, LABEL_PART_OF, Members, ParentState,
+};
 use super::managed_fields::{adoptable_managers, normalize, ownership};
 use super::{BoxFut, Engine, Error, ObjectRef, concurrently};
 use crate::k8s::{ApplyParams, Kind};
@@ -26,7 +28,28 @@ pub enum PlannedAction {
     Recreate,
     /// An ApplySet member no longer rendered: delete.
     Prune,
+    /// A Namespace that existed before and is not a member: left alone (never relabelled,
+    /// never deleted, not part of the inventory).
+    Keep,
 }
+
+/// Why an existing object that is not a member of the release is taken over.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase", tag = "reason")]
+pub enum Adoption {
+    /// helm created it for the same release name and namespace
+    /// (`meta.helm.sh/release-name` and `meta.helm.sh/release-namespace`).
+    HelmRelease,
+    /// The caller asked for adoption ([`EngineOptions::adopt`](super::EngineOptions::adopt)).
+    Requested,
+}
+
+/// helm's annotations naming the release an object belongs to.
+const HELM_RELEASE_NAME: &str = "meta.helm.sh/release-name";
+/// See [`HELM_RELEASE_NAME`].
+const HELM_RELEASE_NAMESPACE: &str = "meta.helm.sh/release-namespace";
+/// The Pod Security Admission label that decides which pods a namespace admits.
+const PSA_ENFORCE: &str = "pod-security.kubernetes.io/enforce";
 
 /// One object's planned change. Its `Debug` output masks Secret values.
 #[derive(Clone)]
@@ -50,6 +73,8 @@ pub struct Change {
     pub adopt: Vec<String>,
     /// Why the object must be recreated.
     pub immutable: Option<String>,
+    /// Set when an existing object that is not yet a member is taken over.
+    pub adoption: Option<Adoption>,
 }
 
 impl fmt::Debug for Change {
@@ -64,6 +89,7 @@ impl fmt::Debug for Change {
             .field("after", &after)
             .field("adopt", &self.adopt)
             .field("immutable", &self.immutable)
+            .field("adoption", &self.adoption)
             .finish_non_exhaustive()
     }
 }
@@ -80,6 +106,7 @@ impl Change {
             after: None,
             adopt: Vec::new(),
             immutable: None,
+            adoption: None,
         }
     }
 }
@@ -99,6 +126,9 @@ pub struct Plan {
     /// since that would delete everything in them; they stay members, so that uninstall
     /// still knows runnerctl created them.
     pub kept: Vec<ObjectRef>,
+    /// Things the user should know before applying (e.g. a namespace left alone whose Pod
+    /// Security level does not admit the job pods), one line each.
+    pub warnings: Vec<String>,
 }
 
 impl Plan {
@@ -109,7 +139,11 @@ impl Plan {
         if !self.kept.is_empty() {
             gks.insert("Namespace".to_string());
         }
-        for c in &self.changes {
+        for c in self
+            .changes
+            .iter()
+            .filter(|c| c.action != PlannedAction::Keep)
+        {
             gks.insert(c.kind.group_kind());
             if let Some(ns) = &c.object.namespace
                 && *ns != self.applyset.namespace
@@ -128,7 +162,7 @@ impl Plan {
                 PlannedAction::Create => s.add += 1,
                 PlannedAction::Update | PlannedAction::Recreate => s.change += 1,
                 PlannedAction::Prune => s.delete += 1,
-                PlannedAction::Unchanged => s.unchanged += 1,
+                PlannedAction::Unchanged | PlannedAction::Keep => s.unchanged += 1,
             }
         }
         s
@@ -260,15 +294,17 @@ impl Engine {
             live.insert(k, v);
         }
         self.get_non_members(&items, &mut live).await?;
-        let changes = self.dry_run_all(&items, &live, &id).await?;
+        let changes = self.dry_run_all(&items, &live, applyset).await?;
         let rendered: HashSet<Key> = items.iter().map(Item::key).collect();
         let (prune, kept) = prunes(member_kinds, &rendered, &mut live);
+        let warnings = changes.iter().filter_map(kept_namespace_warning).collect();
         Ok(Plan {
             applyset: applyset.clone(),
             parent,
             changes,
             prune,
             kept,
+            warnings,
         })
     }
 
@@ -340,7 +376,7 @@ impl Engine {
         &self,
         items: &[Item],
         live: &HashMap<Key, Value>,
-        id: &str,
+        applyset: &ApplySet,
     ) -> Result<Vec<Change>, Error> {
         let new_namespaces: HashSet<&str> = items
             .iter()
@@ -356,40 +392,42 @@ impl Engine {
                     .namespace
                     .as_deref()
                     .is_some_and(|ns| new_namespaces.contains(ns));
-                let (engine, item, id) = (self.clone(), item.clone(), id.to_string());
-                Box::pin(async move { engine.plan_one(item, live, in_new_namespace, &id).await })
+                let (engine, item, set) = (self.clone(), item.clone(), applyset.clone());
+                Box::pin(async move { engine.plan_one(item, live, in_new_namespace, &set).await })
                     as BoxFut<_>
             })
             .collect();
         all_ok(concurrently(futs).await)
     }
 
-    /// The change for one object: refuse a member of another ApplySet, note the managers to
-    /// adopt, dry-run, and compare with the live object.
+    /// The change for one object: decide whether runnerctl may touch it (see
+    /// [`ownership_of`]), dry-run, and compare with the live object.
     async fn plan_one(
         &self,
         item: Item,
         live: Option<Value>,
         in_new_namespace: bool,
-        id: &str,
+        applyset: &ApplySet,
     ) -> Result<Change, Error> {
         let Item {
             kind,
             object,
-            desired,
+            mut desired,
         } = item;
+        if object.is_namespace() {
+            mark_created_namespace(&mut desired, live.as_ref(), &applyset.id());
+        }
         let mut change = Change::new(kind, object, PlannedAction::Create, desired);
         if let Some(l) = &live {
-            if let Some(other) = l
-                .pointer("/metadata/labels")
-                .and_then(|m| m.get(LABEL_PART_OF))
-                .and_then(Value::as_str)
-                && other != id
-            {
-                return Err(Error::ForeignMember {
-                    object: change.object,
-                    id: other.to_string(),
-                });
+            match ownership_of(&change.object, l, applyset, self.opts.adopt)? {
+                Ownership::Member => {}
+                Ownership::Keep => {
+                    change.action = PlannedAction::Keep;
+                    change.after = Some(l.clone());
+                    change.live = live;
+                    return Ok(change);
+                }
+                Ownership::Adopt(how) => change.adoption = Some(how),
             }
             change.adopt = adoptable_managers(l);
         }
@@ -405,7 +443,8 @@ impl Engine {
                     Some(l)
                         if normalize(l) == normalize(&after)
                             && ownership(l) == ownership(&after)
-                            && change.adopt.is_empty() =>
+                            && change.adopt.is_empty()
+                            && change.adoption.is_none() =>
                     {
                         PlannedAction::Unchanged
                     }
@@ -426,6 +465,9 @@ impl Engine {
     /// The server-side dry-run apply of a change's desired state. Conflicts only with
     /// managers runnerctl adopts are resolved by the takeover, so the dry-run is forced then.
     async fn dry_run(&self, change: &Change) -> Result<Value, Error> {
+        if change.adoption.is_some() {
+            return self.dry_run_as_new(change).await;
+        }
         let p = ApplyParams {
             manager: &self.opts.field_manager,
             force: self.opts.force_conflicts,
@@ -452,6 +494,184 @@ impl Engine {
             other => other,
         }
     }
+}
+
+impl Engine {
+    /// The dry-run of an object to adopt: what it looks like once runnerctl owns every field
+    /// its previous owner set (the takeover removes the fields runnerctl does not render). A
+    /// dry-run against the live object would merge the previous owner's fields into the
+    /// result (for a Deployment, two sources for one volume, which the server rejects), so
+    /// the desired state is dry-run as a new object under a name nobody uses, then named back.
+    async fn dry_run_as_new(&self, change: &Change) -> Result<Value, Error> {
+        let o = &change.object;
+        let scratch = scratch_name(o);
+        let mut body = change.desired.clone();
+        body["metadata"]["name"] = Value::String(scratch.clone());
+        let p = ApplyParams {
+            manager: &self.opts.field_manager,
+            force: true,
+            dry_run: true,
+        };
+        let mut after = self
+            .cluster
+            .apply(&change.kind, o.namespace.as_deref(), &scratch, &body, p)
+            .await
+            .map_err(|e| Error::api(o, "dry-run apply", e))?;
+        after["metadata"]["name"] = Value::String(o.name.clone());
+        Ok(after)
+    }
+}
+
+/// Whether runnerctl may touch an existing object: a member of this release is its own;
+/// a member of another ApplySet is refused; a Namespace that is not a member existed
+/// before and is left alone; anything else is adopted only when helm created it for the
+/// same release name and namespace, or when adoption was requested, and refused otherwise.
+fn ownership_of(
+    object: &ObjectRef,
+    live: &Value,
+    applyset: &ApplySet,
+    adopt: bool,
+) -> Result<Ownership, Error> {
+    let label = |k: &str| {
+        live.pointer("/metadata/labels")
+            .and_then(|m| m.get(k))
+            .and_then(Value::as_str)
+    };
+    let annotation = |k: &str| {
+        live.pointer("/metadata/annotations")
+            .and_then(|m| m.get(k))
+            .and_then(Value::as_str)
+    };
+    match label(LABEL_PART_OF) {
+        Some(id) if id == applyset.id() => return Ok(Ownership::Member),
+        Some(other) => {
+            return Err(Error::ForeignMember {
+                object: object.clone(),
+                id: other.to_string(),
+            });
+        }
+        None => {}
+    }
+    if object.is_namespace() {
+        return Ok(Ownership::Keep);
+    }
+    if annotation(HELM_RELEASE_NAME) == Some(applyset.release.as_str())
+        && annotation(HELM_RELEASE_NAMESPACE) == Some(applyset.namespace.as_str())
+    {
+        return Ok(Ownership::Adopt(Adoption::HelmRelease));
+    }
+    if adopt {
+        return Ok(Ownership::Adopt(Adoption::Requested));
+    }
+    Err(Error::NotOwned {
+        object: object.clone(),
+        owner: describe_owner(live),
+    })
+}
+
+/// A name valid for every kind (a DNS-1035 label) that no object of the release has.
+fn scratch_name(o: &ObjectRef) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(o.to_string().as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("runnerctl-dry-run-{hex}")
+}
+
+/// What runnerctl may do with an existing object.
+#[derive(Debug)]
+enum Ownership {
+    /// It is a member of this release.
+    Member,
+    /// A namespace that existed before: leave it alone.
+    Keep,
+    /// Take it over.
+    Adopt(Adoption),
+}
+
+/// Who an object belongs to, for an error: its managed-by label, helm release annotations
+/// and field managers.
+fn describe_owner(live: &Value) -> String {
+    let mut parts = Vec::new();
+    let str_at = |p: &str| live.pointer(p).and_then(Value::as_str);
+    if let Some(m) = str_at("/metadata/labels/app.kubernetes.io~1managed-by") {
+        parts.push(format!("label app.kubernetes.io/managed-by={m}"));
+    }
+    if let Some(r) = str_at("/metadata/annotations/meta.helm.sh~1release-name") {
+        let ns = str_at("/metadata/annotations/meta.helm.sh~1release-namespace").unwrap_or("?");
+        parts.push(format!("helm release {r} in namespace {ns}"));
+    }
+    let mut managers: Vec<&str> = live
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("manager").and_then(Value::as_str))
+        .collect();
+    managers.dedup();
+    if !managers.is_empty() {
+        parts.push(format!("field managers {}", managers.join(", ")));
+    }
+    if parts.is_empty() {
+        "unknown".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// On a Namespace runnerctl creates, record so (the annotation holds the ApplySet id);
+/// on one it already manages, keep the record as found.
+fn mark_created_namespace(desired: &mut Value, live: Option<&Value>, id: &str) {
+    let recorded = match live {
+        None => Some(id),
+        Some(l) => l
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(ANNOTATION_CREATED_NAMESPACE))
+            .and_then(Value::as_str),
+    };
+    if let (Some(value), Some(meta)) = (recorded, desired["metadata"].as_object_mut()) {
+        let annotations = meta
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Value::Object(a) = annotations {
+            a.insert(
+                ANNOTATION_CREATED_NAMESPACE.into(),
+                Value::String(value.into()),
+            );
+        }
+    }
+}
+
+/// Pod Security levels from the most to the least permissive.
+const PSA_LEVELS: &[&str] = &["privileged", "baseline", "restricted"];
+
+/// For a namespace left alone: a warning when its Pod Security level does not admit what the
+/// release needs, with the command that would fix it.
+fn kept_namespace_warning(c: &Change) -> Option<String> {
+    if c.action != PlannedAction::Keep {
+        return None;
+    }
+    let level = |v: Option<&Value>| {
+        v.and_then(|v| v.pointer("/metadata/labels"))
+            .and_then(|l| l.get(PSA_ENFORCE))
+            .and_then(Value::as_str)
+            .unwrap_or("privileged")
+            .to_string()
+    };
+    let rank = |l: &str| {
+        PSA_LEVELS
+            .iter()
+            .position(|x| *x == l)
+            .unwrap_or(PSA_LEVELS.len())
+    };
+    let (has, needs) = (level(c.live.as_ref()), level(Some(&c.desired)));
+    let name = &c.object.name;
+    (rank(&has) > rank(&needs)).then(|| {
+        format!(
+            "namespace \"{name}\" existed before and is left alone, but its Pod Security level \
+             \"{has}\" does not admit the runner's job pods (they need \"{needs}\"): \
+             kubectl label namespace {name} {PSA_ENFORCE}={needs} --overwrite"
+        )
+    })
 }
 
 /// Step 4: members no longer rendered, in uninstall order, and the Namespace members among
@@ -557,6 +777,111 @@ mod tests {
                 .iter()
                 .all(|c| c.live.is_some() && c.action == PlannedAction::Prune)
         );
+    }
+
+    fn live(labels: Value, annotations: Value) -> Value {
+        json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"ns",
+            "labels":labels,"annotations":annotations,
+            "managedFields":[{"manager":"kubectl-create","operation":"Update"}]}})
+    }
+
+    #[test]
+    fn only_members_helm_objects_of_this_release_or_requested_adoptions_are_touched() {
+        let set = ApplySet::for_release("r", "ns");
+        let obj = ObjectRef::of(&live(json!({}), json!({})));
+        let member = live(json!({LABEL_PART_OF: set.id()}), json!({}));
+        assert!(matches!(
+            ownership_of(&obj, &member, &set, false),
+            Ok(Ownership::Member)
+        ));
+        let other = live(json!({LABEL_PART_OF: "applyset-other-v1"}), json!({}));
+        assert!(matches!(
+            ownership_of(&obj, &other, &set, true),
+            Err(Error::ForeignMember { .. })
+        ));
+        let helm = |name: &str, ns: &str| {
+            live(
+                json!({"app.kubernetes.io/managed-by": "Helm"}),
+                json!({HELM_RELEASE_NAME: name, HELM_RELEASE_NAMESPACE: ns}),
+            )
+        };
+        assert!(matches!(
+            ownership_of(&obj, &helm("r", "ns"), &set, false),
+            Ok(Ownership::Adopt(Adoption::HelmRelease))
+        ));
+        for (name, ns) in [("r", "elsewhere"), ("other", "ns")] {
+            let e = ownership_of(&obj, &helm(name, ns), &set, false).unwrap_err();
+            let text = e.to_string();
+            assert!(matches!(e, Error::NotOwned { .. }), "{text}");
+            assert!(
+                text.contains(&format!("helm release {name} in namespace {ns}")),
+                "{text}"
+            );
+            assert!(text.contains("app.kubernetes.io/managed-by=Helm"), "{text}");
+        }
+        let plain = live(json!({}), json!({}));
+        let e = ownership_of(&obj, &plain, &set, false).unwrap_err();
+        assert!(
+            e.to_string().contains("field managers kubectl-create"),
+            "{e}"
+        );
+        assert!(matches!(
+            ownership_of(&obj, &plain, &set, true),
+            Ok(Ownership::Adopt(Adoption::Requested))
+        ));
+        let ns = json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"ns"}});
+        assert!(matches!(
+            ownership_of(&ObjectRef::of(&ns), &ns, &set, true),
+            Ok(Ownership::Keep)
+        ));
+    }
+
+    #[test]
+    fn created_namespaces_are_recorded_and_kept_ones_warn() {
+        let mut desired = json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"ns",
+            "labels":{PSA_ENFORCE:"privileged"}}});
+        mark_created_namespace(&mut desired, None, "applyset-x-v1");
+        assert_eq!(
+            desired["metadata"]["annotations"][ANNOTATION_CREATED_NAMESPACE],
+            "applyset-x-v1"
+        );
+        let mut again = json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"ns"}});
+        let live_ns = json!({"metadata":{"name":"ns"}});
+        mark_created_namespace(&mut again, Some(&live_ns), "applyset-x-v1");
+        assert!(again["metadata"].get("annotations").is_none(), "{again}");
+
+        let mut keep = Change::new(
+            kind("Namespace"),
+            ObjectRef::namespace("ns"),
+            PlannedAction::Keep,
+            desired,
+        );
+        keep.live = Some(json!({"metadata":{"name":"ns","labels":{PSA_ENFORCE:"baseline"}}}));
+        let w = kept_namespace_warning(&keep).unwrap();
+        assert!(
+            w.contains("kubectl label namespace ns pod-security.kubernetes.io/enforce=privileged --overwrite"),
+            "{w}"
+        );
+        keep.live = Some(json!({"metadata":{"name":"ns"}}));
+        assert_eq!(
+            kept_namespace_warning(&keep),
+            None,
+            "no label admits everything"
+        );
+    }
+
+    #[test]
+    fn scratch_names_are_valid_for_every_kind() {
+        let n = scratch_name(&ObjectRef::namespace("x"));
+        assert!(
+            n.len() <= 63 && n.starts_with(|c: char| c.is_ascii_lowercase()),
+            "{n}"
+        );
+        assert!(
+            n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        );
+        assert_ne!(n, scratch_name(&ObjectRef::namespace("y")));
     }
 
     #[test]

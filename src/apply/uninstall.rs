@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::applyset::{ApplySet, Members};
+use super::applyset::{ANNOTATION_CREATED_NAMESPACE, ApplySet, Members};
 use super::delete::Propagation;
 use super::{Action, Engine, Error, ObjectRef, ObjectResult, Report, record};
 use crate::k8s::Kind;
@@ -14,7 +14,9 @@ use crate::object::uninstall_order;
 /// Options of [`Engine::uninstall`].
 #[derive(Debug, Clone)]
 pub struct UninstallOptions {
-    /// Also delete the Namespace, if it is a member (runnerctl created it).
+    /// Also delete the Namespace, if runnerctl created it (it is a member and carries
+    /// [`ANNOTATION_CREATED_NAMESPACE`](super::ANNOTATION_CREATED_NAMESPACE) with this
+    /// release's ApplySet id). A namespace that existed before is never deleted.
     pub delete_namespace: bool,
     /// Wait until every deleted object is gone.
     pub wait: bool,
@@ -30,6 +32,18 @@ impl Default for UninstallOptions {
             timeout: Duration::from_secs(300),
         }
     }
+}
+
+/// Why a namespace is kept when its deletion was asked for.
+const NOT_CREATED: &str = "not created by runnerctl; kept";
+
+/// Whether runnerctl created this Namespace for the ApplySet `id` (it records so at creation).
+fn created_by(namespace: &Value, id: &str) -> bool {
+    namespace
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(ANNOTATION_CREATED_NAMESPACE))
+        .and_then(Value::as_str)
+        == Some(id)
 }
 
 /// One uninstall under way: the report so far and the progress callback.
@@ -77,8 +91,15 @@ impl Engine {
         if opts.wait {
             self.wait_gone(&gone, start, opts.timeout).await?;
         }
+        let id = applyset.id();
+        let (created, before): (Members, Members) = namespaces
+            .into_iter()
+            .partition(|(_, v)| created_by(v, &id));
+        for (_, v) in &before {
+            run.record(ObjectRef::of(v), Action::Skipped, Some(NOT_CREATED));
+        }
         if !opts.delete_namespace {
-            for (_, v) in &namespaces {
+            for (_, v) in &created {
                 run.record(
                     ObjectRef::of(v),
                     Action::Skipped,
@@ -87,14 +108,17 @@ impl Engine {
             }
             return Ok(run.report);
         }
-        if namespaces.is_empty() {
-            run.record(
-                ObjectRef::namespace(&applyset.namespace),
-                Action::Skipped,
-                Some("not created by runnerctl; kept"),
-            );
+        if created.is_empty() {
+            if before.is_empty() {
+                run.record(
+                    ObjectRef::namespace(&applyset.namespace),
+                    Action::Skipped,
+                    Some(NOT_CREATED),
+                );
+            }
             return Ok(run.report);
         }
+        let namespaces = created;
         let gone = self.delete_members(&namespaces, &mut run).await?;
         if opts.wait {
             self.wait_gone(&gone, start, opts.timeout).await?;
