@@ -65,7 +65,8 @@ fn confirm() -> anyhow::Result<bool> {
 pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     let opts = EngineOptions::default()
         .force_conflicts(args.force_conflicts)
-        .recreate(args.recreate);
+        .recreate(args.recreate)
+        .adopt(args.plan.adopt);
     let p = &args.plan;
     let s = Session::connect(&p.cluster, opts)?;
     let plan = plan_release(&s, &p.release, &p.values)?;

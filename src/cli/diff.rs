@@ -40,6 +40,11 @@ pub struct PlanArgs {
     /// Print Secret values (tokens) in the diff instead of masking them.
     #[arg(long)]
     pub show_secrets: bool,
+    /// Take over existing objects of the same name that are not part of the release (they
+    /// then belong to it and are deleted with it). Without it, only objects helm created for
+    /// the same release name and namespace are adopted; anything else is an error.
+    #[arg(long)]
+    pub adopt: bool,
 }
 
 /// What `status` and `uninstall` share: an installed release and the cluster.
@@ -131,7 +136,9 @@ pub(crate) fn plan_release(
     warnings.extend(manifest.warnings.iter().cloned());
     super::print_warnings(&warnings);
     let applyset = ApplySet::for_release(&rel.name, &rel.namespace);
-    Ok(s.rt.block_on(s.engine.plan(&applyset, &manifest.objects))?)
+    let plan = s.rt.block_on(s.engine.plan(&applyset, &manifest.objects))?;
+    super::print_warnings(&plan.warnings);
+    Ok(plan)
 }
 
 /// Colors on stdout: only on a terminal, never with `NO_COLOR` set (non-empty).
@@ -211,7 +218,7 @@ pub struct DiffArgs {
 /// Run `runnerctl diff`.
 pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
     let p = &args.plan;
-    let s = Session::connect(&p.cluster, EngineOptions::default())?;
+    let s = Session::connect(&p.cluster, EngineOptions::default().adopt(p.adopt))?;
     let plan = plan_release(&s, &p.release, &p.values)?;
     print_plan(&plan, p.show_secrets)?;
     if args.exit_code && plan.summary().has_changes() {
