@@ -475,23 +475,38 @@ fn a_namespace_made_beforehand_survives_create_namespace_and_delete_namespace() 
     let ns = namespace("before");
     kubectl(&["create", "namespace", &ns], None).expect(0);
     kubectl(
-        &["label", "namespace", &ns, "pod-security.kubernetes.io/enforce=baseline"],
+        &[
+            "label",
+            "namespace",
+            &ns,
+            "pod-security.kubernetes.io/enforce=baseline",
+        ],
         None,
     )
     .expect(0);
     kubectl(
-        &["create", "configmap", "theirs", "-n", &ns, "--from-literal=a=b"],
+        &[
+            "create",
+            "configmap",
+            "theirs",
+            "-n",
+            &ns,
+            "--from-literal=a=b",
+        ],
         None,
     )
     .expect(0);
     let r = runnerctl(&seed_args("apply", &ns, &["--yes", "--wait=false"])).expect(0);
     assert!(
-        r.stdout.contains("6 to add, 0 to change, 0 to delete, 1 unchanged"),
+        r.stdout
+            .contains("6 to add, 0 to change, 0 to delete, 1 unchanged"),
         "{}",
         r.stdout
     );
     assert!(
-        r.stdout.contains(&format!("Namespace/{ns}: existed before runnerctl: left alone")),
+        r.stdout.contains(&format!(
+            "Namespace/{ns}: existed before runnerctl: left alone"
+        )),
         "{}",
         r.stdout
     );
@@ -503,13 +518,20 @@ fn a_namespace_made_beforehand_survives_create_namespace_and_delete_namespace() 
         r.stderr
     );
     let labels = get_json(&["namespace", &ns])["metadata"]["labels"].clone();
-    assert_eq!(labels["pod-security.kubernetes.io/enforce"], "baseline", "{labels}");
+    assert_eq!(
+        labels["pod-security.kubernetes.io/enforce"], "baseline",
+        "{labels}"
+    );
     assert!(
         labels.get("applyset.kubernetes.io/part-of").is_none(),
         "never relabelled: {labels}"
     );
     let r = runnerctl(&["uninstall", "-n", &ns, "--delete-namespace"]).expect(0);
-    assert!(r.stderr.contains("not created by runnerctl"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("not created by runnerctl"),
+        "{}",
+        r.stderr
+    );
     kubectl(&["get", "namespace", &ns], None).expect(0);
     kubectl(&["get", "configmap", "theirs", "-n", &ns], None).expect(0);
 }

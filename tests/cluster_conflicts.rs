@@ -105,7 +105,11 @@ fn objects_from_client_side_kubectl_apply_are_refused_then_adopted_on_request() 
         refused.stderr
     );
     assert!(refused.stderr.contains("--adopt"), "{}", refused.stderr);
-    assert_eq!(resource_versions(&ns), before, "a refused run writes nothing");
+    assert_eq!(
+        resource_versions(&ns),
+        before,
+        "a refused run writes nothing"
+    );
 
     let diff = runnerctl(&strs(&seed_in("diff", &ns, &["--adopt"]))).expect(0);
     assert!(
@@ -114,7 +118,11 @@ fn objects_from_client_side_kubectl_apply_are_refused_then_adopted_on_request() 
         "{}",
         diff.stdout
     );
-    assert!(diff.stdout.contains("adopt (as requested)"), "{}", diff.stdout);
+    assert!(
+        diff.stdout.contains("adopt (as requested)"),
+        "{}",
+        diff.stdout
+    );
     runnerctl(&strs(&seed_in("apply", &ns, &["--yes", "--adopt"]))).expect(0);
 
     let dep = get_json(&["deployment", "-n", &ns, NAME, "--show-managed-fields"]);

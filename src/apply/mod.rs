@@ -42,7 +42,7 @@ use std::pin::Pin;
 
 use serde::Serialize;
 
-use crate::k8s::Cluster;
+use crate::k8s::{Cluster, RetryNotice, RetryPolicy};
 pub use crate::object::ObjectRef;
 
 #[allow(clippy::module_inception)] // one file per verb, the verb `apply` included
@@ -171,6 +171,9 @@ pub struct EngineOptions {
     /// Adopt existing objects that are not members of the release (`--adopt`). Without it,
     /// only objects helm created for the same release name and namespace are adopted.
     pub adopt: bool,
+    /// How requests that fail for a passing reason (connection refused or reset, 429, 5xx)
+    /// are retried.
+    pub retry: RetryPolicy,
 }
 
 impl Default for EngineOptions {
@@ -180,6 +183,7 @@ impl Default for EngineOptions {
             force_conflicts: false,
             recreate: false,
             adopt: false,
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -216,9 +220,16 @@ impl Engine {
     /// An engine over a client.
     pub fn new(client: kube::Client, opts: EngineOptions) -> Self {
         Engine {
-            cluster: Cluster::new(client),
+            cluster: Cluster::new(client).with_retry(opts.retry),
             opts,
         }
+    }
+
+    /// Call `notice` before each retry of a failed request (e.g. to say so on stderr).
+    #[must_use]
+    pub fn with_retry_notice(mut self, notice: RetryNotice) -> Self {
+        self.cluster = self.cluster.with_retry_notice(notice);
+        self
     }
 
     /// The counted REST layer.

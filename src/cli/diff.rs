@@ -99,7 +99,8 @@ impl Session {
         let default_namespace = client.default_namespace().to_string();
         Ok(Session {
             rt,
-            engine: Engine::new(client, opts),
+            engine: Engine::new(client, opts)
+                .with_retry_notice(std::sync::Arc::new(|m| eprintln!("runnerctl: {m}"))),
             default_namespace,
             started,
             stats: cluster.stats,

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use kube::Client;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, Preconditions};
@@ -106,15 +107,77 @@ pub fn split_api_version(api_version: &str) -> (&str, &str) {
     }
 }
 
-/// Send a request through the counter (a macro: the `http` types are not named here).
+/// Send a request through the counter, retrying transient failures (a macro: the future
+/// borrows `self`).
 macro_rules! send {
-    ($self:expr, $req:expr) => {{
-        let req = $req;
-        $self.requests.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(method = %req.method(), uri = %req.uri(), "request");
-        $self.client.request::<Value>(req).await
-    }};
+    ($self:expr, $req:expr) => {
+        $self.send($req, true).await
+    };
 }
+
+/// How requests that fail for a passing reason are retried: connection refused or reset,
+/// 429 Too Many Requests (after the server's Retry-After), 500, 502, 503 and 504.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (1: no retry).
+    pub attempts: u32,
+    /// The pause before the first retry; it doubles with each further one.
+    pub first_delay: Duration,
+    /// The longest pause, the server's Retry-After included.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            first_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(8),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The pause before retry number `n` (1-based), or the server's wish when it said one.
+    fn delay(&self, n: u32, server: Option<Duration>) -> Duration {
+        let backoff = self
+            .first_delay
+            .saturating_mul(1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX));
+        server.unwrap_or(backoff).min(self.max_delay)
+    }
+}
+
+/// Whether a failed request may succeed when sent again, and after how long the server
+/// asked to wait (429 with Retry-After).
+fn transient(e: &kube::Error) -> Option<Option<Duration>> {
+    match e {
+        kube::Error::Api(s) if s.code == 429 => Some(
+            s.details
+                .as_ref()
+                .filter(|d| d.retry_after_seconds > 0)
+                .map(|d| Duration::from_secs(u64::from(d.retry_after_seconds))),
+        ),
+        kube::Error::Api(s) if matches!(s.code, 500 | 502 | 503 | 504) => Some(None),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => Some(None),
+        _ => None,
+    }
+}
+
+/// A copy of a request, to send it again.
+fn copy_request(r: &http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
+    let mut b = http::Request::builder()
+        .method(r.method().clone())
+        .uri(r.uri().clone())
+        .version(r.version());
+    for (k, v) in r.headers() {
+        b = b.header(k, v);
+    }
+    b.body(r.body().clone())
+        .expect("a copy of a valid request is valid")
+}
+
+/// Called before each retry with a line saying what failed and when it is tried again.
+pub type RetryNotice = Arc<dyn Fn(&str) + Send + Sync>;
 
 #[derive(Default)]
 struct Cache {
@@ -130,6 +193,8 @@ pub struct Cluster {
     client: Client,
     requests: Arc<AtomicU64>,
     cache: Arc<Mutex<Cache>>,
+    retry: RetryPolicy,
+    notice: Option<RetryNotice>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -169,6 +234,71 @@ impl Cluster {
             client,
             requests: Arc::new(AtomicU64::new(0)),
             cache: Arc::new(Mutex::new(cache)),
+            retry: RetryPolicy::default(),
+            notice: None,
+        }
+    }
+
+    /// Retry transient failures by `policy`.
+    #[must_use]
+    pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Call `notice` before each retry (for a progress line on stderr).
+    #[must_use]
+    pub fn with_retry_notice(mut self, notice: RetryNotice) -> Self {
+        self.notice = Some(notice);
+        self
+    }
+
+    /// Send a request (counted); with `retry`, transient failures are sent again by the
+    /// retry policy. Requests that must not be repeated blindly pass `retry = false`.
+    async fn send(&self, req: http::Request<Vec<u8>>, retry: bool) -> Result<Value, kube::Error> {
+        let what = format!("{} {}", req.method(), req.uri().path());
+        self.with_retries(&what, retry, || {
+            tracing::debug!(method = %req.method(), uri = %req.uri(), "request");
+            self.client.request::<Value>(copy_request(&req))
+        })
+        .await
+    }
+
+    /// Run a counted request `call` until it succeeds, fails for good, or the retry policy
+    /// is spent; `what` names it in retry notices.
+    async fn with_retries<T, F, Fut>(
+        &self,
+        what: &str,
+        retry: bool,
+        mut call: F,
+    ) -> Result<T, kube::Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, kube::Error>>,
+    {
+        let attempts = if retry { self.retry.attempts.max(1) } else { 1 };
+        let mut n = 1;
+        loop {
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let err = match call().await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let server_delay = match transient(&err) {
+                Some(d) if n < attempts => d,
+                _ => return Err(err),
+            };
+            let delay = self.retry.delay(n, server_delay);
+            if let Some(notice) = &self.notice {
+                notice(&format!(
+                    "{what} failed ({}); retrying in {} ms (attempt {} of {attempts})",
+                    short_error(&err),
+                    delay.as_millis(),
+                    n + 1
+                ));
+            }
+            tokio::time::sleep(delay).await;
+            n += 1;
         }
     }
 
@@ -193,22 +323,24 @@ impl Cluster {
         if let Some(k) = self.cache.lock().expect("cache").by_gvk.get(&key) {
             return Ok(k.clone());
         }
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let found =
-            match kube::discovery::pinned_group(&self.client, &GroupVersion::gv(group, version))
-                .await
-            {
-                Ok(g) => g
-                    .versioned_resources(version)
-                    .into_iter()
-                    .find(|(r, _)| r.kind == kind)
-                    .map(|(r, caps)| Kind {
-                        resource: r,
-                        namespaced: caps.scope == kube::discovery::Scope::Namespaced,
-                    }),
-                Err(kube::Error::Api(s)) if s.code == 404 => None,
-                Err(e) => return Err(e),
-            };
+        let gv = GroupVersion::gv(group, version);
+        let found = match self
+            .with_retries(&format!("discovery of {api_version}"), true, || {
+                kube::discovery::pinned_group(&self.client, &gv)
+            })
+            .await
+        {
+            Ok(g) => g
+                .versioned_resources(version)
+                .into_iter()
+                .find(|(r, _)| r.kind == kind)
+                .map(|(r, caps)| Kind {
+                    resource: r,
+                    namespaced: caps.scope == kube::discovery::Scope::Namespaced,
+                }),
+            Err(kube::Error::Api(s)) if s.code == 404 => None,
+            Err(e) => return Err(e),
+        };
         self.cache
             .lock()
             .expect("cache")
@@ -228,8 +360,12 @@ impl Cluster {
         if let Some(k) = self.cache.lock().expect("cache").by_gk.get(&key) {
             return Ok(k.clone());
         }
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let found = match kube::discovery::group(&self.client, group).await {
+        let found = match self
+            .with_retries(&format!("discovery of group {group:?}"), true, || {
+                kube::discovery::group(&self.client, group)
+            })
+            .await
+        {
             Ok(g) => g.recommended_kind(kind).map(|(r, caps)| Kind {
                 resource: r,
                 namespaced: caps.scope == kube::discovery::Scope::Namespaced,
@@ -342,7 +478,9 @@ impl Cluster {
         let req = Request::new(kind.url(ns))
             .patch(name, &PatchParams::default(), &Patch::<()>::Json(ops))
             .map_err(kube::Error::BuildRequest)?;
-        send!(self, req)
+        // Not repeated: guarded by a resourceVersion test, a second send after a lost answer
+        // would fail although the first succeeded. A rerun converges instead.
+        self.send(req, false).await
     }
 
     /// DELETE one object; `Ok(false)` when it was already gone. `foreground` waits for
@@ -377,6 +515,22 @@ impl Cluster {
     }
 }
 
+/// A failed request in a few words: the server's message, or the transport error.
+fn short_error(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("{} {}", s.code, s.reason),
+        other => {
+            let mut text = other.to_string();
+            let mut cause = std::error::Error::source(other);
+            while let Some(c) = cause {
+                text = c.to_string();
+                cause = c.source();
+            }
+            text
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,6 +544,43 @@ mod tests {
         assert_eq!(n.url(Some("ns")), "/api/v1/namespaces");
         assert_eq!(k.group_kind(), "Deployment.apps");
         assert_eq!(n.group_kind(), "Namespace");
+    }
+
+    #[test]
+    fn retry_delays_double_up_to_the_cap_and_honour_the_server() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.delay(1, None), Duration::from_millis(250));
+        assert_eq!(p.delay(2, None), Duration::from_millis(500));
+        assert_eq!(p.delay(3, None), Duration::from_millis(1000));
+        assert_eq!(p.delay(40, None), Duration::from_secs(8));
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(60))),
+            Duration::from_secs(8)
+        );
+    }
+
+    #[test]
+    fn which_failures_are_transient() {
+        let status = |code: u16, retry: u32| {
+            kube::Error::Api(Box::new(
+                serde_json::from_value(serde_json::json!({"status":"Failure","code":code,
+                    "reason":"x","message":"m","details":{"retryAfterSeconds":retry}}))
+                .unwrap(),
+            ))
+        };
+        assert_eq!(
+            transient(&status(429, 2)),
+            Some(Some(Duration::from_secs(2)))
+        );
+        assert_eq!(transient(&status(429, 0)), Some(None));
+        assert_eq!(transient(&status(503, 0)), Some(None));
+        assert_eq!(transient(&status(404, 0)), None);
+        assert_eq!(transient(&status(409, 0)), None);
+        assert_eq!(transient(&status(422, 0)), None);
     }
 
     #[test]

@@ -3,5 +3,7 @@
 mod api;
 mod client;
 
-pub use api::{ApplyParams, Cluster, Kind, group_kind, split_api_version};
+pub use api::{
+    ApplyParams, Cluster, Kind, RetryNotice, RetryPolicy, group_kind, split_api_version,
+};
 pub use client::{ClientOptions, Error, client, default_namespace};
