@@ -1,15 +1,16 @@
 //! `runnerctl apply`.
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::{ArgAction, Args};
+use clap::Args;
 
-use super::diff::{PlanArgs, Session, parse_duration, plan_release, print_plan};
+use super::args::{PlanArgs, WaitArgs};
+use super::session::{Session, print_plan};
 use crate::apply::{EngineOptions, WaitOptions};
 
 /// Arguments of `runnerctl apply`.
 #[derive(Debug, Args)]
+#[command(mut_arg("wait", |a| a.help("Wait until the workloads are ready")))]
 #[command(after_help = "\
 Prints the diff and summary (as `runnerctl diff`), asks for confirmation on a terminal, then
 applies with server-side apply (field manager runnerctl): the Namespace first, then the rest in
@@ -45,12 +46,9 @@ pub struct ApplyArgs {
     /// Delete and recreate objects whose immutable fields change (e.g. a Deployment selector).
     #[arg(long)]
     pub recreate: bool,
-    /// Wait until the workloads are ready.
-    #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true", value_name = "BOOL")]
-    pub wait: bool,
-    /// How long to wait: 30s, 5m, 1h.
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// `--wait`, `--timeout`.
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 fn confirm() -> anyhow::Result<bool> {
@@ -68,7 +66,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         .recreate(args.recreate);
     let p = &args.plan;
     let s = Session::connect(&p.cluster, opts)?;
-    let plan = plan_release(&s, &p.release, &p.values)?;
+    let plan = s.plan(&p.manifest)?;
     print_plan(&plan, p.show_secrets)?;
     if args.dry_run {
         return Ok(ExitCode::from(super::EXIT_OK));
@@ -91,11 +89,11 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     if !changes {
         eprintln!("runnerctl: no changes");
     }
-    if !args.wait {
+    if !args.wait.wait {
         return Ok(ExitCode::from(super::EXIT_OK));
     }
     let wopts = WaitOptions {
-        timeout: args.timeout,
+        timeout: args.wait.timeout,
         ..Default::default()
     };
     let waited =
@@ -106,7 +104,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     if !waited.is_ready() {
         eprint!("{waited}");
         let what = if waited.timed_out {
-            format!("timed out after {}s", args.timeout.as_secs())
+            format!("timed out after {}s", args.wait.timeout.as_secs())
         } else {
             "failed".into()
         };
