@@ -284,3 +284,43 @@ fn privileged_job_namespace_warning_names_where_the_pods_run() {
     assert!(!stderr.contains("must allow privileged pods"), "{stderr}");
     assert_eq!(level, "privileged");
 }
+
+/// Without `-n`, `render` puts the release in the kubeconfig context's namespace: the rule the
+/// cluster verbs use too, so `render` and `diff` agree on where objects go.
+#[test]
+fn render_defaults_to_the_kubeconfig_context_namespace() {
+    let dir = std::env::temp_dir().join(format!("runnerctl-cli-ns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("config");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\ncurrent-context: a\n\
+         contexts: [{name: a, context: {cluster: c, user: u, namespace: team-a}}]\n\
+         clusters: [{name: c, cluster: {server: 'https://127.0.0.1:6443'}}]\n\
+         users: [{name: u, user: {}}]\n",
+    )
+    .unwrap();
+    let namespaces = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_runnerctl"))
+            .args([&["render", "-o", "json"], URL_AND_TOKEN, extra].concat())
+            .env("KUBECONFIG", &kubeconfig)
+            .env_remove("RUNNERCTL_NAMESPACE")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = common::texts(&out);
+        assert!(out.status.success(), "{stderr}");
+        let list: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let mut seen: Vec<String> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["metadata"]["namespace"].as_str().unwrap().to_string())
+            .collect();
+        seen.dedup();
+        seen
+    };
+    assert_eq!(namespaces(&[]), ["team-a"]);
+    assert_eq!(namespaces(&["-n", "ci"]), ["ci"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
