@@ -3,173 +3,159 @@ mod common;
 
 use std::path::Path;
 
+/// One bad command line and what its error must say.
 struct Case {
     name: &'static str,
-    args: &'static [&'static str],
-    files: &'static [(&'static str, &'static str)],
+    args: Vec<&'static str>,
+    files: Vec<(&'static str, &'static str)>,
     stdin: Option<&'static str>,
     /// Substrings the error must contain.
     expect: &'static [&'static str],
 }
 
-const URL: &str = "gitlabUrl=https://gitlab.example.com";
+impl Case {
+    /// `runnerctl render <args>`.
+    fn render(name: &'static str, args: &[&'static str], expect: &'static [&'static str]) -> Self {
+        let mut all = vec!["render"];
+        all.extend_from_slice(args);
+        Case {
+            name,
+            args: all,
+            files: Vec::new(),
+            stdin: None,
+            expect,
+        }
+    }
 
-const CASES: &[Case] = &[
-    Case {
-        name: "malformed YAML names file:line:column",
-        args: &["render", "-f", "bad.yaml"],
-        files: &[(
+    /// `runnerctl render --set gitlabUrl=... --set runnerToken=glrt-x <args>`.
+    fn render_with_token(
+        name: &'static str,
+        args: &[&'static str],
+        expect: &'static [&'static str],
+    ) -> Self {
+        Case::render(name, &[URL_AND_TOKEN, args].concat(), expect)
+    }
+
+    /// A file the command reads, written to its working directory first.
+    fn file(mut self, name: &'static str, text: &'static str) -> Self {
+        self.files.push((name, text));
+        self
+    }
+
+    /// Text fed to the command's stdin.
+    fn stdin(mut self, text: &'static str) -> Self {
+        self.stdin = Some(text);
+        self
+    }
+}
+
+const URL: &str = "gitlabUrl=https://gitlab.example.com";
+/// The least a render needs: a GitLab URL and a token.
+const URL_AND_TOKEN: &[&str] = &["--set", URL, "--set", "runnerToken=glrt-x"];
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case::render(
+            "malformed YAML names file:line:column",
+            &["-f", "bad.yaml"],
+            &["bad.yaml:"],
+        )
+        .file(
             "bad.yaml",
             "gitlabUrl: https://gitlab.example.com\nrunners:\n  tags: [k8s\n  locked: false\n",
-        )],
-        stdin: None,
-        expect: &["bad.yaml:"],
-    },
-    Case {
-        name: "malformed YAML on stdin",
-        args: &["render", "-f", "-"],
-        files: &[],
-        stdin: Some("gitlabUrl: {x\n"),
-        expect: &["<stdin>:"],
-    },
-    Case {
-        name: "bad --set",
-        args: &["render", "--set", "gitlabUrl"],
-        files: &[],
-        stdin: None,
-        expect: &["--set", "gitlabUrl", "key=value"],
-    },
-    Case {
-        name: "wrong type from a file",
-        args: &["render", "-f", "ten.yaml", "--set", "runnerToken=glrt-x"],
-        files: &[(
+        ),
+        Case::render("malformed YAML on stdin", &["-f", "-"], &["<stdin>:"])
+            .stdin("gitlabUrl: {x\n"),
+        Case::render(
+            "bad --set",
+            &["--set", "gitlabUrl"],
+            &["--set", "gitlabUrl", "key=value"],
+        ),
+        Case::render(
+            "wrong type from a file",
+            &["-f", "ten.yaml", "--set", "runnerToken=glrt-x"],
+            &["ten.yaml", "concurrent", "integer", "\"ten\""],
+        )
+        .file(
             "ten.yaml",
             "gitlabUrl: https://gitlab.example.com\nconcurrent: \"ten\"\n",
-        )],
-        stdin: None,
-        expect: &["ten.yaml", "concurrent", "integer", "\"ten\""],
-    },
-    Case {
-        name: "bad TOML in runners.config",
-        args: &["render", "-f", "toml.yaml"],
-        files: &[(
+        ),
+        Case::render(
+            "bad TOML in runners.config",
+            &["-f", "toml.yaml"],
+            &["runners.config:3:", "invalid TOML"],
+        )
+        .file(
             "toml.yaml",
             "gitlabUrl: https://gitlab.example.com\nrunnerToken: glrt-x\nrunners:\n  config: |\n    [[runners]]\n      [runners.kubernetes]\n        image = alpine\n",
-        )],
-        stdin: None,
-        expect: &["runners.config:3:", "invalid TOML"],
-    },
-    Case {
-        name: "unsupported template expression",
-        args: &["render", "-f", "tpl.yaml"],
-        files: &[(
+        ),
+        Case::render(
+            "unsupported template expression",
+            &["-f", "tpl.yaml"],
+            &[
+                "runners.config:2:",
+                "unsupported template expression",
+                "include",
+                "supported are",
+            ],
+        )
+        .file(
             "tpl.yaml",
             "gitlabUrl: https://gitlab.example.com\nrunnerToken: glrt-x\nrunners:\n  config: |\n    [[runners]]\n      name = \"{{ include \\\"name\\\" . }}\"\n",
-        )],
-        stdin: None,
-        expect: &[
-            "runners.config:2:",
-            "unsupported template expression",
-            "include",
-            "supported are",
-        ],
-    },
-    Case {
-        name: "missing gitlabUrl",
-        args: &["render", "--set", "runnerToken=glrt-x"],
-        files: &[],
-        stdin: None,
-        expect: &["gitlabUrl is not set", "--set gitlabUrl="],
-    },
-    Case {
-        name: "no token and no runners.secret",
-        args: &["render", "--set", URL],
-        files: &[],
-        stdin: None,
-        expect: &["no runner token", "runnerToken", "runners.secret"],
-    },
-    Case {
-        name: "two [[runners]]",
-        args: &[
-            "render",
-            "--set",
-            URL,
-            "--set",
-            "runnerToken=glrt-x",
-            "--set",
-            "runners.config=[[runners]]\n[[runners]]\n",
-        ],
-        files: &[],
-        stdin: None,
-        expect: &["exactly one [[runners]]", "found 2"],
-    },
-    Case {
-        name: "privileged conflict",
-        args: &[
-            "render",
-            "--set",
-            URL,
-            "--set",
-            "runnerToken=glrt-x",
-            "--set",
-            "runners.privileged=true",
-            "--set",
-            "runners.config=[[runners]]\n[runners.kubernetes]\nprivileged = false\n",
-        ],
-        files: &[],
-        stdin: None,
-        expect: &["runners.privileged is true", "privileged = false"],
-    },
-    Case {
-        name: "typo in affinity is caught by the schema",
-        args: &[
-            "render",
-            "--set",
-            URL,
-            "--set",
-            "runnerToken=glrt-x",
-            "--set-json",
-            "affinity={\"nodeAfinity\":{}}",
-        ],
-        files: &[],
-        stdin: None,
-        expect: &["Deployment/", "nodeAfinity", "unknown field"],
-    },
-    Case {
-        name: "unknown key with --strict",
-        args: &[
-            "render",
-            "--strict",
-            "--set",
-            URL,
-            "--set",
-            "runnerToken=glrt-x",
-            "--set",
-            "runners.privilegd=true",
-        ],
-        files: &[],
-        stdin: None,
-        expect: &["runners.privilegd", "runners.privileged"],
-    },
-    Case {
-        name: "missing values file",
-        args: &["render", "-f", "does-not-exist.yaml"],
-        files: &[],
-        stdin: None,
-        expect: &["does-not-exist.yaml"],
-    },
-];
+        ),
+        Case::render(
+            "missing gitlabUrl",
+            &["--set", "runnerToken=glrt-x"],
+            &["gitlabUrl is not set", "--set gitlabUrl="],
+        ),
+        Case::render(
+            "no token and no runners.secret",
+            &["--set", URL],
+            &["no runner token", "runnerToken", "runners.secret"],
+        ),
+        Case::render_with_token(
+            "two [[runners]]",
+            &["--set", "runners.config=[[runners]]\n[[runners]]\n"],
+            &["exactly one [[runners]]", "found 2"],
+        ),
+        Case::render_with_token(
+            "privileged conflict",
+            &[
+                "--set",
+                "runners.privileged=true",
+                "--set",
+                "runners.config=[[runners]]\n[runners.kubernetes]\nprivileged = false\n",
+            ],
+            &["runners.privileged is true", "privileged = false"],
+        ),
+        Case::render_with_token(
+            "typo in affinity is caught by the schema",
+            &["--set-json", "affinity={\"nodeAfinity\":{}}"],
+            &["Deployment/", "nodeAfinity", "unknown field"],
+        ),
+        Case::render_with_token(
+            "unknown key with --strict",
+            &["--strict", "--set", "runners.privilegd=true"],
+            &["runners.privilegd", "runners.privileged"],
+        ),
+        Case::render(
+            "missing values file",
+            &["-f", "does-not-exist.yaml"],
+            &["does-not-exist.yaml"],
+        ),
+    ]
+}
 
 #[test]
 fn bad_input_is_reported_with_exit_code_1_and_no_output() {
     let dir = std::env::temp_dir().join(format!("runnerctl-cli-errors-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut failures = Vec::new();
-    for case in CASES {
-        for (name, text) in case.files {
+    for case in cases() {
+        for (name, text) in &case.files {
             std::fs::write(dir.join(name), text).unwrap();
         }
-        let out = common::runnerctl(case.args, case.stdin, Some(Path::new(&dir)));
+        let out = common::runnerctl(&case.args, case.stdin, Some(Path::new(&dir)));
         let (stdout, stderr) = common::texts(&out);
         let mut problems = Vec::new();
         if out.status.code() != Some(1) {
@@ -226,9 +212,7 @@ fn run_ok(args: &[&str]) -> (String, String) {
 
 /// `render` with a URL and a token plus `extra`, expecting success.
 fn render_ok(extra: &[&str]) -> (String, String) {
-    let mut args = vec!["render", "--set", URL, "--set", "runnerToken=glrt-x"];
-    args.extend_from_slice(extra);
-    run_ok(&args)
+    run_ok(&[&["render"], URL_AND_TOKEN, extra].concat())
 }
 
 #[test]
@@ -253,13 +237,18 @@ fn dind_without_privileged_warns() {
     );
 }
 
+/// Every `--help`, root and subcommands, as a reviewed snapshot (`help_help`,
+/// `help_<verb>_help`).
 #[test]
 fn help_texts() {
-    for args in [&["--help"][..], &["render", "--help"][..]] {
-        let out = common::runnerctl(args, None, None);
-        assert!(out.status.success());
+    for verb in ["", "render", "diff", "apply", "status", "uninstall"] {
+        let args: Vec<&str> = [verb, "--help"]
+            .into_iter()
+            .filter(|a| !a.is_empty())
+            .collect();
+        let (stdout, _) = run_ok(&args);
         let name = format!("help_{}", args.join("_").replace("--", ""));
-        insta::assert_snapshot!(name, common::texts(&out).0);
+        insta::assert_snapshot!(name, stdout);
     }
 }
 
@@ -294,4 +283,44 @@ fn privileged_job_namespace_warning_names_where_the_pods_run() {
     let (level, stderr) = seed("gitlab-runner");
     assert!(!stderr.contains("must allow privileged pods"), "{stderr}");
     assert_eq!(level, "privileged");
+}
+
+/// Without `-n`, `render` puts the release in the kubeconfig context's namespace: the rule the
+/// cluster verbs use too, so `render` and `diff` agree on where objects go.
+#[test]
+fn render_defaults_to_the_kubeconfig_context_namespace() {
+    let dir = std::env::temp_dir().join(format!("runnerctl-cli-ns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("config");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\ncurrent-context: a\n\
+         contexts: [{name: a, context: {cluster: c, user: u, namespace: team-a}}]\n\
+         clusters: [{name: c, cluster: {server: 'https://127.0.0.1:6443'}}]\n\
+         users: [{name: u, user: {}}]\n",
+    )
+    .unwrap();
+    let namespaces = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_runnerctl"))
+            .args([&["render", "-o", "json"], URL_AND_TOKEN, extra].concat())
+            .env("KUBECONFIG", &kubeconfig)
+            .env_remove("RUNNERCTL_NAMESPACE")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = common::texts(&out);
+        assert!(out.status.success(), "{stderr}");
+        let list: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let mut seen: Vec<String> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["metadata"]["namespace"].as_str().unwrap().to_string())
+            .collect();
+        seen.dedup();
+        seen
+    };
+    assert_eq!(namespaces(&[]), ["team-a"]);
+    assert_eq!(namespaces(&["-n", "ci"]), ["ci"]);
+    std::fs::remove_dir_all(&dir).ok();
 }

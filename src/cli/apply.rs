@@ -1,15 +1,16 @@
 //! `runnerctl apply`.
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::{ArgAction, Args};
+use clap::Args;
 
-use super::diff::{PlanArgs, Session, parse_duration, plan_release, print_plan};
+use super::args::{PlanArgs, WaitArgs};
+use super::session::{Session, print_plan};
 use crate::apply::{EngineOptions, WaitOptions};
 
 /// Arguments of `runnerctl apply`.
 #[derive(Debug, Args)]
+#[command(mut_arg("wait", |a| a.help("Wait until the workloads are ready")))]
 #[command(after_help = "\
 Prints the diff and summary (as `runnerctl diff`), asks for confirmation on a terminal, then
 applies with server-side apply (field manager runnerctl): the Namespace first, then the rest in
@@ -20,9 +21,16 @@ succeeded. Then waits until the workloads are ready (--wait=false to skip).
 Not on a terminal (CI), apply proceeds without asking, like kubectl apply and helm upgrade:
 pipelines run non-interactively and review belongs to `runnerctl diff` in the merge request.
 
-Objects created by client-side `kubectl apply` or helm are adopted: runnerctl takes over their
-fields, so values removed later remove the fields. Fields owned by any other manager are a
-conflict unless --force-conflicts.
+Ownership: runnerctl changes only objects of this release (members of its ApplySet). An
+existing object of the same name is adopted only when helm created it for the same release
+name and namespace, or with --adopt; anything else is an error naming its owner, and nothing
+is written. A namespace that existed before is never relabelled nor deleted, even with
+--create-namespace (a warning prints the `kubectl label` command when its Pod Security level
+does not admit the job pods). Adopted objects lose the fields runnerctl does not render.
+Fields owned by any other field manager are a conflict unless --force-conflicts.
+
+Requests that fail for a passing reason (connection refused or reset, 429, 5xx) are retried
+with backoff, and said so on stderr.
 
 Exit codes: 0 applied (and ready), 1 error, conflict, failed or timed-out wait, or declined.
 
@@ -45,12 +53,9 @@ pub struct ApplyArgs {
     /// Delete and recreate objects whose immutable fields change (e.g. a Deployment selector).
     #[arg(long)]
     pub recreate: bool,
-    /// Wait until the workloads are ready.
-    #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true", value_name = "BOOL")]
-    pub wait: bool,
-    /// How long to wait: 30s, 5m, 1h.
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// `--wait`, `--timeout`.
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 fn confirm() -> anyhow::Result<bool> {
@@ -69,7 +74,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         .adopt(args.plan.adopt);
     let p = &args.plan;
     let s = Session::connect(&p.cluster, opts)?;
-    let plan = plan_release(&s, &p.release, &p.values)?;
+    let plan = s.plan(&p.manifest)?;
     print_plan(&plan, p.show_secrets)?;
     if args.dry_run {
         return Ok(ExitCode::from(super::EXIT_OK));
@@ -92,11 +97,11 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     if !changes {
         eprintln!("runnerctl: no changes");
     }
-    if !args.wait {
+    if !args.wait.wait {
         return Ok(ExitCode::from(super::EXIT_OK));
     }
     let wopts = WaitOptions {
-        timeout: args.timeout,
+        timeout: args.wait.timeout,
         ..Default::default()
     };
     let waited =
@@ -107,7 +112,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     if !waited.is_ready() {
         eprint!("{waited}");
         let what = if waited.timed_out {
-            format!("timed out after {}s", args.timeout.as_secs())
+            format!("timed out after {}s", args.wait.timeout.as_secs())
         } else {
             "failed".into()
         };

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use super::{ReleaseArgs, ValueArgs};
+use super::args::ManifestArgs;
+use super::session;
+use crate::k8s::ClientOptions;
 use crate::render::OutputFormat;
 
 /// Output formats on the command line.
@@ -27,12 +29,9 @@ Examples:
 
 Secret values print as *** unless --show-secrets. Warnings go to stderr.")]
 pub struct RenderArgs {
-    /// Release name and namespace.
+    /// The release and its values.
     #[command(flatten)]
-    pub release: ReleaseArgs,
-    /// Value flags.
-    #[command(flatten)]
-    pub values: ValueArgs,
+    pub manifest: ManifestArgs,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "yaml")]
     pub output: Format,
@@ -43,11 +42,9 @@ pub struct RenderArgs {
 
 /// Run `runnerctl render`.
 pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
-    let (release, mut warnings) =
-        super::build_release(&args.release, &args.values, super::kubeconfig_namespace)?;
-    let manifest = crate::render::render(&release)?;
-    warnings.extend(manifest.warnings.iter().cloned());
-    super::print_warnings(&warnings);
+    // No cluster flags: the default namespace comes from the default kubeconfig, as for the
+    // cluster verbs without --kubeconfig/--context.
+    let (_, manifest) = session::render(&args.manifest, &ClientOptions::default())?;
     let format = match args.output {
         Format::Yaml => OutputFormat::Yaml,
         Format::Json => OutputFormat::Json,

@@ -3,7 +3,9 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use super::diff::InstalledArgs;
+use super::args::{ClusterArgs, ReleaseArgs};
+use super::session::Session;
+use crate::apply::EngineOptions;
 
 /// Output formats of `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -21,9 +23,12 @@ Lists the release's objects (the members of its ApplySet) and their readiness.
 
 Exit codes: 0 shown, 1 error (not installed, cluster error).")]
 pub struct StatusArgs {
-    /// The installed release and the cluster.
+    /// The installed release.
     #[command(flatten)]
-    pub target: InstalledArgs,
+    pub release: ReleaseArgs,
+    /// Cluster flags.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     pub output: StatusFormat,
@@ -31,7 +36,8 @@ pub struct StatusArgs {
 
 /// Run `runnerctl status`.
 pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let (s, set) = args.target.connect()?;
+    let s = Session::connect(&args.cluster, EngineOptions::default())?;
+    let set = s.applyset(&args.release);
     let report = s.rt.block_on(s.engine.status(&set))?;
     match args.output {
         StatusFormat::Text => print!("{report}"),

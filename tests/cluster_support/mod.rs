@@ -2,8 +2,10 @@
 //! plane of `cargo xtask test` (KUBECONFIG), one namespace per test.
 #![allow(dead_code)]
 
-use std::io::Write;
 use std::process::{Command, Output, Stdio};
+
+#[path = "../support/kubectl.rs"]
+mod kubectl;
 
 /// The token the seed release sets; it must never appear in output.
 pub const TOKEN: &str = "glrt-test-XXXX";
@@ -116,27 +118,7 @@ pub fn runnerctl_as(kubeconfig: &str, args: &[&str]) -> Run {
 
 /// Run kubectl with the admin kubeconfig, optionally feeding stdin.
 pub fn kubectl(args: &[&str], stdin: Option<&str>) -> Run {
-    let mut child = Command::new("kubectl")
-        .args(args)
-        .env("KUBECONFIG", kubeconfig())
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run kubectl (/usr/bin/kubectl)");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    Run::from(child.wait_with_output().unwrap())
+    Run::from(kubectl::run(&kubeconfig(), args, stdin))
 }
 
 /// kubectl get ... -o json, parsed.

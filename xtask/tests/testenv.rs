@@ -2,41 +2,19 @@
 //! images under `pull-backoff.invalid/` and `crash-loop.invalid/` fail as documented, and
 //! user `limited` may edit namespace `limited` only. Driven with kubectl, as a person would.
 
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn kubectl_with(kubeconfig: &str, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new("kubectl")
-        .arg(format!("--kubeconfig={kubeconfig}"))
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl runs");
-    if let Some(input) = stdin {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    child.wait_with_output().unwrap()
-}
+#[path = "../../tests/support/kubectl.rs"]
+mod kubectl;
 
 fn admin() -> String {
     std::env::var("KUBECONFIG")
         .expect("cluster tests need KUBECONFIG: run them with `cargo xtask test`")
 }
 
-fn kubectl(args: &[&str]) -> String {
-    let out = kubectl_with(&admin(), args, None);
+/// Run kubectl as admin; panics with its stderr unless it succeeds; its stdout.
+fn kubectl_ok(args: &[&str]) -> String {
+    let out = kubectl::run(&admin(), args, None);
     assert!(
         out.status.success(),
         "kubectl {args:?}: {}",
@@ -70,18 +48,18 @@ fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Result<T, String>) ->
 #[ignore = "needs the control plane: cargo xtask test"]
 fn deployments_become_available_and_marked_images_fail_as_documented() {
     let ns = format!("testenv-smoke-{}", std::process::id());
-    kubectl(&["create", "namespace", &ns]);
+    kubectl_ok(&["create", "namespace", &ns]);
     let manifests = deployment(&ns, "ok", "nginx:1")
         + &deployment(&ns, "pull", "pull-backoff.invalid/runner:1")
         + &deployment(&ns, "crash", "crash-loop.invalid/runner:1");
-    let out = kubectl_with(&admin(), &["apply", "-f", "-"], Some(&manifests));
+    let out = kubectl::run(&admin(), &["apply", "-f", "-"], Some(&manifests));
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
 
-    kubectl(&[
+    kubectl_ok(&[
         "wait",
         "-n",
         &ns,
@@ -89,7 +67,7 @@ fn deployments_become_available_and_marked_images_fail_as_documented() {
         "deployment/ok",
         "--timeout=60s",
     ]);
-    let phases = kubectl(&[
+    let phases = kubectl_ok(&[
         "get",
         "pods",
         "-n",
@@ -108,7 +86,7 @@ fn deployments_become_available_and_marked_images_fail_as_documented() {
     ] {
         let seen = eventually(Duration::from_secs(60), || {
             let jsonpath = "jsonpath={range .items[*]}{.status.phase} {.status.containerStatuses[?(@.name==\"main\")].state.waiting.reason} {.status.containerStatuses[?(@.name==\"side\")].ready}{\"\\n\"}{end}";
-            let lines = kubectl(&[
+            let lines = kubectl_ok(&[
                 "get",
                 "pods",
                 "-n",
@@ -127,7 +105,7 @@ fn deployments_become_available_and_marked_images_fail_as_documented() {
             }
         });
         assert_eq!(seen, 2);
-        let available = kubectl(&[
+        let available = kubectl_ok(&[
             "get",
             "deployment",
             app,
@@ -141,7 +119,7 @@ fn deployments_become_available_and_marked_images_fail_as_documented() {
             "{app}: {available}"
         );
     }
-    let restarts = kubectl(&[
+    let restarts = kubectl_ok(&[
         "get",
         "pods",
         "-n",
@@ -154,7 +132,7 @@ fn deployments_become_available_and_marked_images_fail_as_documented() {
     assert_eq!(restarts, "5");
 
     // Namespace finalisation: kwok deletes the pods, the namespace goes away.
-    kubectl(&["delete", "namespace", &ns, "--timeout=90s"]);
+    kubectl_ok(&["delete", "namespace", &ns, "--timeout=90s"]);
 }
 
 #[test]
@@ -164,7 +142,7 @@ fn the_limited_identity_may_edit_its_namespace_only() {
         "cluster tests need RUNNERCTL_TEST_LIMITED_KUBECONFIG: run them with `cargo xtask test`",
     );
     let can = |args: &[&str]| {
-        kubectl_with(&limited, &[&["auth", "can-i"][..], args].concat(), None)
+        kubectl::run(&limited, &[&["auth", "can-i"][..], args].concat(), None)
             .status
             .success()
     };
@@ -175,7 +153,7 @@ fn the_limited_identity_may_edit_its_namespace_only() {
     assert!(!can(&["create", "namespaces"]));
     assert!(!can(&["create", "rolebindings", "-n", "limited"]));
     // Its kubeconfig defaults to namespace `limited`.
-    let out = kubectl_with(
+    let out = kubectl::run(
         &limited,
         &[
             "get",

@@ -1,0 +1,120 @@
+//! What the verbs share at run time: the one default-namespace rule, rendering the release
+//! with its warnings printed, the stdout color decision, and for the cluster verbs the
+//! session (tokio runtime, connected [`Engine`], `--stats` when done).
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+use anyhow::Context as _;
+
+use super::args::{ClusterArgs, ManifestArgs, ReleaseArgs};
+use crate::apply::{ApplySet, DiffOptions, Engine, EngineOptions, Plan};
+use crate::k8s::ClientOptions;
+
+/// The release namespace: `-n`, else the one rule every verb uses (the kubeconfig context's
+/// namespace, else in a pod the service account's, else `default`). `render` passes
+/// `ClientOptions::default()`, the cluster verbs their `--kubeconfig`/`--context`.
+pub(crate) fn namespace(release: &ReleaseArgs, client: &ClientOptions) -> String {
+    release
+        .namespace
+        .clone()
+        .unwrap_or_else(|| crate::k8s::default_namespace(client))
+}
+
+/// Build the release from the flags and render it; the values' and the render's warnings go
+/// to stderr.
+pub(crate) fn render(
+    what: &ManifestArgs,
+    client: &ClientOptions,
+) -> anyhow::Result<(crate::Release, crate::Manifest)> {
+    let (release, mut warnings) = what.release(namespace(&what.release, client))?;
+    let manifest = crate::render::render(&release)?;
+    warnings.extend(manifest.warnings.iter().cloned());
+    print_warnings(&warnings);
+    Ok((release, manifest))
+}
+
+/// Print warnings on stderr, one per line.
+pub(crate) fn print_warnings(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("runnerctl: warning: {w}");
+    }
+}
+
+/// Colors on stdout: only on a terminal, never with `NO_COLOR` set (non-empty).
+pub(crate) fn stdout_color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Print the plan's diffs and summary line on stdout (diff, apply).
+pub(crate) fn print_plan(plan: &Plan, show_secrets: bool) -> anyhow::Result<()> {
+    let opts = DiffOptions {
+        show_secrets,
+        color: stdout_color(),
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(plan.diff(&opts).as_bytes())?;
+    writeln!(out, "{}", plan.summary())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// A runtime and a connected engine, plus the start time for `--stats` (printed on drop).
+pub(crate) struct Session {
+    /// The runtime the engine's futures run on.
+    pub rt: tokio::runtime::Runtime,
+    /// The engine, connected to the cluster the flags name.
+    pub engine: Engine,
+    client: ClientOptions,
+    started: Instant,
+    stats: bool,
+}
+
+impl Session {
+    /// Connect with the cluster flags.
+    pub(crate) fn connect(cluster: &ClusterArgs, opts: EngineOptions) -> anyhow::Result<Session> {
+        let started = Instant::now();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the runtime")?;
+        let client = cluster.client_options();
+        let kube = rt.block_on(crate::k8s::client(&client))?;
+        Ok(Session {
+            rt,
+            engine: Engine::new(kube, opts)
+                .with_retry_notice(std::sync::Arc::new(|m| eprintln!("runnerctl: {m}"))),
+            client,
+            started,
+            stats: cluster.stats,
+        })
+    }
+
+    /// The ApplySet of an installed release (status, uninstall).
+    pub(crate) fn applyset(&self, release: &ReleaseArgs) -> ApplySet {
+        ApplySet::for_release(&release.release, &namespace(release, &self.client))
+    }
+
+    /// Render the release from the flags and plan it against the cluster (diff, apply).
+    pub(crate) fn plan(&self, what: &ManifestArgs) -> anyhow::Result<Plan> {
+        let (release, manifest) = render(what, &self.client)?;
+        let applyset = ApplySet::for_release(&release.name, &release.namespace);
+        let plan = self
+            .rt
+            .block_on(self.engine.plan(&applyset, &manifest.objects))?;
+        print_warnings(&plan.warnings);
+        Ok(plan)
+    }
+}
+
+impl Drop for Session {
+    /// Print `--stats` if asked.
+    fn drop(&mut self) {
+        if self.stats {
+            eprintln!(
+                "runnerctl: stats: {} API requests, {} ms",
+                self.engine.requests(),
+                self.started.elapsed().as_millis()
+            );
+        }
+    }
+}
