@@ -188,7 +188,7 @@ mod tests {
 
     #[test]
     fn install_and_uninstall_orders() {
-        let mut objs = vec![
+        let mut objs = [
             r("Deployment", Some("a"), "d"),
             r("Widget", Some("a"), "w"),
             r("Secret", Some("a"), "s2"),

@@ -42,7 +42,7 @@ pub enum Error {
         verb: &'static str,
         /// The failed request.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// Fields are owned by another field manager (and the apply was not forced).
     #[error(
@@ -57,7 +57,7 @@ pub enum Error {
         conflicts: Vec<FieldConflict>,
         /// The server's answer.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// A change to an immutable field (e.g. a Deployment's selector).
     #[error("{object}: an immutable field would change ({message})")]
@@ -68,7 +68,7 @@ pub enum Error {
         message: String,
         /// The server's answer, when this comes straight from a request (not from a plan).
         #[source]
-        source: Option<kube::Error>,
+        source: Option<Box<kube::Error>>,
     },
     /// The server does not serve the object's apiVersion/kind.
     #[error(
@@ -146,7 +146,7 @@ impl Error {
                     return Error::Conflict {
                         object,
                         conflicts,
-                        source,
+                        source: Box::new(source),
                     };
                 }
             }
@@ -154,24 +154,24 @@ impl Error {
                 return Error::Immutable {
                     object,
                     message: s.message.clone(),
-                    source: Some(source),
+                    source: Some(Box::new(source)),
                 };
             }
         }
         Error::Api {
             object,
             verb,
-            source,
+            source: Box::new(source),
         }
     }
 
     /// The HTTP status code, when the server answered.
     pub fn status_code(&self) -> Option<u16> {
         match self {
-            Error::Api {
-                source: kube::Error::Api(s),
-                ..
-            } => Some(s.code),
+            Error::Api { source, .. } => match source.as_ref() {
+                kube::Error::Api(s) => Some(s.code),
+                _ => None,
+            },
             Error::Conflict { .. } => Some(409),
             Error::Immutable {
                 source: Some(_), ..
@@ -187,12 +187,12 @@ impl Error {
             Error::Conflict { .. } => Some(Remedy::ForceConflicts),
             Error::Immutable { .. } => Some(Remedy::Recreate),
             Error::NotOwned { .. } => Some(Remedy::Adopt),
-            Error::Api {
-                source: kube::Error::Api(s),
-                ..
-            } if s.code == 404 && s.message.starts_with("namespaces \"") => {
-                Some(Remedy::CreateNamespace)
-            }
+            Error::Api { source, .. } => match source.as_ref() {
+                kube::Error::Api(s) if s.code == 404 && s.message.starts_with("namespaces \"") => {
+                    Some(Remedy::CreateNamespace)
+                }
+                _ => None,
+            },
             Error::Many(errs) => errs.iter().find_map(Error::remedy),
             _ => None,
         }
@@ -318,13 +318,10 @@ mod tests {
         );
         assert_eq!(e.status_code(), Some(403));
         assert_eq!(e.remedy(), None);
-        assert!(matches!(
-            e,
-            Error::Api {
-                source: kube::Error::Api(_),
-                ..
-            }
-        ));
+        let Error::Api { source, .. } = &e else {
+            panic!("{e}");
+        };
+        assert!(matches!(source.as_ref(), kube::Error::Api(_)));
     }
 
     #[test]

@@ -36,6 +36,10 @@
 //! assert!(waited.is_ready());
 //! # Ok(()) }
 //! ```
+// Errors carry the object they are about as data (and the API error as their source), so
+// callers can match on them; they are built on the failure path only.
+#![allow(clippy::result_large_err)]
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;

@@ -14,7 +14,8 @@ pub struct ReleaseArgs {
     /// contains `gitlab-runner`).
     #[arg(default_value = "gitlab-runner")]
     pub release: String,
-    /// Release namespace [default: the kubeconfig context's namespace, else `default`].
+    /// Release namespace [default: the kubeconfig context's namespace; inside a pod without a
+    /// kubeconfig, the service account's; else `default`].
     #[arg(short = 'n', long, env = "RUNNERCTL_NAMESPACE")]
     pub namespace: Option<String>,
 }
