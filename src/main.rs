@@ -2,14 +2,31 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use clap::error::ErrorKind;
+use runnerctl::cli::{Cli, EXIT_ERROR, EXIT_OK};
 
 fn main() -> ExitCode {
-    let cli = runnerctl::cli::Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Help and version are answers, not errors. A usage error exits 1 like any other
+            // error: 2 is reserved for `diff --exit-code` ("changes found").
+            if matches!(
+                err.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+            ) {
+                let _ = err.print();
+                return ExitCode::from(EXIT_OK);
+            }
+            eprint!("runnerctl: {}", err.render());
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
     match runnerctl::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("runnerctl: {}", runnerctl::cli::error::describe(&err));
-            ExitCode::from(runnerctl::cli::EXIT_ERROR)
+            ExitCode::from(EXIT_ERROR)
         }
     }
 }

@@ -143,6 +143,30 @@ fn cases() -> Vec<Case> {
             &["-f", "does-not-exist.yaml"],
             &["does-not-exist.yaml"],
         ),
+        Case::render(
+            "an endless values file is refused at the size limit",
+            &["-f", "/dev/zero"],
+            &["values file /dev/zero is larger than 8 MiB"],
+        ),
+        Case::render_with_token(
+            "an endless --set-file is refused at the size limit",
+            &["--set-file", "runners.config=/dev/zero"],
+            &["--set-file runners.config: file /dev/zero is larger than 8 MiB"],
+        ),
+        Case {
+            name: "a usage error exits 1, not 2 (2 means changes found)",
+            args: vec!["render", "--no-such-flag"],
+            files: Vec::new(),
+            stdin: None,
+            expect: &["--no-such-flag", "Usage:"],
+        },
+        Case {
+            name: "a bad --timeout is a usage error",
+            args: vec!["apply", "--timeout", "5x"],
+            files: Vec::new(),
+            stdin: None,
+            expect: &["--timeout", "5x"],
+        },
     ]
 }
 

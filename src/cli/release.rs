@@ -1,6 +1,10 @@
 //! The [`Release`](crate::Release) the flags describe: `-f` files read (`-` = stdin),
 //! `--set-file` files read, the value flags merged in helm's order.
-use anyhow::Context as _;
+use std::io::Read;
+
+use anyhow::{Context as _, anyhow, bail};
+
+use crate::values::MAX_VALUES_FILE_BYTES;
 
 use super::args::ManifestArgs;
 
@@ -29,8 +33,7 @@ impl ManifestArgs {
         }
         for arg in &values.set_file {
             let (key, path) = crate::values::parse_set_file_arg(arg)?;
-            let content = std::fs::read_to_string(&path)
-                .with_context(|| format!("--set-file {arg}: cannot read {path}"))?;
+            let content = read_file(&format!("--set-file {key}: file {path}"), &path)?;
             builder = builder.set_file(key, content);
         }
         let (merged, warnings) = builder.build()?;
@@ -51,12 +54,63 @@ impl ManifestArgs {
 /// Read a `-f` file (`-` = stdin) with a message that names it.
 fn read_input(path: &str) -> anyhow::Result<(String, String)> {
     if path == "-" {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .context("reading values from stdin")?;
+        let text = read_bounded("values from stdin", std::io::stdin().lock())?;
         return Ok(("<stdin>".to_string(), text));
     }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read values file {path}"))?;
+    let text = read_file(&format!("values file {path}"), path)?;
     Ok((path.to_string(), text))
+}
+
+/// Read a file through [`read_bounded`]; `what` names it in errors.
+fn read_file(what: &str, path: &str) -> anyhow::Result<String> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {what}"))?;
+    read_bounded(what, file)
+}
+
+/// Read UTF-8 text of at most [`MAX_VALUES_FILE_BYTES`] bytes: a longer input is an error
+/// before more than the limit is held in memory (`-f /dev/zero` fails at once).
+fn read_bounded(what: &str, reader: impl Read) -> anyhow::Result<String> {
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_VALUES_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {what}"))?;
+    if bytes.len() > MAX_VALUES_FILE_BYTES {
+        bail!(
+            "{what} is larger than {} MiB, the limit for an input file",
+            MAX_VALUES_FILE_BYTES >> 20
+        );
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow!(
+            "{what} is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_are_bounded_before_memory_is_used() {
+        let big = std::io::repeat(b'a');
+        let e = read_bounded("values file big", big)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "values file big is larger than 8 MiB, the limit for an input file"
+        );
+        let exact = std::io::repeat(b'a').take(MAX_VALUES_FILE_BYTES as u64);
+        assert_eq!(
+            read_bounded("x", exact).unwrap().len(),
+            MAX_VALUES_FILE_BYTES
+        );
+        let e = read_bounded("x", &[0x61, 0xff][..])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not UTF-8") && e.contains("offset 1"), "{e}");
+    }
 }
