@@ -29,7 +29,7 @@
 mod check;
 mod error;
 mod merge;
-mod path;
+pub(crate) mod path;
 mod strvals;
 mod yaml;
 
@@ -94,15 +94,7 @@ impl Values {
     /// The value at a key path in `--set` syntax (`runners.config`, `tolerations[0].key`,
     /// `podAnnotations.example\.com/x`); `None` when absent or the path does not parse.
     pub fn get(&self, dotted_path: &str) -> Option<&Value> {
-        let path = strvals::parse_key(dotted_path).ok()?;
-        let mut cur = &self.0;
-        for seg in &path.0 {
-            cur = match seg {
-                path::Seg::Key(k) => cur.as_object()?.get(k)?,
-                path::Seg::Index(i) => cur.as_array()?.get(*i)?,
-            };
-        }
-        Some(cur)
+        strvals::parse_key(dotted_path).ok()?.find(&self.0)
     }
 }
 
