@@ -567,20 +567,22 @@ mod tests {
         );
     }
 
-    #[test]
-    fn chart_serialises_flat_with_the_template_names() {
-        let release = Release {
+    /// A release `rel` in `ns` with `values` added to a URL and a token.
+    fn release(mut values: Value) -> Release {
+        values["gitlabUrl"] = json!("https://gitlab.example.com");
+        values["runnerToken"] = json!("glrt-secret");
+        Release {
             name: "rel".into(),
             namespace: "ns".into(),
-            values: crate::values::Values::from_json(json!({
-                "gitlabUrl": "https://gitlab.example.com",
-                "runnerToken": "glrt-secret",
-                "sessionServer": {"enabled": true},
-                "replicas": 2,
-            })),
+            values: crate::values::Values::from_json(values),
             create_namespace: true,
             api_versions: vec![],
-        };
+        }
+    }
+
+    #[test]
+    fn chart_serialises_flat_with_the_template_names() {
+        let release = release(json!({"sessionServer": {"enabled": true}, "replicas": 2}));
         let mut warnings = Vec::new();
         let chart = Chart::new(&release, &mut warnings).unwrap();
         let v = serde_json::to_value(&chart).unwrap();
@@ -627,17 +629,7 @@ mod tests {
 
     #[test]
     fn image_tag_errors_name_image_tag() {
-        let release = Release {
-            name: "rel".into(),
-            namespace: "ns".into(),
-            values: crate::values::Values::from_json(json!({
-                "gitlabUrl": "https://gitlab.example.com",
-                "runnerToken": "glrt-x",
-                "image": {"tag": "v{{ .Chart.AppVersion }}"},
-            })),
-            create_namespace: false,
-            api_versions: vec![],
-        };
+        let release = release(json!({"image": {"tag": "v{{ .Chart.AppVersion }}"}}));
         let err = Chart::new(&release, &mut Vec::new()).unwrap_err();
         assert!(
             err.to_string().starts_with("image.tag:1:2: unsupported"),

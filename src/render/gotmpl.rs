@@ -381,18 +381,20 @@ fn eval_command(tokens: &[&str], piped: Option<Value>, scope: &Scope<'_>) -> Res
     }
 }
 
+/// A scope for tests: release `rel` in namespace `ns`.
+#[cfg(test)]
+pub(crate) fn scope(values: &Value) -> Scope<'_> {
+    Scope {
+        release_name: "rel",
+        release_namespace: "ns",
+        values,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn scope(values: &Value) -> Scope<'_> {
-        Scope {
-            release_name: "rel",
-            release_namespace: "ns",
-            values,
-        }
-    }
 
     #[test]
     fn evaluates_the_supported_subset() {

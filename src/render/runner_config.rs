@@ -160,15 +160,8 @@ fn insert_privileged(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{Value, json};
-
-    fn scope(values: &Value) -> Scope<'_> {
-        Scope {
-            release_name: "rel",
-            release_namespace: "ns",
-            values,
-        }
-    }
+    use crate::render::gotmpl::scope;
+    use serde_json::json;
 
     #[test]
     fn toml_errors_point_into_the_users_text() {
@@ -226,6 +219,17 @@ mod tests {
                 .unwrap()
                 .warnings
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn template_errors_name_runners_config() {
+        let err =
+            process("[[runners]]\n  x = {{ nope }}\n", &scope(&json!({})), false).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("runners.config:2:7: unsupported template expression"),
+            "{err}"
         );
     }
 }
