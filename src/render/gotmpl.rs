@@ -134,50 +134,35 @@ pub fn evaluate(key: &str, source: &str, scope: &Scope<'_>) -> Result<Evaluated,
             return Err(Error::TooManyExpressions { key: key.into() });
         }
         let open = rest_start + rel;
+        let action = action(key, source, open)?;
         let mut literal = &source[rest_start..open];
         if trim_next {
             literal = literal.trim_start();
         }
-        let inner_start = open + 2;
-        let Some(close_rel) = source[inner_start..].find("}}") else {
-            let (line, column) = line_column(source, open);
-            return Err(Error::Unclosed {
-                key: key.into(),
-                line,
-                column,
-            });
-        };
-        let close = inner_start + close_rel;
-        let mut inner = &source[inner_start..close];
-        if let Some(s) = inner.strip_prefix('-') {
+        if action.trim_before {
             literal = literal.trim_end();
-            inner = s;
         }
-        trim_next = false;
-        if let Some(s) = inner.strip_suffix('-') {
-            trim_next = true;
-            inner = s;
-        }
+        trim_next = action.trim_after;
         push_literal(&mut out, &mut segments, literal, source, rest_start, open);
-        let value = eval_expression(inner.trim(), scope).map_err(|reason| {
+        let value = eval_expression(action.inner.trim(), scope).map_err(|reason| {
             let (line, column) = line_column(source, open);
             Error::Unsupported {
                 key: key.into(),
                 line,
                 column,
-                expr: inner.to_string(),
+                expr: action.inner.to_string(),
                 reason,
             }
         })?;
         segments.push(Segment {
             out_start: out.len(),
             in_start: open,
-            in_len: close + 2 - open,
+            in_len: action.end - open,
             out_len: value.len(),
             literal: false,
         });
         out.push_str(&value);
-        rest_start = close + 2;
+        rest_start = action.end;
     }
     let mut tail = &source[rest_start..];
     if trim_next {
@@ -195,6 +180,47 @@ pub fn evaluate(key: &str, source: &str, scope: &Scope<'_>) -> Result<Evaluated,
         text: out,
         source: source.to_string(),
         segments,
+    })
+}
+
+/// One `{{ ... }}` action of the source.
+struct Action<'s> {
+    /// The text between the braces, without the `-` trim markers.
+    inner: &'s str,
+    /// Byte offset just after the closing `}}`.
+    end: usize,
+    /// `{{-`: trim the whitespace before.
+    trim_before: bool,
+    /// `-}}`: trim the whitespace after.
+    trim_after: bool,
+}
+
+/// The action that opens at byte `open` (at `{{`) of `source`; an error when it is not closed.
+fn action<'s>(key: &str, source: &'s str, open: usize) -> Result<Action<'s>, Error> {
+    let inner_start = open + 2;
+    let Some(close_rel) = source[inner_start..].find("}}") else {
+        let (line, column) = line_column(source, open);
+        return Err(Error::Unclosed {
+            key: key.into(),
+            line,
+            column,
+        });
+    };
+    let close = inner_start + close_rel;
+    let mut inner = &source[inner_start..close];
+    let trim_before = inner.starts_with('-');
+    if trim_before {
+        inner = &inner[1..];
+    }
+    let trim_after = inner.ends_with('-');
+    if trim_after {
+        inner = &inner[..inner.len() - 1];
+    }
+    Ok(Action {
+        inner,
+        end: close + 2,
+        trim_before,
+        trim_after,
     })
 }
 
