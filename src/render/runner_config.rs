@@ -1,5 +1,5 @@
-//! `runners.config`: evaluated (see [`gotmpl`](super::gotmpl)), parsed as TOML with errors at
-//! line:column of the user's text, checked for exactly one `[[runners]]`, with
+//! `runners.config`: evaluated (see [`gotmpl`] for the expressions), parsed as TOML with errors
+//! at line:column of the user's text, checked for exactly one `[[runners]]`, with
 //! `privileged = true` added when `runners.privileged` asks for it and a Docker-in-Docker check.
 use super::gotmpl::{self, Evaluated, Scope};
 
@@ -75,42 +75,14 @@ pub fn process(
         .and_then(|k| k.get("privileged"))
         .and_then(|p| p.as_bool());
     let mut text = evaluated.text.clone();
-    let privileged = match (want_privileged, configured) {
-        (true, Some(false)) => return Err(Error::PrivilegedConflict),
-        (true, None) => {
-            text = insert_privileged(&text);
-            // The inserted line must leave valid TOML that now says privileged = true.
-            let check: toml::Table = toml::from_str(&text).map_err(|e| Error::Toml {
-                line: 0,
-                column: 0,
-                message: format!("could not add privileged = true: {}", e.message()),
-            })?;
-            debug_assert!(check.contains_key("runners"));
-            true
-        }
-        (_, Some(p)) => p,
-        (false, None) => false,
-    };
+    let privileged = decide_privileged(&mut text, want_privileged, configured)?;
     let sets_namespace = kubernetes.is_some_and(|k| k.contains_key("namespace"));
     let namespace = kubernetes
         .and_then(|k| k.get("namespace"))
         .and_then(|n| n.as_str())
         .filter(|n| !n.is_empty())
         .map(str::to_string);
-    let mut warnings = Vec::new();
-    let lower = text.to_ascii_lowercase();
-    if !privileged
-        && (lower.contains("docker:dind")
-            || lower.contains("docker:2375")
-            || lower.contains("docker:2376"))
-    {
-        warnings.push(
-            "runners.config uses Docker-in-Docker (docker:dind) but job pods are not privileged, \
-             so dockerd will not start; set runners.privileged=true (or privileged = true in \
-             [runners.kubernetes])"
-                .to_string(),
-        );
-    }
+    let warnings = dind_warning(&text, privileged).into_iter().collect();
     Ok(RunnerConfig {
         text,
         privileged,
@@ -120,6 +92,46 @@ pub fn process(
     })
 }
 
+/// Whether job pods run privileged: `privileged` in the config, or `runners.privileged`
+/// (`want`), which adds `privileged = true` to `text`; an error when the two disagree.
+fn decide_privileged(
+    text: &mut String,
+    want: bool,
+    configured: Option<bool>,
+) -> Result<bool, Error> {
+    Ok(match (want, configured) {
+        (true, Some(false)) => return Err(Error::PrivilegedConflict),
+        (true, None) => {
+            *text = insert_privileged(text);
+            // The inserted line must leave valid TOML that now says privileged = true.
+            let check: toml::Table = toml::from_str(text).map_err(|e| Error::Toml {
+                line: 0,
+                column: 0,
+                message: format!("could not add privileged = true: {}", e.message()),
+            })?;
+            debug_assert!(check.contains_key("runners"));
+            true
+        }
+        (_, Some(p)) => p,
+        (false, None) => false,
+    })
+}
+
+/// The warning for a config that uses Docker-in-Docker while job pods are not privileged.
+fn dind_warning(text: &str, privileged: bool) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    let dind = lower.contains("docker:dind")
+        || lower.contains("docker:2375")
+        || lower.contains("docker:2376");
+    (!privileged && dind).then(|| {
+        "runners.config uses Docker-in-Docker (docker:dind) but job pods are not privileged, \
+         so dockerd will not start; set runners.privileged=true (or privileged = true in \
+         [runners.kubernetes])"
+            .to_string()
+    })
+}
+
+/// Parse the evaluated text; TOML errors point into the user's text.
 fn parse(evaluated: &Evaluated) -> Result<toml::Table, Error> {
     toml::from_str::<toml::Table>(&evaluated.text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
