@@ -1,5 +1,5 @@
 //! `extraObjects`: objects the user adds as they are, with the template expressions in their
-//! strings evaluated (see [`gotmpl`](super::gotmpl)).
+//! strings evaluated (see [`gotmpl`]).
 use serde_json::Value;
 
 use super::gotmpl::{self, Scope};

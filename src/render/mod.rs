@@ -1,7 +1,7 @@
 //! Rendering: values -> the chart's Kubernetes objects, ordered and schema-checked.
 //!
-//! The parts, in the order [`render`] uses them: [`chart`](mod@chart) works out names, labels
-//! and decisions from the values (evaluating the [`gotmpl`] expressions in `image.tag` and
+//! The parts, in the order [`render`] uses them: `chart.rs` works out names, labels and
+//! decisions from the values (evaluating the [`gotmpl`] expressions in `image.tag` and
 //! [`runner_config`]); the embedded Tera templates render the objects; `extraObjects` are
 //! added; each object is schema-checked and the list sorted into install order. [`to_yaml`]
 //! and [`mask_secret_values`] print objects the same way everywhere.
@@ -22,7 +22,7 @@ mod yaml;
 
 pub use chart::{DEFAULT_IMAGE_TAG, default_rules, fullname};
 pub use extra_objects::EXTRA_OBJECTS_SOURCE;
-pub use output::{MASK, OutputFormat, mask_secret, mask_secret_values};
+pub use output::{LAST_APPLIED_ANNOTATION, MASK, OutputFormat, mask_secret, mask_secret_values};
 pub use templates::{SCRIPTS, TEMPLATES};
 pub use yaml::to_yaml;
 
