@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// One step of a key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +48,14 @@ pub(crate) fn walk<'a, 'k>(
 /// The value at a dotted path of plain map keys (`runners.cache.secretName`, no escapes or
 /// indices); `null` counts as absent.
 pub(crate) fn lookup<'a>(values: &'a Value, dotted: &str) -> Option<&'a Value> {
-    walk(values, dotted.split('.').map(Step::Key)).filter(|v| !v.is_null())
+    lookup_in(values.as_object()?, dotted)
+}
+
+/// [`lookup`] below a map.
+pub(crate) fn lookup_in<'a>(map: &'a Map<String, Value>, dotted: &str) -> Option<&'a Value> {
+    let mut keys = dotted.split('.');
+    let first = map.get(keys.next()?)?;
+    walk(first, keys.map(Step::Key)).filter(|v| !v.is_null())
 }
 
 /// A key path, displayed in `--set` syntax: `a.b[0].c`, dots inside keys escaped as `\.`.
