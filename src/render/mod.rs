@@ -154,45 +154,41 @@ fn checksum(parts: &[&str]) -> String {
         .collect()
 }
 
+/// The checksums the pod template carries, so that the pod restarts when they change: of the
+/// ConfigMap, and of the Secret the runner reads (`secret_text` when runnerctl renders it,
+/// else the name of the user's Secret, as runnerctl cannot see its data offline).
+fn checksums(
+    configmap_text: &str,
+    secret_text: Option<&str>,
+    secret_name: Option<&str>,
+) -> serde_json::Map<String, Value> {
+    let mut checksums = serde_json::Map::new();
+    checksums.insert("configmap".into(), checksum(&[configmap_text]).into());
+    if let Some(name) = secret_name {
+        let basis = secret_text.unwrap_or(name);
+        checksums.insert("secrets".into(), checksum(&[basis]).into());
+    }
+    checksums
+}
+
 /// Render a release into its objects, in install order, schema-checked.
 ///
 /// Pure: no I/O, no cluster. The same release always gives the same manifest.
 pub fn render(release: &Release) -> Result<Manifest, Error> {
     let mut warnings = Vec::new();
     let chart = chart::Chart::new(release, &mut warnings)?;
-    let mut template_values = release.values.as_json().clone();
-    fill_removed(&mut template_values, crate::values::default_tree());
-    let mut ctx = tera::Context::new();
-    ctx.insert("Values", &template_values);
-    ctx.insert(
-        "Release",
-        &serde_json::json!({"Name": release.name, "Namespace": release.namespace}),
-    );
-    ctx.insert(
-        "scripts",
-        &SCRIPTS
-            .iter()
-            .map(|(k, v)| (k.to_string(), Value::from(*v)))
-            .collect::<serde_json::Map<_, _>>(),
-    );
+    let mut ctx = templates::context(release, &chart);
 
     // ConfigMap and Secret first: their checksums go into the pod template.
-    ctx.insert("chart", &chart);
     let secret_text = templates::render_template_text("manifests/secret.json.tera", &ctx)?;
     let configmap_text = templates::render_template_text("manifests/configmap.json.tera", &ctx)?;
     let secret = templates::parse_documents("manifests/secret.json.tera", &secret_text)?;
     let configmap = templates::parse_documents("manifests/configmap.json.tera", &configmap_text)?;
-    let mut checksums = serde_json::Map::new();
-    checksums.insert("configmap".into(), checksum(&[&configmap_text]).into());
-    if let Some(name) = &chart.tokens.secret_name {
-        // For a user's Secret, its name stands in: runnerctl cannot see its data offline.
-        let basis = if secret.is_empty() {
-            name.as_str()
-        } else {
-            secret_text.as_str()
-        };
-        checksums.insert("secrets".into(), checksum(&[basis]).into());
-    }
+    let checksums = checksums(
+        &configmap_text,
+        (!secret.is_empty()).then_some(secret_text.as_str()),
+        chart.tokens.secret_name.as_deref(),
+    );
     ctx.insert("checksums", &checksums);
 
     let mut objects = Vec::new();
@@ -209,26 +205,4 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
     }
     order::sort(&mut objects);
     Ok(Manifest { objects, warnings })
-}
-
-/// Keys of the defaults that the user deleted with `null` come back as `null` (maps as `{}`),
-/// so templates see "unset" rather than an undefined variable.
-fn fill_removed(values: &mut Value, defaults: &Value) {
-    let (Value::Object(map), Value::Object(defaults)) = (values, defaults) else {
-        return;
-    };
-    for (key, default) in defaults {
-        match map.get_mut(key) {
-            Some(v) => fill_removed(v, default),
-            None => {
-                let mut blank = if default.is_object() {
-                    Value::Object(Default::default())
-                } else {
-                    Value::Null
-                };
-                fill_removed(&mut blank, default);
-                map.insert(key.clone(), blank);
-            }
-        }
-    }
 }

@@ -4,7 +4,8 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use super::{Error, Object};
+use super::chart::Chart;
+use super::{Error, Object, Release};
 
 /// The templates, embedded: (name, text). Rendered in this order; the output is then sorted
 /// into install order.
@@ -164,6 +165,50 @@ fn drop_nulls(v: &mut Value) {
     }
 }
 
+/// The variables the templates see: `Values` (with the defaults the user removed back as
+/// unset), `Release`, `scripts` and `chart`.
+pub(super) fn context(release: &Release, chart: &Chart) -> tera::Context {
+    let mut template_values = release.values.as_json().clone();
+    fill_removed(&mut template_values, crate::values::default_tree());
+    let mut ctx = tera::Context::new();
+    ctx.insert("Values", &template_values);
+    ctx.insert(
+        "Release",
+        &serde_json::json!({"Name": release.name, "Namespace": release.namespace}),
+    );
+    ctx.insert(
+        "scripts",
+        &SCRIPTS
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::from(*v)))
+            .collect::<serde_json::Map<_, _>>(),
+    );
+    ctx.insert("chart", chart);
+    ctx
+}
+
+/// Keys of the defaults that the user deleted with `null` come back as `null` (maps as `{}`),
+/// so templates see "unset" rather than an undefined variable.
+fn fill_removed(values: &mut Value, defaults: &Value) {
+    let (Value::Object(map), Value::Object(defaults)) = (values, defaults) else {
+        return;
+    };
+    for (key, default) in defaults {
+        match map.get_mut(key) {
+            Some(v) => fill_removed(v, default),
+            None => {
+                let mut blank = if default.is_object() {
+                    Value::Object(Default::default())
+                } else {
+                    Value::Null
+                };
+                fill_removed(&mut blank, default);
+                map.insert(key.clone(), blank);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +233,17 @@ mod tests {
             err.to_string()
                 .starts_with("manifests/x.json.tera: rendered an invalid object"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn removed_defaults_come_back_unset() {
+        let mut values = serde_json::json!({"a": {"keep": 1}});
+        let defaults = serde_json::json!({"a": {"keep": 0, "gone": "x"}, "m": {"n": 1}, "s": "y"});
+        fill_removed(&mut values, &defaults);
+        assert_eq!(
+            values,
+            serde_json::json!({"a": {"keep": 1, "gone": null}, "m": {"n": null}, "s": null})
         );
     }
 }
