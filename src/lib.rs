@@ -39,7 +39,6 @@ pub mod cli;
 pub mod k8s;
 pub mod object;
 pub mod render;
-pub mod runner_config;
 pub mod values;
 
 pub use render::{Manifest, Object, Release, render};

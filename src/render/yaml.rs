@@ -3,6 +3,20 @@
 //! deterministic and reads back (YAML 1.1 and 1.2) as the same value.
 use serde_json::Value;
 
+/// `value` as one YAML document without `---`: how runnerctl prints an object (block style,
+/// keys in the object's order, strings quoted only where a reader would take them for
+/// something else).
+///
+/// ```
+/// let text = runnerctl::render::to_yaml(&serde_json::json!({"kind": "Secret", "data": {"a": "true"}}));
+/// assert_eq!(text, "kind: Secret\ndata:\n  a: \"true\"\n");
+/// ```
+pub fn to_yaml(value: &Value) -> String {
+    let mut out = String::new();
+    write_document(&mut out, value);
+    out
+}
+
 /// Append `value` as a YAML document body (no `---`) to `out`.
 pub fn write_document(out: &mut String, value: &Value) {
     match value {
@@ -198,8 +212,7 @@ mod tests {
     use serde_json::json;
 
     fn roundtrip(v: &Value) -> String {
-        let mut out = String::new();
-        write_document(&mut out, v);
+        let out = to_yaml(v);
         let back: Value = serde_saphyr::from_str(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
         assert_eq!(&back, v, "\n{out}");
         out

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::error::Error;
-use super::path::{KeyPath, Seg};
+use super::path::{KeyPath, Seg, lookup_in};
 use super::yaml::Locations;
 
 /// Top-level keys holding Kubernetes objects whose fields the defaults only sample: any key
@@ -269,14 +269,7 @@ pub(crate) fn deprecated_in(user: &Map<String, Value>) -> Vec<usize> {
         .iter()
         .enumerate()
         .filter(|(_, (p, _))| {
-            let mut cur: Option<&Value> = None;
-            let mut map = Some(user);
-            for part in p.split('.') {
-                cur = map.and_then(|m| m.get(part));
-                map = cur.and_then(Value::as_object);
-            }
-            cur.is_some_and(|v| match v {
-                Value::Null => false,
+            lookup_in(user, p).is_some_and(|v| match v {
                 Value::String(s) => !s.is_empty(),
                 Value::Array(a) => !a.is_empty(),
                 Value::Object(m) => !m.is_empty(),

@@ -29,7 +29,7 @@
 mod check;
 mod error;
 mod merge;
-mod path;
+pub(crate) mod path;
 mod strvals;
 mod yaml;
 
@@ -94,15 +94,7 @@ impl Values {
     /// The value at a key path in `--set` syntax (`runners.config`, `tolerations[0].key`,
     /// `podAnnotations.example\.com/x`); `None` when absent or the path does not parse.
     pub fn get(&self, dotted_path: &str) -> Option<&Value> {
-        let path = strvals::parse_key(dotted_path).ok()?;
-        let mut cur = &self.0;
-        for seg in &path.0 {
-            cur = match seg {
-                path::Seg::Key(k) => cur.as_object()?.get(k)?,
-                path::Seg::Index(i) => cur.as_array()?.get(*i)?,
-            };
-        }
-        Some(cur)
+        strvals::parse_key(dotted_path).ok()?.find(&self.0)
     }
 }
 
@@ -192,36 +184,10 @@ impl ValuesBuilder {
             Value::Object(m) => m,
             _ => unreachable!("the embedded defaults are a map"),
         };
-        let known = check::default_known_paths();
-        let mut user = Map::new();
-        let mut unknown: Vec<String> = Vec::new();
-        let mut deprecated: Vec<(usize, String)> = Vec::new();
-        let mut note_deprecated = |tree: &Map<String, Value>, source: &Source| {
-            for i in check::deprecated_in(tree) {
-                if !deprecated.iter().any(|(j, _)| *j == i) {
-                    deprecated.push((i, source.describe(None)));
-                }
-            }
-        };
-
+        let mut tree = UserTree::new(&defaults);
         for (name, text) in &self.files {
-            let (tree, locs) = yaml::load(name, text)?;
-            let source = Source::File(name.clone());
-            for (k, v) in &tree {
-                let d = 1 + merge::depth(v);
-                if d > MAX_NESTING_DEPTH {
-                    return Err(Error::TooDeep {
-                        source_desc: source.describe(None),
-                        path: k.clone(),
-                        limit: MAX_NESTING_DEPTH,
-                    });
-                }
-            }
-            check::check_source(&defaults, &tree, &source, Some(&locs), known, &mut unknown)?;
-            note_deprecated(&tree, &source);
-            merge::merge_user(&mut user, tree);
+            tree.add_file(name, text)?;
         }
-
         let groups: [(&'static str, &Vec<String>, Option<Mode>); 3] = [
             ("--set-json", &self.set_json, None),
             ("--set", &self.set, Some(Mode::Typed)),
@@ -229,103 +195,149 @@ impl ValuesBuilder {
         ];
         for (flag, exprs, mode) in groups {
             for expr in exprs {
-                if expr.len() > MAX_SET_EXPR_BYTES {
-                    return Err(Error::TooLarge {
-                        source_desc: flag.to_owned(),
-                        size: expr.len(),
-                        limit: MAX_SET_EXPR_BYTES,
-                    });
-                }
+                check_size(flag.to_owned(), expr.len(), MAX_SET_EXPR_BYTES)?;
                 let parsed = match mode {
                     None => strvals::parse_set_json(expr),
                     Some(m) => strvals::parse_set(expr, m),
                 };
-                let assignments = parsed.map_err(|e| syntax_error(flag, expr, e))?;
-                for a in assignments {
-                    apply(
-                        flag,
-                        a,
-                        &defaults,
-                        known,
-                        &mut user,
-                        &mut unknown,
-                        &mut note_deprecated,
-                    )?;
+                for a in parsed.map_err(|e| syntax_error(flag, expr, e))? {
+                    tree.assign(flag, a)?;
                 }
             }
         }
-
         for (key, content) in &self.set_file {
             let flag = "--set-file";
-            if content.len() > MAX_VALUES_FILE_BYTES {
-                return Err(Error::TooLarge {
-                    source_desc: format!("{flag} {key}"),
-                    size: content.len(),
-                    limit: MAX_VALUES_FILE_BYTES,
-                });
-            }
-            let path = strvals::parse_key(key).map_err(|e| syntax_error(flag, key, e))?;
-            let a = Assignment {
-                path,
-                value: Value::String(content.clone()),
-            };
-            apply(
-                flag,
-                a,
-                &defaults,
-                known,
-                &mut user,
-                &mut unknown,
-                &mut note_deprecated,
+            check_size(
+                format!("{flag} {key}"),
+                content.len(),
+                MAX_VALUES_FILE_BYTES,
             )?;
+            let path = strvals::parse_key(key).map_err(|e| syntax_error(flag, key, e))?;
+            let value = Value::String(content.clone());
+            tree.assign(flag, Assignment { path, value })?;
         }
-
-        if self.strict && !unknown.is_empty() {
-            return Err(Error::UnknownKeys { keys: unknown });
-        }
-        let mut warnings: Vec<Warning> = Vec::new();
-        for message in unknown {
-            if !warnings.iter().any(|w| w.message == message) {
-                warnings.push(Warning { message });
-            }
-        }
-        deprecated.sort_by_key(|(i, _)| *i);
-        for (i, source) in deprecated {
-            warnings.push(Warning {
-                message: format!("{} (from {source})", check::DEPRECATED[i].1),
-            });
-        }
-
+        let (user, warnings) = tree.finish(self.strict)?;
         let mut merged = defaults;
         merge::coalesce(&mut merged, user);
         Ok((Values(Value::Object(merged)), warnings))
     }
 }
 
-/// Checks and applies one `--set`-family assignment to the user tree.
-fn apply(
-    flag: &'static str,
-    a: Assignment,
-    defaults: &Map<String, Value>,
-    known: &[check::Known],
-    user: &mut Map<String, Value>,
-    unknown: &mut Vec<String>,
-    note_deprecated: &mut impl FnMut(&Map<String, Value>, &Source),
-) -> Result<(), Error> {
-    let source = Source::Flag(flag);
-    if a.path.0.len() + merge::depth(&a.value) > MAX_NESTING_DEPTH {
-        return Err(Error::TooDeep {
-            source_desc: flag.to_owned(),
-            path: a.path.to_string(),
-            limit: MAX_NESTING_DEPTH,
+/// `TooLarge` when `size` is over `limit`.
+fn check_size(source_desc: String, size: usize, limit: usize) -> Result<(), Error> {
+    if size > limit {
+        return Err(Error::TooLarge {
+            source_desc,
+            size,
+            limit,
         });
     }
-    let mut mini = Map::new();
-    merge::set_path(&mut mini, &a.path, a.value.clone());
-    check::check_source(defaults, &mini, &source, None, known, unknown)?;
-    note_deprecated(&mini, &source);
-    merge::set_path(user, &a.path, a.value);
     Ok(())
+}
+
+/// The user's values as they are merged (without the defaults), checked against the defaults
+/// on the way, with the unknown and deprecated keys found.
+struct UserTree<'d> {
+    defaults: &'d Map<String, Value>,
+    known: &'static [check::Known],
+    user: Map<String, Value>,
+    /// Messages about unknown keys, in the order found.
+    unknown: Vec<String>,
+    /// Indexes into [`check::DEPRECATED`] and where each was first seen.
+    deprecated: Vec<(usize, String)>,
+}
+
+impl<'d> UserTree<'d> {
+    /// An empty tree checked against `defaults`.
+    fn new(defaults: &'d Map<String, Value>) -> Self {
+        UserTree {
+            defaults,
+            known: check::default_known_paths(),
+            user: Map::new(),
+            unknown: Vec::new(),
+            deprecated: Vec::new(),
+        }
+    }
+
+    /// Checks `tree` from `source` against the defaults, noting unknown and deprecated keys.
+    fn check(
+        &mut self,
+        tree: &Map<String, Value>,
+        source: &Source,
+        locs: Option<&yaml::Locations>,
+    ) -> Result<(), Error> {
+        check::check_source(
+            self.defaults,
+            tree,
+            source,
+            locs,
+            self.known,
+            &mut self.unknown,
+        )?;
+        for i in check::deprecated_in(tree) {
+            if !self.deprecated.iter().any(|(j, _)| *j == i) {
+                self.deprecated.push((i, source.describe(None)));
+            }
+        }
+        Ok(())
+    }
+
+    /// A values file (`-f`): loaded, its depth checked, then added.
+    fn add_file(&mut self, name: &str, text: &str) -> Result<(), Error> {
+        let (tree, locs) = yaml::load(name, text)?;
+        let source = Source::File(name.to_owned());
+        for (k, v) in &tree {
+            if 1 + merge::depth(v) > MAX_NESTING_DEPTH {
+                return Err(Error::TooDeep {
+                    source_desc: source.describe(None),
+                    path: k.clone(),
+                    limit: MAX_NESTING_DEPTH,
+                });
+            }
+        }
+        self.check(&tree, &source, Some(&locs))?;
+        merge::merge_user(&mut self.user, tree);
+        Ok(())
+    }
+
+    /// One `--set`-family assignment: its depth checked, checked as a one-key tree, then set
+    /// at its path (an index writes into the list there).
+    fn assign(&mut self, flag: &'static str, a: Assignment) -> Result<(), Error> {
+        if a.path.0.len() + merge::depth(&a.value) > MAX_NESTING_DEPTH {
+            return Err(Error::TooDeep {
+                source_desc: flag.to_owned(),
+                path: a.path.to_string(),
+                limit: MAX_NESTING_DEPTH,
+            });
+        }
+        let mut mini = Map::new();
+        merge::set_path(&mut mini, &a.path, a.value.clone());
+        self.check(&mini, &Source::Flag(flag), None)?;
+        merge::set_path(&mut self.user, &a.path, a.value);
+        Ok(())
+    }
+
+    /// The user tree and the warnings (unknown keys, then deprecations); with `strict`, unknown
+    /// keys are an error.
+    fn finish(self, strict: bool) -> Result<(Map<String, Value>, Vec<Warning>), Error> {
+        if strict && !self.unknown.is_empty() {
+            return Err(Error::UnknownKeys { keys: self.unknown });
+        }
+        let mut warnings: Vec<Warning> = Vec::new();
+        for message in self.unknown {
+            if !warnings.iter().any(|w| w.message == message) {
+                warnings.push(Warning { message });
+            }
+        }
+        let mut deprecated = self.deprecated;
+        deprecated.sort_by_key(|(i, _)| *i);
+        for (i, source) in deprecated {
+            warnings.push(Warning {
+                message: format!("{} (from {source})", check::DEPRECATED[i].1),
+            });
+        }
+        Ok((self.user, warnings))
+    }
 }
 
 /// How much of a bad expression an error message shows.

@@ -57,6 +57,24 @@ pub(crate) enum Mode {
     Strings,
 }
 
+/// A key as far as it is read: the segments so far and the name being read.
+#[derive(Default)]
+struct KeyParts {
+    segs: Vec<Seg>,
+    name: String,
+    /// Right after `]`: an empty name is fine before `=`, `[` or `.`.
+    after_index: bool,
+}
+
+impl KeyParts {
+    /// The name read so far (if any) becomes a segment.
+    fn end_name(&mut self) {
+        if !self.name.is_empty() {
+            self.segs.push(Seg::Key(std::mem::take(&mut self.name)));
+        }
+    }
+}
+
 struct Parser<'a> {
     text: &'a str,
     chars: Vec<char>,
@@ -102,164 +120,175 @@ impl<'a> Parser<'a> {
     }
 
     /// Reads a key up to (not including) `=`. With `to_end`, the key may also end the input.
+    ///
+    /// Steps: [`name_char`](Self::name_char) and [`escaped`](Self::escaped) build a name,
+    /// [`dot`](Self::dot) ends it, [`index`](Self::index) reads `[n]`, and
+    /// [`key_done`](Self::key_done) / [`key_cut`](Self::key_cut) end the key.
     fn key(&mut self, to_end: bool) -> Result<KeyPath, ParseError> {
         let start = self.i;
-        let mut segs: Vec<Seg> = Vec::new();
-        let mut name = String::new();
-        // Right after `]`: an empty name is fine before `=`, `[` or `.`.
-        let mut after_index = false;
+        let mut k = KeyParts::default();
         loop {
-            if segs.len() > MAX_NESTING_DEPTH {
-                return self.err(
-                    start,
-                    format!("key has more than {MAX_NESTING_DEPTH} levels (MAX_NESTING_DEPTH); use a shorter key"),
-                );
+            if k.segs.len() > MAX_NESTING_DEPTH {
+                return self.too_deep(start);
             }
             match self.peek() {
-                None | Some(',') => {
-                    let shown = Self::shown(&segs, &name);
-                    if to_end && self.peek().is_none() {
-                        if name.is_empty() && !after_index {
-                            return self.err(self.i, "empty key: expected a key name");
-                        }
-                        if !name.is_empty() {
-                            segs.push(Seg::Key(name));
-                        }
-                        return Ok(KeyPath(segs));
-                    }
-                    if shown.is_empty() {
-                        return self.err(self.i, "empty pair: expected key=value");
-                    }
+                None | Some(',') => return self.key_cut(k, to_end),
+                Some('\\') => self.escaped(&mut k),
+                Some('=') => return self.key_done(start, k),
+                Some('.') => self.dot(&mut k)?,
+                Some('[') => self.index(&mut k, to_end)?,
+                Some(']') => return self.err(self.i, "unexpected ']' in a key; escape it as \\]"),
+                Some(c) => self.name_char(&mut k, c)?,
+            }
+        }
+    }
+
+    /// The error for a key deeper than [`MAX_NESTING_DEPTH`], at the key's start.
+    fn too_deep<T>(&self, start: usize) -> Result<T, ParseError> {
+        self.err(
+            start,
+            format!("key has more than {MAX_NESTING_DEPTH} levels (MAX_NESTING_DEPTH); use a shorter key"),
+        )
+    }
+
+    /// The key ends at `,` or the end of the input: a whole key with `to_end` at the end, an
+    /// error (a pair without `=`) otherwise.
+    fn key_cut(&self, mut k: KeyParts, to_end: bool) -> Result<KeyPath, ParseError> {
+        let shown = Self::shown(&k.segs, &k.name);
+        if to_end && self.peek().is_none() {
+            if k.name.is_empty() && !k.after_index {
+                return self.err(self.i, "empty key: expected a key name");
+            }
+            k.end_name();
+            return Ok(KeyPath(k.segs));
+        }
+        if shown.is_empty() {
+            return self.err(self.i, "empty pair: expected key=value");
+        }
+        self.err(
+            self.i,
+            format!("key \"{shown}\" has no value; use key=value"),
+        )
+    }
+
+    /// The key ends at `=` (not consumed).
+    fn key_done(&self, start: usize, mut k: KeyParts) -> Result<KeyPath, ParseError> {
+        if k.name.is_empty() && !k.after_index {
+            return self.err(self.i, "empty key name before '='; use key=value");
+        }
+        k.end_name();
+        if k.segs.len() > MAX_NESTING_DEPTH {
+            return self.too_deep(start);
+        }
+        Ok(KeyPath(k.segs))
+    }
+
+    /// `\` and the character it escapes (a trailing `\` stays literal) join the name.
+    fn escaped(&mut self, k: &mut KeyParts) {
+        self.i += 1;
+        k.name.push(self.peek().unwrap_or('\\'));
+        self.i += 1;
+        k.after_index = false;
+    }
+
+    /// A plain character joins the name; right after `]` only `.`, `[` or `=` may follow.
+    fn name_char(&mut self, k: &mut KeyParts, c: char) -> Result<(), ParseError> {
+        if k.after_index {
+            return self.unexpected_after_index(c);
+        }
+        k.name.push(c);
+        self.i += 1;
+        Ok(())
+    }
+
+    /// `.` ends a name (or follows `]`); a name must come next.
+    fn dot(&mut self, k: &mut KeyParts) -> Result<(), ParseError> {
+        if k.name.is_empty() && !k.after_index {
+            return self.err(
+                self.i,
+                "empty key name before '.'; write a.b, or escape a dot in a key as \\.",
+            );
+        }
+        k.end_name();
+        k.after_index = false;
+        self.i += 1;
+        match self.peek() {
+            None | Some('.') | Some('=') | Some('[') | Some(',') => {
+                self.err(self.i, "expected a key name after '.'")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// `[n]` after a name or another index; then `.`, `[`, `=` (or the end with `to_end`).
+    fn index(&mut self, k: &mut KeyParts, to_end: bool) -> Result<(), ParseError> {
+        if k.name.is_empty() && !k.after_index {
+            return self.err(self.i, "a list index needs a key before it, as in a[0]=x");
+        }
+        k.end_name();
+        let index = self.list_index()?;
+        k.segs.push(Seg::Index(index));
+        k.after_index = true;
+        match self.peek() {
+            Some('.') | Some('[') | Some('=') => Ok(()),
+            None if to_end => Ok(()),
+            None | Some(',') => {
+                let shown = Self::shown(&k.segs, "");
+                self.err(
+                    self.i,
+                    format!("key \"{shown}\" has no value; use key=value"),
+                )
+            }
+            Some(c) => self.unexpected_after_index(c),
+        }
+    }
+
+    /// The error for `c` right after `]`.
+    fn unexpected_after_index<T>(&self, c: char) -> Result<T, ParseError> {
+        self.err(
+            self.i,
+            format!("unexpected '{c}' after ']': expected '.', '[' or '='"),
+        )
+    }
+
+    /// `[digits]` (at `[`): the index, at most [`MAX_LIST_INDEX`]; consumes the `]`.
+    fn list_index(&mut self) -> Result<usize, ParseError> {
+        let open = self.i;
+        self.i += 1;
+        let mut digits = String::new();
+        loop {
+            match self.peek() {
+                Some(']') => break,
+                Some(c) if c.is_ascii_digit() => {
+                    digits.push(c);
+                    self.i += 1;
+                }
+                None => return self.err(open, "list index not closed: expected ']'"),
+                Some(c) => {
                     return self.err(
                         self.i,
-                        format!("key \"{shown}\" has no value; use key=value"),
+                        format!("unexpected '{c}' in a list index: expected a non-negative integer, as in a[0]"),
                     );
-                }
-                Some('\\') => {
-                    self.i += 1;
-                    match self.peek() {
-                        Some(c) => name.push(c),
-                        None => name.push('\\'),
-                    }
-                    self.i += 1;
-                    after_index = false;
-                }
-                Some('=') => {
-                    if name.is_empty() && !after_index {
-                        return self.err(self.i, "empty key name before '='; use key=value");
-                    }
-                    if !name.is_empty() {
-                        segs.push(Seg::Key(name));
-                    }
-                    if segs.len() > MAX_NESTING_DEPTH {
-                        return self.err(
-                            start,
-                            format!("key has more than {MAX_NESTING_DEPTH} levels (MAX_NESTING_DEPTH); use a shorter key"),
-                        );
-                    }
-                    return Ok(KeyPath(segs));
-                }
-                Some('.') => {
-                    if name.is_empty() {
-                        if after_index {
-                            after_index = false;
-                            self.i += 1;
-                            // A name must follow.
-                            match self.peek() {
-                                None | Some('.') | Some('=') | Some('[') | Some(',') => {
-                                    return self.err(self.i, "expected a key name after '.'");
-                                }
-                                _ => continue,
-                            }
-                        }
-                        return self.err(
-                            self.i,
-                            "empty key name before '.'; write a.b, or escape a dot in a key as \\.",
-                        );
-                    }
-                    segs.push(Seg::Key(std::mem::take(&mut name)));
-                    self.i += 1;
-                    match self.peek() {
-                        None | Some('.') | Some('=') | Some('[') | Some(',') => {
-                            return self.err(self.i, "expected a key name after '.'");
-                        }
-                        _ => {}
-                    }
-                }
-                Some('[') => {
-                    if name.is_empty() && !after_index {
-                        return self
-                            .err(self.i, "a list index needs a key before it, as in a[0]=x");
-                    }
-                    if !name.is_empty() {
-                        segs.push(Seg::Key(std::mem::take(&mut name)));
-                    }
-                    let open = self.i;
-                    self.i += 1;
-                    let mut digits = String::new();
-                    loop {
-                        match self.peek() {
-                            Some(']') => break,
-                            Some(c) if c.is_ascii_digit() => {
-                                digits.push(c);
-                                self.i += 1;
-                            }
-                            None => return self.err(open, "list index not closed: expected ']'"),
-                            Some(c) => {
-                                return self.err(
-                                    self.i,
-                                    format!("unexpected '{c}' in a list index: expected a non-negative integer, as in a[0]"),
-                                );
-                            }
-                        }
-                    }
-                    if digits.is_empty() {
-                        return self.err(
-                            self.i,
-                            "empty list index: expected a non-negative integer, as in a[0]",
-                        );
-                    }
-                    let index = digits.parse::<usize>().unwrap_or(usize::MAX);
-                    if index > MAX_LIST_INDEX {
-                        return self.err(
-                            open,
-                            format!("list index {digits} is over the limit of {MAX_LIST_INDEX} (MAX_LIST_INDEX)"),
-                        );
-                    }
-                    segs.push(Seg::Index(index));
-                    self.i += 1; // ']'
-                    after_index = true;
-                    match self.peek() {
-                        Some('.') | Some('[') | Some('=') => {}
-                        None if to_end => {}
-                        None | Some(',') => {
-                            let shown = Self::shown(&segs, "");
-                            return self.err(
-                                self.i,
-                                format!("key \"{shown}\" has no value; use key=value"),
-                            );
-                        }
-                        Some(c) => {
-                            return self.err(
-                                self.i,
-                                format!("unexpected '{c}' after ']': expected '.', '[' or '='"),
-                            );
-                        }
-                    }
-                }
-                Some(']') => return self.err(self.i, "unexpected ']' in a key; escape it as \\]"),
-                Some(c) => {
-                    if after_index {
-                        return self.err(
-                            self.i,
-                            format!("unexpected '{c}' after ']': expected '.', '[' or '='"),
-                        );
-                    }
-                    name.push(c);
-                    self.i += 1;
                 }
             }
         }
+        if digits.is_empty() {
+            return self.err(
+                self.i,
+                "empty list index: expected a non-negative integer, as in a[0]",
+            );
+        }
+        let index = digits.parse::<usize>().unwrap_or(usize::MAX);
+        if index > MAX_LIST_INDEX {
+            return self.err(
+                open,
+                format!(
+                    "list index {digits} is over the limit of {MAX_LIST_INDEX} (MAX_LIST_INDEX)"
+                ),
+            );
+        }
+        self.i += 1; // ']'
+        Ok(index)
     }
 
     /// Reads text up to an unescaped stop character (not consumed).
@@ -287,44 +316,49 @@ impl<'a> Parser<'a> {
         s
     }
 
-    /// Reads a value (after `=`) up to the `,` or the end.
+    /// Reads a value (after `=`) up to the `,` or the end: a `{...}` list or a scalar.
     fn value(&mut self, mode: Mode) -> Result<Value, ParseError> {
         if self.peek() == Some('{') {
-            let open = self.i;
-            self.i += 1;
-            let mut items = Vec::new();
-            if self.peek() == Some('}') {
-                self.i += 1;
-            } else {
-                loop {
-                    let item = self.until(&[',', '}']);
-                    match self.peek() {
-                        None => {
-                            return self.err(open, "list not closed: expected '}' as in a={x,y}");
-                        }
-                        Some('}') => {
-                            items.push(typed(&item, mode));
-                            self.i += 1;
-                            break;
-                        }
-                        _ => {
-                            items.push(typed(&item, mode));
-                            self.i += 1;
-                        }
-                    }
-                }
-            }
-            match self.peek() {
-                None | Some(',') => Ok(Value::Array(items)),
-                Some(c) => self.err(
-                    self.i,
-                    format!("unexpected '{c}' after '}}': expected ',' or the end"),
-                ),
-            }
+            self.list(mode)
         } else {
             let s = self.until(&[',']);
             Ok(typed(&s, mode))
         }
+    }
+
+    /// `{item,item,...}` (at `{`), which must end the pair.
+    fn list(&mut self, mode: Mode) -> Result<Value, ParseError> {
+        let open = self.i;
+        self.i += 1;
+        let mut items = Vec::new();
+        if self.peek() == Some('}') {
+            self.i += 1;
+        } else {
+            while self.list_item(open, mode, &mut items)? {}
+        }
+        match self.peek() {
+            None | Some(',') => Ok(Value::Array(items)),
+            Some(c) => self.err(
+                self.i,
+                format!("unexpected '{c}' after '}}': expected ',' or the end"),
+            ),
+        }
+    }
+
+    /// One list item and the `,` or `}` after it (consumed); false after the `}`.
+    fn list_item(
+        &mut self,
+        open: usize,
+        mode: Mode,
+        items: &mut Vec<Value>,
+    ) -> Result<bool, ParseError> {
+        let item = self.until(&[',', '}']);
+        let Some(stop) = self.peek() else {
+            return self.err(open, "list not closed: expected '}' as in a={x,y}");
+        };
+        items.push(typed(&item, mode));
+        self.i += 1;
+        Ok(stop != '}')
     }
 
     /// After a pair: the end, or a `,` (consumed). Returns false at the end.

@@ -101,6 +101,15 @@ impl<'de> Deserialize<'de> for Node {
     }
 }
 
+/// `visit_*` methods that turn a scalar into its text, for [`Key`].
+macro_rules! as_text {
+    ($($visit:ident: $ty:ty),*) => {$(
+        fn $visit<E: de::Error>(self, v: $ty) -> Result<Key, E> {
+            Ok(Key(v.to_string()))
+        }
+    )*};
+}
+
 /// A map key: any scalar, as text (helm turns keys into strings too).
 struct Key(String);
 
@@ -112,27 +121,8 @@ impl<'de> Deserialize<'de> for Key {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a scalar map key")
             }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Key, E> {
-                Ok(Key(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Key, E> {
-                Ok(Key(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Key, E> {
-                Ok(Key(v.to_string()))
-            }
-            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Key, E> {
-                Ok(Key(v.to_string()))
-            }
-            fn visit_u128<E: de::Error>(self, v: u128) -> Result<Key, E> {
-                Ok(Key(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Key, E> {
-                Ok(Key(v.to_string()))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
-                Ok(Key(v.to_owned()))
-            }
+            as_text!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_i128: i128,
+                visit_u128: u128, visit_f64: f64, visit_str: &str);
             fn visit_string<E: de::Error>(self, v: String) -> Result<Key, E> {
                 Ok(Key(v))
             }
@@ -289,5 +279,25 @@ fn yaml_error(source_name: &str, e: &serde_saphyr::Error) -> Error {
         line,
         column,
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn scalar_keys_become_text() {
+        let (map, locs) = load(
+            "v.yaml",
+            "a:\n  1: int\n  -2: neg\n  true: bool\n  1.5: float\n  ~: null\n  x: s\n",
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(map),
+            json!({"a": {"1": "int", "-2": "neg", "true": "bool", "1.5": "float", "null": null, "x": "s"}})
+        );
+        assert_eq!(locs.get("a.x"), Some(&(7, 6)));
     }
 }

@@ -1,8 +1,7 @@
-//! `runners.config`: template expressions, TOML parsing with line:column, privileged and
-//! Docker-in-Docker checks.
+//! The Go-template subset that values may hold: `runners.config`, `extraObjects` and `image.tag`.
 //!
-//! Users of the official chart write Go-template expressions in `runners.config`. runnerctl
-//! evaluates the small subset that such configs use and rejects anything else by name:
+//! Users of the official chart write Go-template expressions in these values. runnerctl
+//! evaluates the small subset that they use and rejects anything else by name:
 //!
 //! | expression | result |
 //! |---|---|
@@ -14,21 +13,26 @@
 //! | `"text"`, `42`, `true` | literals |
 //!
 //! `{{-` and `-}}` trim the whitespace before and after, as in Go templates.
+//!
+//! Errors name the value the text came from and the 1-based line and column in it:
+//! `runners.config:2:5: unsupported template expression ...`.
 use serde_json::Value;
 
-/// Most expressions evaluated in one config; more is hostile input.
+/// Most expressions evaluated in one value; more is hostile input.
 pub const MAX_EXPRESSIONS: usize = 1024;
 
-/// Errors in `runners.config`.
+/// Errors in a value's template expressions; each names the value (`key`) it came from.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum Error {
     /// An expression outside the supported subset.
     #[error(
-        "runners.config:{line}:{column}: unsupported template expression `{{{{{expr}}}}}`: {reason}; \
+        "{key}:{line}:{column}: unsupported template expression `{{{{{expr}}}}}`: {reason}; \
          supported are .Release.Name, .Release.Namespace, .Values.<path>, `default A B`, `quote X` \
          and pipes of them"
     )]
     Unsupported {
+        /// The value the text came from, e.g. `runners.config` or `extraObjects[0]`.
+        key: String,
         /// 1-based line in the user's text.
         line: usize,
         /// 1-based column in the user's text.
@@ -39,41 +43,21 @@ pub enum Error {
         reason: String,
     },
     /// `{{` without a closing `}}`.
-    #[error("runners.config:{line}:{column}: `{{{{` is not closed by `}}}}`")]
+    #[error("{key}:{line}:{column}: `{{{{` is not closed by `}}}}`")]
     Unclosed {
+        /// The value the text came from.
+        key: String,
         /// 1-based line.
         line: usize,
         /// 1-based column.
         column: usize,
     },
     /// Too many expressions.
-    #[error("runners.config: more than {MAX_EXPRESSIONS} template expressions")]
-    TooManyExpressions,
-    /// The evaluated text is not valid TOML.
-    #[error("runners.config:{line}:{column}: invalid TOML: {message}")]
-    Toml {
-        /// 1-based line in the user's text.
-        line: usize,
-        /// 1-based column in the user's text.
-        column: usize,
-        /// The parser's message.
-        message: String,
+    #[error("{key}: more than {MAX_EXPRESSIONS} template expressions")]
+    TooManyExpressions {
+        /// The value the text came from.
+        key: String,
     },
-    /// Not exactly one `[[runners]]`.
-    #[error(
-        "runners.config: expected exactly one [[runners]] section, found {found}; \
-         each runnerctl release registers one runner (install another release for another runner)"
-    )]
-    RunnerCount {
-        /// How many were found.
-        found: usize,
-    },
-    /// `runners.privileged: true` but the config sets `privileged = false`.
-    #[error(
-        "runners.privileged is true but runners.config sets privileged = false in \
-         [runners.kubernetes]; remove one of the two"
-    )]
-    PrivilegedConflict,
 }
 
 /// What [`evaluate`] resolves names against.
@@ -129,7 +113,8 @@ impl Evaluated {
     }
 }
 
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
+/// 1-based line and column (in characters) of a byte offset of `text`.
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
@@ -137,56 +122,47 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Evaluate the template expressions in `source`.
-pub fn evaluate(source: &str, scope: &Scope<'_>) -> Result<Evaluated, Error> {
+/// Evaluate the template expressions in `source`, the text of the value `key` (which errors
+/// name, e.g. `runners.config`).
+pub fn evaluate(key: &str, source: &str, scope: &Scope<'_>) -> Result<Evaluated, Error> {
     let mut out = String::with_capacity(source.len());
     let mut segments = Vec::new();
     let mut rest_start = 0;
     let mut trim_next = false;
     while let Some(rel) = source[rest_start..].find("{{") {
         if segments.len() >= MAX_EXPRESSIONS {
-            return Err(Error::TooManyExpressions);
+            return Err(Error::TooManyExpressions { key: key.into() });
         }
         let open = rest_start + rel;
+        let action = action(key, source, open)?;
         let mut literal = &source[rest_start..open];
         if trim_next {
             literal = literal.trim_start();
         }
-        let inner_start = open + 2;
-        let Some(close_rel) = source[inner_start..].find("}}") else {
-            let (line, column) = line_column(source, open);
-            return Err(Error::Unclosed { line, column });
-        };
-        let close = inner_start + close_rel;
-        let mut inner = &source[inner_start..close];
-        if let Some(s) = inner.strip_prefix('-') {
+        if action.trim_before {
             literal = literal.trim_end();
-            inner = s;
         }
-        trim_next = false;
-        if let Some(s) = inner.strip_suffix('-') {
-            trim_next = true;
-            inner = s;
-        }
+        trim_next = action.trim_after;
         push_literal(&mut out, &mut segments, literal, source, rest_start, open);
-        let value = eval_expression(inner.trim(), scope).map_err(|reason| {
+        let value = eval_expression(action.inner.trim(), scope).map_err(|reason| {
             let (line, column) = line_column(source, open);
             Error::Unsupported {
+                key: key.into(),
                 line,
                 column,
-                expr: inner.to_string(),
+                expr: action.inner.to_string(),
                 reason,
             }
         })?;
         segments.push(Segment {
             out_start: out.len(),
             in_start: open,
-            in_len: close + 2 - open,
+            in_len: action.end - open,
             out_len: value.len(),
             literal: false,
         });
         out.push_str(&value);
-        rest_start = close + 2;
+        rest_start = action.end;
     }
     let mut tail = &source[rest_start..];
     if trim_next {
@@ -204,6 +180,47 @@ pub fn evaluate(source: &str, scope: &Scope<'_>) -> Result<Evaluated, Error> {
         text: out,
         source: source.to_string(),
         segments,
+    })
+}
+
+/// One `{{ ... }}` action of the source.
+struct Action<'s> {
+    /// The text between the braces, without the `-` trim markers.
+    inner: &'s str,
+    /// Byte offset just after the closing `}}`.
+    end: usize,
+    /// `{{-`: trim the whitespace before.
+    trim_before: bool,
+    /// `-}}`: trim the whitespace after.
+    trim_after: bool,
+}
+
+/// The action that opens at byte `open` (at `{{`) of `source`; an error when it is not closed.
+fn action<'s>(key: &str, source: &'s str, open: usize) -> Result<Action<'s>, Error> {
+    let inner_start = open + 2;
+    let Some(close_rel) = source[inner_start..].find("}}") else {
+        let (line, column) = line_column(source, open);
+        return Err(Error::Unclosed {
+            key: key.into(),
+            line,
+            column,
+        });
+    };
+    let close = inner_start + close_rel;
+    let mut inner = &source[inner_start..close];
+    let trim_before = inner.starts_with('-');
+    if trim_before {
+        inner = &inner[1..];
+    }
+    let trim_after = inner.ends_with('-');
+    if trim_after {
+        inner = &inner[..inner.len() - 1];
+    }
+    Ok(Action {
+        inner,
+        end: close + 2,
+        trim_before,
+        trim_after,
     })
 }
 
@@ -390,136 +407,20 @@ fn eval_command(tokens: &[&str], piped: Option<Value>, scope: &Scope<'_>) -> Res
     }
 }
 
-/// The result of checking an evaluated config.
-#[derive(Debug, Clone)]
-pub struct RunnerConfig {
-    /// The final config.template.toml text (with `privileged = true` added when asked).
-    pub text: String,
-    /// Job pods run privileged.
-    pub privileged: bool,
-    /// The config sets a `namespace` for job pods.
-    pub sets_namespace: bool,
-    /// The job pods' namespace when the config names one (`[runners.kubernetes] namespace`).
-    pub namespace: Option<String>,
-    /// Warnings for the user.
-    pub warnings: Vec<String>,
-}
-
-/// Evaluate, parse and check `runners.config`; `want_privileged` is `runners.privileged`.
-pub fn process(
-    source: &str,
-    scope: &Scope<'_>,
-    want_privileged: bool,
-) -> Result<RunnerConfig, Error> {
-    let evaluated = evaluate(source, scope)?;
-    let table = parse(&evaluated)?;
-    let runners = table.get("runners").and_then(|r| r.as_array());
-    let found = runners.map_or(0, |r| r.len());
-    if found != 1 {
-        return Err(Error::RunnerCount { found });
+/// A scope for tests: release `rel` in namespace `ns`.
+#[cfg(test)]
+pub(crate) fn scope(values: &Value) -> Scope<'_> {
+    Scope {
+        release_name: "rel",
+        release_namespace: "ns",
+        values,
     }
-    let runner = runners.and_then(|r| r.first()).and_then(|r| r.as_table());
-    let kubernetes = runner
-        .and_then(|r| r.get("kubernetes"))
-        .and_then(|k| k.as_table());
-    let configured = kubernetes
-        .and_then(|k| k.get("privileged"))
-        .and_then(|p| p.as_bool());
-    let mut text = evaluated.text.clone();
-    let privileged = match (want_privileged, configured) {
-        (true, Some(false)) => return Err(Error::PrivilegedConflict),
-        (true, None) => {
-            text = insert_privileged(&text);
-            // The inserted line must leave valid TOML that now says privileged = true.
-            let check: toml::Table = toml::from_str(&text).map_err(|e| Error::Toml {
-                line: 0,
-                column: 0,
-                message: format!("could not add privileged = true: {}", e.message()),
-            })?;
-            debug_assert!(check.contains_key("runners"));
-            true
-        }
-        (_, Some(p)) => p,
-        (false, None) => false,
-    };
-    let sets_namespace = kubernetes.is_some_and(|k| k.contains_key("namespace"));
-    let namespace = kubernetes
-        .and_then(|k| k.get("namespace"))
-        .and_then(|n| n.as_str())
-        .filter(|n| !n.is_empty())
-        .map(str::to_string);
-    let mut warnings = Vec::new();
-    let lower = text.to_ascii_lowercase();
-    if !privileged
-        && (lower.contains("docker:dind")
-            || lower.contains("docker:2375")
-            || lower.contains("docker:2376"))
-    {
-        warnings.push(
-            "runners.config uses Docker-in-Docker (docker:dind) but job pods are not privileged, \
-             so dockerd will not start; set runners.privileged=true (or privileged = true in \
-             [runners.kubernetes])"
-                .to_string(),
-        );
-    }
-    Ok(RunnerConfig {
-        text,
-        privileged,
-        sets_namespace,
-        namespace,
-        warnings,
-    })
-}
-
-fn parse(evaluated: &Evaluated) -> Result<toml::Table, Error> {
-    toml::from_str::<toml::Table>(&evaluated.text).map_err(|e| {
-        let offset = e.span().map_or(0, |s| s.start);
-        let (line, column) = evaluated.source_position(offset);
-        Error::Toml {
-            line,
-            column,
-            message: e.message().trim().to_string(),
-        }
-    })
-}
-
-/// Add `privileged = true` to the `[runners.kubernetes]` table, keeping the user's text.
-fn insert_privileged(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 32);
-    let mut done = false;
-    for line in text.split_inclusive('\n') {
-        out.push_str(line);
-        let header: String = line.chars().filter(|c| !c.is_whitespace()).collect();
-        if !done && header.starts_with("[runners.kubernetes]") {
-            if !line.ends_with('\n') {
-                out.push('\n');
-            }
-            let indent: String = line.chars().take_while(|c| c.is_whitespace()).collect();
-            out.push_str(&format!("{indent}  privileged = true\n"));
-            done = true;
-        }
-    }
-    if !done {
-        if !out.ends_with('\n') {
-            out.push('\n');
-        }
-        out.push_str("  [runners.kubernetes]\n    privileged = true\n");
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn scope(values: &Value) -> Scope<'_> {
-        Scope {
-            release_name: "rel",
-            release_namespace: "ns",
-            values,
-        }
-    }
 
     #[test]
     fn evaluates_the_supported_subset() {
@@ -542,91 +443,65 @@ mod tests {
             ("x{{ 42 }}", "x42"),
         ];
         for (input, want) in cases {
-            assert_eq!(evaluate(input, &s).unwrap().text, want, "{input}");
+            assert_eq!(
+                evaluate("runners.config", input, &s).unwrap().text,
+                want,
+                "{input}"
+            );
         }
     }
 
     #[test]
     fn rejects_other_expressions_with_position() {
         let values = json!({});
-        let err = evaluate("a = 1\nb = {{ include \"x\" . }}", &scope(&values)).unwrap_err();
+        let err = evaluate(
+            "runners.config",
+            "a = 1\nb = {{ include \"x\" . }}",
+            &scope(&values),
+        )
+        .unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.starts_with("runners.config:2:5: unsupported template expression"),
             "{msg}"
         );
         assert!(msg.contains("unknown function `include`"), "{msg}");
-        let err = evaluate("{{ .Values.nope.deeper }}", &scope(&values)).unwrap_err();
+        let err = evaluate("v", "{{ .Values.nope.deeper }}", &scope(&values)).unwrap_err();
         assert!(
             err.to_string().contains(".Values.nope is not a key"),
             "{err}"
         );
         assert!(matches!(
-            evaluate("{{ .Chart.Name }}", &scope(&values)),
+            evaluate("v", "{{ .Chart.Name }}", &scope(&values)),
             Err(Error::Unsupported { .. })
         ));
         assert!(matches!(
-            evaluate("x {{ .Release.Name", &scope(&values)),
-            Err(Error::Unclosed { line: 1, column: 3 })
+            evaluate("v", "x {{ .Release.Name", &scope(&values)),
+            Err(Error::Unclosed {
+                line: 1,
+                column: 3,
+                ..
+            })
         ));
     }
 
     #[test]
-    fn toml_errors_point_into_the_users_text() {
+    fn errors_name_the_value_they_came_from() {
         let values = json!({});
-        let src = "[[runners]]\n  name = \"{{ .Release.Namespace }}-long-name\"\n  bad = = 1\n";
-        let err = process(src, &scope(&values), false).unwrap_err();
-        match err {
-            Error::Toml { line, column, .. } => assert_eq!((line, column), (3, 9)),
-            other => panic!("{other}"),
-        }
-    }
-
-    #[test]
-    fn privileged_is_added_or_conflicts() {
-        let values = json!({});
-        let src = "[[runners]]\n  [runners.kubernetes]\n    image = \"alpine\"\n";
-        let cfg = process(src, &scope(&values), true).unwrap();
-        assert!(cfg.privileged);
-        let parsed: toml::Table = toml::from_str(&cfg.text).unwrap();
-        assert_eq!(
-            parsed["runners"][0]["kubernetes"]["privileged"].as_bool(),
-            Some(true)
-        );
-        let no_table = process("[[runners]]\n  name = \"x\"\n", &scope(&values), true).unwrap();
-        let parsed: toml::Table = toml::from_str(&no_table.text).unwrap();
-        assert_eq!(
-            parsed["runners"][0]["kubernetes"]["privileged"].as_bool(),
-            Some(true)
-        );
-        let conflict = "[[runners]]\n  [runners.kubernetes]\n    privileged = false\n";
-        assert_eq!(
-            process(conflict, &scope(&values), true).unwrap_err(),
-            Error::PrivilegedConflict
-        );
-    }
-
-    #[test]
-    fn counts_runners_and_warns_on_dind() {
-        let values = json!({});
-        let two = "[[runners]]\nname = \"a\"\n[[runners]]\nname = \"b\"\n";
-        assert_eq!(
-            process(two, &scope(&values), false).unwrap_err(),
-            Error::RunnerCount { found: 2 }
-        );
-        assert_eq!(
-            process("concurrent = 1\n", &scope(&values), false).unwrap_err(),
-            Error::RunnerCount { found: 0 }
-        );
-        let dind = "[[runners]]\n  [runners.kubernetes]\n  [[runners.kubernetes.services]]\n    name = \"docker:dind\"\n";
-        let cfg = process(dind, &scope(&values), false).unwrap();
-        assert_eq!(cfg.warnings.len(), 1);
-        assert!(cfg.warnings[0].contains("runners.privileged=true"));
+        let err = evaluate("extraObjects[0]", "a\nb\n  x {{ nope }}", &scope(&values)).unwrap_err();
         assert!(
-            process(dind, &scope(&values), true)
-                .unwrap()
-                .warnings
-                .is_empty()
+            err.to_string()
+                .starts_with("extraObjects[0]:3:5: unsupported"),
+            "{err}"
+        );
+        let err = evaluate("image.tag", "{{", &scope(&values)).unwrap_err();
+        assert_eq!(err.to_string(), "image.tag:1:1: `{{` is not closed by `}}`");
+        let many = "{{ 1 }}".repeat(MAX_EXPRESSIONS + 1);
+        assert_eq!(
+            evaluate("image.tag", &many, &scope(&values))
+                .unwrap_err()
+                .to_string(),
+            format!("image.tag: more than {MAX_EXPRESSIONS} template expressions")
         );
     }
 }

@@ -1,0 +1,639 @@
+//! [`Chart`], the template variable `chart`: what the templates see besides `Values` and
+//! `Release`, in small named parts (names and labels, image, service account, tokens, jobs and
+//! Pod Security, RBAC rules, session server, monitors).
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::gotmpl::{self, Scope};
+use super::runner_config::{self, RunnerConfig};
+use super::{Error, MASK, Release};
+use crate::values::path::lookup;
+
+/// The image tag when `image.tag` is unset: the runner version the chart ships.
+pub const DEFAULT_IMAGE_TAG: &str = "alpine-v18.9.0";
+/// The chart's own name, the default of `nameOverride`.
+pub const CHART_NAME: &str = "gitlab-runner";
+/// Longest Kubernetes object name the chart produces.
+pub const MAX_NAME_LEN: usize = 63;
+/// The config dir of a non-root runner.
+pub const CONFIG_DIR_USER: &str = "/home/gitlab-runner/.gitlab-runner";
+/// The config dir when the pod runs as root.
+pub const CONFIG_DIR_ROOT: &str = "/etc/gitlab-runner";
+
+/// Least-privilege rules for the Kubernetes executor (used when `rbac.rules` is empty).
+pub fn default_rules() -> Value {
+    json!([
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "create", "delete"]},
+        {"apiGroups": [""], "resources": ["pods/exec", "pods/attach"], "verbs": ["create", "delete", "get", "patch"]},
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get", "list"]},
+        {"apiGroups": [""], "resources": ["secrets", "configmaps"], "verbs": ["get", "create", "update", "delete"]},
+        {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "create"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["list", "watch"]}
+    ])
+}
+
+/// The scalar at `path` as a string; `None` when absent, empty or not a scalar.
+fn string_at(values: &Value, path: &str) -> Option<String> {
+    match lookup(values, path)? {
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// The boolean at `path`; `None` when absent or not a boolean.
+fn bool_at(values: &Value, path: &str) -> Option<bool> {
+    lookup(values, path).and_then(Value::as_bool)
+}
+
+/// Helm's fullname: fullnameOverride, else the release when it contains the name, else both.
+pub fn fullname(release: &str, values: &Value) -> String {
+    let name = if let Some(full) = string_at(values, "fullnameOverride") {
+        full
+    } else {
+        let chart = string_at(values, "nameOverride").unwrap_or_else(|| CHART_NAME.to_string());
+        if release.contains(&chart) {
+            release.to_string()
+        } else {
+            format!("{release}-{chart}")
+        }
+    };
+    let mut cut: String = name.chars().take(MAX_NAME_LEN).collect();
+    while cut.ends_with('-') {
+        cut.pop();
+    }
+    cut
+}
+
+/// `base` with the entries of the map `extra` (when it is one) added or replacing.
+fn merged(base: &Map<String, Value>, extra: Option<&Value>) -> Map<String, Value> {
+    let mut out = base.clone();
+    if let Some(Value::Object(extra)) = extra {
+        for (k, v) in extra {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// Image pull secrets from the first non-empty list among `paths`; plain names become `{name}`.
+fn pull_secrets(values: &Value, paths: &[&str]) -> Vec<Value> {
+    let list = paths.iter().find_map(|p| {
+        lookup(values, p)
+            .and_then(Value::as_array)
+            .filter(|l| !l.is_empty())
+    });
+    list.into_iter()
+        .flatten()
+        .map(|p| match p {
+            Value::String(name) => json!({ "name": name }),
+            other => other.clone(),
+        })
+        .collect()
+}
+
+/// The endpoint fields of a ServiceMonitor/PodMonitor that the user set.
+fn monitor_endpoint(values: &Value, base: &str) -> Map<String, Value> {
+    let mut out = Map::new();
+    for key in [
+        "interval",
+        "scheme",
+        "path",
+        "tlsConfig",
+        "metricRelabelings",
+        "relabelings",
+    ] {
+        let set = lookup(values, &format!("{base}.{key}")).filter(|v| match v {
+            Value::String(s) => !s.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(o) => !o.is_empty(),
+            _ => true,
+        });
+        if let Some(v) = set {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    out
+}
+
+/// What the templates see as `chart`: the names, labels and decisions the official chart
+/// computes in helpers, worked out once. Each part serialises flat into `chart`, so a template
+/// reads `chart.fullname`, `chart.image`, `chart.rbacRules`, ...
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Chart {
+    /// Names and labels.
+    #[serde(flatten)]
+    pub names: Names,
+    /// The runner image and where its config lives.
+    #[serde(flatten)]
+    pub image: Image,
+    /// The runner's ServiceAccount.
+    #[serde(flatten)]
+    pub service_account: ServiceAccount,
+    /// The tokens and the Secret that holds them.
+    #[serde(flatten)]
+    pub tokens: Tokens,
+    /// `runners.config` and what it means for the job pods' namespace.
+    #[serde(flatten)]
+    pub jobs: Jobs,
+    /// The rules of the runner's Role (or ClusterRole).
+    pub rbac_rules: Value,
+    /// The session server and the autoscaler that rules it out.
+    #[serde(flatten)]
+    pub session: Session,
+    /// ServiceMonitor and PodMonitor settings.
+    #[serde(flatten)]
+    pub monitors: Monitors,
+}
+
+impl Chart {
+    /// Work out everything the templates need but should not compute themselves; warnings
+    /// for the user are added to `warnings`.
+    pub fn new(release: &Release, warnings: &mut Vec<String>) -> Result<Chart, Error> {
+        let values = release.values.as_json();
+        if string_at(values, "gitlabUrl").is_none() {
+            return Err(Error::MissingGitlabUrl);
+        }
+        let names = Names::new(release);
+        let tokens = Tokens::new(values, &names.fullname)?;
+        let scope = Scope {
+            release_name: &release.name,
+            release_namespace: &release.namespace,
+            values,
+        };
+        let image = Image::new(values, &scope)?;
+        let service_account = ServiceAccount::new(values, &names.fullname);
+        let jobs = Jobs::new(release, &names.job_namespace, &scope, warnings)?;
+        let rbac_rules = rbac_rules(values);
+        let session = Session::new(values, warnings);
+        let monitors = Monitors::new(release, warnings);
+        Ok(Chart {
+            names,
+            image,
+            service_account,
+            tokens,
+            jobs,
+            rbac_rules,
+            session,
+            monitors,
+        })
+    }
+}
+
+/// The release's names and labels.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Names {
+    /// Helm's fullname (see [`fullname`]): the name of most objects.
+    pub fullname: String,
+    /// The namespace of the objects: `namespace`, else the release namespace.
+    pub namespace: String,
+    /// Where job pods run unless `runners.config` says otherwise: `runners.jobNamespace`,
+    /// else [`namespace`](Self::namespace).
+    pub job_namespace: String,
+    /// The labels of every object.
+    pub labels: Map<String, Value>,
+    /// The Deployment's selector.
+    pub selector: Map<String, Value>,
+    /// The pod's labels: the selector, the release and `podLabels`.
+    pub pod_labels: Map<String, Value>,
+}
+
+impl Names {
+    /// Names and labels of `release`.
+    fn new(release: &Release) -> Names {
+        let values = release.values.as_json();
+        let fullname = fullname(&release.name, values);
+        let namespace = string_at(values, "namespace").unwrap_or_else(|| release.namespace.clone());
+        let job_namespace =
+            string_at(values, "runners.jobNamespace").unwrap_or_else(|| namespace.clone());
+        let mut labels = Map::new();
+        labels.insert("app".into(), fullname.clone().into());
+        labels.insert("release".into(), release.name.clone().into());
+        labels.insert("app.kubernetes.io/name".into(), CHART_NAME.into());
+        labels.insert(
+            "app.kubernetes.io/instance".into(),
+            release.name.clone().into(),
+        );
+        labels.insert("app.kubernetes.io/managed-by".into(), "runnerctl".into());
+        let mut selector = Map::new();
+        selector.insert("app".into(), fullname.clone().into());
+        let mut pod_base = selector.clone();
+        pod_base.insert("release".into(), release.name.clone().into());
+        let pod_labels = merged(&pod_base, lookup(values, "podLabels"));
+        Names {
+            fullname,
+            namespace,
+            job_namespace,
+            labels,
+            selector,
+            pod_labels,
+        }
+    }
+}
+
+/// The runner image, its pull secrets and the config dir that goes with its user.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Image {
+    /// `registry/image:tag`, the tag's template expressions evaluated.
+    pub image: String,
+    /// The runner's config dir: root's when `podSecurityContext.runAsUser` is 0.
+    pub config_dir: String,
+    /// The pod's `imagePullSecrets`, each as `{name}`.
+    pub pod_image_pull_secrets: Vec<Value>,
+}
+
+impl Image {
+    /// The image from `image.*`; `image.tag` may hold template expressions.
+    fn new(values: &Value, scope: &Scope<'_>) -> Result<Image, Error> {
+        let registry = string_at(values, "image.registry").unwrap_or_default();
+        let repo =
+            string_at(values, "image.image").unwrap_or_else(|| "gitlab-org/gitlab-runner".into());
+        let tag_source = string_at(values, "image.tag").unwrap_or_else(|| DEFAULT_IMAGE_TAG.into());
+        let tag = gotmpl::evaluate("image.tag", &tag_source, scope)?.text;
+        let image = if registry.is_empty() {
+            format!("{repo}:{tag}")
+        } else {
+            format!("{registry}/{repo}:{tag}")
+        };
+        let run_as_root =
+            lookup(values, "podSecurityContext.runAsUser").and_then(Value::as_i64) == Some(0);
+        let config_dir = if run_as_root {
+            CONFIG_DIR_ROOT
+        } else {
+            CONFIG_DIR_USER
+        }
+        .to_string();
+        Ok(Image {
+            image,
+            config_dir,
+            pod_image_pull_secrets: pull_secrets(values, &["imagePullSecrets"]),
+        })
+    }
+}
+
+/// The runner's ServiceAccount: created or named.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceAccount {
+    /// Render a ServiceAccount (`serviceAccount.create`, else `rbac.create`).
+    pub create_service_account: bool,
+    /// Its name; empty for the namespace's default account.
+    pub service_account_name: String,
+    /// Its `imagePullSecrets`, each as `{name}`.
+    pub service_account_image_pull_secrets: Vec<Value>,
+}
+
+impl ServiceAccount {
+    /// The ServiceAccount from `serviceAccount.*` and the older `rbac.*` keys.
+    fn new(values: &Value, fullname: &str) -> ServiceAccount {
+        let rbac_create = bool_at(values, "rbac.create").unwrap_or(false);
+        let create_service_account =
+            bool_at(values, "serviceAccount.create").unwrap_or(rbac_create);
+        let service_account_name = if create_service_account {
+            string_at(values, "serviceAccount.name").unwrap_or_else(|| fullname.to_string())
+        } else {
+            string_at(values, "serviceAccount.name")
+                .or_else(|| string_at(values, "rbac.serviceAccountName"))
+                .unwrap_or_default()
+        };
+        ServiceAccount {
+            create_service_account,
+            service_account_name,
+            service_account_image_pull_secrets: pull_secrets(
+                values,
+                &["serviceAccount.imagePullSecrets", "rbac.imagePullSecrets"],
+            ),
+        }
+    }
+}
+
+/// The runner's tokens and the Secret that holds them.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tokens {
+    /// runnerctl renders a Secret with the tokens (a token is set in the values).
+    pub token_secret: bool,
+    /// The Secret the runner reads its tokens from: runnerctl's, else `runners.secret`.
+    pub secret_name: Option<String>,
+    /// `runnerToken`, empty when unset.
+    pub runner_token: String,
+    /// `runnerRegistrationToken`, empty when unset.
+    pub registration_token: String,
+}
+
+impl std::fmt::Debug for Tokens {
+    /// The tokens are secret: Debug shows only whether they are set.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("token_secret", &self.token_secret)
+            .field("secret_name", &self.secret_name)
+            .field("runner_token", &MASK)
+            .field("registration_token", &MASK)
+            .finish()
+    }
+}
+
+impl Tokens {
+    /// The tokens; an error when there is neither a token nor `runners.secret`.
+    fn new(values: &Value, fullname: &str) -> Result<Tokens, Error> {
+        let runner_token = string_at(values, "runnerToken").unwrap_or_default();
+        let registration_token = string_at(values, "runnerRegistrationToken").unwrap_or_default();
+        let token_secret = !runner_token.is_empty() || !registration_token.is_empty();
+        let user_secret = string_at(values, "runners.secret");
+        if !token_secret && user_secret.is_none() {
+            return Err(Error::MissingToken);
+        }
+        let secret_name = if token_secret {
+            Some(fullname.to_string())
+        } else {
+            user_secret
+        };
+        Ok(Tokens {
+            token_secret,
+            secret_name,
+            runner_token,
+            registration_token,
+        })
+    }
+}
+
+/// `runners.config` checked, and the Pod Security level the job pods need.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Jobs {
+    /// The final `config.template.toml` (empty without `runners.config`).
+    pub runner_config: String,
+    /// The config names the job pods' namespace.
+    pub sets_namespace: bool,
+    /// Job pods run privileged.
+    pub privileged_jobs: bool,
+    /// The Pod Security level of a created release namespace: `privileged` when privileged job
+    /// pods run there, else `baseline`.
+    pub pod_security_level: &'static str,
+    /// Render a Namespace object for the release namespace.
+    pub create_namespace: bool,
+}
+
+impl Jobs {
+    /// Process `runners.config` and warn when privileged job pods meet a namespace that
+    /// runnerctl does not label for them.
+    fn new(
+        release: &Release,
+        job_namespace: &str,
+        scope: &Scope<'_>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Jobs, Error> {
+        let values = release.values.as_json();
+        let want_privileged = bool_at(values, "runners.privileged").unwrap_or(false);
+        let RunnerConfig {
+            text: runner_config,
+            privileged: privileged_jobs,
+            sets_namespace,
+            namespace: config_namespace,
+            warnings: cfg_warnings,
+        } = match string_at(values, "runners.config") {
+            Some(source) => runner_config::process(&source, scope, want_privileged)?,
+            None => RunnerConfig {
+                text: String::new(),
+                privileged: want_privileged,
+                sets_namespace: false,
+                namespace: None,
+                warnings: Vec::new(),
+            },
+        };
+        warnings.extend(cfg_warnings);
+        // Where the job pods really run: the config's namespace wins over the values.
+        let pods_namespace = config_namespace.as_deref().unwrap_or(job_namespace);
+        if privileged_jobs && (!release.create_namespace || pods_namespace != release.namespace) {
+            warnings.push(privileged_warning(pods_namespace, &release.namespace));
+        }
+        Ok(Jobs {
+            runner_config,
+            sets_namespace,
+            privileged_jobs,
+            pod_security_level: if privileged_jobs && pods_namespace == release.namespace {
+                "privileged"
+            } else {
+                "baseline"
+            },
+            create_namespace: release.create_namespace,
+        })
+    }
+}
+
+/// The warning that privileged job pods in `pods_namespace` need Pod Security to allow them.
+fn privileged_warning(pods_namespace: &str, release_namespace: &str) -> String {
+    let hint = if pods_namespace == release_namespace {
+        ", or pass --create-namespace to let runnerctl manage it"
+    } else {
+        " (runnerctl creates only the release namespace)"
+    };
+    format!(
+        "job pods are privileged: namespace \"{pods_namespace}\" must allow privileged pods under \
+         Pod Security Admission (kubectl label namespace {pods_namespace} \
+         pod-security.kubernetes.io/enforce=privileged){hint}"
+    )
+}
+
+/// The Role's rules: `rbac.rules` (missing fields defaulted) or [`default_rules`], plus the
+/// PodSecurityPolicy rule when `rbac.podSecurityPolicy.enabled`.
+fn rbac_rules(values: &Value) -> Value {
+    let mut rbac_rules = match lookup(values, "rbac.rules") {
+        Some(Value::Array(rules)) if !rules.is_empty() => {
+            Value::Array(rules.iter().map(with_rule_defaults).collect())
+        }
+        _ => default_rules(),
+    };
+    if bool_at(values, "rbac.podSecurityPolicy.enabled").unwrap_or(false)
+        && let Value::Array(rules) = &mut rbac_rules
+    {
+        let names = lookup(values, "rbac.podSecurityPolicy.resourceNames")
+            .cloned()
+            .unwrap_or(json!([]));
+        rules.push(json!({"apiGroups": ["policy"], "resources": ["podsecuritypolicies"], "verbs": ["use"], "resourceNames": names}));
+    }
+    rbac_rules
+}
+
+/// A user's rule with `apiGroups`, `resources` and `verbs` defaulted as the chart does.
+fn with_rule_defaults(rule: &Value) -> Value {
+    let mut r = rule.as_object().cloned().unwrap_or_default();
+    for (key, default) in [
+        ("apiGroups", json!([""])),
+        ("resources", json!(["*"])),
+        ("verbs", json!(["*"])),
+    ] {
+        if r.get(key).is_none_or(Value::is_null) {
+            r.insert(key.into(), default);
+        }
+    }
+    Value::Object(r)
+}
+
+/// The session server, which needs exactly one replica.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    /// Render the session server: enabled, one replica and no autoscaler.
+    pub session_server: bool,
+    /// Render a HorizontalPodAutoscaler (`hpa` is a non-empty map).
+    pub hpa: bool,
+}
+
+impl Session {
+    /// The session server from `sessionServer.enabled`, `replicas` and `hpa`; a warning
+    /// when it is enabled but cannot be rendered.
+    fn new(values: &Value, warnings: &mut Vec<String>) -> Session {
+        let hpa = matches!(lookup(values, "hpa"), Some(Value::Object(m)) if !m.is_empty());
+        let replicas = lookup(values, "replicas").and_then(Value::as_i64);
+        let enabled = bool_at(values, "sessionServer.enabled").unwrap_or(false);
+        let session_server = enabled && replicas.unwrap_or(1) == 1 && !hpa;
+        if enabled && !session_server {
+            warnings.push("sessionServer.enabled needs exactly one replica (replicas: 1, no hpa); the session server is not rendered".into());
+        }
+        Session {
+            session_server,
+            hpa,
+        }
+    }
+}
+
+/// ServiceMonitor and PodMonitor: whether the cluster has their API, and their endpoints.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Monitors {
+    /// The cluster offers `monitoring.coreos.com/v1` (from `--api-versions`).
+    pub monitoring_api: bool,
+    /// The ServiceMonitor endpoint fields the user set.
+    pub service_monitor_endpoint: Map<String, Value>,
+    /// The PodMonitor endpoint fields the user set.
+    pub pod_monitor_endpoint: Map<String, Value>,
+}
+
+impl Monitors {
+    /// The monitors from `metrics.*`; a warning for each one enabled without the API.
+    fn new(release: &Release, warnings: &mut Vec<String>) -> Monitors {
+        let values = release.values.as_json();
+        let monitoring_api = release
+            .api_versions
+            .iter()
+            .any(|v| v == "monitoring.coreos.com/v1");
+        for kind in ["serviceMonitor", "podMonitor"] {
+            if bool_at(values, &format!("metrics.{kind}.enabled")).unwrap_or(false)
+                && !monitoring_api
+            {
+                warnings.push(format!(
+                    "metrics.{kind}.enabled is set but the monitoring.coreos.com/v1 API is not available; \
+                     pass --api-versions monitoring.coreos.com/v1 if the cluster has the Prometheus operator"
+                ));
+            }
+        }
+        Monitors {
+            monitoring_api,
+            service_monitor_endpoint: monitor_endpoint(values, "metrics.serviceMonitor"),
+            pod_monitor_endpoint: monitor_endpoint(values, "metrics.podMonitor"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fullname_follows_helm() {
+        let none = json!({});
+        assert_eq!(fullname("gitlab-runner", &none), "gitlab-runner");
+        assert_eq!(fullname("my-gitlab-runner-x", &none), "my-gitlab-runner-x");
+        assert_eq!(fullname("ci", &none), "ci-gitlab-runner");
+        assert_eq!(
+            fullname("ci", &json!({"nameOverride": "runner"})),
+            "ci-runner"
+        );
+        assert_eq!(
+            fullname("ci", &json!({"fullnameOverride": "exact"})),
+            "exact"
+        );
+        let long = "a".repeat(62) + "-b";
+        assert_eq!(
+            fullname("x", &json!({"fullnameOverride": long})),
+            "a".repeat(62)
+        );
+    }
+
+    /// A release `rel` in `ns` with `values` added to a URL and a token.
+    fn release(mut values: Value) -> Release {
+        values["gitlabUrl"] = json!("https://gitlab.example.com");
+        values["runnerToken"] = json!("glrt-secret");
+        Release {
+            name: "rel".into(),
+            namespace: "ns".into(),
+            values: crate::values::Values::from_json(values),
+            create_namespace: true,
+            api_versions: vec![],
+        }
+    }
+
+    #[test]
+    fn chart_serialises_flat_with_the_template_names() {
+        let release = release(json!({"sessionServer": {"enabled": true}, "replicas": 2}));
+        let mut warnings = Vec::new();
+        let chart = Chart::new(&release, &mut warnings).unwrap();
+        let v = serde_json::to_value(&chart).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "configDir",
+                "createNamespace",
+                "createServiceAccount",
+                "fullname",
+                "hpa",
+                "image",
+                "jobNamespace",
+                "labels",
+                "monitoringApi",
+                "namespace",
+                "podImagePullSecrets",
+                "podLabels",
+                "podMonitorEndpoint",
+                "podSecurityLevel",
+                "privilegedJobs",
+                "rbacRules",
+                "registrationToken",
+                "runnerConfig",
+                "runnerToken",
+                "secretName",
+                "selector",
+                "serviceAccountImagePullSecrets",
+                "serviceAccountName",
+                "serviceMonitorEndpoint",
+                "sessionServer",
+                "setsNamespace",
+                "tokenSecret",
+            ]
+        );
+        assert_eq!(v["fullname"], "rel-gitlab-runner");
+        assert_eq!(v["secretName"], "rel-gitlab-runner");
+        assert_eq!(v["sessionServer"], false);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(!format!("{chart:?}").contains("glrt-secret"));
+    }
+
+    #[test]
+    fn image_tag_errors_name_image_tag() {
+        let release = release(json!({"image": {"tag": "v{{ .Chart.AppVersion }}"}}));
+        let err = Chart::new(&release, &mut Vec::new()).unwrap_err();
+        assert!(
+            err.to_string().starts_with("image.tag:1:2: unsupported"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! The embedded templates and scripts, the Tera engine, and reading a template's output
+//! (JSON objects, trailing commas allowed, `null` fields dropped) into [`Object`]s.
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use super::chart::Chart;
+use super::{Error, Object, Release};
+
+/// The templates, embedded: (name, text). Rendered in this order; the output is then sorted
+/// into install order.
+pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "manifests/namespace.json.tera",
+        include_str!("../../manifests/namespace.json.tera"),
+    ),
+    (
+        "manifests/secret.json.tera",
+        include_str!("../../manifests/secret.json.tera"),
+    ),
+    (
+        "manifests/configmap.json.tera",
+        include_str!("../../manifests/configmap.json.tera"),
+    ),
+    (
+        "manifests/service-account.json.tera",
+        include_str!("../../manifests/service-account.json.tera"),
+    ),
+    (
+        "manifests/rbac.json.tera",
+        include_str!("../../manifests/rbac.json.tera"),
+    ),
+    (
+        "manifests/service.json.tera",
+        include_str!("../../manifests/service.json.tera"),
+    ),
+    (
+        "manifests/monitors.json.tera",
+        include_str!("../../manifests/monitors.json.tera"),
+    ),
+    (
+        "manifests/session-server.json.tera",
+        include_str!("../../manifests/session-server.json.tera"),
+    ),
+    (
+        "manifests/deployment.json.tera",
+        include_str!("../../manifests/deployment.json.tera"),
+    ),
+    (
+        "manifests/hpa.json.tera",
+        include_str!("../../manifests/hpa.json.tera"),
+    ),
+];
+
+/// The runner's scripts, embedded and shipped in the ConfigMap: (key, text).
+pub const SCRIPTS: &[(&str, &str)] = &[
+    (
+        "entrypoint",
+        include_str!("../../manifests/scripts/entrypoint"),
+    ),
+    (
+        "check-live",
+        include_str!("../../manifests/scripts/check-live"),
+    ),
+];
+
+fn engine() -> &'static tera::Tera {
+    static ENGINE: OnceLock<tera::Tera> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut tera = tera::Tera::new();
+        tera.register_filter("json", tera_contrib::json::json_encode);
+        tera.register_filter("b64", tera_contrib::base64::b64_encode);
+        tera.add_raw_templates(TEMPLATES.iter().copied())
+            .unwrap_or_else(|e| panic!("embedded templates must parse: {e}"));
+        tera
+    })
+}
+
+/// Render one template and parse its output into objects.
+pub(super) fn render_template(name: &str, ctx: &tera::Context) -> Result<Vec<Object>, Error> {
+    render_template_text(name, ctx).and_then(|text| parse_documents(name, &text))
+}
+
+/// Render one template to text.
+pub(super) fn render_template_text(name: &str, ctx: &tera::Context) -> Result<String, Error> {
+    engine().render(name, ctx).map_err(|e| Error::Template {
+        template: name.to_string(),
+        message: error_chain(&e),
+    })
+}
+
+/// An error and its causes, `: `-separated.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        cur = s.source();
+    }
+    msg
+}
+
+/// Parse a template's output: zero or more JSON objects, where a comma may trail the last
+/// member of an object or list (so templates can add members conditionally).
+pub(super) fn parse_documents(source: &str, text: &str) -> Result<Vec<Object>, Error> {
+    let json = strip_trailing_commas(text);
+    let mut objects = Vec::new();
+    for value in serde_json::Deserializer::from_str(&json).into_iter::<Value>() {
+        let mut value = value.map_err(|e| Error::Object {
+            template: source.to_string(),
+            message: format!("{e}\n--- rendered text ---\n{json}"),
+        })?;
+        drop_nulls(&mut value);
+        objects.push(Object {
+            source: source.to_string(),
+            value,
+        });
+    }
+    Ok(objects)
+}
+
+/// Remove commas that directly precede `}` or `]` (outside strings).
+fn strip_trailing_commas(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b',' => {
+                let next = bytes[i + 1..].iter().find(|c| !c.is_ascii_whitespace());
+                if matches!(next, Some(b'}' | b']')) {
+                    out.push_str(&text[start..i]);
+                    start = i + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    out.push_str(&text[start..]);
+    out
+}
+
+/// A `null` field means "not set" to Kubernetes; leave such fields out of the object.
+fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            map.retain(|_, x| !x.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
+/// The variables the templates see: `Values` (with the defaults the user removed back as
+/// unset), `Release`, `scripts` and `chart`.
+pub(super) fn context(release: &Release, chart: &Chart) -> tera::Context {
+    let mut template_values = release.values.as_json().clone();
+    fill_removed(&mut template_values, crate::values::default_tree());
+    let mut ctx = tera::Context::new();
+    ctx.insert("Values", &template_values);
+    ctx.insert(
+        "Release",
+        &serde_json::json!({"Name": release.name, "Namespace": release.namespace}),
+    );
+    ctx.insert(
+        "scripts",
+        &SCRIPTS
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::from(*v)))
+            .collect::<serde_json::Map<_, _>>(),
+    );
+    ctx.insert("chart", chart);
+    ctx
+}
+
+/// Keys of the defaults that the user deleted with `null` come back as `null` (maps as `{}`),
+/// so templates see "unset" rather than an undefined variable.
+fn fill_removed(values: &mut Value, defaults: &Value) {
+    let (Value::Object(map), Value::Object(defaults)) = (values, defaults) else {
+        return;
+    };
+    for (key, default) in defaults {
+        match map.get_mut(key) {
+            Some(v) => fill_removed(v, default),
+            None => {
+                let mut blank = if default.is_object() {
+                    Value::Object(Default::default())
+                } else {
+                    Value::Null
+                };
+                fill_removed(&mut blank, default);
+                map.insert(key.clone(), blank);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailing_commas_go_but_strings_keep_theirs() {
+        let text =
+            "{\"a\": [1, 2, ], \"b\": \",}\", \"c\": {\"d\": \"\\\",]\",\n  },\n}\n{\"e\": 1,}";
+        let objects = parse_documents("t", text).unwrap();
+        assert_eq!(objects.len(), 2);
+        assert_eq!(
+            objects[0].value,
+            serde_json::json!({"a": [1, 2], "b": ",}", "c": {"d": "\",]"}})
+        );
+        assert_eq!(objects[1].value, serde_json::json!({"e": 1}));
+    }
+
+    #[test]
+    fn a_broken_template_output_names_the_template() {
+        let err = parse_documents("manifests/x.json.tera", "{\"a\": }").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("manifests/x.json.tera: rendered an invalid object"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn removed_defaults_come_back_unset() {
+        let mut values = serde_json::json!({"a": {"keep": 1}});
+        let defaults = serde_json::json!({"a": {"keep": 0, "gone": "x"}, "m": {"n": 1}, "s": "y"});
+        fill_removed(&mut values, &defaults);
+        assert_eq!(
+            values,
+            serde_json::json!({"a": {"keep": 1, "gone": null}, "m": {"n": null}, "s": null})
+        );
+    }
+}
