@@ -4,90 +4,43 @@ use serde_json::Value;
 
 use super::managed_fields::normalize;
 use super::plan::{Adoption, Change, Plan, PlannedAction};
-
-/// The annotation client-side `kubectl apply` stores the whole object in (tokens included).
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+use crate::render::{MASK, mask_secret_values, to_yaml};
 
 /// Replace Secret values by markers that show which keys changed but not their values:
-/// `(unchanged)`, `(before)`/`(after)`, or `***` for a key on one side only. Applies to
-/// `data`, `stringData` and the last-applied-configuration annotation. Other kinds are
-/// returned as they are.
+/// `(unchanged)`, `(before)`/`(after)`, or `***` for a key on one side only. Covers every
+/// place [`mask_secret_values`] knows (`data`, `stringData`, the last-applied annotation).
+/// Other kinds are returned as they are.
 pub fn mask_secrets(
     before: Option<&Value>,
     after: Option<&Value>,
 ) -> (Option<Value>, Option<Value>) {
-    let is_secret = |v: Option<&Value>| {
-        v.is_some_and(|v| v.get("kind").and_then(Value::as_str) == Some("Secret"))
-    };
-    if !is_secret(before) && !is_secret(after) {
-        return (before.cloned(), after.cloned());
-    }
     let mut b = before.cloned();
     let mut a = after.cloned();
-    for field in ["/data", "/stringData"] {
-        mask_map(&mut b, &mut a, field);
+    if let Some(v) = b.as_mut() {
+        mask_secret_values(v, |ptr, key, old| {
+            marker(old, other_side(after, ptr, key), "before")
+        });
     }
-    mask_last_applied(&mut b, &mut a);
+    if let Some(v) = a.as_mut() {
+        mask_secret_values(v, |ptr, key, new| {
+            marker(new, other_side(before, ptr, key), "after")
+        });
+    }
     (b, a)
 }
 
-fn mask_map(b: &mut Option<Value>, a: &mut Option<Value>, ptr: &str) {
-    let bm = b
-        .as_ref()
-        .and_then(|v| v.pointer(ptr))
-        .and_then(Value::as_object)
-        .cloned();
-    let am = a
-        .as_ref()
-        .and_then(|v| v.pointer(ptr))
-        .and_then(Value::as_object)
-        .cloned();
-    if let Some(Value::Object(m)) = b.as_mut().and_then(|v| v.pointer_mut(ptr)) {
-        for (k, v) in m.iter_mut() {
-            *v = Value::String(marker(
-                Some(&*v),
-                am.as_ref().and_then(|o| o.get(k)),
-                "before",
-            ));
-        }
-    }
-    if let Some(Value::Object(m)) = a.as_mut().and_then(|v| v.pointer_mut(ptr)) {
-        for (k, v) in m.iter_mut() {
-            *v = Value::String(marker(
-                bm.as_ref().and_then(|o| o.get(k)),
-                Some(&*v),
-                "after",
-            ));
-        }
-    }
+/// The same secret place on the other side of a diff.
+fn other_side<'a>(other: Option<&'a Value>, ptr: &str, key: &str) -> Option<&'a Value> {
+    other?.pointer(ptr)?.get(key)
 }
 
-fn marker(before: Option<&Value>, after: Option<&Value>, side: &str) -> String {
-    match (before, after) {
-        (Some(x), Some(y)) if x == y => "*** (unchanged)".into(),
-        (Some(_), Some(_)) => format!("*** ({side})"),
-        _ => "***".into(),
-    }
-}
-
-fn mask_last_applied(b: &mut Option<Value>, a: &mut Option<Value>) {
-    let get = |v: &Option<Value>| {
-        v.as_ref()
-            .and_then(|v| v.pointer("/metadata/annotations"))
-            .and_then(|m| m.get(LAST_APPLIED))
-            .cloned()
-    };
-    let (bv, av) = (get(b), get(a));
-    for (side, v, other) in [("before", b, &av), ("after", a, &bv)] {
-        if let Some(Value::Object(m)) = v
-            .as_mut()
-            .and_then(|v| v.pointer_mut("/metadata/annotations"))
-            && let Some(x) = m.get_mut(LAST_APPLIED)
-        {
-            let mine = x.clone();
-            *x = Value::String(marker(Some(&mine), other.as_ref(), side));
-        }
-    }
+/// The marker for one secret value, compared with the other side.
+fn marker(mine: &Value, other: Option<&Value>, side: &str) -> Value {
+    Value::String(match other {
+        Some(o) if o == mine => format!("{MASK} (unchanged)"),
+        Some(_) => format!("{MASK} ({side})"),
+        None => MASK.into(),
+    })
 }
 
 /// How to print diffs.
@@ -123,13 +76,9 @@ fn sorted(v: &Value) -> Value {
     }
 }
 
+/// An object as the diff shows it: keys sorted, written by the one YAML writer.
 fn yaml(v: Option<&Value>) -> String {
-    match v {
-        None => String::new(),
-        Some(v) => {
-            serde_saphyr::to_string(&sorted(v)).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
-        }
-    }
+    v.map(|v| to_yaml(&sorted(v))).unwrap_or_default()
 }
 
 /// A unified diff of two (already normalised) objects; empty when equal.
@@ -253,7 +202,7 @@ mod tests {
 
     #[test]
     fn secrets_are_masked_but_changed_keys_show() {
-        let before = json!({"kind":"Secret","metadata":{"name":"s","annotations":{LAST_APPLIED:"{\"token\":\"glrt-old\"}"}},
+        let before = json!({"kind":"Secret","metadata":{"name":"s","annotations":{crate::render::LAST_APPLIED_ANNOTATION:"{\"token\":\"glrt-old\"}"}},
             "data":{"runner-token":"Z2xydC1vbGQ=","same":"eA=="}});
         let after = json!({"kind":"Secret","metadata":{"name":"s"},
             "data":{"runner-token":"Z2xydC1uZXc=","same":"eA==","new":"eQ=="}});
