@@ -66,6 +66,20 @@ impl fmt::Display for ObjectRef {
     }
 }
 
+/// A label of an object (`metadata.labels[key]`), if it is a string.
+pub fn label<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
+    metadata_entry(obj, "labels", key)
+}
+
+/// An annotation of an object (`metadata.annotations[key]`), if it is a string.
+pub fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
+    metadata_entry(obj, "annotations", key)
+}
+
+fn metadata_entry<'a>(obj: &'a Value, map: &str, key: &str) -> Option<&'a str> {
+    obj.get("metadata")?.get(map)?.get(key)?.as_str()
+}
+
 /// Whether a group and kind name the core `Namespace` (the one kind that is never pruned and
 /// is deleted only on request).
 pub fn is_namespace(group: &str, kind: &str) -> bool {
@@ -169,6 +183,16 @@ mod tests {
         assert_eq!(ObjectRef::of(&v).to_string(), "Namespace/ns");
         assert!(ObjectRef::of(&v).is_namespace());
         assert_eq!(ObjectRef::of(&v), ObjectRef::namespace("ns"));
+    }
+
+    #[test]
+    fn labels_and_annotations() {
+        let v = json!({"metadata":{"labels":{"a":"1","n":2},"annotations":{"b":"2"}}});
+        assert_eq!(label(&v, "a"), Some("1"));
+        assert_eq!(label(&v, "n"), None, "not a string");
+        assert_eq!(label(&v, "b"), None);
+        assert_eq!(annotation(&v, "b"), Some("2"));
+        assert_eq!(annotation(&json!({}), "b"), None);
     }
 
     #[test]

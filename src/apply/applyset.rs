@@ -128,16 +128,8 @@ impl ApplySet {
         let Some(live) = live else {
             return Ok(ParentState::default());
         };
-        let label = |k: &str| {
-            live.pointer("/metadata/labels")
-                .and_then(|l| l.get(k))
-                .and_then(Value::as_str)
-        };
-        let ann = |k: &str| {
-            live.pointer("/metadata/annotations")
-                .and_then(|l| l.get(k))
-                .and_then(Value::as_str)
-        };
+        let label = |k: &str| crate::object::label(live, k);
+        let ann = |k: &str| crate::object::annotation(live, k);
         let parent = self.parent_ref();
         let id = self.id();
         match label(LABEL_ID) {

@@ -11,7 +11,7 @@ use super::applyset::{
 use super::managed_fields::{adoptable_managers, normalize, ownership};
 use super::{BoxFut, Engine, Error, ObjectRef, concurrently};
 use crate::k8s::{ApplyParams, Kind};
-use crate::object::uninstall_order;
+use crate::object::{annotation, label, uninstall_order};
 use crate::render::Object;
 
 /// What applying would do to one object.
@@ -532,17 +532,8 @@ fn ownership_of(
     applyset: &ApplySet,
     adopt: bool,
 ) -> Result<Ownership, Error> {
-    let label = |k: &str| {
-        live.pointer("/metadata/labels")
-            .and_then(|m| m.get(k))
-            .and_then(Value::as_str)
-    };
-    let annotation = |k: &str| {
-        live.pointer("/metadata/annotations")
-            .and_then(|m| m.get(k))
-            .and_then(Value::as_str)
-    };
-    match label(LABEL_PART_OF) {
+    let annotation = |k: &str| annotation(live, k);
+    match label(live, LABEL_PART_OF) {
         Some(id) if id == applyset.id() => return Ok(Ownership::Member),
         Some(other) => {
             return Err(Error::ForeignMember {
@@ -623,10 +614,7 @@ fn describe_owner(live: &Value) -> String {
 fn mark_created_namespace(desired: &mut Value, live: Option<&Value>, id: &str) {
     let recorded = match live {
         None => Some(id),
-        Some(l) => l
-            .pointer("/metadata/annotations")
-            .and_then(|a| a.get(ANNOTATION_CREATED_NAMESPACE))
-            .and_then(Value::as_str),
+        Some(l) => annotation(l, ANNOTATION_CREATED_NAMESPACE),
     };
     if let (Some(value), Some(meta)) = (recorded, desired["metadata"].as_object_mut()) {
         let annotations = meta
@@ -651,9 +639,7 @@ fn kept_namespace_warning(c: &Change) -> Option<String> {
         return None;
     }
     let level = |v: Option<&Value>| {
-        v.and_then(|v| v.pointer("/metadata/labels"))
-            .and_then(|l| l.get(PSA_ENFORCE))
-            .and_then(Value::as_str)
+        v.and_then(|v| label(v, PSA_ENFORCE))
             .unwrap_or("privileged")
             .to_string()
     };

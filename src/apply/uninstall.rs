@@ -39,11 +39,7 @@ const NOT_CREATED: &str = "not created by runnerctl; kept";
 
 /// Whether runnerctl created this Namespace for the ApplySet `id` (it records so at creation).
 fn created_by(namespace: &Value, id: &str) -> bool {
-    namespace
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(ANNOTATION_CREATED_NAMESPACE))
-        .and_then(Value::as_str)
-        == Some(id)
+    crate::object::annotation(namespace, ANNOTATION_CREATED_NAMESPACE) == Some(id)
 }
 
 /// One uninstall under way: the report so far and the progress callback.
