@@ -1,11 +1,23 @@
 //! runnerctl: install and keep a GitLab Runner (Kubernetes executor) on a cluster without helm.
 //!
 //! It takes the official `gitlab-runner` chart's values, renders the same objects from
-//! embedded Tera templates, and applies them with server-side apply. The data flows one way:
-//! [`values`] (embedded defaults + files + `--set` flags) -> [`render`](mod@render) (ordered, schema-checked
-//! objects) -> [`apply`] (plan, diff, apply, prune, wait against a live cluster).
+//! embedded Tera templates, and applies them with server-side apply.
 //!
-//! `values` and `render` do no I/O: rendering works without a cluster.
+//! # Module map, in the order data flows through it
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`values`] | the embedded defaults, values files and `--set` flags merged with helm's rules, type and unknown-key checks |
+//! | [`render`](mod@render) | values -> the chart's objects: Tera templates, the Go-template subset of `runners.config`, schema checks, YAML/JSON output with secrets masked |
+//! | [`object`] | naming and ordering objects: `Kind/namespace/name`, helm's install order, the Namespace predicate |
+//! | [`k8s`] | cluster access: connecting as kubectl does, the default namespace, counted and retried requests, discovery |
+//! | [`apply`] | the engine: plan (server-side dry-run), diff, apply, prune, wait, status, uninstall over an ApplySet inventory |
+//! | `cli` | the `runnerctl` command (feature `cli`): flags, the cluster session, one file per verb |
+//!
+//! Calls go one way: `cli` -> `apply` -> `render` -> `values`, with `object` and `k8s` below
+//! `apply`. `values` and `render` do no I/O and never reach a cluster: rendering works
+//! without one. `apply` never names a command-line flag; the CLI turns its
+//! [`Remedy`](apply::Remedy) into a hint.
 //!
 //! ```
 //! use runnerctl::{Release, ValuesBuilder, render};
