@@ -210,20 +210,67 @@ fn bad_input_is_reported_with_exit_code_1_and_no_output() {
 
 #[test]
 fn tokens_never_reach_error_messages() {
-    let out = common::runnerctl(
+    // Each command line holds the secret SECRET123 somewhere a careless message would echo.
+    let url = "gitlabUrl=https://gitlab.example.com";
+    let token = "runnerToken=glrt-SECRET123";
+    let cases: &[&[&str]] = &[
         &[
-            "render",
             "--set",
-            "runnerToken=glrt-SECRET123",
+            token,
             "--set",
             "runners.config=[[runners]]\nx = = 1",
         ],
-        None,
-        None,
-    );
-    let (_, stderr) = common::texts(&out);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(!stderr.contains("SECRET123"), "{stderr}");
+        &["--set", url, "--set", "glrt-SECRET123"],
+        &["--set", url, "--set", "a[glrt-SECRET123]=1"],
+        &["--set", url, "--set", "Ab3SECRET123xYz9QwErTy=1"],
+        &[
+            "--set",
+            url,
+            "--set-json",
+            "runnerToken={\"x\":glrt-SECRET123",
+        ],
+        &[
+            "--set",
+            url,
+            "--set-string",
+            token,
+            "--set",
+            "concurrent=glrt-SECRET123",
+        ],
+        &[
+            "--set",
+            url,
+            "--set",
+            token,
+            "--set",
+            "extraObjects[0]=a: [glrt-SECRET123",
+        ],
+        &[
+            "--set",
+            url,
+            "--set",
+            token,
+            "--set-json",
+            "extraObjects=[{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"data\":{\"t\":\"glrt-SECRET123\"}}]",
+        ],
+        &[
+            "--set",
+            url,
+            "--set",
+            token,
+            "--set-json",
+            "affinity={\"nodeAfinity\":\"glrt-SECRET123\"}",
+        ],
+    ];
+    for args in cases {
+        let all: Vec<&str> = std::iter::once("render")
+            .chain(args.iter().copied())
+            .collect();
+        let out = common::runnerctl(&all, None, None);
+        let (stdout, stderr) = common::texts(&out);
+        assert!(!stderr.contains("SECRET123"), "{args:?}: {stderr}");
+        assert!(!stdout.contains("SECRET123"), "{args:?}: {stdout}");
+    }
 }
 
 /// Run runnerctl expecting success; returns stdout and stderr.
@@ -346,5 +393,64 @@ fn render_defaults_to_the_kubeconfig_context_namespace() {
     };
     assert_eq!(namespaces(&[]), ["team-a"]);
     assert_eq!(namespaces(&["-n", "ci"]), ["ci"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn render_masks_known_secrets_wherever_they_land() {
+    let file = "gitlabUrl: https://gitlab.example.com
+runnerToken: glrt-LEAK-runner-1
+envVars:
+  - name: S3_SECRET_KEY
+    value: env-secret-LEAK-2
+extraEnv:
+  API_TOKEN: extra-secret-LEAK-3
+runners:
+  config: |
+    [[runners]]
+      token = \"{{ .Values.runnerToken }}\"
+      [runners.cache.s3]
+        AccessKey = \"cache-access-LEAK-4\"
+        SecretKey = \"cache-secret-LEAK-5\"
+extraObjects:
+  - apiVersion: v1
+    kind: Secret
+    metadata: {name: extra}
+    stringData: {password: object-secret-LEAK-6}
+  - apiVersion: v1
+    kind: ConfigMap
+    metadata:
+      name: extra-cm
+      annotations: {copied: \"object-secret-LEAK-6 and glrt-LEAK-runner-1\"}
+    data: {a: b}
+";
+    let dir = std::env::temp_dir().join(format!("runnerctl-mask-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("v.yaml"), file).unwrap();
+    for format in ["yaml", "json"] {
+        let out = common::runnerctl(&["render", "-f", "v.yaml", "-o", format], None, Some(&dir));
+        let (stdout, stderr) = common::texts(&out);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            !stdout.contains("LEAK") && !stderr.contains("LEAK"),
+            "{stdout}{stderr}"
+        );
+        assert!(
+            stdout.contains("token = \\\"***\\\"") || stdout.contains("token = \"***\""),
+            "{stdout}"
+        );
+        let out = common::runnerctl(
+            &["render", "-f", "v.yaml", "-o", format, "--show-secrets"],
+            None,
+            Some(&dir),
+        );
+        let (stdout, _) = common::texts(&out);
+        for n in 1..=6 {
+            assert!(
+                stdout.contains(&format!("LEAK-{n}")) || n == 1 && stdout.contains("Z2xyd"),
+                "LEAK-{n} shown on request"
+            );
+        }
+    }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::managed_fields::normalize;
 use super::plan::{Adoption, Change, Plan, PlannedAction};
-use crate::render::{MASK, mask_secret_values, to_yaml};
+use crate::render::{MASK, SecretValues, mask_secret_values, to_yaml};
 
 /// Replace Secret values by markers that show which keys changed but not their values:
 /// `(unchanged)`, `(before)`/`(after)`, or `***` for a key on one side only. Covers every
@@ -50,6 +50,9 @@ pub struct DiffOptions {
     pub show_secrets: bool,
     /// ANSI colors.
     pub color: bool,
+    /// Values masked wherever they appear (besides Secret values, which are always masked
+    /// unless `show_secrets`); [`Plan::diff`] adds the plan's own.
+    pub secrets: SecretValues,
 }
 
 const RED: &str = "\x1b[31m";
@@ -88,11 +91,16 @@ pub(crate) fn unified(
     after: Option<&Value>,
     opts: &DiffOptions,
 ) -> String {
-    let (b, a) = if opts.show_secrets {
+    let (mut b, mut a) = if opts.show_secrets {
         (before.cloned(), after.cloned())
     } else {
         mask_secrets(before, after)
     };
+    if !opts.show_secrets {
+        for v in [b.as_mut(), a.as_mut()].into_iter().flatten() {
+            opts.secrets.mask(v);
+        }
+    }
     let (bt, at) = (yaml(b.as_ref()), yaml(a.as_ref()));
     if bt == at {
         return String::new();
@@ -185,12 +193,15 @@ impl Change {
 }
 
 impl Plan {
-    /// All diffs, in apply order, prunes last.
+    /// All diffs, in apply order, prunes last; the plan's [secrets](Plan::secrets) are
+    /// masked wherever they appear.
     pub fn diff(&self, opts: &DiffOptions) -> String {
+        let mut opts = opts.clone();
+        opts.secrets.extend(&self.secrets);
         self.changes
             .iter()
             .chain(self.prune.iter())
-            .map(|c| c.diff(opts))
+            .map(|c| c.diff(&opts))
             .collect()
     }
 }
@@ -231,9 +242,38 @@ mod tests {
             &DiffOptions {
                 show_secrets: true,
                 color: false,
+                ..Default::default()
             },
         );
         assert!(shown.contains("Z2xydC1uZXc="), "{shown}");
+    }
+
+    #[test]
+    fn known_secrets_are_masked_outside_secrets_too() {
+        let before =
+            json!({"kind":"ConfigMap","data":{"config.toml":"token = \"glrt-OLD-value\"\nx = 1"}});
+        let after =
+            json!({"kind":"ConfigMap","data":{"config.toml":"token = \"glrt-NEW-value\"\nx = 2"}});
+        let mut secrets = SecretValues::default();
+        secrets.add_secrets_of([&json!({"kind":"Secret","stringData":{"t":"glrt-OLD-value"}})]);
+        secrets.add("glrt-NEW-value");
+        let opts = DiffOptions {
+            secrets,
+            ..Default::default()
+        };
+        let text = unified("ConfigMap/n/c", Some(&before), Some(&after), &opts);
+        assert!(!text.contains("glrt-"), "{text}");
+        assert!(text.contains("x = 2"), "{text}");
+        let shown = unified(
+            "ConfigMap/n/c",
+            Some(&before),
+            Some(&after),
+            &DiffOptions {
+                show_secrets: true,
+                ..opts
+            },
+        );
+        assert!(shown.contains("glrt-NEW-value"), "{shown}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::managed_fields::{adoptable_managers, normalize, ownership};
 use super::{BoxFut, Engine, Error, ObjectRef, concurrently};
 use crate::k8s::{ApplyParams, Kind};
 use crate::object::{annotation, label, uninstall_order};
-use crate::render::Object;
+use crate::render::{Object, SecretValues};
 
 /// What applying would do to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -129,6 +129,10 @@ pub struct Plan {
     /// Things the user should know before applying (e.g. a namespace left alone whose Pod
     /// Security level does not admit the job pods), one line each.
     pub warnings: Vec<String>,
+    /// Secret values masked wherever they appear in [`Plan::diff`]: the values of every
+    /// Secret in the plan (rendered, live and dry-run), plus the manifest's known secrets
+    /// when planned with [`Engine::plan_manifest`].
+    pub secrets: SecretValues,
 }
 
 impl Plan {
@@ -298,6 +302,14 @@ impl Engine {
         let rendered: HashSet<Key> = items.iter().map(Item::key).collect();
         let (prune, kept) = prunes(member_kinds, &rendered, &mut live);
         let warnings = changes.iter().filter_map(kept_namespace_warning).collect();
+        let mut secrets = SecretValues::default();
+        for c in changes.iter().chain(&prune) {
+            secrets.add_secrets_of(
+                [Some(&c.desired), c.live.as_ref(), c.after.as_ref()]
+                    .into_iter()
+                    .flatten(),
+            );
+        }
         Ok(Plan {
             applyset: applyset.clone(),
             parent,
@@ -305,7 +317,20 @@ impl Engine {
             prune,
             kept,
             warnings,
+            secrets,
         })
+    }
+
+    /// [`Engine::plan`] of a rendered manifest, with the manifest's known secrets (tokens in
+    /// `runners.config` or env values, ...) added to the plan's, so the diff masks them too.
+    pub async fn plan_manifest(
+        &self,
+        applyset: &ApplySet,
+        manifest: &crate::Manifest,
+    ) -> Result<Plan, Error> {
+        let mut plan = self.plan(applyset, &manifest.objects).await?;
+        plan.secrets.extend(&manifest.secrets);
+        Ok(plan)
     }
 
     /// Step 1: each object's kind (built in, or discovered once) and its state as applied.

@@ -50,6 +50,7 @@ pub(crate) fn print_plan(plan: &Plan, show_secrets: bool) -> anyhow::Result<()> 
     let opts = DiffOptions {
         show_secrets,
         color: stdout_color(),
+        ..Default::default()
     };
     let mut out = std::io::stdout().lock();
     out.write_all(plan.diff(&opts).as_bytes())?;
@@ -100,7 +101,7 @@ impl Session {
         let applyset = ApplySet::for_release(&release.name, &release.namespace);
         let plan = self
             .rt
-            .block_on(self.engine.plan(&applyset, &manifest.objects))?;
+            .block_on(self.engine.plan_manifest(&applyset, &manifest))?;
         print_warnings(&plan.warnings);
         Ok(plan)
     }

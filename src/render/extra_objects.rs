@@ -35,9 +35,11 @@ fn extra_object(i: usize, item: &Value, scope: &Scope<'_>) -> Result<Object, Err
     let value = match item {
         Value::String(text) => {
             let text = gotmpl::evaluate(&key.to_string(), text, scope)?.text;
-            serde_saphyr::from_str(&text).map_err(|e| Error::InvalidValue {
-                key: key.to_string(),
-                message: format!("not YAML: {e}"),
+            crate::values::parse_document(&text).map_err(|(line, column, message)| {
+                Error::InvalidValue {
+                    key: format!("{key}:{line}:{column}"),
+                    message: format!("not YAML: {message}"),
+                }
             })?
         }
         other => expand_strings(other, &mut key, scope)?,

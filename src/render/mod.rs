@@ -6,7 +6,7 @@
 //! added; each object is schema-checked and the list sorted into install order. [`to_yaml`]
 //! and [`mask_secret_values`] print objects the same way everywhere.
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use crate::values::Values;
 
@@ -22,7 +22,10 @@ mod yaml;
 
 pub use chart::{DEFAULT_IMAGE_TAG, default_rules, fullname};
 pub use extra_objects::EXTRA_OBJECTS_SOURCE;
-pub use output::{LAST_APPLIED_ANNOTATION, MASK, OutputFormat, mask_secret, mask_secret_values};
+pub use output::{
+    LAST_APPLIED_ANNOTATION, MASK, MIN_MASKED_SECRET_LEN, OutputFormat, SecretValues, mask_secret,
+    mask_secret_values, masked,
+};
 pub use templates::{SCRIPTS, TEMPLATES};
 pub use yaml::to_yaml;
 
@@ -42,7 +45,7 @@ pub struct Release {
 }
 
 /// One rendered object.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Object {
     /// The template that produced it, e.g. `manifests/deployment.json.tera`.
     pub source: String,
@@ -77,13 +80,43 @@ impl Object {
     }
 }
 
+/// `Debug` masks Secret values and token-like strings: a debug print never shows a token.
+impl std::fmt::Debug for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut value = mask_secret(&self.value);
+        crate::values::redact_token_like(&mut value);
+        f.debug_struct("Object")
+            .field("source", &self.source)
+            .field("value", &value)
+            .finish()
+    }
+}
+
+/// `Debug` shows objects with every known secret masked.
+impl std::fmt::Debug for Manifest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let objects: Vec<Value> = self
+            .objects
+            .iter()
+            .map(|o| masked(&o.value, &self.secrets))
+            .collect();
+        f.debug_struct("Manifest")
+            .field("objects", &objects)
+            .field("warnings", &self.warnings)
+            .field("secrets", &self.secrets)
+            .finish()
+    }
+}
+
 /// The rendered objects in install order, plus warnings for the user.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Manifest {
     /// Objects in helm's install order.
     pub objects: Vec<Object>,
     /// Warnings (unknown keys, risky settings), one line each.
     pub warnings: Vec<String>,
+    /// The secret values the objects hold, masked wherever they appear in output.
+    pub secrets: SecretValues,
 }
 
 /// Errors from rendering. Each names the place and what would fix it.
@@ -142,13 +175,18 @@ pub enum Error {
     },
 }
 
-fn checksum(parts: &[&str]) -> String {
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update(part.as_bytes());
-    }
-    hasher
-        .finalize()
+/// A keyed hash (HMAC-SHA256) of `text`, hex. The key is the release's namespace and name, so
+/// a checksum annotation is never a plain hash of a token (it cannot be looked up in a table
+/// of hashes, nor matched across releases); tokens are long random strings, so guessing one
+/// from its checksum is not feasible either way.
+fn checksum(release: &Release, text: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let key = format!("runnerctl checksum {}/{}", release.namespace, release.name);
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(text.as_bytes());
+    mac.finalize()
+        .into_bytes()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
@@ -158,15 +196,16 @@ fn checksum(parts: &[&str]) -> String {
 /// ConfigMap, and of the Secret the runner reads (`secret_text` when runnerctl renders it,
 /// else the name of the user's Secret, as runnerctl cannot see its data offline).
 fn checksums(
+    release: &Release,
     configmap_text: &str,
     secret_text: Option<&str>,
     secret_name: Option<&str>,
 ) -> serde_json::Map<String, Value> {
     let mut checksums = serde_json::Map::new();
-    checksums.insert("configmap".into(), checksum(&[configmap_text]).into());
+    checksums.insert("configmap".into(), checksum(release, configmap_text).into());
     if let Some(name) = secret_name {
         let basis = secret_text.unwrap_or(name);
-        checksums.insert("secrets".into(), checksum(&[basis]).into());
+        checksums.insert("secrets".into(), checksum(release, basis).into());
     }
     checksums
 }
@@ -185,6 +224,7 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
     let secret = templates::parse_documents("manifests/secret.json.tera", &secret_text)?;
     let configmap = templates::parse_documents("manifests/configmap.json.tera", &configmap_text)?;
     let checksums = checksums(
+        release,
         &configmap_text,
         (!secret.is_empty()).then_some(secret_text.as_str()),
         chart.tokens.secret_name.as_deref(),
@@ -204,5 +244,154 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
         validate::check(o)?;
     }
     order::sort(&mut objects);
-    Ok(Manifest { objects, warnings })
+    let secrets = known_secrets(release, &chart, &objects);
+    Ok(Manifest {
+        objects,
+        warnings,
+        secrets,
+    })
+}
+
+/// Whether a name (a values key, an environment variable, a TOML key) says its value is
+/// secret: token, password, secret, access key, API key, credential.
+fn sensitive_name(name: &str) -> bool {
+    let l = name.to_ascii_lowercase().replace(['_', '-'], "");
+    crate::values::path::is_sensitive_key(&l)
+        || ["accesskey", "apikey", "credential", "privatekey"]
+            .iter()
+            .any(|w| l.contains(w))
+}
+
+/// The secret values of a release: its tokens, sensitive environment variables
+/// (`envVars`, `extraEnv`), credentials in the runner config, and every rendered Secret's
+/// values.
+fn known_secrets(release: &Release, chart: &chart::Chart, objects: &[Object]) -> SecretValues {
+    let mut secrets = SecretValues::default();
+    secrets.add(&chart.tokens.runner_token);
+    secrets.add(&chart.tokens.registration_token);
+    let values = release.values.as_json();
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
+        _ => None,
+    };
+    if let Some(Value::Array(vars)) = values.get("envVars") {
+        for var in vars {
+            let name = var.get("name").and_then(Value::as_str).unwrap_or("");
+            if sensitive_name(name)
+                && let Some(v) = var.get("value").and_then(scalar)
+            {
+                secrets.add(&v);
+            }
+        }
+    }
+    if let Some(Value::Object(env)) = values.get("extraEnv") {
+        for (name, v) in env {
+            if sensitive_name(name)
+                && let Some(v) = scalar(v)
+            {
+                secrets.add(&v);
+            }
+        }
+    }
+    if let Ok(config) = chart.jobs.runner_config.parse::<toml::Table>() {
+        add_sensitive_toml(&mut secrets, &config);
+    }
+    secrets.add_secrets_of(objects.iter().map(|o| &o.value));
+    secrets
+}
+
+/// The string values under sensitive keys of a TOML table, at any depth.
+fn add_sensitive_toml(secrets: &mut SecretValues, table: &toml::Table) {
+    for (key, value) in table {
+        match value {
+            toml::Value::String(s) if sensitive_name(key) => secrets.add(s),
+            toml::Value::Table(t) => add_sensitive_toml(secrets, t),
+            toml::Value::Array(items) => {
+                for item in items {
+                    if let toml::Value::Table(t) = item {
+                        add_sensitive_toml(secrets, t);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(sets: &[&str]) -> Release {
+        let mut b = crate::ValuesBuilder::new().set("gitlabUrl=https://gitlab.example.com");
+        for s in sets {
+            b = b.set(*s);
+        }
+        Release {
+            name: "r".into(),
+            namespace: "ns".into(),
+            values: b.build().unwrap().0,
+            create_namespace: false,
+            api_versions: vec![],
+        }
+    }
+
+    #[test]
+    fn debug_prints_never_show_a_token() {
+        let r = release(&[
+            "runnerToken=glrt-DEBUG-LEAK",
+            "runners.config=[[runners]]\ntoken = \"glrt-DEBUG-LEAK\"\n",
+        ]);
+        let m = render(&r).unwrap();
+        for text in [
+            format!("{r:?}"),
+            format!("{m:?}"),
+            format!("{:?}", m.objects),
+            format!("{:?}", m.secrets),
+            format!(
+                "{:?}",
+                crate::ValuesBuilder::new().set("runnerToken=glrt-DEBUG-LEAK")
+            ),
+        ] {
+            assert!(!text.contains("DEBUG-LEAK"), "{text}");
+            assert!(
+                !text.contains("Z2xydC1ERUJVRy1MRUFL"),
+                "base64 of the token: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn checksums_are_keyed_not_plain_hashes() {
+        use sha2::Digest;
+        let r = release(&["runnerToken=glrt-CHECKSUM"]);
+        let m = render(&r).unwrap();
+        let deployment = m.objects.iter().find(|o| o.kind() == "Deployment").unwrap();
+        let sum =
+            deployment.value["spec"]["template"]["metadata"]["annotations"]["checksum/secrets"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        let secret = m.objects.iter().find(|o| o.kind() == "Secret").unwrap();
+        let plain: String = sha2::Sha256::digest(serde_json::to_string(&secret.value).unwrap())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_ne!(sum, plain);
+        assert_eq!(sum.len(), 64);
+        let mut other = release(&["runnerToken=glrt-CHECKSUM"]);
+        other.name = "other".into();
+        let m2 = render(&other).unwrap();
+        let d2 = m2
+            .objects
+            .iter()
+            .find(|o| o.kind() == "Deployment")
+            .unwrap();
+        assert_ne!(
+            d2.value["spec"]["template"]["metadata"]["annotations"]["checksum/secrets"], sum,
+            "the same token in another release gives another checksum"
+        );
+        assert_eq!(render(&r).unwrap().objects, m.objects, "deterministic");
+    }
 }

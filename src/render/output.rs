@@ -67,7 +67,8 @@ pub fn mask_secret(value: &Value) -> Value {
 }
 
 impl Manifest {
-    /// Render the manifest as text; Secret values are masked unless `show_secrets`.
+    /// Render the manifest as text; unless `show_secrets`, Secret values are masked and so is
+    /// every known secret value wherever it appears (see [`SecretValues`]).
     pub fn to_text(&self, format: OutputFormat, show_secrets: bool) -> String {
         let shown: Vec<Value> = self
             .objects
@@ -76,7 +77,7 @@ impl Manifest {
                 if show_secrets {
                     o.value.clone()
                 } else {
-                    mask_secret(&o.value)
+                    masked(&o.value, &self.secrets)
                 }
             })
             .collect();
@@ -151,5 +152,148 @@ mod tests {
         assert_eq!(mask_secret(&cm), cm);
         let secret = json!({"kind": "Secret", "stringData": {"t": "glrt-1"}});
         assert_eq!(mask_secret(&secret)["stringData"]["t"], MASK);
+    }
+}
+
+/// Secret values shorter than this are not masked inside other text (they would mask common
+/// words; tokens are far longer).
+pub const MIN_MASKED_SECRET_LEN: usize = 6;
+
+/// Values that are secret wherever they appear in an object: the runner and registration
+/// tokens, sensitive environment variables, credentials in `runners.config`, and every value
+/// of a rendered or live Secret. [`SecretValues::mask`] replaces each occurrence inside any
+/// string (a token pasted into `runners.config`, an env value, an annotation, a
+/// last-applied-configuration) by [`MASK`]. Its `Debug` shows only how many it holds.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretValues(Vec<String>);
+
+impl std::fmt::Debug for SecretValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretValues({} redacted)", self.0.len())
+    }
+}
+
+impl SecretValues {
+    /// Add a secret value (ignored when shorter than [`MIN_MASKED_SECRET_LEN`]). Longer
+    /// values are masked first, so a value that contains another is masked whole.
+    pub fn add(&mut self, value: &str) {
+        let value = value.trim();
+        if value.len() < MIN_MASKED_SECRET_LEN || self.0.iter().any(|v| v == value) {
+            return;
+        }
+        let at = self.0.partition_point(|v| v.len() >= value.len());
+        self.0.insert(at, value.to_string());
+    }
+
+    /// Add every value of another set.
+    pub fn extend(&mut self, other: &SecretValues) {
+        for v in &other.0 {
+            self.add(v);
+        }
+    }
+
+    /// Add the values of every Secret among `objects`: `stringData` as is, `data` decoded
+    /// from base64 (when it is text).
+    pub fn add_secrets_of<'a>(&mut self, objects: impl IntoIterator<Item = &'a Value>) {
+        use base64::Engine as _;
+        for obj in objects {
+            if obj.get("kind").and_then(Value::as_str) != Some("Secret") {
+                continue;
+            }
+            for (field, encoded) in [("stringData", false), ("data", true)] {
+                let Some(map) = obj.get(field).and_then(Value::as_object) else {
+                    continue;
+                };
+                for v in map.values().filter_map(Value::as_str) {
+                    if !encoded {
+                        self.add(v);
+                    } else if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(v)
+                        && let Ok(text) = String::from_utf8(bytes)
+                    {
+                        self.add(&text);
+                    }
+                }
+            }
+        }
+    }
+
+    /// How many values are held.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `text` with every occurrence of a secret value replaced by [`MASK`].
+    pub fn mask_str(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for v in &self.0 {
+            if out.contains(v.as_str()) {
+                out = out.replace(v.as_str(), MASK);
+            }
+        }
+        out
+    }
+
+    /// Mask every string in `value` (map keys are left alone).
+    pub fn mask(&self, value: &mut Value) {
+        if self.0.is_empty() {
+            return;
+        }
+        match value {
+            Value::String(s) => {
+                if self.0.iter().any(|v| s.contains(v.as_str())) {
+                    *s = self.mask_str(s);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.mask(v)),
+            Value::Object(map) => map.values_mut().for_each(|v| self.mask(v)),
+            _ => {}
+        }
+    }
+}
+
+/// `value` as shown without `--show-secrets`: Secret values masked, and every known secret
+/// value masked wherever else it appears.
+pub fn masked(value: &Value, secrets: &SecretValues) -> Value {
+    let mut v = mask_secret(value);
+    secrets.mask(&mut v);
+    v
+}
+
+#[cfg(test)]
+mod secret_values_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn known_secrets_are_masked_anywhere() {
+        let mut s = SecretValues::default();
+        s.add("glrt-abcdef");
+        s.add("glrt-abcdef-longer");
+        s.add("short");
+        assert_eq!(s.len(), 2, "short values are not masked inside text");
+        assert_eq!(format!("{s:?}"), "SecretValues(2 redacted)");
+        let mut v = json!({"data": {"config.toml": "token = \"glrt-abcdef-longer\"\nother = \"glrt-abcdef\""},
+            "list": ["x glrt-abcdef y"], "n": 1});
+        s.mask(&mut v);
+        assert_eq!(v["data"]["config.toml"], "token = \"***\"\nother = \"***\"");
+        assert_eq!(v["list"][0], "x *** y");
+    }
+
+    #[test]
+    fn secret_objects_give_their_values() {
+        let mut s = SecretValues::default();
+        let secret = json!({"kind": "Secret", "data": {"t": "Z2xydC1mcm9tLWRhdGE="},
+            "stringData": {"u": "plain-secret"}});
+        let cm = json!({"kind": "ConfigMap", "data": {"t": "not-a-secret"}});
+        s.add_secrets_of([&secret, &cm]);
+        assert_eq!(
+            s.mask_str("glrt-from-data plain-secret not-a-secret"),
+            "*** *** not-a-secret"
+        );
     }
 }

@@ -109,7 +109,11 @@ pub(super) fn parse_documents(source: &str, text: &str) -> Result<Vec<Object>, E
     for value in serde_json::Deserializer::from_str(&json).into_iter::<Value>() {
         let mut value = value.map_err(|e| Error::Object {
             template: source.to_string(),
-            message: format!("{e}\n--- rendered text ---\n{json}"),
+            // The rendered text holds values (tokens too): name the place, never echo it.
+            message: match field_on_line(&json, e.line()) {
+                Some(field) => format!("{e} (near field {field:?})"),
+                None => e.to_string(),
+            },
         })?;
         drop_nulls(&mut value);
         objects.push(Object {
@@ -118,6 +122,20 @@ pub(super) fn parse_documents(source: &str, text: &str) -> Result<Vec<Object>, E
         });
     }
     Ok(objects)
+}
+
+/// The field a line of rendered JSON sets (`"name": ...`), when it is a plain field name
+/// (letters, digits, `.`, `_`, `/`, `-`): never a value.
+fn field_on_line(json: &str, line: usize) -> Option<&str> {
+    let text = json.lines().nth(line.checked_sub(1)?)?.trim_start();
+    let rest = text.strip_prefix('"')?;
+    let (name, after) = rest.split_once('"')?;
+    let plain = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'));
+    (plain && after.trim_start().starts_with(':')).then_some(name)
 }
 
 /// Remove commas that directly precede `}` or `]` (outside strings).
@@ -227,13 +245,22 @@ mod tests {
     }
 
     #[test]
-    fn a_broken_template_output_names_the_template() {
-        let err = parse_documents("manifests/x.json.tera", "{\"a\": }").unwrap_err();
+    fn a_broken_template_output_names_the_template_and_field_not_the_text() {
+        let text = "{\n  \"token\": \"glrt-SECRET\",\n  \"env\": glrt-SECRET\n}";
+        let err = parse_documents("manifests/x.json.tera", text)
+            .unwrap_err()
+            .to_string();
         assert!(
-            err.to_string()
-                .starts_with("manifests/x.json.tera: rendered an invalid object"),
+            err.starts_with("manifests/x.json.tera: rendered an invalid object"),
             "{err}"
         );
+        assert!(
+            err.contains("line 3") && err.contains("near field \"env\""),
+            "{err}"
+        );
+        assert!(!err.contains("glrt-SECRET"), "{err}");
+        assert_eq!(field_on_line("  \"a b\": 1", 1), None, "not a plain name");
+        assert_eq!(field_on_line("  \"x\"", 1), None, "a value, not a field");
     }
 
     #[test]

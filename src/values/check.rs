@@ -155,7 +155,18 @@ fn fits(default: &Value, user: &Value) -> bool {
 /// Whether a string looks like a GitLab token whatever its key (runner, registration, PAT).
 pub(crate) fn looks_like_token(s: &str) -> bool {
     let l = s.to_ascii_lowercase();
-    l.contains("glrt-") || l.contains("gr1348941") || l.contains("glpat-")
+    l.contains("glrt-") || l.contains("gr1348941") || l.contains("glpat-") || random_looking(s)
+}
+
+/// A run of 16 or more letters and digits mixing upper case, lower case and digits, as
+/// generated tokens and keys are (names people give keys are words: no digits in the mix).
+fn random_looking(s: &str) -> bool {
+    s.split(|c: char| !c.is_ascii_alphanumeric()).any(|run| {
+        run.len() >= 16
+            && run.chars().any(|c| c.is_ascii_digit())
+            && run.chars().any(|c| c.is_ascii_uppercase())
+            && run.chars().any(|c| c.is_ascii_lowercase())
+    })
 }
 
 fn describe(v: &Value, sensitive: bool) -> String {

@@ -38,6 +38,7 @@ use std::sync::OnceLock;
 use serde_json::{Map, Value};
 
 pub use error::{Error, Warning};
+pub(crate) use yaml::parse_document;
 
 use check::Source;
 use strvals::{Assignment, Mode};
@@ -54,9 +55,45 @@ pub const MAX_VALUES_FILE_BYTES: usize = 8 * 1024 * 1024;
 /// Largest single `--set`/`--set-string`/`--set-json` expression accepted, in bytes (1 MiB).
 pub const MAX_SET_EXPR_BYTES: usize = 1024 * 1024;
 
-/// One merged values tree.
-#[derive(Debug, Clone, PartialEq)]
+/// One merged values tree. Its `Debug` redacts the values of sensitive keys (`*token*`,
+/// `*password*`, `*secret*`) and token-like strings.
+#[derive(Clone, PartialEq)]
 pub struct Values(Value);
+
+impl std::fmt::Debug for Values {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.0.clone();
+        redact_sensitive(&mut shown);
+        f.debug_tuple("Values").field(&shown).finish()
+    }
+}
+
+/// Replace the values of sensitive keys and token-like strings by `<redacted>`.
+fn redact_sensitive(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, x) in map.iter_mut() {
+                if path::is_sensitive_key(k) && !x.is_null() && !x.is_object() && !x.is_array() {
+                    *x = Value::String("<redacted>".into());
+                } else {
+                    redact_sensitive(x);
+                }
+            }
+        }
+        other => redact_token_like(other),
+    }
+}
+
+/// Replace every string that looks like a token (`glrt-...`, a long random run) by
+/// `<redacted>`, at any depth.
+pub(crate) fn redact_token_like(v: &mut Value) {
+    match v {
+        Value::String(s) if check::looks_like_token(s) => *s = "<redacted>".into(),
+        Value::Array(items) => items.iter_mut().for_each(redact_token_like),
+        Value::Object(map) => map.values_mut().for_each(redact_token_like),
+        _ => {}
+    }
+}
 
 /// The embedded defaults as JSON, converted from `values/values.yaml` at build time.
 const DEFAULT_VALUES_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/default-values.json"));
@@ -101,7 +138,7 @@ impl Values {
 /// Builds [`Values`] from the embedded defaults, values files and `--set` flags.
 ///
 /// Nothing is read from disk: the caller passes file contents in.
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct ValuesBuilder {
     files: Vec<(String, String)>,
     set_json: Vec<String>,
@@ -109,6 +146,21 @@ pub struct ValuesBuilder {
     set_string: Vec<String>,
     set_file: Vec<(String, String)>,
     strict: bool,
+}
+
+/// `Debug` names the inputs but never shows their text (it may hold tokens).
+impl std::fmt::Debug for ValuesBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.files.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("ValuesBuilder")
+            .field("files", &names)
+            .field("set_json", &self.set_json.len())
+            .field("set", &self.set.len())
+            .field("set_string", &self.set_string.len())
+            .field("set_file", &self.set_file.len())
+            .field("strict", &self.strict)
+            .finish()
+    }
 }
 
 impl ValuesBuilder {

@@ -90,6 +90,8 @@ pub(crate) fn is_sensitive_key(key: &str) -> bool {
     k.contains("token") || k.contains("password") || k.contains("secret")
 }
 
+/// How a key path prints in messages: a segment that looks like a token (someone passed
+/// `--set glrt-...`) prints as `<redacted>`, so no message echoes it.
 impl fmt::Display for KeyPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, seg) in self.0.iter().enumerate() {
@@ -97,6 +99,10 @@ impl fmt::Display for KeyPath {
                 Seg::Key(k) => {
                     if i > 0 {
                         f.write_str(".")?;
+                    }
+                    if super::check::looks_like_token(k) {
+                        f.write_str("<redacted>")?;
+                        continue;
                     }
                     for c in k.chars() {
                         if matches!(c, '.' | '[' | ']' | '=' | ',' | '\\') {

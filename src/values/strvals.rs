@@ -515,8 +515,10 @@ pub(crate) fn redact_expr(expr: &str) -> (String, bool) {
             if is_sensitive_key(&piece) || super::check::looks_like_token(&piece) {
                 any = true;
                 match piece.find('=') {
-                    Some(i) => format!("{}=<redacted>", &piece[..i]),
-                    None => "<redacted>".to_owned(),
+                    Some(i) if !super::check::looks_like_token(&piece[..i]) => {
+                        format!("{}=<redacted>", &piece[..i])
+                    }
+                    _ => "<redacted>".to_owned(),
                 }
             } else {
                 piece

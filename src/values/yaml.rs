@@ -217,6 +217,31 @@ pub(crate) fn load(
     })
 }
 
+/// Parse YAML text held inside the values (an `extraObjects` item) into a value. The error
+/// is the line, column and the parser's message, without a snippet of the text (it may hold
+/// secrets).
+pub(crate) fn parse_document(text: &str) -> Result<Value, (u64, u64, String)> {
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! { max_depth: super::MAX_NESTING_DEPTH + 1 },
+    };
+    let node: Option<Spanned<Node>> =
+        serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+            match yaml_error("", &e) {
+                Error::Yaml {
+                    line,
+                    column,
+                    message,
+                    ..
+                } => (line, column, message),
+                other => (0, 0, other.to_string()),
+            }
+        })?;
+    let mut locs = Locations::new();
+    Ok(node.map_or(Value::Null, |n| {
+        to_json(n.value, &mut KeyPath::default(), &mut locs)
+    }))
+}
+
 fn load_here(source_name: &str, text: &str) -> Result<(Map<String, Value>, Locations), Error> {
     if text.len() > super::MAX_VALUES_FILE_BYTES {
         return Err(Error::TooLarge {
