@@ -244,10 +244,8 @@ impl SecretValues {
             return;
         }
         match value {
-            Value::String(s) => {
-                if self.0.iter().any(|v| s.contains(v.as_str())) {
-                    *s = self.mask_str(s);
-                }
+            Value::String(s) if self.0.iter().any(|v| s.contains(v.as_str())) => {
+                *s = self.mask_str(s);
             }
             Value::Array(items) => items.iter_mut().for_each(|v| self.mask(v)),
             Value::Object(map) => map.values_mut().for_each(|v| self.mask(v)),
