@@ -1,5 +1,6 @@
 //! Project tasks: `cargo xtask testenv up|down|env|status`, `cargo xtask test`.
 
+mod shellcheck;
 mod testenv;
 
 use std::process::{Command, ExitCode};
@@ -16,9 +17,12 @@ usage: cargo xtask <task>
   test [-- CARGO_TEST_ARGS...]   start a private test control plane, run
                                  `cargo test --workspace --no-fail-fast [CARGO_TEST_ARGS]
                                  -- --include-ignored` against it, stop it; exits with the
-                                 tests' status.
+                                 tests' status. Installs the pinned shellcheck first
+                                 (RUNNERCTL_SHELLCHECK for the script tests).
                                  Example: cargo xtask test -- cluster
                                           cargo xtask test -- --test cluster -- --nocapture
+  shellcheck                     install the pinned shellcheck (if needed), print its path:
+                                 export RUNNERCTL_SHELLCHECK=$(cargo xtask shellcheck)
   testenv up|down|env|status     the test control plane for trying runnerctl by hand
                                  (`cargo xtask testenv help` says more)
 ";
@@ -28,6 +32,12 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("testenv") => testenv::main(&args[1..]).map(|()| ExitCode::SUCCESS),
         Some("test") => test(&args[1..]),
+        Some("shellcheck") => Paths::from_env()
+            .and_then(|paths| shellcheck::ensure(&paths))
+            .map(|bin| {
+                println!("{}", bin.display());
+                ExitCode::SUCCESS
+            }),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -73,6 +83,9 @@ fn test(args: &[String]) -> Result<ExitCode> {
 
     let started = Instant::now();
     let paths = Paths::from_env()?;
+    // Before the control plane: a missing tool fails the run early, and never skips a test.
+    let shellcheck = shellcheck::ensure(&paths)
+        .context("the script tests need shellcheck; `cargo xtask test` installs a pinned one")?;
     let instance = paths.instance(&format!("test-{}", std::process::id()));
     let up = testenv::up(&paths, &instance, std::process::id()).context(
         "cluster tests need the test control plane; `cargo xtask test` does not skip them",
@@ -100,7 +113,8 @@ fn test(args: &[String]) -> Result<ExitCode> {
             .env(
                 "RUNNERCTL_TEST_LIMITED_KUBECONFIG",
                 instance.limited_kubeconfig(),
-            );
+            )
+            .env("RUNNERCTL_SHELLCHECK", &shellcheck);
         eprintln!("xtask: running {cmd:?}");
         Some(cmd.status().context("running cargo test"))
     };

