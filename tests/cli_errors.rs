@@ -153,6 +153,36 @@ fn cases() -> Vec<Case> {
             &["--set-file", "runners.config=/dev/zero"],
             &["--set-file runners.config: file /dev/zero is larger than 8 MiB"],
         ),
+        Case::render_with_token(
+            "a release name helm refuses",
+            &["My_Runner"],
+            &["release name \"My_Runner\"", "'M' at position 1", "lowercase"],
+        ),
+        Case::render_with_token(
+            "a release name longer than helm's 53",
+            &["a-very-long-release-name-that-is-longer-than-helm-allows"],
+            &["helm allows at most 53"],
+        ),
+        Case::render_with_token(
+            "a namespace Kubernetes refuses",
+            &["-n", "Team_A"],
+            &["namespace \"Team_A\"", "DNS-1123"],
+        ),
+        Case::render_with_token(
+            "a fullnameOverride Kubernetes refuses",
+            &["--set", "fullnameOverride=Runner.X"],
+            &["object name \"Runner.X\"", "fullnameOverride"],
+        ),
+        Case::render_with_token(
+            "a job namespace Kubernetes refuses",
+            &["--set", "runners.jobNamespace=jobs_ns"],
+            &["runners.jobNamespace: namespace \"jobs_ns\""],
+        ),
+        Case::render_with_token(
+            "an rbac rule that is not a map",
+            &["--set", "rbac.create=true", "--set", "rbac.rules={pods}"],
+            &["rbac.rules[0]", "must be a map"],
+        ),
         Case {
             name: "a usage error exits 1, not 2 (2 means changes found)",
             args: vec!["render", "--no-such-flag"],
@@ -453,4 +483,98 @@ extraObjects:
         }
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn env_values_render_as_strings_like_the_chart() {
+    let (stdout, _) = render_ok(&[
+        "--set",
+        "envVars[0].name=FF_USE_FASTZIP,envVars[0].value=true",
+        "--set",
+        "envVars[1].name=RETRIES,envVars[1].value=9",
+        "--set",
+        "extraEnv.FF_X=false",
+    ]);
+    assert!(
+        stdout.contains("name: FF_USE_FASTZIP\n          value: \"true\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("name: RETRIES\n          value: \"9\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("name: FF_X\n          value: \"false\""),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn tokens_with_a_newline_and_registration_fields_with_glrt_warn() {
+    let dir = std::env::temp_dir().join(format!("runnerctl-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("token"), "glrt-from-a-file\n").unwrap();
+    let out = common::runnerctl(
+        &[
+            "render",
+            "--set",
+            URL,
+            "--set-file",
+            "runnerToken=token",
+            "--set",
+            "runners.tags=k8s",
+            "--set",
+            "runners.locked=false",
+            "--show-secrets",
+        ],
+        None,
+        Some(&dir),
+    );
+    let (stdout, stderr) = common::texts(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("runnerToken: whitespace or a newline around the token was removed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "runners.tags, runners.locked set, but a glrt- runner authentication token ignores them"
+        ),
+        "{stderr}"
+    );
+    // base64 of "glrt-from-a-file" without the newline.
+    assert!(stdout.contains("Z2xydC1mcm9tLWEtZmlsZQ=="), "{stdout}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_role_goes_where_the_config_sends_the_jobs() {
+    let config =
+        "runners.config=[[runners]]\n  [runners.kubernetes]\n    namespace = \"ci-jobs\"\n";
+    let (stdout, stderr) =
+        render_ok(&["-n", "runner", "--set", "rbac.create=true", "--set", config]);
+    assert!(
+        stdout.contains("kind: Role\nmetadata:\n  name: gitlab-runner\n  namespace: ci-jobs"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("the Role and RoleBinding go to namespace \"ci-jobs\""),
+        "{stderr}"
+    );
+    let per_job =
+        "runners.config=[[runners]]\n  [runners.kubernetes]\n    namespace_per_job = true\n";
+    let (_, stderr) = render_ok(&["--set", "rbac.create=true", "--set", per_job]);
+    assert!(
+        stderr.contains("namespace_per_job") && stderr.contains("rbac.clusterWideAccess=true"),
+        "{stderr}"
+    );
+    let (stdout, _) = render_ok(&[
+        "--set",
+        "rbac.create=true",
+        "--set",
+        "rbac.clusterWideAccess=true",
+        "--set",
+        per_job,
+    ]);
+    assert!(stdout.contains("- namespaces"), "{stdout}");
 }

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::gotmpl::{self, Scope};
 use super::runner_config::{self, RunnerConfig};
-use super::{Error, MASK, Release};
+use super::{Error, MASK, Release, names};
 use crate::values::path::lookup;
 
 /// The image tag when `image.tag` is unset: the runner version the chart ships.
@@ -142,6 +142,9 @@ pub struct Chart {
     pub jobs: Jobs,
     /// The rules of the runner's Role (or ClusterRole).
     pub rbac_rules: Value,
+    /// `envVars` with every scalar `value` as a string, as the chart quotes them
+    /// (`value: true` -> `"true"`).
+    pub env_vars: Vec<Value>,
     /// The session server and the autoscaler that rules it out.
     #[serde(flatten)]
     pub session: Session,
@@ -158,8 +161,8 @@ impl Chart {
         if string_at(values, "gitlabUrl").is_none() {
             return Err(Error::MissingGitlabUrl);
         }
-        let names = Names::new(release);
-        let tokens = Tokens::new(values, &names.fullname)?;
+        let names = Names::new(release)?;
+        let tokens = Tokens::new(values, &names.fullname, warnings)?;
         let scope = Scope {
             release_name: &release.name,
             release_namespace: &release.namespace,
@@ -168,7 +171,8 @@ impl Chart {
         let image = Image::new(values, &scope)?;
         let service_account = ServiceAccount::new(values, &names.fullname);
         let jobs = Jobs::new(release, &names.job_namespace, &scope, warnings)?;
-        let rbac_rules = rbac_rules(values);
+        let rbac_rules = rbac_rules(values, &jobs, warnings)?;
+        let env_vars = env_vars(values);
         let session = Session::new(values, warnings);
         let monitors = Monitors::new(release, warnings);
         Ok(Chart {
@@ -178,6 +182,7 @@ impl Chart {
             tokens,
             jobs,
             rbac_rules,
+            env_vars,
             session,
             monitors,
         })
@@ -197,20 +202,41 @@ pub struct Names {
     pub job_namespace: String,
     /// The labels of every object.
     pub labels: Map<String, Value>,
-    /// The Deployment's selector.
+    /// The Deployment's selector: `app`.
     pub selector: Map<String, Value>,
+    /// The selector of the Services and monitors, as the chart's: `app` and `release`.
+    pub service_selector: Map<String, Value>,
     /// The pod's labels: the selector, the release and `podLabels`.
     pub pod_labels: Map<String, Value>,
+    /// The session server's Service: `<fullname>-session-server`, cut to 63 characters.
+    pub session_server_name: String,
 }
 
 impl Names {
-    /// Names and labels of `release`.
-    fn new(release: &Release) -> Names {
+    /// Names and labels of `release`, each checked as Kubernetes and helm check them.
+    fn new(release: &Release) -> Result<Names, Error> {
         let values = release.values.as_json();
+        names::check_release_name(&release.name)?;
+        names::check_label(
+            &format!("namespace {:?}", release.namespace),
+            &release.namespace,
+        )?;
         let fullname = fullname(&release.name, values);
+        names::check_label(
+            &format!(
+                "object name {fullname:?} (the release name, nameOverride or fullnameOverride)"
+            ),
+            &fullname,
+        )?;
         let namespace = string_at(values, "namespace").unwrap_or_else(|| release.namespace.clone());
         let job_namespace =
             string_at(values, "runners.jobNamespace").unwrap_or_else(|| namespace.clone());
+        for (key, ns) in [
+            ("namespace", &namespace),
+            ("runners.jobNamespace", &job_namespace),
+        ] {
+            names::check_label(&format!("{key}: namespace {ns:?}"), ns)?;
+        }
         let mut labels = Map::new();
         labels.insert("app".into(), fullname.clone().into());
         labels.insert("release".into(), release.name.clone().into());
@@ -222,17 +248,19 @@ impl Names {
         labels.insert("app.kubernetes.io/managed-by".into(), "runnerctl".into());
         let mut selector = Map::new();
         selector.insert("app".into(), fullname.clone().into());
-        let mut pod_base = selector.clone();
-        pod_base.insert("release".into(), release.name.clone().into());
-        let pod_labels = merged(&pod_base, lookup(values, "podLabels"));
-        Names {
+        let mut service_selector = selector.clone();
+        service_selector.insert("release".into(), release.name.clone().into());
+        let pod_labels = merged(&service_selector, lookup(values, "podLabels"));
+        Ok(Names {
+            session_server_name: names::suffixed(&fullname, "-session-server"),
             fullname,
             namespace,
             job_namespace,
             labels,
             selector,
+            service_selector,
             pod_labels,
-        }
+        })
     }
 }
 
@@ -313,6 +341,16 @@ impl ServiceAccount {
     }
 }
 
+/// Values only a legacy registration uses: GitLab keeps them on the runner itself when it
+/// has a `glrt-` runner authentication token.
+const REGISTRATION_ONLY: &[&str] = &[
+    "runners.tags",
+    "runners.locked",
+    "runners.runUntagged",
+    "runners.protected",
+    "runners.maximumTimeout",
+];
+
 /// The runner's tokens and the Secret that holds them.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -340,10 +378,38 @@ impl std::fmt::Debug for Tokens {
 }
 
 impl Tokens {
-    /// The tokens; an error when there is neither a token nor `runners.secret`.
-    fn new(values: &Value, fullname: &str) -> Result<Tokens, Error> {
-        let runner_token = string_at(values, "runnerToken").unwrap_or_default();
-        let registration_token = string_at(values, "runnerRegistrationToken").unwrap_or_default();
+    /// The tokens; an error when there is neither a token nor `runners.secret`. Whitespace
+    /// around a token (a newline from `echo glrt-... > file` then `--set-file`) is removed
+    /// with a warning: the runner fails on it with `invalid header field`.
+    fn new(values: &Value, fullname: &str, warnings: &mut Vec<String>) -> Result<Tokens, Error> {
+        let mut token = |key: &str| {
+            let raw = string_at(values, key).unwrap_or_default();
+            let trimmed = raw.trim();
+            if trimmed.len() != raw.len() {
+                warnings.push(format!(
+                    "{key}: whitespace or a newline around the token was removed (the runner \
+                     would fail with `invalid header field`)"
+                ));
+            }
+            trimmed.to_string()
+        };
+        let runner_token = token("runnerToken");
+        let registration_token = token("runnerRegistrationToken");
+        if runner_token.starts_with("glrt-") || registration_token.starts_with("glrt-") {
+            let set: Vec<&str> = REGISTRATION_ONLY
+                .iter()
+                .copied()
+                .filter(|k| lookup(values, k).is_some())
+                .collect();
+            if !set.is_empty() {
+                warnings.push(format!(
+                    "{} set, but a glrt- runner authentication token ignores them: tags, \
+                     locking, untagged jobs, protection and timeout are now set on the runner \
+                     in GitLab (Settings > CI/CD > Runners)",
+                    set.join(", ")
+                ));
+            }
+        }
         let token_secret = !runner_token.is_empty() || !registration_token.is_empty();
         let user_secret = string_at(values, "runners.secret");
         if !token_secret && user_secret.is_none() {
@@ -378,6 +444,11 @@ pub struct Jobs {
     pub pod_security_level: &'static str,
     /// Render a Namespace object for the release namespace.
     pub create_namespace: bool,
+    /// Where the Role and RoleBinding go: where the job pods really run (the config's
+    /// `[runners.kubernetes] namespace`, else `runners.jobNamespace`, else the namespace).
+    pub rbac_namespace: String,
+    /// The config gives each job a namespace of its own (`namespace_per_job = true`).
+    pub namespace_per_job: bool,
 }
 
 impl Jobs {
@@ -413,7 +484,30 @@ impl Jobs {
         if privileged_jobs && (!release.create_namespace || pods_namespace != release.namespace) {
             warnings.push(privileged_warning(pods_namespace, &release.namespace));
         }
+        let rbac_create = bool_at(values, "rbac.create").unwrap_or(false);
+        let cluster_wide = bool_at(values, "rbac.clusterWideAccess").unwrap_or(false);
+        if rbac_create && !cluster_wide && pods_namespace != job_namespace {
+            warnings.push(format!(
+                "the Role and RoleBinding go to namespace \"{pods_namespace}\", where runners.config \
+                 sends the job pods (the chart would put them in \"{job_namespace}\", where they \
+                 would not cover the jobs)"
+            ));
+        }
+        let namespace_per_job = runner_config
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|t| {
+                t.get("runners")?
+                    .as_array()?
+                    .first()?
+                    .get("kubernetes")?
+                    .get("namespace_per_job")?
+                    .as_bool()
+            })
+            .unwrap_or(false);
         Ok(Jobs {
+            rbac_namespace: pods_namespace.to_string(),
+            namespace_per_job,
             runner_config,
             sets_namespace,
             privileged_jobs,
@@ -441,15 +535,56 @@ fn privileged_warning(pods_namespace: &str, release_namespace: &str) -> String {
     )
 }
 
+/// `envVars` with scalar values as strings (the chart quotes them).
+fn env_vars(values: &Value) -> Vec<Value> {
+    let Some(Value::Array(vars)) = lookup(values, "envVars") else {
+        return Vec::new();
+    };
+    vars.iter()
+        .map(|v| {
+            let mut v = v.clone();
+            if let Some(value) = v.get_mut("value")
+                && (value.is_boolean() || value.is_number())
+            {
+                *value = Value::String(value.to_string());
+            }
+            v
+        })
+        .collect()
+}
+
 /// The Role's rules: `rbac.rules` (missing fields defaulted) or [`default_rules`], plus the
-/// PodSecurityPolicy rule when `rbac.podSecurityPolicy.enabled`.
-fn rbac_rules(values: &Value) -> Value {
+/// PodSecurityPolicy rule when `rbac.podSecurityPolicy.enabled`, plus namespace rights when
+/// the config gives each job a namespace of its own.
+fn rbac_rules(values: &Value, jobs: &Jobs, warnings: &mut Vec<String>) -> Result<Value, Error> {
     let mut rbac_rules = match lookup(values, "rbac.rules") {
         Some(Value::Array(rules)) if !rules.is_empty() => {
+            if let Some(i) = rules.iter().position(|r| !r.is_object()) {
+                return Err(Error::InvalidValue {
+                    key: format!("rbac.rules[{i}]"),
+                    message: "a rule must be a map (apiGroups, resources, verbs); \
+                              write e.g. {resources: [pods], verbs: [get]}"
+                        .into(),
+                });
+            }
             Value::Array(rules.iter().map(with_rule_defaults).collect())
         }
         _ => default_rules(),
     };
+    if jobs.namespace_per_job && bool_at(values, "rbac.create").unwrap_or(false) {
+        if bool_at(values, "rbac.clusterWideAccess").unwrap_or(false) {
+            if let Value::Array(rules) = &mut rbac_rules {
+                rules.push(json!({"apiGroups": [""], "resources": ["namespaces"], "verbs": ["create", "delete", "get"]}));
+            }
+        } else {
+            warnings.push(
+                "runners.config sets namespace_per_job: each job gets a namespace of its own, \
+                 which a Role in one namespace cannot cover; set rbac.clusterWideAccess=true \
+                 (a ClusterRole that may also create and delete namespaces)"
+                    .into(),
+            );
+        }
+    }
     if bool_at(values, "rbac.podSecurityPolicy.enabled").unwrap_or(false)
         && let Value::Array(rules) = &mut rbac_rules
     {
@@ -458,7 +593,7 @@ fn rbac_rules(values: &Value) -> Value {
             .unwrap_or(json!([]));
         rules.push(json!({"apiGroups": ["policy"], "resources": ["podsecuritypolicies"], "verbs": ["use"], "resourceNames": names}));
     }
-    rbac_rules
+    Ok(rbac_rules)
 }
 
 /// A user's rule with `apiGroups`, `resources` and `verbs` defaulted as the chart does.
@@ -594,6 +729,7 @@ mod tests {
                 "configDir",
                 "createNamespace",
                 "createServiceAccount",
+                "envVars",
                 "fullname",
                 "hpa",
                 "image",
@@ -601,11 +737,13 @@ mod tests {
                 "labels",
                 "monitoringApi",
                 "namespace",
+                "namespacePerJob",
                 "podImagePullSecrets",
                 "podLabels",
                 "podMonitorEndpoint",
                 "podSecurityLevel",
                 "privilegedJobs",
+                "rbacNamespace",
                 "rbacRules",
                 "registrationToken",
                 "runnerConfig",
@@ -615,7 +753,9 @@ mod tests {
                 "serviceAccountImagePullSecrets",
                 "serviceAccountName",
                 "serviceMonitorEndpoint",
+                "serviceSelector",
                 "sessionServer",
+                "sessionServerName",
                 "setsNamespace",
                 "tokenSecret",
             ]

@@ -13,6 +13,7 @@ use crate::values::Values;
 mod chart;
 mod extra_objects;
 pub mod gotmpl;
+pub mod names;
 mod order;
 mod output;
 pub mod runner_config;
@@ -134,6 +135,14 @@ pub enum Error {
          runner-registration-token"
     )]
     MissingToken,
+    /// A release name, namespace or object name Kubernetes or helm would refuse.
+    #[error("{what}: {rule}")]
+    InvalidName {
+        /// The name and what it is (`release name "My_Runner"`).
+        what: String,
+        /// The rule it breaks.
+        rule: String,
+    },
     /// A value that cannot be used.
     #[error("{key}: {message}")]
     InvalidValue {
