@@ -70,6 +70,7 @@ fn engine() -> &'static tera::Tera {
         let mut tera = tera::Tera::new();
         tera.register_filter("json", tera_contrib::json::json_encode);
         tera.register_filter("b64", tera_contrib::base64::b64_encode);
+        tera.register_filter("toml", toml_encode);
         tera.add_raw_templates(TEMPLATES.iter().copied())
             .unwrap_or_else(|e| panic!("embedded templates must parse: {e}"));
         tera
@@ -122,6 +123,28 @@ pub(super) fn parse_documents(source: &str, text: &str) -> Result<Vec<Object>, E
         });
     }
     Ok(objects)
+}
+
+/// `{{ value | toml }}`: a TOML scalar. A string is TOML-encoded (quoted, escaped: it can
+/// never end its string or add a key or table), a number or boolean is written as is;
+/// anything else is an error.
+fn toml_encode(val: &tera::Value, _: tera::Kwargs, _: &tera::State) -> tera::TeraResult<String> {
+    if let Some(s) = val.as_str() {
+        return Ok(toml::Value::String(s.to_string()).to_string());
+    }
+    if let Some(b) = val.as_bool() {
+        return Ok(b.to_string());
+    }
+    if let Some(i) = val.as_i64() {
+        return Ok(i.to_string());
+    }
+    match val.as_f64() {
+        Some(f) if f.is_finite() => Ok(f.to_string()),
+        _ => Err(tera::Error::message(format!(
+            "a TOML value must be a string, number or boolean, not {}",
+            val.name()
+        ))),
+    }
 }
 
 /// The field a line of rendered JSON sets (`"name": ...`), when it is a plain field name

@@ -8,20 +8,37 @@ use super::{Error, Object};
 
 /// `Kind/namespace/name` (or `Kind/name` for cluster-scoped objects).
 pub fn describe(o: &Object) -> String {
-    match o.namespace() {
-        Some(ns) => format!("{}/{}/{}", o.kind(), ns, o.name()),
-        None => format!("{}/{}", o.kind(), o.name()),
+    crate::object::ObjectRef::of(&o.value).to_string()
+}
+
+/// A deserialisation error without the value that caused it (values may hold secrets):
+/// `invalid type: string "...", expected i32` becomes `invalid type: a string, expected i32`.
+fn without_value(message: &str) -> String {
+    for head in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(head)
+            && let Some((found, expected)) = rest.split_once(", expected ")
+        {
+            let kind = found.split_whitespace().next().unwrap_or(found);
+            let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
+            return format!("{head}{article} {kind}, expected {expected}");
+        }
     }
+    message.to_string()
 }
 
 fn check_as<T: DeserializeOwned>(o: &Object) -> Result<(), Error> {
     let mut unknown = Vec::new();
-    let result: Result<T, _> =
-        serde_ignored::deserialize(&o.value, |path| unknown.push(path.to_string()));
+    let mut record = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let ignoring = serde_ignored::Deserializer::new(&o.value, &mut record);
+    let result: Result<T, _> = serde_path_to_error::deserialize(ignoring);
     if let Err(e) = result {
         return Err(Error::Schema {
             object: describe(o),
-            message: format!("invalid object: {e}"),
+            message: format!("{}: {}", e.path(), without_value(&e.inner().to_string())),
         });
     }
     if !unknown.is_empty() {
@@ -85,5 +102,30 @@ pub fn check(o: &Object) -> Result<(), Error> {
         }
         ("networking.k8s.io/v1", "Ingress") => check_as::<networking::v1::Ingress>(o),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_field_not_the_value() {
+        let o = Object {
+            source: "t".into(),
+            value: serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "d", "namespace": "n"},
+                "spec": {"replicas": "glrt-SECRET", "selector": {}, "template": {}}}),
+        };
+        let e = check(&o).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "Deployment/n/d: spec.replicas: invalid type: a string, expected i32"
+        );
+        assert_eq!(without_value("missing field `x`"), "missing field `x`");
+        assert_eq!(
+            without_value("invalid value: integer `-1`, expected u16"),
+            "invalid value: an integer, expected u16"
+        );
     }
 }
