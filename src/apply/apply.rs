@@ -53,11 +53,13 @@ impl Engine {
             let r = self.apply_one(c, &mut report).await?;
             record(&mut report.results, &mut on_result, r);
         }
+        let mut rv = plan.parent.resource_version.clone();
         let written = if parent_current {
             live
         } else {
             report.writes += 1;
-            self.write_parent(&plan.applyset, &union.0, &union.1)
+            rv = self
+                .write_parent(&plan.applyset, &union.0, &union.1, rv.as_deref())
                 .await?;
             union
         };
@@ -70,7 +72,7 @@ impl Engine {
         self.prune(&plan.prune, &mut report, &mut on_result).await?;
         if target != written {
             report.writes += 1;
-            self.write_parent(&plan.applyset, &target.0, &target.1)
+            self.write_parent(&plan.applyset, &target.0, &target.1, rv.as_deref())
                 .await?;
         }
         Ok(report)

@@ -54,6 +54,9 @@ pub struct ParentState {
     pub namespaces: BTreeSet<String>,
     /// The tooling annotation.
     pub tooling: Option<String>,
+    /// The parent's resourceVersion as read: the next write of the parent is conditional on
+    /// it (optimistic concurrency), so a parent changed since is never overwritten blindly.
+    pub resource_version: Option<String>,
 }
 
 impl ApplySet {
@@ -173,9 +176,33 @@ impl ApplySet {
             group_kinds: split(ann(ANNOTATION_GROUP_KINDS)),
             namespaces: split(ann(ANNOTATION_NAMESPACES)),
             tooling,
+            resource_version: live
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         })
     }
 }
+
+/// The group-kinds runnerctl's templates render. Members are also looked for among these,
+/// not only among the parent's `contains-group-kinds`: a member whose kind was lost from a
+/// hand-edited parent is still found, pruned or deleted, and the parent repaired.
+pub const RENDERED_GROUP_KINDS: &[&str] = &[
+    "Namespace",
+    "ServiceAccount",
+    "Secret",
+    "ConfigMap",
+    "Service",
+    "Role.rbac.authorization.k8s.io",
+    "RoleBinding.rbac.authorization.k8s.io",
+    "ClusterRole.rbac.authorization.k8s.io",
+    "ClusterRoleBinding.rbac.authorization.k8s.io",
+    "Deployment.apps",
+    "HorizontalPodAutoscaler.autoscaling",
+    "Ingress.networking.k8s.io",
+    "ServiceMonitor.monitoring.coreos.com",
+    "PodMonitor.monitoring.coreos.com",
+];
 
 /// Live members with their kinds.
 pub(crate) type Members = Vec<(Kind, Value)>;
@@ -227,25 +254,35 @@ impl Engine {
         Ok((parent, members))
     }
 
-    /// Write the parent with these group-kinds and namespaces.
+    /// Write the parent with these group-kinds and namespaces, on condition that it is still
+    /// at `resource_version` (when given: a parent changed since fails with a conflict).
+    /// Returns the new resourceVersion.
     pub(crate) async fn write_parent(
         &self,
         set: &ApplySet,
         group_kinds: &BTreeSet<String>,
         namespaces: &BTreeSet<String>,
-    ) -> Result<(), Error> {
+        resource_version: Option<&str>,
+    ) -> Result<Option<String>, Error> {
         let kind = self.secret_kind().await?;
-        let body = set.parent_object(group_kinds, namespaces);
+        let mut body = set.parent_object(group_kinds, namespaces);
+        if let Some(rv) = resource_version {
+            body["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+        }
         let p = ApplyParams {
             manager: &self.opts.field_manager,
             force: true,
             dry_run: false,
         };
-        self.cluster
+        let written = self
+            .cluster
             .apply(&kind, Some(&set.namespace), &set.name, &body, p)
             .await
             .map_err(|e| Error::api(&set.parent_ref(), "apply", e))?;
-        Ok(())
+        Ok(written
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string))
     }
 
     /// Every live member of the ApplySet (objects labelled part-of its id), with their kinds,
@@ -258,8 +295,18 @@ impl Engine {
         let mut futs: Vec<BoxFut<Result<Members, Error>>> = Vec::new();
         let mut namespaces: BTreeSet<String> = parent.namespaces.clone();
         namespaces.insert(set.namespace.clone());
-        for gk in &parent.group_kinds {
-            let (group, kind_name) = parse_group_kind(gk);
+        let extra = RENDERED_GROUP_KINDS
+            .iter()
+            .map(|gk| gk.to_string())
+            .filter(|gk| !parent.group_kinds.contains(gk));
+        let all: Vec<(String, bool)> = parent
+            .group_kinds
+            .iter()
+            .map(|gk| (gk.clone(), false))
+            .chain(extra.map(|gk| (gk, true)))
+            .collect();
+        for (gk, repair_only) in all {
+            let (group, kind_name) = parse_group_kind(&gk);
             let kind = match self.cluster.resolve_group_kind(&group, &kind_name).await {
                 Ok(Some(k)) => k,
                 Ok(None) => continue, // the API is gone (CRD removed): nothing to list
@@ -276,18 +323,23 @@ impl Engine {
                 let selector = set.selector();
                 let parent_ref = set.parent_ref();
                 futs.push(Box::pin(async move {
-                    let items = engine
+                    let listed = engine
                         .cluster
                         .list(&kind, ns.as_deref(), Some(&selector), None)
-                        .await
-                        .map_err(|e| {
-                            let mut r = parent_ref.clone();
-                            r.kind = kind.resource.kind.clone();
-                            r.api_version = kind.resource.api_version.clone();
-                            r.name = "*".into();
-                            r.namespace = ns.clone();
-                            Error::api(&r, "list", e)
-                        })?;
+                        .await;
+                    // A kind listed only to repair a hand-edited parent may be out of this
+                    // identity's reach (cluster-scoped kinds): then there is nothing to repair.
+                    if repair_only && matches!(&listed, Err(kube::Error::Api(s)) if s.code == 403) {
+                        return Ok(Vec::new());
+                    }
+                    let items = listed.map_err(|e| {
+                        let mut r = parent_ref.clone();
+                        r.kind = kind.resource.kind.clone();
+                        r.api_version = kind.resource.api_version.clone();
+                        r.name = "*".into();
+                        r.namespace = ns.clone();
+                        Error::api(&r, "list", e)
+                    })?;
                     Ok(items.into_iter().map(|v| (kind.clone(), v)).collect())
                 }));
             }

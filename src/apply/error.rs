@@ -28,6 +28,10 @@ pub enum Remedy {
     CreateNamespace,
     /// Adopt the existing object into the release, or rename the release's objects.
     Adopt,
+    /// Wait longer for the other run, or take its lock over if it was killed.
+    Unlock,
+    /// Plan and run again: the release changed since the plan was made.
+    RunAgain,
 }
 
 /// Errors of the apply engine.
@@ -106,6 +110,24 @@ pub enum Error {
         object: ObjectRef,
         /// Who it belongs to, from its labels, annotations and field managers.
         owner: String,
+    },
+    /// Another run holds the release's lock and did not finish in time.
+    #[error(
+        "{lease}: the release is locked by {holder} since {since}; another apply or uninstall is running"
+    )]
+    Locked {
+        /// The Lease.
+        lease: ObjectRef,
+        /// Its holder (`runnerctl@host/pid`).
+        holder: String,
+        /// When it was taken.
+        since: String,
+    },
+    /// Another run took the lock over (this run paused longer than the lease lasts).
+    #[error("{lease}: lost the release's lock to another run; nothing more was written")]
+    LockLost {
+        /// The Lease.
+        lease: ObjectRef,
     },
     /// No ApplySet parent: the release is not installed (in this namespace).
     #[error("{parent} not found: release not installed in this namespace")]
@@ -187,10 +209,14 @@ impl Error {
             Error::Conflict { .. } => Some(Remedy::ForceConflicts),
             Error::Immutable { .. } => Some(Remedy::Recreate),
             Error::NotOwned { .. } => Some(Remedy::Adopt),
+            Error::Locked { .. } => Some(Remedy::Unlock),
+            Error::LockLost { .. } => Some(Remedy::RunAgain),
             Error::Api { source, .. } => match source.as_ref() {
                 kube::Error::Api(s) if s.code == 404 && s.message.starts_with("namespaces \"") => {
                     Some(Remedy::CreateNamespace)
                 }
+                // A write conditional on a resourceVersion lost the race.
+                kube::Error::Api(s) if s.code == 409 => Some(Remedy::RunAgain),
                 _ => None,
             },
             Error::Many(errs) => errs.iter().find_map(Error::remedy),

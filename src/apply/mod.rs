@@ -55,6 +55,7 @@ mod applyset;
 mod delete;
 mod diff;
 mod error;
+mod lock;
 mod managed_fields;
 mod plan;
 mod prune;
@@ -68,6 +69,7 @@ pub use applyset::{
 };
 pub use diff::{DiffOptions, mask_secrets};
 pub use error::{Error, FieldConflict, Remedy};
+pub use lock::{LEASE_DURATION, Lock, LockOptions};
 pub use managed_fields::{ADOPTABLE_MANAGERS, normalize};
 pub use plan::{Adoption, Change, Plan, PlannedAction, Summary};
 pub use status::{ObjectStatus, StatusReport};

@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::args::{PlanArgs, WaitArgs};
+use super::args::{LockArgs, PlanArgs, WaitArgs};
 use super::session::{Session, print_plan};
-use crate::apply::{EngineOptions, WaitOptions};
+use crate::apply::{EngineOptions, Lock, WaitOptions};
 
 /// Arguments of `runnerctl apply`.
 #[derive(Debug, Args)]
@@ -56,6 +56,9 @@ pub struct ApplyArgs {
     /// `--wait`, `--timeout`.
     #[command(flatten)]
     pub wait: WaitArgs,
+    /// `--force-unlock`.
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 fn confirm() -> anyhow::Result<bool> {
@@ -66,7 +69,7 @@ fn confirm() -> anyhow::Result<bool> {
     Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
-/// Run `runnerctl apply`.
+/// Run `runnerctl apply`: plan, show, confirm and apply under the release's lock, then wait.
 pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     let opts = EngineOptions::default()
         .force_conflicts(args.force_conflicts)
@@ -74,11 +77,21 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         .adopt(args.plan.adopt);
     let p = &args.plan;
     let s = Session::connect(&p.cluster, opts)?;
-    let plan = s.plan(&p.manifest)?;
-    print_plan(&plan, p.show_secrets)?;
     if args.dry_run {
+        print_plan(&s.plan(&p.manifest)?, p.show_secrets)?;
         return Ok(ExitCode::from(super::EXIT_OK));
     }
+    let release = &p.manifest.release;
+    s.locked(release, args.wait.timeout, args.lock.force_unlock, |lock| {
+        apply_locked(&s, &args, lock)
+    })
+}
+
+/// The part of `apply` that runs under the lock.
+fn apply_locked(s: &Session, args: &ApplyArgs, lock: Option<&Lock>) -> anyhow::Result<ExitCode> {
+    let p = &args.plan;
+    let plan = s.plan(&p.manifest)?;
+    print_plan(&plan, p.show_secrets)?;
     let changes = plan.summary().has_changes();
     if changes
         && !args.yes
@@ -88,6 +101,9 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     {
         eprintln!("runnerctl: not applied");
         return Ok(ExitCode::from(super::EXIT_ERROR));
+    }
+    if let Some(lock) = lock {
+        s.rt.block_on(lock.confirm())?;
     }
     let report = s.rt.block_on(s.engine.apply(&plan, |r| {
         if r.action != crate::apply::Action::Unchanged {

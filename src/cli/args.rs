@@ -112,6 +112,15 @@ pub struct PlanArgs {
     pub adopt: bool,
 }
 
+/// `--force-unlock` (apply, uninstall): the release's lock.
+#[derive(Debug, Clone, Args)]
+pub struct LockArgs {
+    /// Take the release's lock even if another run holds it. Only for a lock left by a run
+    /// that was killed (an abandoned lock also expires by itself 30 s after its last renewal).
+    #[arg(long)]
+    pub force_unlock: bool,
+}
+
 /// `--wait[=BOOL]` and `--timeout` (apply, uninstall). Each verb says in its help what it
 /// waits for (`mut_arg("wait", ...)`).
 #[derive(Debug, Clone, Args)]

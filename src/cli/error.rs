@@ -33,6 +33,11 @@ fn hint(remedy: Remedy) -> &'static str {
         }
         Remedy::Recreate => "rerun with --recreate to delete and recreate the object",
         Remedy::CreateNamespace => "create the namespace first, or pass --create-namespace",
+        Remedy::Unlock => {
+            "wait for the other run (a longer --timeout), or if it was killed, rerun with \
+             --force-unlock"
+        }
+        Remedy::RunAgain => "run the command again: the release changed since the plan was made",
         Remedy::Adopt => {
             "rerun with --adopt to take the object over (it then belongs to this release and is \
              deleted with it), or choose other names (release name, fullnameOverride)"

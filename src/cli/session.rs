@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 
 use super::args::{ClusterArgs, ManifestArgs, ReleaseArgs};
-use crate::apply::{ApplySet, DiffOptions, Engine, EngineOptions, Plan};
+use crate::apply::{ApplySet, DiffOptions, Engine, EngineOptions, Lock, LockOptions, Plan};
 use crate::k8s::ClientOptions;
 
 /// The release namespace: `-n`, else the one rule every verb uses (the kubeconfig context's
@@ -93,6 +93,55 @@ impl Session {
     /// The ApplySet of an installed release (status, uninstall).
     pub(crate) fn applyset(&self, release: &ReleaseArgs) -> ApplySet {
         ApplySet::for_release(&release.release, &namespace(release, &self.client))
+    }
+
+    /// Take the release's lock (waiting up to `wait` for another run, saying so on stderr).
+    /// `None` when the release namespace does not exist yet.
+    pub(crate) fn lock(
+        &self,
+        release: &ReleaseArgs,
+        wait: std::time::Duration,
+        force_unlock: bool,
+    ) -> anyhow::Result<Option<Lock>> {
+        let opts = LockOptions { wait, force_unlock };
+        let set = self.applyset(release);
+        let locked = self.rt.block_on(self.engine.lock(&set, &opts, |holder| {
+            eprintln!(
+                "runnerctl: waiting for the release's lock, held by {holder} (up to {}s)",
+                wait.as_secs()
+            )
+        }));
+        match locked {
+            // An identity that may not create Leases (e.g. namespace `edit` rights only) still
+            // works, without the protection against concurrent runs.
+            Err(e) if e.status_code() == Some(403) => {
+                print_warnings(&[format!(
+                    "cannot take the release's lock ({e}); concurrent runs are not prevented \
+                     (grant create/get/patch/delete on leases.coordination.k8s.io)"
+                )]);
+                Ok(None)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Run `work` holding the release's lock, then give the lock back (also when `work`
+    /// fails). A failure to give it back is a warning: the lease expires by itself.
+    pub(crate) fn locked<T>(
+        &self,
+        release: &ReleaseArgs,
+        wait: std::time::Duration,
+        force_unlock: bool,
+        work: impl FnOnce(Option<&Lock>) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let lock = self.lock(release, wait, force_unlock)?;
+        let result = work(lock.as_ref());
+        if let Some(lock) = lock
+            && let Err(e) = self.rt.block_on(lock.release())
+        {
+            eprintln!("runnerctl: warning: could not release the lock: {e}");
+        }
+        result
     }
 
     /// Render the release from the flags and plan it against the cluster (diff, apply).

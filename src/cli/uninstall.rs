@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::args::{ClusterArgs, ReleaseArgs, WaitArgs};
+use super::args::{ClusterArgs, LockArgs, ReleaseArgs, WaitArgs};
 use super::session::Session;
 use crate::apply::{EngineOptions, UninstallOptions};
 
@@ -29,6 +29,9 @@ pub struct UninstallArgs {
     /// `--wait`, `--timeout`.
     #[command(flatten)]
     pub wait: WaitArgs,
+    /// `--force-unlock`.
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 /// Run `runnerctl uninstall`.
@@ -40,6 +43,13 @@ pub fn run(args: UninstallArgs) -> anyhow::Result<ExitCode> {
         wait: args.wait.wait,
         timeout: args.wait.timeout,
     };
-    s.rt.block_on(s.engine.uninstall(&set, &opts, |r| eprintln!("{r}")))?;
-    Ok(ExitCode::from(super::EXIT_OK))
+    s.locked(
+        &args.release,
+        args.wait.timeout,
+        args.lock.force_unlock,
+        |_| {
+            s.rt.block_on(s.engine.uninstall(&set, &opts, |r| eprintln!("{r}")))?;
+            Ok(ExitCode::from(super::EXIT_OK))
+        },
+    )
 }

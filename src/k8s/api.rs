@@ -88,6 +88,7 @@ const BUILTIN_KINDS: &[(&str, &str, &str, bool)] = &[
     ("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", true),
     ("batch/v1", "Job", "jobs", true),
     ("batch/v1", "CronJob", "cronjobs", true),
+    ("coordination.k8s.io/v1", "Lease", "leases", true),
 ];
 
 fn builtin_kinds() -> impl Iterator<Item = Kind> {
@@ -480,6 +481,21 @@ impl Cluster {
             .map_err(kube::Error::BuildRequest)?;
         // Not repeated: guarded by a resourceVersion test, a second send after a lost answer
         // would fail although the first succeeded. A rerun converges instead.
+        self.send(req, false).await
+    }
+
+    /// Create an object (POST): an error with status 409 when it exists. Not repeated after
+    /// a lost answer (a second create would fail although the first succeeded).
+    pub async fn create(
+        &self,
+        kind: &Kind,
+        ns: Option<&str>,
+        body: &Value,
+    ) -> Result<Value, kube::Error> {
+        let data = serde_json::to_vec(body).map_err(kube::Error::SerdeError)?;
+        let req = Request::new(kind.url(ns))
+            .create(&kube::api::PostParams::default(), data)
+            .map_err(kube::Error::BuildRequest)?;
         self.send(req, false).await
     }
 
