@@ -193,7 +193,7 @@ fn an_immutable_selector_change_needs_recreate() {
     let r = runnerctl(&strs(&seed_in(
         "apply",
         &ns,
-        &["--yes", "--force-conflicts"],
+        &["--yes", "--force-conflicts", "--adopt"],
     )))
     .expect(1);
     assert!(
@@ -209,7 +209,7 @@ fn an_immutable_selector_change_needs_recreate() {
     let r = runnerctl(&strs(&seed_in(
         "apply",
         &ns,
-        &["--yes", "--force-conflicts", "--recreate"],
+        &["--yes", "--force-conflicts", "--recreate", "--adopt"],
     )))
     .expect(0);
     assert!(

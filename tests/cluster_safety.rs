@@ -35,7 +35,8 @@ fn a_held_lock_makes_a_second_run_wait_then_fail_naming_the_holder() {
     ))
     .expect(1);
     assert!(
-        r.stderr.contains("waiting for the release's lock, held by someone-else"),
+        r.stderr
+            .contains("waiting for the release's lock, held by someone-else"),
         "{}",
         r.stderr
     );
@@ -47,7 +48,11 @@ fn a_held_lock_makes_a_second_run_wait_then_fail_naming_the_holder() {
         r.stderr
     );
     assert!(r.stderr.contains("--force-unlock"), "{}", r.stderr);
-    assert_eq!(resource_versions(&ns), before, "nothing written while locked");
+    assert_eq!(
+        resource_versions(&ns),
+        before,
+        "nothing written while locked"
+    );
     let r = runnerctl(&["uninstall", "-n", &ns, "--timeout", "2s"]).expect(1);
     assert!(r.stderr.contains("locked by someone-else"), "{}", r.stderr);
 
@@ -55,7 +60,13 @@ fn a_held_lock_makes_a_second_run_wait_then_fail_naming_the_holder() {
     runnerctl(&seed_args(
         "apply",
         &ns,
-        &["--yes", "--set", "concurrent=3", "--force-unlock", "--wait=false"],
+        &[
+            "--yes",
+            "--set",
+            "concurrent=3",
+            "--force-unlock",
+            "--wait=false",
+        ],
     ))
     .expect(0);
     kubectl(&["get", "lease", "-n", &ns, "gitlab-runner-lock"], None).expect(1);

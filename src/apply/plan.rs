@@ -491,6 +491,28 @@ impl Engine {
     /// managers runnerctl adopts are resolved by the takeover, so the dry-run is forced then.
     async fn dry_run(&self, change: &Change) -> Result<Value, Error> {
         if change.adoption.is_some() {
+            // The dry-run against the live object still tells an immutable-field change
+            // (planned as a recreate); what the object becomes comes from the dry-run as new.
+            let forced = ApplyParams {
+                manager: &self.opts.field_manager,
+                force: true,
+                dry_run: true,
+            };
+            let o = &change.object;
+            let live = self
+                .cluster
+                .apply(
+                    &change.kind,
+                    o.namespace.as_deref(),
+                    &o.name,
+                    &change.desired,
+                    forced,
+                )
+                .await
+                .map_err(|e| Error::api(o, "dry-run apply", e));
+            if let Err(e @ Error::Immutable { .. }) = live {
+                return Err(e);
+            }
             return self.dry_run_as_new(change).await;
         }
         let p = ApplyParams {
