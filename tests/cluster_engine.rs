@@ -181,5 +181,10 @@ async fn an_object_someone_else_made_is_refused_then_adopted_on_request() {
         .plan(&set, &objects)
         .await
         .unwrap();
-    assert!(!again.summary().has_changes(), "adopted: a member now");
+    assert!(
+        !again.summary().has_changes(),
+        "adopted: a member now: {:?}\n{}",
+        actions(&again),
+        again.diff(&Default::default())
+    );
 }

@@ -461,7 +461,7 @@ impl Engine {
             change.after = Some(change.desired.clone());
             return Ok(change);
         }
-        match self.dry_run(&change).await {
+        match self.dry_run_consistent(&mut change).await {
             Ok(after) => {
                 change.action = match &change.live {
                     None => PlannedAction::Create,
@@ -485,6 +485,39 @@ impl Engine {
             Err(e) => return Err(e),
         }
         Ok(change)
+    }
+
+    /// The dry-run, compared against the live object it was applied to: when a controller
+    /// changed the object between the GET and the dry-run (a Deployment rolling out), the
+    /// resourceVersions differ; the live object is read again and the dry-run repeated, so
+    /// the plan never shows someone else's concurrent change as runnerctl's.
+    async fn dry_run_consistent(&self, change: &mut Change) -> Result<Value, Error> {
+        let rv = |v: &Value| {
+            v.pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let mut attempts = 0;
+        loop {
+            let after = self.dry_run(change).await?;
+            attempts += 1;
+            let Some(live) = &change.live else {
+                return Ok(after);
+            };
+            if attempts >= 3 || rv(live) == rv(&after) || change.adoption.is_some() {
+                return Ok(after);
+            }
+            let o = &change.object;
+            match self
+                .cluster
+                .get(&change.kind, o.namespace.as_deref(), &o.name)
+                .await
+                .map_err(|e| Error::api(o, "get", e))?
+            {
+                Some(fresh) => change.live = Some(fresh),
+                None => return Ok(after),
+            }
+        }
     }
 
     /// The server-side dry-run apply of a change's desired state. Conflicts only with
