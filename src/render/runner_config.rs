@@ -14,7 +14,10 @@
 //! the runner's decoder; below a map (`[runners.feature_flags]`, `node_selector`) any key is
 //! accepted. Keys at the top level are ignored by the runner's registration (it takes only
 //! the `[[runners]]` entry) and are reported too.
-
+//!
+//! **Privileged.** `privileged = true` is set with a TOML document editor (`toml_edit`) in
+//! `[runners.kubernetes]` of the one `[[runners]]` (the table is created if missing), so the
+//! user's comments and layout stay and the line can never land inside a multi-line string.
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -134,14 +137,11 @@ fn decide_privileged(
     Ok(match (want, configured) {
         (true, Some(false)) => return Err(Error::PrivilegedConflict),
         (true, None) => {
-            *text = insert_privileged(text);
-            // The inserted line must leave valid TOML that now says privileged = true.
-            let check: toml::Table = toml::from_str(text).map_err(|e| Error::Toml {
+            *text = set_privileged(text).map_err(|message| Error::Toml {
                 line: 0,
                 column: 0,
-                message: format!("could not add privileged = true: {}", e.message()),
+                message: format!("could not add privileged = true: {message}"),
             })?;
-            debug_assert!(check.contains_key("runners"));
             true
         }
         (_, Some(p)) => p,
@@ -176,29 +176,86 @@ fn parse(evaluated: &Evaluated) -> Result<toml::Table, Error> {
     })
 }
 
-/// Add `privileged = true` to the `[runners.kubernetes]` table, keeping the user's text.
-fn insert_privileged(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 32);
-    let mut done = false;
-    for line in text.split_inclusive('\n') {
-        out.push_str(line);
-        let header: String = line.chars().filter(|c| !c.is_whitespace()).collect();
-        if !done && header.starts_with("[runners.kubernetes]") {
-            if !line.ends_with('\n') {
-                out.push('\n');
+/// Set `privileged = true` in `[runners.kubernetes]` of the one `[[runners]]`, creating the
+/// table when missing, with a document editor: everything else of the text stays as written.
+/// The new line is indented like its neighbours. `Err` names what stood in the way.
+fn set_privileged(text: &str) -> Result<String, String> {
+    use toml_edit::{DocumentMut, Item, Table, Value};
+
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| e.message().trim().to_string())?;
+    let runner = doc
+        .get_mut("runners")
+        .and_then(Item::as_array_of_tables_mut)
+        .and_then(|runners| runners.get_mut(0))
+        .ok_or("no [[runners]] table")?;
+    let runner_indent = line_indent(runner.decor().prefix().and_then(|p| p.as_str()));
+    match runner.get_mut("kubernetes") {
+        None => {
+            let mut table = Table::new();
+            table.decor_mut().set_prefix(format!("{runner_indent}  "));
+            table.insert("privileged", toml_edit::value(true));
+            set_key_indent(&mut table, "privileged", &format!("{runner_indent}    "));
+            runner.insert("kubernetes", Item::Table(table));
+        }
+        Some(Item::Table(table)) => {
+            let indent = sibling_indent(table).unwrap_or_else(|| {
+                let header = line_indent(table.decor().prefix().and_then(|p| p.as_str()));
+                format!("{header}  ")
+            });
+            if table.is_implicit() && !table.is_dotted() {
+                // Only sub-tables were written (`[runners.kubernetes.volumes]`): the header
+                // appears now, before them.
+                table.set_implicit(false);
+                table.decor_mut().set_prefix(format!("{runner_indent}  "));
             }
-            let indent: String = line.chars().take_while(|c| c.is_whitespace()).collect();
-            out.push_str(&format!("{indent}  privileged = true\n"));
-            done = true;
+            table.insert("privileged", toml_edit::value(true));
+            if !table.is_dotted() {
+                set_key_indent(table, "privileged", &indent);
+            }
         }
-    }
-    if !done {
-        if !out.ends_with('\n') {
-            out.push('\n');
+        Some(Item::Value(Value::InlineTable(table))) => {
+            // The space before `}` moves from the last value to the new one.
+            let trailing = table.iter_mut().last().map(|(_, v)| {
+                let suffix = v.decor().suffix().and_then(|s| s.as_str()).unwrap_or("");
+                let suffix = suffix.to_string();
+                v.decor_mut().set_suffix("");
+                suffix
+            });
+            table.insert("privileged", true.into());
+            if let (Some(suffix), Some(v)) = (trailing, table.get_mut("privileged")) {
+                v.decor_mut().set_suffix(suffix);
+            }
         }
-        out.push_str("  [runners.kubernetes]\n    privileged = true\n");
+        Some(_) => return Err("runners.kubernetes is not a table".into()),
     }
-    out
+    Ok(doc.to_string())
+}
+
+/// The whitespace that starts the last line of a decor prefix (`"\n# note\n  "` -> `"  "`).
+fn line_indent(prefix: Option<&str>) -> String {
+    let last = prefix.unwrap_or("").rsplit('\n').next().unwrap_or("");
+    last.chars()
+        .take_while(|c| *c == ' ' || *c == '\t')
+        .collect()
+}
+
+/// The indentation of the table's own keys (the last one's), if it has any.
+fn sibling_indent(table: &toml_edit::Table) -> Option<String> {
+    table
+        .iter()
+        .filter(|(_, item)| item.is_value())
+        .filter_map(|(k, _)| table.key(k))
+        .last()
+        .map(|k| line_indent(k.leaf_decor().prefix().and_then(|p| p.as_str())))
+}
+
+/// Indents the line of `key` in `table`.
+fn set_key_indent(table: &mut toml_edit::Table, key: &str, indent: &str) {
+    if let Some(mut k) = table.key_mut(key) {
+        k.leaf_decor_mut().set_prefix(indent);
+    }
 }
 
 /// The generated table of GitLab Runner's keys (see the module docs).
@@ -710,6 +767,80 @@ mod tests {
         assert_eq!(
             known.display("runners.kubernetes.volumes.empty_dir"),
             "[[runners.kubernetes.volumes.empty_dir]]"
+        );
+    }
+
+    #[test]
+    fn privileged_is_set_with_the_document_editor() {
+        let values = json!({});
+        // A multi-line string holding a `[runners.kubernetes]` line: the line-matching editor
+        // inserted inside it.
+        let src = "[[runners]]\n  # the runner\n  pre_build_script = \"\"\"\n[runners.kubernetes]\necho\n\"\"\"\n  [runners.kubernetes]\n    # job pods\n    image = \"alpine\" # default image\n\n  # caches\n  [runners.cache]\n    Type = \"s3\"\n";
+        let cfg = process(src, &scope(&values), true, false).unwrap();
+        assert_eq!(
+            cfg.text,
+            "[[runners]]\n  # the runner\n  pre_build_script = \"\"\"\n[runners.kubernetes]\necho\n\"\"\"\n  [runners.kubernetes]\n    # job pods\n    image = \"alpine\" # default image\n    privileged = true\n\n  # caches\n  [runners.cache]\n    Type = \"s3\"\n"
+        );
+        let parsed: toml::Table = toml::from_str(&cfg.text).unwrap();
+        assert_eq!(
+            parsed["runners"][0]["pre_build_script"].as_str(),
+            Some("[runners.kubernetes]\necho\n")
+        );
+
+        // No table: one is created after the runner's keys, indented like the default config.
+        let cfg = process(
+            "[[runners]]\n  name = \"x\" # me\n",
+            &scope(&values),
+            true,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.text,
+            "[[runners]]\n  name = \"x\" # me\n  [runners.kubernetes]\n    privileged = true\n"
+        );
+
+        // Only a sub-table was written: the header appears, before it.
+        let src = "[[runners]]\n  [[runners.kubernetes.services]]\n    name = \"docker:dind\"\n";
+        let cfg = process(src, &scope(&values), true, false).unwrap();
+        let parsed: toml::Table = toml::from_str(&cfg.text).unwrap();
+        assert_eq!(
+            parsed["runners"][0]["kubernetes"]["privileged"].as_bool(),
+            Some(true)
+        );
+        assert_eq!(
+            parsed["runners"][0]["kubernetes"]["services"][0]["name"].as_str(),
+            Some("docker:dind")
+        );
+
+        // Inline and dotted tables keep their form.
+        let cfg = process(
+            "[[runners]]\n  kubernetes = { image = \"a\" }\n",
+            &scope(&values),
+            true,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.text,
+            "[[runners]]\n  kubernetes = { image = \"a\", privileged = true }\n"
+        );
+        let cfg = process(
+            "[[runners]]\n  kubernetes.image = \"a\"\n",
+            &scope(&values),
+            true,
+            false,
+        )
+        .unwrap();
+        let parsed: toml::Table = toml::from_str(&cfg.text).unwrap();
+        assert_eq!(
+            parsed["runners"][0]["kubernetes"]["privileged"].as_bool(),
+            Some(true)
+        );
+        assert!(
+            cfg.text.contains("kubernetes.privileged = true"),
+            "{}",
+            cfg.text
         );
     }
 
