@@ -200,16 +200,16 @@ fn set_privileged(text: &str) -> Result<String, String> {
             runner.insert("kubernetes", Item::Table(table));
         }
         Some(Item::Table(table)) => {
-            let indent = sibling_indent(table).unwrap_or_else(|| {
-                let header = line_indent(table.decor().prefix().and_then(|p| p.as_str()));
-                format!("{header}  ")
-            });
             if table.is_implicit() && !table.is_dotted() {
                 // Only sub-tables were written (`[runners.kubernetes.volumes]`): the header
                 // appears now, before them.
                 table.set_implicit(false);
                 table.decor_mut().set_prefix(format!("{runner_indent}  "));
             }
+            let indent = sibling_indent(table).unwrap_or_else(|| {
+                let header = line_indent(table.decor().prefix().and_then(|p| p.as_str()));
+                format!("{header}  ")
+            });
             table.insert("privileged", toml_edit::value(true));
             if !table.is_dotted() {
                 set_key_indent(table, "privileged", &indent);
@@ -803,6 +803,11 @@ mod tests {
         // Only a sub-table was written: the header appears, before it.
         let src = "[[runners]]\n  [[runners.kubernetes.services]]\n    name = \"docker:dind\"\n";
         let cfg = process(src, &scope(&values), true, false).unwrap();
+        assert_eq!(
+            cfg.text,
+            "[[runners]]\n  [runners.kubernetes]\n    privileged = true\n  \
+             [[runners.kubernetes.services]]\n    name = \"docker:dind\"\n"
+        );
         let parsed: toml::Table = toml::from_str(&cfg.text).unwrap();
         assert_eq!(
             parsed["runners"][0]["kubernetes"]["privileged"].as_bool(),
