@@ -138,6 +138,16 @@ fn cases() -> Vec<Case> {
             &["--strict", "--set", "runners.privilegd=true"],
             &["runners.privilegd", "runners.privileged"],
         ),
+        Case::render_with_token(
+            "runners.config key GitLab Runner ignores, with --strict",
+            &["--strict", "--set-file", "runners.config=runner.toml"],
+            &[
+                "strict mode",
+                "runners.config:3:5: unknown key \"tls_verify\" in [runners.kubernetes]",
+                "\"tls_verify\" is a key of [runners.docker]",
+            ],
+        )
+        .file("runner.toml", RUNNER_TOML_WITH_IGNORED_KEYS),
         Case::render(
             "missing values file",
             &["-f", "does-not-exist.yaml"],
@@ -326,6 +336,43 @@ fn unknown_key_is_a_warning_with_a_suggestion() {
             && stderr.contains("\"concurrent\""),
         "{stderr}"
     );
+}
+
+/// A `runners.config` with keys in the wrong section (both from public values files).
+const RUNNER_TOML_WITH_IGNORED_KEYS: &str = "[[runners]]\n  [runners.kubernetes]\n    tls_verify = false\n    environment = [\"A=1\"]\n    pull_polcy = \"always\"\n";
+
+#[test]
+fn runner_config_keys_gitlab_runner_ignores_are_warnings() {
+    let dir = std::env::temp_dir().join(format!("runnerctl-cli-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("runner.toml"), RUNNER_TOML_WITH_IGNORED_KEYS).unwrap();
+    let out = common::runnerctl(
+        &[
+            &["render"],
+            URL_AND_TOKEN,
+            &["--set-file", "runners.config=runner.toml"],
+        ]
+        .concat(),
+        None,
+        Some(&dir),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let (stdout, stderr) = common::texts(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("tls_verify = false"),
+        "the config is rendered as written"
+    );
+    for expected in [
+        "runners.config:3:5: unknown key \"tls_verify\" in [runners.kubernetes]; GitLab Runner ignores it. \"tls_verify\" is a key of [runners.docker]",
+        "runners.config:4:5: unknown key \"environment\" in [runners.kubernetes]; GitLab Runner ignores it. \"environment\" is a key of [[runners]]",
+        "runners.config:5:5: unknown key \"pull_polcy\" in [runners.kubernetes]; GitLab Runner ignores it. Did you mean \"pull_policy\"?",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
 }
 
 #[test]

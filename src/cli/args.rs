@@ -39,7 +39,8 @@ pub struct ValueArgs {
     /// Set a value from JSON: `tolerations=[{"key":"a","operator":"Exists"}]`.
     #[arg(long = "set-json", value_name = "KEY=JSON")]
     pub set_json: Vec<String>,
-    /// Unknown values keys are errors instead of warnings.
+    /// Unknown keys are errors instead of warnings: values keys, and runners.config keys
+    /// GitLab Runner ignores.
     #[arg(long)]
     pub strict: bool,
     /// An API version the cluster offers, for objects gated on it (e.g.

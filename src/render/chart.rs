@@ -469,7 +469,9 @@ impl Jobs {
             namespace: config_namespace,
             warnings: cfg_warnings,
         } = match string_at(values, "runners.config") {
-            Some(source) => runner_config::process(&source, scope, want_privileged)?,
+            Some(source) => {
+                runner_config::process(&source, scope, want_privileged, release.values.is_strict())?
+            }
             None => RunnerConfig {
                 text: String::new(),
                 privileged: want_privileged,

@@ -1,6 +1,28 @@
 //! `runners.config`: evaluated (see [`gotmpl`] for the expressions), parsed as TOML with errors
-//! at line:column of the user's text, checked for exactly one `[[runners]]`, with
-//! `privileged = true` added when `runners.privileged` asks for it and a Docker-in-Docker check.
+//! at line:column of the user's text, checked for exactly one `[[runners]]`, its keys checked
+//! against the ones GitLab Runner knows, with `privileged = true` added when
+//! `runners.privileged` asks for it and a Docker-in-Docker check.
+//!
+//! **Keys.** GitLab Runner's TOML decoder ignores keys it does not know, so a key in the wrong
+//! section (`environment` under `[runners.kubernetes]`) or misspelt (`pull_polcy`) silently
+//! does nothing. Every such key gets a warning with its line:column, the nearest known key of
+//! its section and the sections where it does exist; with strict values
+//! ([`Values::is_strict`](crate::values::Values::is_strict), the `--strict` flag) they are an
+//! [`Error::UnknownKeys`]. The known keys come from `runner_keys.json`, generated from the
+//! `toml` tags of the runner's config structs by `cargo xtask runner-keys` (see
+//! [`KNOWN_KEYS_SOURCE`] and [`known_keys_module`]). Keys match case-insensitively, as in
+//! the runner's decoder; below a map (`[runners.feature_flags]`, `node_selector`) any key is
+//! accepted. Keys at the top level are ignored by the runner's registration (it takes only
+//! the `[[runners]]` entry) and are reported too.
+//!
+//! **Privileged.** `privileged = true` is set with a TOML document editor (`toml_edit`) in
+//! `[runners.kubernetes]` of the one `[[runners]]` (the table is created if missing), so the
+//! user's comments and layout stay and the line can never land inside a multi-line string.
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
 use super::gotmpl::{self, Evaluated, Scope};
 
 /// The value this module reads, as errors name it.
@@ -31,6 +53,12 @@ pub enum Error {
         /// How many were found.
         found: usize,
     },
+    /// Keys GitLab Runner does not know, with strict values: one message per key.
+    #[error(
+        "runners.config has keys GitLab Runner ignores (strict mode; remove or fix them):\n  {}",
+        .0.join("\n  ")
+    )]
+    UnknownKeys(Vec<String>),
     /// `runners.privileged: true` but the config sets `privileged = false`.
     #[error(
         "runners.privileged is true but runners.config sets privileged = false in \
@@ -54,14 +82,17 @@ pub struct RunnerConfig {
     pub warnings: Vec<String>,
 }
 
-/// Evaluate, parse and check `runners.config`; `want_privileged` is `runners.privileged`.
+/// Evaluate, parse and check `runners.config`; `want_privileged` is `runners.privileged`;
+/// with `strict`, keys GitLab Runner does not know are an error instead of warnings.
 pub fn process(
     source: &str,
     scope: &Scope<'_>,
     want_privileged: bool,
+    strict: bool,
 ) -> Result<RunnerConfig, Error> {
     let evaluated = gotmpl::evaluate(KEY, source, scope)?;
     let table = parse(&evaluated)?;
+    let unknown = unknown_keys(&evaluated);
     let runners = table.get("runners").and_then(|r| r.as_array());
     let found = runners.map_or(0, |r| r.len());
     if found != 1 {
@@ -82,7 +113,11 @@ pub fn process(
         .and_then(|n| n.as_str())
         .filter(|n| !n.is_empty())
         .map(str::to_string);
-    let warnings = dind_warning(&text, privileged).into_iter().collect();
+    if strict && !unknown.is_empty() {
+        return Err(Error::UnknownKeys(unknown));
+    }
+    let mut warnings = unknown;
+    warnings.extend(dind_warning(&text, privileged));
     Ok(RunnerConfig {
         text,
         privileged,
@@ -102,14 +137,11 @@ fn decide_privileged(
     Ok(match (want, configured) {
         (true, Some(false)) => return Err(Error::PrivilegedConflict),
         (true, None) => {
-            *text = insert_privileged(text);
-            // The inserted line must leave valid TOML that now says privileged = true.
-            let check: toml::Table = toml::from_str(text).map_err(|e| Error::Toml {
+            *text = set_privileged(text).map_err(|message| Error::Toml {
                 line: 0,
                 column: 0,
-                message: format!("could not add privileged = true: {}", e.message()),
+                message: format!("could not add privileged = true: {message}"),
             })?;
-            debug_assert!(check.contains_key("runners"));
             true
         }
         (_, Some(p)) => p,
@@ -144,29 +176,330 @@ fn parse(evaluated: &Evaluated) -> Result<toml::Table, Error> {
     })
 }
 
-/// Add `privileged = true` to the `[runners.kubernetes]` table, keeping the user's text.
-fn insert_privileged(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 32);
-    let mut done = false;
-    for line in text.split_inclusive('\n') {
-        out.push_str(line);
-        let header: String = line.chars().filter(|c| !c.is_whitespace()).collect();
-        if !done && header.starts_with("[runners.kubernetes]") {
-            if !line.ends_with('\n') {
-                out.push('\n');
+/// Set `privileged = true` in `[runners.kubernetes]` of the one `[[runners]]`, creating the
+/// table when missing, with a document editor: everything else of the text stays as written.
+/// The new line is indented like its neighbours. `Err` names what stood in the way.
+fn set_privileged(text: &str) -> Result<String, String> {
+    use toml_edit::{DocumentMut, Item, Table, Value};
+
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| e.message().trim().to_string())?;
+    let runner = doc
+        .get_mut("runners")
+        .and_then(Item::as_array_of_tables_mut)
+        .and_then(|runners| runners.get_mut(0))
+        .ok_or("no [[runners]] table")?;
+    let runner_indent = line_indent(runner.decor().prefix().and_then(|p| p.as_str()));
+    match runner.get_mut("kubernetes") {
+        None => {
+            let mut table = Table::new();
+            table.decor_mut().set_prefix(format!("{runner_indent}  "));
+            table.insert("privileged", toml_edit::value(true));
+            set_key_indent(&mut table, "privileged", &format!("{runner_indent}    "));
+            runner.insert("kubernetes", Item::Table(table));
+        }
+        Some(Item::Table(table)) => {
+            if table.is_implicit() && !table.is_dotted() {
+                // Only sub-tables were written (`[runners.kubernetes.volumes]`): the header
+                // appears now, before them.
+                table.set_implicit(false);
+                table.decor_mut().set_prefix(format!("{runner_indent}  "));
             }
-            let indent: String = line.chars().take_while(|c| c.is_whitespace()).collect();
-            out.push_str(&format!("{indent}  privileged = true\n"));
-            done = true;
+            let indent = sibling_indent(table).unwrap_or_else(|| {
+                let header = line_indent(table.decor().prefix().and_then(|p| p.as_str()));
+                format!("{header}  ")
+            });
+            table.insert("privileged", toml_edit::value(true));
+            if !table.is_dotted() {
+                set_key_indent(table, "privileged", &indent);
+            }
+        }
+        Some(Item::Value(Value::InlineTable(table))) => {
+            // The space before `}` moves from the last value to the new one.
+            let trailing = table.iter_mut().last().map(|(_, v)| {
+                let suffix = v.decor().suffix().and_then(|s| s.as_str()).unwrap_or("");
+                let suffix = suffix.to_string();
+                v.decor_mut().set_suffix("");
+                suffix
+            });
+            table.insert("privileged", true.into());
+            if let (Some(suffix), Some(v)) = (trailing, table.get_mut("privileged")) {
+                v.decor_mut().set_suffix(suffix);
+            }
+        }
+        Some(_) => return Err("runners.kubernetes is not a table".into()),
+    }
+    Ok(doc.to_string())
+}
+
+/// The whitespace that starts the last line of a decor prefix (`"\n# note\n  "` -> `"  "`).
+fn line_indent(prefix: Option<&str>) -> String {
+    let last = prefix.unwrap_or("").rsplit('\n').next().unwrap_or("");
+    last.chars()
+        .take_while(|c| *c == ' ' || *c == '\t')
+        .collect()
+}
+
+/// The indentation of the table's own keys (the last one's), if it has any.
+fn sibling_indent(table: &toml_edit::Table) -> Option<String> {
+    table
+        .iter()
+        .filter(|(_, item)| item.is_value())
+        .filter_map(|(k, _)| table.key(k))
+        .last()
+        .map(|k| line_indent(k.leaf_decor().prefix().and_then(|p| p.as_str())))
+}
+
+/// Indents the line of `key` in `table`.
+fn set_key_indent(table: &mut toml_edit::Table, key: &str, indent: &str) {
+    if let Some(mut k) = table.key_mut(key) {
+        k.leaf_decor_mut().set_prefix(indent);
+    }
+}
+
+/// The generated table of GitLab Runner's keys (see the module docs).
+const KNOWN_KEYS_JSON: &str = include_str!("runner_keys.json");
+
+/// Where the known keys come from: GitLab Runner's Go module at the pinned version, and the
+/// command that regenerates `src/render/runner_keys.json` from it.
+pub const KNOWN_KEYS_SOURCE: &str = "the toml tags of GitLab Runner's config structs \
+     (module gitlab.com/gitlab-org/gitlab-runner, pinned in xtask/src/runner_keys.rs); \
+     regenerate with `cargo xtask runner-keys`";
+
+/// The parsed `runner_keys.json`.
+#[derive(Debug, Deserialize)]
+struct KnownKeys {
+    /// `module@version` the keys were read from.
+    module: String,
+    /// Section path (`runners.kubernetes`) -> its keys.
+    sections: BTreeMap<String, Section>,
+}
+
+/// One section of the runner's config.
+#[derive(Debug, Deserialize)]
+struct Section {
+    /// An array of tables (`[[runners.kubernetes.services]]`).
+    array: bool,
+    /// Key -> what it holds: `value`, `table`, `array` (of tables) or `free` (any keys below).
+    keys: BTreeMap<String, String>,
+}
+
+fn known_keys() -> &'static KnownKeys {
+    static KEYS: OnceLock<KnownKeys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        serde_json::from_str(KNOWN_KEYS_JSON).expect("runner_keys.json is generated valid")
+    })
+}
+
+impl KnownKeys {
+    /// How `section` is written in TOML: `[[runners]]`, `[runners.kubernetes]`.
+    fn display(&self, section: &str) -> String {
+        if section.is_empty() {
+            return "the top level".to_string();
+        }
+        match self.sections.get(section) {
+            Some(s) if s.array => format!("[[{section}]]"),
+            _ => format!("[{section}]"),
         }
     }
-    if !done {
-        if !out.ends_with('\n') {
-            out.push('\n');
+
+    /// The known key of `section` that `key` names: exactly, else ignoring ASCII case (the
+    /// runner's decoder matches names case-insensitively). The top level knows `runners`.
+    fn lookup(&self, section: &str, key: &str) -> Option<(&str, &str)> {
+        if section.is_empty() {
+            return (key == "runners").then_some(("runners", "array"));
         }
-        out.push_str("  [runners.kubernetes]\n    privileged = true\n");
+        let keys = &self.sections.get(section)?.keys;
+        keys.get_key_value(key)
+            .or_else(|| keys.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
     }
-    out
+
+    /// The key of `section` nearest to `key` by edit distance, when near enough to be a typo.
+    fn nearest(&self, section: &str, key: &str) -> Option<&str> {
+        let keys: Vec<&str> = if section.is_empty() {
+            vec!["runners"]
+        } else {
+            self.sections
+                .get(section)?
+                .keys
+                .keys()
+                .map(String::as_str)
+                .collect()
+        };
+        let wanted = key.to_ascii_lowercase();
+        let limit = (wanted.chars().count() / 4).clamp(1, 3);
+        keys.into_iter()
+            .map(|k| (levenshtein(&wanted, &k.to_ascii_lowercase()), k))
+            .filter(|(d, _)| *d <= limit)
+            .min()
+            .map(|(_, k)| k)
+    }
+
+    /// The sections (as written in TOML) where `key` is known, shallowest first.
+    fn sections_with(&self, key: &str) -> Vec<String> {
+        let mut found: Vec<&str> = self
+            .sections
+            .iter()
+            .filter(|(_, s)| s.keys.keys().any(|k| k.eq_ignore_ascii_case(key)))
+            .map(|(name, _)| name.as_str())
+            .collect();
+        found.sort_by_key(|name| (name.matches('.').count(), *name));
+        found.into_iter().map(|name| self.display(name)).collect()
+    }
+}
+
+/// Edit distance (insertions, deletions, substitutions) between two strings.
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// Longest key shown in a message, in characters (a longer one is cut with `...`).
+const MAX_KEY_SHOWN: usize = 64;
+
+/// One message per key GitLab Runner does not know, in the order of the text.
+fn unknown_keys(evaluated: &Evaluated) -> Vec<String> {
+    let Ok(doc) = toml_edit::Document::parse(evaluated.text.as_str()) else {
+        return Vec::new(); // `parse` reported it already
+    };
+    let mut found = Vec::new();
+    walk_table(known_keys(), doc.as_table(), "", &mut found);
+    found.sort_by_key(|(offset, _)| *offset);
+    found
+        .into_iter()
+        .map(|(offset, message)| {
+            let (line, column) = evaluated.source_position(offset);
+            format!("{KEY}:{line}:{column}: {message}")
+        })
+        .collect()
+}
+
+/// A table's entries: (key as written, its span start, the item).
+fn entries(table: &dyn toml_edit::TableLike) -> Vec<(&str, Option<usize>, &toml_edit::Item)> {
+    table
+        .iter()
+        .map(|(k, item)| {
+            let span = table
+                .key(k)
+                .and_then(|key| key.span())
+                .or_else(|| item.span())
+                .map(|s| s.start);
+            (k, span, item)
+        })
+        .collect()
+}
+
+/// Checks the keys of `table`, the section `section` (`""` for the top level), and below.
+fn walk_table(
+    known: &KnownKeys,
+    table: &dyn toml_edit::TableLike,
+    section: &str,
+    found: &mut Vec<(usize, String)>,
+) {
+    for (key, span, item) in entries(table) {
+        let Some((name, kind)) = known.lookup(section, key) else {
+            found.push((span.unwrap_or(0), unknown_message(known, section, key)));
+            continue;
+        };
+        let child = if section.is_empty() {
+            name.to_string()
+        } else {
+            format!("{section}.{name}")
+        };
+        match kind {
+            "table" | "array" => walk_item(known, item, &child, found),
+            _ => {} // a value, or a map or type that takes any keys
+        }
+    }
+}
+
+/// Checks a table, an inline table or an array of them, the section `section`.
+fn walk_item(
+    known: &KnownKeys,
+    item: &toml_edit::Item,
+    section: &str,
+    found: &mut Vec<(usize, String)>,
+) {
+    match item {
+        toml_edit::Item::ArrayOfTables(tables) => {
+            for t in tables.iter() {
+                walk_table(known, t, section, found);
+            }
+        }
+        toml_edit::Item::Value(toml_edit::Value::Array(values)) => {
+            for v in values.iter() {
+                if let Some(t) = v.as_inline_table() {
+                    walk_table(known, t, section, found);
+                }
+            }
+        }
+        other => {
+            if let Some(t) = other.as_table_like() {
+                walk_table(known, t, section, found);
+            }
+        }
+    }
+}
+
+/// `unknown key "k" in [section]; GitLab Runner ignores it. Did you mean "x"? "k" is a key
+/// of [[runners]]`.
+fn unknown_message(known: &KnownKeys, section: &str, key: &str) -> String {
+    let shown: String = if key.chars().count() > MAX_KEY_SHOWN {
+        key.chars()
+            .take(MAX_KEY_SHOWN)
+            .chain("...".chars())
+            .collect()
+    } else {
+        key.to_string()
+    };
+    let mut message = if section.is_empty() {
+        format!(
+            "key {shown:?} at the top level is ignored: GitLab Runner takes only the \
+             [[runners]] entry from runners.config (global settings such as concurrent \
+             come from the values)."
+        )
+    } else {
+        format!(
+            "unknown key {shown:?} in {}; GitLab Runner ignores it.",
+            known.display(section)
+        )
+    };
+    if let Some(near) = known.nearest(section, key) {
+        message.push_str(&format!(" Did you mean {near:?}?"));
+    }
+    let elsewhere = known.sections_with(key);
+    if !elsewhere.is_empty() {
+        let mut list = elsewhere
+            .iter()
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if elsewhere.len() > 3 {
+            list.push_str(&format!(" and {} more", elsewhere.len() - 3));
+        }
+        message.push_str(&format!(" {shown:?} is a key of {list}"));
+    }
+    message.trim_end_matches('.').to_string()
+}
+
+/// The GitLab Runner module version (`module@version`) the known keys were read from.
+pub fn known_keys_module() -> &'static str {
+    &known_keys().module
 }
 
 #[cfg(test)]
@@ -179,7 +512,7 @@ mod tests {
     fn toml_errors_point_into_the_users_text() {
         let values = json!({});
         let src = "[[runners]]\n  name = \"{{ .Release.Namespace }}-long-name\"\n  bad = = 1\n";
-        let err = process(src, &scope(&values), false).unwrap_err();
+        let err = process(src, &scope(&values), false, false).unwrap_err();
         match err {
             Error::Toml { line, column, .. } => assert_eq!((line, column), (3, 9)),
             other => panic!("{other}"),
@@ -190,14 +523,20 @@ mod tests {
     fn privileged_is_added_or_conflicts() {
         let values = json!({});
         let src = "[[runners]]\n  [runners.kubernetes]\n    image = \"alpine\"\n";
-        let cfg = process(src, &scope(&values), true).unwrap();
+        let cfg = process(src, &scope(&values), true, false).unwrap();
         assert!(cfg.privileged);
         let parsed: toml::Table = toml::from_str(&cfg.text).unwrap();
         assert_eq!(
             parsed["runners"][0]["kubernetes"]["privileged"].as_bool(),
             Some(true)
         );
-        let no_table = process("[[runners]]\n  name = \"x\"\n", &scope(&values), true).unwrap();
+        let no_table = process(
+            "[[runners]]\n  name = \"x\"\n",
+            &scope(&values),
+            true,
+            false,
+        )
+        .unwrap();
         let parsed: toml::Table = toml::from_str(&no_table.text).unwrap();
         assert_eq!(
             parsed["runners"][0]["kubernetes"]["privileged"].as_bool(),
@@ -205,7 +544,7 @@ mod tests {
         );
         let conflict = "[[runners]]\n  [runners.kubernetes]\n    privileged = false\n";
         assert_eq!(
-            process(conflict, &scope(&values), true).unwrap_err(),
+            process(conflict, &scope(&values), true, false).unwrap_err(),
             Error::PrivilegedConflict
         );
     }
@@ -215,29 +554,310 @@ mod tests {
         let values = json!({});
         let two = "[[runners]]\nname = \"a\"\n[[runners]]\nname = \"b\"\n";
         assert_eq!(
-            process(two, &scope(&values), false).unwrap_err(),
+            process(two, &scope(&values), false, false).unwrap_err(),
             Error::RunnerCount { found: 2 }
         );
         assert_eq!(
-            process("concurrent = 1\n", &scope(&values), false).unwrap_err(),
+            process("concurrent = 1\n", &scope(&values), false, false).unwrap_err(),
             Error::RunnerCount { found: 0 }
         );
         let dind = "[[runners]]\n  [runners.kubernetes]\n  [[runners.kubernetes.services]]\n    name = \"docker:dind\"\n";
-        let cfg = process(dind, &scope(&values), false).unwrap();
+        let cfg = process(dind, &scope(&values), false, false).unwrap();
         assert_eq!(cfg.warnings.len(), 1);
         assert!(cfg.warnings[0].contains("runners.privileged=true"));
         assert!(
-            process(dind, &scope(&values), true)
+            process(dind, &scope(&values), true, false)
                 .unwrap()
                 .warnings
                 .is_empty()
         );
     }
 
+    /// The warnings about unknown keys for `src` (evaluated with empty values).
+    fn key_warnings(src: &str) -> Vec<String> {
+        let cfg = process(src, &scope(&json!({})), false, false).unwrap();
+        cfg.warnings
+    }
+
+    #[test]
+    fn keys_in_the_wrong_section_name_where_they_belong() {
+        // Both seen in public values files: they belong to [[runners]] and [runners.docker].
+        let src = "[[runners]]\n  [runners.kubernetes]\n    image = \"alpine\"\n    environment = [\"A=1\"]\n    tls_verify = false\n";
+        assert_eq!(
+            key_warnings(src),
+            [
+                "runners.config:4:5: unknown key \"environment\" in [runners.kubernetes]; GitLab \
+                 Runner ignores it. \"environment\" is a key of [[runners]], \
+                 [[runners.docker.services]], [[runners.kubernetes.services]]",
+                "runners.config:5:5: unknown key \"tls_verify\" in [runners.kubernetes]; GitLab \
+                 Runner ignores it. \"tls_verify\" is a key of [runners.docker]",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_typo_gets_the_nearest_key() {
+        let src = "[[runners]]\n  [runners.kubernetes]\n    pull_polcy = \"always\"\n";
+        assert_eq!(
+            key_warnings(src),
+            [
+                "runners.config:3:5: unknown key \"pull_polcy\" in [runners.kubernetes]; GitLab \
+              Runner ignores it. Did you mean \"pull_policy\"?"
+            ]
+        );
+        // In an array of tables, a dotted key and an inline table too.
+        let src = "[[runners]]\n  cache.s3.BucketNme = \"b\"\n  [runners.kubernetes]\n    pod_security_context = { run_as_usr = 1 }\n  [[runners.kubernetes.services]]\n    nme = \"postgres\"\n";
+        let w = key_warnings(src);
+        assert_eq!(w.len(), 3, "{w:#?}");
+        assert!(
+            w[0].starts_with(
+                "runners.config:2:12: unknown key \"BucketNme\" in [runners.cache.s3]"
+            ),
+            "{}",
+            w[0]
+        );
+        assert!(w[0].ends_with("Did you mean \"BucketName\"?"), "{}", w[0]);
+        assert!(w[1].starts_with("runners.config:4:30: unknown key \"run_as_usr\" in [runners.kubernetes.pod_security_context]"), "{}", w[1]);
+        assert!(
+            w[2].starts_with(
+                "runners.config:6:5: unknown key \"nme\" in [[runners.kubernetes.services]]"
+            ),
+            "{}",
+            w[2]
+        );
+    }
+
+    #[test]
+    fn positions_are_in_the_users_text_and_top_level_keys_are_reported() {
+        let src = "concurrent = 4\n[[runners]]\n  name = \"{{ .Release.Namespace }}-a-long-name\"\n  envirnment = [\"A=1\"]\n";
+        let w = key_warnings(src);
+        assert_eq!(w.len(), 2, "{w:#?}");
+        assert!(
+            w[0].starts_with("runners.config:1:1: key \"concurrent\" at the top level is ignored"),
+            "{}",
+            w[0]
+        );
+        assert_eq!(
+            w[1],
+            "runners.config:4:3: unknown key \"envirnment\" in [[runners]]; GitLab Runner \
+             ignores it. Did you mean \"environment\"?"
+        );
+    }
+
+    #[test]
+    fn a_correct_full_config_gives_no_warning() {
+        let src = r#"
+[[runners]]
+  name = "k8s"
+  environment = ["GIT_DEPTH=10"]
+  pre_build_script = "echo hi"
+  output_limit = 8192
+  Executor = "kubernetes" # the runner matches names case-insensitively
+  [runners.feature_flags]
+    FF_USE_FASTZIP = true
+    FF_ANY_NEW_FLAG_AT_ALL = false
+  [runners.cache]
+    Type = "s3"
+    Shared = true
+    [runners.cache.s3]
+      ServerAddress = "minio:9000"
+      BucketName = "cache"
+      Insecure = true
+    [runners.cache.gcs]
+      BucketName = "g"
+      CredentialsFile = "/secrets/gcs.json"
+    [runners.cache.azure]
+      ContainerName = "c"
+  [runners.kubernetes]
+    namespace = "ci"
+    image = "alpine"
+    privileged = true
+    pull_policy = ["always", "if-not-present"]
+    cpu_request = "100m"
+    memory_limit = "1Gi"
+    service_account = "runner"
+    poll_timeout = 600
+    [runners.kubernetes.node_selector]
+      "kubernetes.io/os" = "linux"
+    [runners.kubernetes.pod_labels]
+      anything = "goes"
+    [runners.kubernetes.pod_security_context]
+      run_as_non_root = true
+      run_as_user = 1000
+      fs_group = 1000
+    [runners.kubernetes.build_container_security_context.capabilities]
+      drop = ["ALL"]
+    [[runners.kubernetes.volumes.empty_dir]]
+      name = "docker-certs"
+      mount_path = "/certs/client"
+      medium = "Memory"
+    [[runners.kubernetes.volumes.host_path]]
+      name = "h"
+      mount_path = "/h"
+      host_path = "/h"
+    [[runners.kubernetes.services]]
+      name = "docker:dind"
+      alias = "docker"
+    [runners.kubernetes.affinity.node_affinity.required_during_scheduling_ignored_during_execution]
+      [[runners.kubernetes.affinity.node_affinity.required_during_scheduling_ignored_during_execution.node_selector_terms]]
+        [[runners.kubernetes.affinity.node_affinity.required_during_scheduling_ignored_during_execution.node_selector_terms.match_expressions]]
+          key = "pool"
+          operator = "In"
+          values = ["ci"]
+    [[runners.kubernetes.pod_spec]]
+      name = "p"
+      patch_type = "strategic"
+      patch = "x"
+    [runners.kubernetes.dns_config]
+      nameservers = ["1.1.1.1"]
+      options = [{ name = "ndots", value = "2" }]
+"#;
+        assert_eq!(key_warnings(src), Vec::<String>::new());
+    }
+
+    #[test]
+    fn strict_makes_unknown_keys_an_error() {
+        let src = "[[runners]]\n  [runners.kubernetes]\n    tls_verify = false\n";
+        let err = process(src, &scope(&json!({})), false, true).unwrap_err();
+        let Error::UnknownKeys(keys) = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(keys.len(), 1);
+        assert!(err.to_string().starts_with(
+            "runners.config has keys GitLab Runner ignores (strict mode; remove or fix them):\n  \
+             runners.config:3:5: unknown key \"tls_verify\""
+        ));
+        // A clean config passes strict.
+        assert!(
+            process(
+                "[[runners]]\n  name = \"a\"\n",
+                &scope(&json!({})),
+                false,
+                true
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn the_table_names_its_runner_module_and_holds_the_sections_we_rely_on() {
+        assert!(known_keys_module().starts_with("gitlab.com/gitlab-org/gitlab-runner@"));
+        let known = known_keys();
+        for (section, key) in [
+            ("runners", "environment"),
+            ("runners.kubernetes", "privileged"),
+            ("runners.kubernetes.pod_security_context", "run_as_user"),
+            ("runners.kubernetes.volumes.empty_dir", "medium"),
+            ("runners.kubernetes.services", "alias"),
+            ("runners.cache.s3", "BucketName"),
+            ("runners.cache.gcs", "AccessID"),
+            ("runners.cache.azure", "AccountName"),
+            (
+                "runners.kubernetes.affinity.node_affinity",
+                "required_during_scheduling_ignored_during_execution",
+            ),
+        ] {
+            assert!(known.lookup(section, key).is_some(), "{section} {key}");
+        }
+        assert_eq!(
+            known.lookup("runners", "feature_flags"),
+            Some(("feature_flags", "free"))
+        );
+        assert!(known.sections["runners.kubernetes.services"].array);
+        assert_eq!(
+            known.display("runners.kubernetes.volumes.empty_dir"),
+            "[[runners.kubernetes.volumes.empty_dir]]"
+        );
+    }
+
+    #[test]
+    fn privileged_is_set_with_the_document_editor() {
+        let values = json!({});
+        // A multi-line string holding a `[runners.kubernetes]` line: the line-matching editor
+        // inserted inside it.
+        let src = "[[runners]]\n  # the runner\n  pre_build_script = \"\"\"\n[runners.kubernetes]\necho\n\"\"\"\n  [runners.kubernetes]\n    # job pods\n    image = \"alpine\" # default image\n\n  # caches\n  [runners.cache]\n    Type = \"s3\"\n";
+        let cfg = process(src, &scope(&values), true, false).unwrap();
+        assert_eq!(
+            cfg.text,
+            "[[runners]]\n  # the runner\n  pre_build_script = \"\"\"\n[runners.kubernetes]\necho\n\"\"\"\n  [runners.kubernetes]\n    # job pods\n    image = \"alpine\" # default image\n    privileged = true\n\n  # caches\n  [runners.cache]\n    Type = \"s3\"\n"
+        );
+        let parsed: toml::Table = toml::from_str(&cfg.text).unwrap();
+        assert_eq!(
+            parsed["runners"][0]["pre_build_script"].as_str(),
+            Some("[runners.kubernetes]\necho\n")
+        );
+
+        // No table: one is created after the runner's keys, indented like the default config.
+        let cfg = process(
+            "[[runners]]\n  name = \"x\" # me\n",
+            &scope(&values),
+            true,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.text,
+            "[[runners]]\n  name = \"x\" # me\n  [runners.kubernetes]\n    privileged = true\n"
+        );
+
+        // Only a sub-table was written: the header appears, before it.
+        let src = "[[runners]]\n  [[runners.kubernetes.services]]\n    name = \"docker:dind\"\n";
+        let cfg = process(src, &scope(&values), true, false).unwrap();
+        assert_eq!(
+            cfg.text,
+            "[[runners]]\n  [runners.kubernetes]\n    privileged = true\n  \
+             [[runners.kubernetes.services]]\n    name = \"docker:dind\"\n"
+        );
+        let parsed: toml::Table = toml::from_str(&cfg.text).unwrap();
+        assert_eq!(
+            parsed["runners"][0]["kubernetes"]["privileged"].as_bool(),
+            Some(true)
+        );
+        assert_eq!(
+            parsed["runners"][0]["kubernetes"]["services"][0]["name"].as_str(),
+            Some("docker:dind")
+        );
+
+        // Inline and dotted tables keep their form.
+        let cfg = process(
+            "[[runners]]\n  kubernetes = { image = \"a\" }\n",
+            &scope(&values),
+            true,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.text,
+            "[[runners]]\n  kubernetes = { image = \"a\", privileged = true }\n"
+        );
+        let cfg = process(
+            "[[runners]]\n  kubernetes.image = \"a\"\n",
+            &scope(&values),
+            true,
+            false,
+        )
+        .unwrap();
+        let parsed: toml::Table = toml::from_str(&cfg.text).unwrap();
+        assert_eq!(
+            parsed["runners"][0]["kubernetes"]["privileged"].as_bool(),
+            Some(true)
+        );
+        assert!(
+            cfg.text.contains("kubernetes.privileged = true"),
+            "{}",
+            cfg.text
+        );
+    }
+
     #[test]
     fn template_errors_name_runners_config() {
-        let err =
-            process("[[runners]]\n  x = {{ nope }}\n", &scope(&json!({})), false).unwrap_err();
+        let err = process(
+            "[[runners]]\n  x = {{ nope }}\n",
+            &scope(&json!({})),
+            false,
+            false,
+        )
+        .unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("runners.config:2:7: unsupported template expression"),

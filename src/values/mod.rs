@@ -57,8 +57,12 @@ pub const MAX_SET_EXPR_BYTES: usize = 1024 * 1024;
 
 /// One merged values tree. Its `Debug` redacts the values of sensitive keys (`*token*`,
 /// `*password*`, `*secret*`) and token-like strings.
+///
+/// It also remembers whether it was built with [`ValuesBuilder::strict`] (the second field):
+/// render then makes its own checks of keys inside values strict too (see
+/// [`Values::is_strict`]).
 #[derive(Clone, PartialEq)]
-pub struct Values(Value);
+pub struct Values(Value, bool);
 
 impl std::fmt::Debug for Values {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -109,13 +113,28 @@ pub(crate) fn default_tree() -> &'static Value {
 impl Values {
     /// The embedded defaults (`values/values.yaml`), parsed.
     pub fn defaults() -> Values {
-        Values(default_tree().clone())
+        Values(default_tree().clone(), false)
     }
 
     /// Wraps a JSON tree as it is, without defaults or checks (for tests and library callers
     /// that build values themselves).
     pub fn from_json(value: Value) -> Values {
-        Values(value)
+        Values(value, false)
+    }
+
+    /// Whether these values were built with [`ValuesBuilder::strict`]. Render checks more
+    /// keys than the values schema knows (the TOML keys of `runners.config` against GitLab
+    /// Runner's own): their warnings are errors for strict values.
+    pub fn is_strict(&self) -> bool {
+        self.1
+    }
+
+    /// The same values, strict or not (see [`Values::is_strict`]); for library callers that
+    /// build values with [`Values::from_json`].
+    #[must_use]
+    pub fn with_strict(mut self, strict: bool) -> Values {
+        self.1 = strict;
+        self
     }
 
     /// The merged tree as JSON.
@@ -220,7 +239,9 @@ impl ValuesBuilder {
         self
     }
 
-    /// Makes unknown keys an error ([`Error::UnknownKeys`]) instead of warnings.
+    /// Makes unknown keys an error ([`Error::UnknownKeys`]) instead of warnings. The built
+    /// [`Values`] remember it ([`Values::is_strict`]), so render's checks of keys inside
+    /// values (`runners.config`'s TOML keys) are errors too.
     #[must_use]
     pub fn strict(mut self, yes: bool) -> Self {
         self.strict = yes;
@@ -271,7 +292,7 @@ impl ValuesBuilder {
         let (user, warnings) = tree.finish(self.strict)?;
         let mut merged = defaults;
         merge::coalesce(&mut merged, user);
-        Ok((Values(Value::Object(merged)), warnings))
+        Ok((Values(Value::Object(merged), self.strict), warnings))
     }
 }
 

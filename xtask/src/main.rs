@@ -1,5 +1,7 @@
-//! Project tasks: `cargo xtask testenv up|down|env|status`, `cargo xtask test`.
+//! Project tasks: `cargo xtask testenv up|down|env|status`, `cargo xtask test`,
+//! `cargo xtask runner-keys`.
 
+mod runner_keys;
 mod shellcheck;
 mod testenv;
 
@@ -23,6 +25,10 @@ usage: cargo xtask <task>
                                           cargo xtask test -- --test cluster -- --nocapture
   shellcheck                     install the pinned shellcheck (if needed), print its path:
                                  export RUNNERCTL_SHELLCHECK=$(cargo xtask shellcheck)
+  runner-keys [--check]          regenerate src/render/runner_keys.json (GitLab Runner's
+                                 config keys per section) from the runner's Go module at
+                                 the pinned version (needs Go and the Go module proxy);
+                                 --check fails when the file is out of date
   testenv up|down|env|status     the test control plane for trying runnerctl by hand
                                  (`cargo xtask testenv help` says more)
 ";
@@ -32,6 +38,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("testenv") => testenv::main(&args[1..]).map(|()| ExitCode::SUCCESS),
         Some("test") => test(&args[1..]),
+        Some("runner-keys") => {
+            runner_keys::main(&args[1..], &testenv::workspace_root()).map(|()| ExitCode::SUCCESS)
+        }
         Some("shellcheck") => Paths::from_env()
             .and_then(|paths| shellcheck::ensure(&paths))
             .map(|bin| {
