@@ -5,8 +5,6 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use json_patch::jsonptr::PointerBuf;
-use json_patch::{PatchOperation, ReplaceOperation, TestOperation};
 use serde_json::Value;
 
 use super::delete::Propagation;
@@ -180,20 +178,8 @@ impl Engine {
             return Ok(false);
         }
         if let Some(managed) = take_over(live, &self.opts.field_manager, &c.object.api_version) {
-            let rv = live
-                .pointer("/metadata/resourceVersion")
-                .cloned()
-                .unwrap_or(Value::Null);
-            let ops = json_patch::Patch(vec![
-                PatchOperation::Test(TestOperation {
-                    path: PointerBuf::from_tokens(["metadata", "resourceVersion"]),
-                    value: rv,
-                }),
-                PatchOperation::Replace(ReplaceOperation {
-                    path: PointerBuf::from_tokens(["metadata", "managedFields"]),
-                    value: Value::Array(managed),
-                }),
-            ]);
+            let ops =
+                super::guarded_replace(live, &["metadata", "managedFields"], Value::Array(managed));
             report.writes += 1;
             self.cluster
                 .json_patch(&c.kind, c.object.namespace.as_deref(), &c.object.name, ops)

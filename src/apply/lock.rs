@@ -175,20 +175,8 @@ impl Engine {
         live: &Value,
         holder: &str,
     ) -> Result<(), Error> {
-        let rv = live
-            .pointer("/metadata/resourceVersion")
-            .cloned()
-            .unwrap_or(Value::Null);
-        let ops = json_patch::Patch(vec![
-            PatchOperation::Test(TestOperation {
-                path: pointer(&["metadata", "resourceVersion"]),
-                value: rv,
-            }),
-            PatchOperation::Replace(ReplaceOperation {
-                path: pointer(&["spec"]),
-                value: lease_body(lease, holder)["spec"].clone(),
-            }),
-        ]);
+        let ops =
+            super::guarded_replace(live, &["spec"], lease_body(lease, holder)["spec"].clone());
         self.cluster
             .json_patch(kind, lease.namespace.as_deref(), &lease.name, ops)
             .await

@@ -254,6 +254,31 @@ impl Engine {
     }
 }
 
+/// A JSON patch that replaces the field at `path` of `live` with `value`, on condition that
+/// the object is still at the resourceVersion it was read at.
+pub(crate) fn guarded_replace(
+    live: &serde_json::Value,
+    path: &[&str],
+    value: serde_json::Value,
+) -> json_patch::Patch {
+    use json_patch::jsonptr::PointerBuf;
+    use json_patch::{PatchOperation, ReplaceOperation, TestOperation};
+    let rv = live
+        .pointer("/metadata/resourceVersion")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    json_patch::Patch(vec![
+        PatchOperation::Test(TestOperation {
+            path: PointerBuf::from_tokens(["metadata", "resourceVersion"]),
+            value: rv,
+        }),
+        PatchOperation::Replace(ReplaceOperation {
+            path: PointerBuf::from_tokens(path.iter().copied()),
+            value,
+        }),
+    ])
+}
+
 /// A boxed future, for running requests concurrently.
 pub(crate) type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 

@@ -519,29 +519,27 @@ mod tests {
         }
     }
 
-    #[test]
-    fn privileged_is_added_or_conflicts() {
+    /// `runners.config` processed with `runners.privileged: true`; the text, after checking
+    /// that it parses with `privileged = true` in `[runners.kubernetes]`.
+    fn privileged_text(src: &str) -> String {
         let values = json!({});
-        let src = "[[runners]]\n  [runners.kubernetes]\n    image = \"alpine\"\n";
         let cfg = process(src, &scope(&values), true, false).unwrap();
         assert!(cfg.privileged);
         let parsed: toml::Table = toml::from_str(&cfg.text).unwrap();
         assert_eq!(
             parsed["runners"][0]["kubernetes"]["privileged"].as_bool(),
-            Some(true)
+            Some(true),
+            "{}",
+            cfg.text
         );
-        let no_table = process(
-            "[[runners]]\n  name = \"x\"\n",
-            &scope(&values),
-            true,
-            false,
-        )
-        .unwrap();
-        let parsed: toml::Table = toml::from_str(&no_table.text).unwrap();
-        assert_eq!(
-            parsed["runners"][0]["kubernetes"]["privileged"].as_bool(),
-            Some(true)
-        );
+        cfg.text
+    }
+
+    #[test]
+    fn privileged_is_added_or_conflicts() {
+        let values = json!({});
+        privileged_text("[[runners]]\n  [runners.kubernetes]\n    image = \"alpine\"\n");
+        privileged_text("[[runners]]\n  name = \"x\"\n");
         let conflict = "[[runners]]\n  [runners.kubernetes]\n    privileged = false\n";
         assert_eq!(
             process(conflict, &scope(&values), true, false).unwrap_err(),
@@ -802,20 +800,10 @@ mod tests {
 
         // Only a sub-table was written: the header appears, before it.
         let src = "[[runners]]\n  [[runners.kubernetes.services]]\n    name = \"docker:dind\"\n";
-        let cfg = process(src, &scope(&values), true, false).unwrap();
         assert_eq!(
-            cfg.text,
+            privileged_text(src),
             "[[runners]]\n  [runners.kubernetes]\n    privileged = true\n  \
              [[runners.kubernetes.services]]\n    name = \"docker:dind\"\n"
-        );
-        let parsed: toml::Table = toml::from_str(&cfg.text).unwrap();
-        assert_eq!(
-            parsed["runners"][0]["kubernetes"]["privileged"].as_bool(),
-            Some(true)
-        );
-        assert_eq!(
-            parsed["runners"][0]["kubernetes"]["services"][0]["name"].as_str(),
-            Some("docker:dind")
         );
 
         // Inline and dotted tables keep their form.
@@ -830,23 +818,8 @@ mod tests {
             cfg.text,
             "[[runners]]\n  kubernetes = { image = \"a\", privileged = true }\n"
         );
-        let cfg = process(
-            "[[runners]]\n  kubernetes.image = \"a\"\n",
-            &scope(&values),
-            true,
-            false,
-        )
-        .unwrap();
-        let parsed: toml::Table = toml::from_str(&cfg.text).unwrap();
-        assert_eq!(
-            parsed["runners"][0]["kubernetes"]["privileged"].as_bool(),
-            Some(true)
-        );
-        assert!(
-            cfg.text.contains("kubernetes.privileged = true"),
-            "{}",
-            cfg.text
-        );
+        let text = privileged_text("[[runners]]\n  kubernetes.image = \"a\"\n");
+        assert!(text.contains("kubernetes.privileged = true"), "{text}");
     }
 
     #[test]
