@@ -164,6 +164,23 @@ fn transient(e: &kube::Error) -> Option<Option<Duration>> {
     }
 }
 
+/// Whether a request failed before it could reach the server (no connection was made).
+fn never_sent(e: &kube::Error) -> bool {
+    let mut cause: Option<&dyn std::error::Error> = Some(e);
+    while let Some(c) = cause {
+        if c.to_string().contains("client error (Connect)") {
+            return true;
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 /// A copy of a request, to send it again.
 fn copy_request(r: &http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
     let mut b = http::Request::builder()
@@ -277,7 +294,7 @@ impl Cluster {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, kube::Error>>,
     {
-        let attempts = if retry { self.retry.attempts.max(1) } else { 1 };
+        let attempts = self.retry.attempts.max(1);
         let mut n = 1;
         loop {
             self.requests.fetch_add(1, Ordering::Relaxed);
@@ -285,8 +302,10 @@ impl Cluster {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
+            // A request that must not be repeated is still sent again when the connection
+            // was never made: the server cannot have seen it.
             let server_delay = match transient(&err) {
-                Some(d) if n < attempts => d,
+                Some(d) if n < attempts && (retry || never_sent(&err)) => d,
                 _ => return Err(err),
             };
             let delay = self.retry.delay(n, server_delay);
