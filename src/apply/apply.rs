@@ -85,7 +85,7 @@ impl Engine {
         Error::collect(
             plan.changes
                 .iter()
-                .filter(|c| c.action == PlannedAction::Recreate)
+                .filter(|c| c.action == PlannedAction::Recreate && c.immutable.is_some())
                 .map(immutable)
                 .collect(),
         )
@@ -145,8 +145,9 @@ impl Engine {
     }
 
     /// Delete the object, wait until it is gone, and create it again.
+    /// An object already being deleted (an interrupted recreate) needs no permission.
     async fn recreate(&self, c: &Change, report: &mut Report) -> Result<(), Error> {
-        if !self.opts.recreate {
+        if !self.opts.recreate && c.immutable.is_some() {
             return Err(immutable(c));
         }
         report.writes += 1;

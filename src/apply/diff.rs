@@ -180,6 +180,10 @@ impl Change {
         }
         if let Some(m) = &self.immutable {
             notes.push(format!("# {title}: must be recreated: {m}"));
+        } else if self.action == PlannedAction::Recreate {
+            notes.push(format!(
+                "# {title}: is being deleted (an interrupted recreate?): created again once it is gone"
+            ));
         }
         if text.is_empty() && self.action == PlannedAction::Update && notes.is_empty() {
             notes.push(format!("# {title}: field ownership changes only"));

@@ -457,6 +457,17 @@ impl Engine {
             change.adopt = adoptable_managers(l);
         }
         change.live = live;
+        if change
+            .live
+            .as_ref()
+            .is_some_and(|l| l.pointer("/metadata/deletionTimestamp").is_some())
+        {
+            // Being deleted (a recreate that was interrupted): wait until it is gone, then
+            // create it again.
+            change.action = PlannedAction::Recreate;
+            change.after = Some(change.desired.clone());
+            return Ok(change);
+        }
         if in_new_namespace && change.live.is_none() {
             change.after = Some(change.desired.clone());
             return Ok(change);
