@@ -101,7 +101,7 @@ impl Engine {
         mut on_wait: impl FnMut(&str),
     ) -> Result<Option<Lock>, Error> {
         let lease = applyset.lease_ref();
-        let kind = self.kind_of(&lease).await?;
+        let kind = self.resolve_ref(&lease).await?;
         let holder = identity();
         let start = Instant::now();
         let mut told = false;
@@ -154,17 +154,6 @@ impl Engine {
             }
             tokio::time::sleep(POLL.min(opts.wait.saturating_sub(start.elapsed()))).await;
         }
-    }
-
-    /// The kind of a reference (built in or discovered).
-    async fn kind_of(&self, object: &ObjectRef) -> Result<Kind, Error> {
-        self.cluster
-            .resolve(&object.api_version, &object.kind)
-            .await
-            .map_err(|e| Error::api(object, "discovery", e))?
-            .ok_or_else(|| Error::UnknownKind {
-                object: object.clone(),
-            })
     }
 
     /// Replace an expired (or forcibly taken) lease's holder, guarded by its resourceVersion.

@@ -248,6 +248,15 @@ impl Engine {
         &self.opts
     }
 
+    /// The kind of a reference (built in or discovered).
+    pub(crate) async fn resolve_ref(&self, o: &ObjectRef) -> Result<crate::k8s::Kind, Error> {
+        self.cluster
+            .resolve(&o.api_version, &o.kind)
+            .await
+            .map_err(|e| Error::api(o, "discovery", e))?
+            .ok_or_else(|| Error::UnknownKind { object: o.clone() })
+    }
+
     /// API requests sent so far.
     pub fn requests(&self) -> u64 {
         self.cluster.requests()

@@ -145,6 +145,14 @@ fn needs_polling(kind: &str) -> bool {
     matches!(kind, "Deployment" | "StatefulSet" | "DaemonSet" | "Pod")
 }
 
+/// An object being waited for: its kind, last readiness and last live state.
+struct Watched {
+    kind: Kind,
+    object: ObjectRef,
+    state: Readiness,
+    live: Option<Value>,
+}
+
 /// How long and how often to wait.
 #[derive(Debug, Clone)]
 pub struct WaitOptions {
@@ -218,65 +226,25 @@ impl Engine {
     ) -> Result<WaitReport, Error> {
         let start = Instant::now();
         let mut report = WaitReport::default();
-        let mut pending: Vec<(Kind, ObjectRef, Readiness)> = Vec::new();
+        let mut pending = Vec::new();
         for o in objects {
-            if !needs_polling(&o.kind) {
+            if needs_polling(&o.kind) {
+                pending.push(Watched {
+                    kind: self.resolve_ref(o).await?,
+                    object: o.clone(),
+                    state: Readiness::InProgress("not checked yet".into()),
+                    live: None,
+                });
+            } else {
                 on_change(o, &Readiness::Ready);
                 report.ready.push(o.clone());
-                continue;
             }
-            let kind = self
-                .cluster
-                .resolve(&o.api_version, &o.kind)
-                .await
-                .map_err(|e| Error::api(o, "discovery", e))?
-                .ok_or_else(|| Error::UnknownKind { object: o.clone() })?;
-            pending.push((
-                kind,
-                o.clone(),
-                Readiness::InProgress("not checked yet".into()),
-            ));
         }
-        let mut failed: Vec<(Kind, ObjectRef, Readiness, Option<Value>)> = Vec::new();
-        let mut last: Vec<Option<Value>> = Vec::new();
+        let mut failed = Vec::new();
         loop {
-            let futs: Vec<BoxFut<Result<Option<Value>, Error>>> = pending
-                .iter()
-                .map(|(k, o, _)| {
-                    let (e, k, o) = (self.clone(), k.clone(), o.clone());
-                    Box::pin(async move {
-                        e.cluster
-                            .get(&k, o.namespace.as_deref(), &o.name)
-                            .await
-                            .map_err(|err| Error::api(&o, "get", err))
-                    }) as BoxFut<_>
-                })
-                .collect();
-            let results = concurrently(futs).await;
-            let mut still = Vec::new();
-            last.clear();
-            for ((k, o, previous), r) in pending.drain(..).zip(results) {
-                let live = r?;
-                let state = live.as_ref().map(readiness).unwrap_or(Readiness::Missing);
-                match state {
-                    Readiness::Ready => {
-                        on_change(&o, &state);
-                        report.ready.push(o);
-                    }
-                    Readiness::Failed(_) => {
-                        on_change(&o, &state);
-                        failed.push((k, o, state, live));
-                    }
-                    _ => {
-                        if state != previous {
-                            on_change(&o, &state);
-                        }
-                        still.push((k, o, state));
-                        last.push(live);
-                    }
-                }
-            }
-            pending = still;
+            pending = self
+                .poll(pending, &mut report, &mut failed, &mut on_change)
+                .await?;
             if pending.is_empty() {
                 break;
             }
@@ -287,27 +255,66 @@ impl Engine {
             let left = opts.timeout.saturating_sub(start.elapsed());
             tokio::time::sleep(opts.interval.min(left)).await;
         }
-        let not_ready: Vec<(Kind, ObjectRef, Readiness, Option<Value>)> = failed
-            .into_iter()
-            .chain(
-                pending
-                    .into_iter()
-                    .zip(last)
-                    .map(|((k, o, s), l)| (k, o, s, l)),
-            )
-            .collect();
-        for (_, o, state, live) in not_ready {
-            let reasons = match &live {
-                Some(l) => self.explain(&o, l).await,
+        for w in failed.into_iter().chain(pending) {
+            let reasons = match &w.live {
+                Some(l) => self.explain(&w.object, l).await,
                 None => Vec::new(),
             };
             report.not_ready.push(NotReady {
-                object: o,
-                readiness: state,
+                object: w.object,
+                readiness: w.state,
                 reasons,
             });
         }
         Ok(report)
+    }
+
+    /// One round: read every pending object (concurrently) and sort it into ready (in the
+    /// report), failed, or still pending (returned); `on_change` hears of each change.
+    async fn poll(
+        &self,
+        pending: Vec<Watched>,
+        report: &mut WaitReport,
+        failed: &mut Vec<Watched>,
+        on_change: &mut impl FnMut(&ObjectRef, &Readiness),
+    ) -> Result<Vec<Watched>, Error> {
+        let futs: Vec<BoxFut<Result<Option<Value>, Error>>> = pending
+            .iter()
+            .map(|w| {
+                let (e, k, o) = (self.clone(), w.kind.clone(), w.object.clone());
+                Box::pin(async move {
+                    e.cluster
+                        .get(&k, o.namespace.as_deref(), &o.name)
+                        .await
+                        .map_err(|err| Error::api(&o, "get", err))
+                }) as BoxFut<_>
+            })
+            .collect();
+        let results = concurrently(futs).await;
+        let mut still = Vec::new();
+        for (mut w, r) in pending.into_iter().zip(results) {
+            w.live = r?;
+            let state = w.live.as_ref().map(readiness).unwrap_or(Readiness::Missing);
+            let changed = state != w.state;
+            w.state = state;
+            match w.state {
+                Readiness::Ready => {
+                    on_change(&w.object, &w.state);
+                    report.ready.push(w.object);
+                }
+                Readiness::Failed(_) => {
+                    on_change(&w.object, &w.state);
+                    failed.push(w);
+                }
+                _ => {
+                    if changed {
+                        on_change(&w.object, &w.state);
+                    }
+                    still.push(w);
+                }
+            }
+        }
+        Ok(still)
     }
 
     /// Why a workload is not ready: its failing conditions, its pods' phases and container
