@@ -55,6 +55,7 @@ mod applyset;
 mod delete;
 mod diff;
 mod error;
+mod helm;
 mod lock;
 mod managed_fields;
 mod plan;

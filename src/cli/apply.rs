@@ -59,6 +59,11 @@ pub struct ApplyArgs {
     /// `--force-unlock`.
     #[command(flatten)]
     pub lock: LockArgs,
+    /// After a successful apply, delete helm's record of a release of the same name
+    /// (its `sh.helm.release.v1.*` Secrets) so `helm list` no longer shows it. For moving a
+    /// helm release to runnerctl: its objects are adopted by the apply, not recreated.
+    #[arg(long)]
+    pub forget_helm_release: bool,
 }
 
 fn confirm() -> anyhow::Result<bool> {
@@ -112,6 +117,12 @@ fn apply_locked(s: &Session, args: &ApplyArgs, lock: Option<&Lock>) -> anyhow::R
     }))?;
     if !changes {
         eprintln!("runnerctl: no changes");
+    }
+    if args.forget_helm_release {
+        s.rt.block_on(
+            s.engine
+                .forget_helm_release(&plan.applyset, |r| eprintln!("{r}")),
+        )?;
     }
     if !args.wait.wait {
         return Ok(ExitCode::from(super::EXIT_OK));

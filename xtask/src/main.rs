@@ -1,6 +1,7 @@
 //! Project tasks: `cargo xtask testenv up|down|env|status`, `cargo xtask test`,
 //! `cargo xtask runner-keys`.
 
+mod helm;
 mod runner_keys;
 mod shellcheck;
 mod testenv;
@@ -19,12 +20,15 @@ usage: cargo xtask <task>
   test [-- CARGO_TEST_ARGS...]   start a private test control plane, run
                                  `cargo test --workspace --no-fail-fast [CARGO_TEST_ARGS]
                                  -- --include-ignored` against it, stop it; exits with the
-                                 tests' status. Installs the pinned shellcheck first
-                                 (RUNNERCTL_SHELLCHECK for the script tests).
+                                 tests' status. Installs the pinned shellcheck and helm
+                                 first (RUNNERCTL_SHELLCHECK for the script tests,
+                                 RUNNERCTL_TEST_HELM for the migration tests).
                                  Example: cargo xtask test -- cluster
                                           cargo xtask test -- --test cluster -- --nocapture
   shellcheck                     install the pinned shellcheck (if needed), print its path:
                                  export RUNNERCTL_SHELLCHECK=$(cargo xtask shellcheck)
+  helm                           build the pinned helm (if needed), print its path:
+                                 export RUNNERCTL_TEST_HELM=$(cargo xtask helm)
   runner-keys [--check]          regenerate src/render/runner_keys.json (GitLab Runner's
                                  config keys per section) from the runner's Go module at
                                  the pinned version (needs Go and the Go module proxy);
@@ -41,6 +45,12 @@ fn main() -> ExitCode {
         Some("runner-keys") => {
             runner_keys::main(&args[1..], &testenv::workspace_root()).map(|()| ExitCode::SUCCESS)
         }
+        Some("helm") => Paths::from_env()
+            .and_then(|paths| helm::ensure(&paths))
+            .map(|bin| {
+                println!("{}", bin.display());
+                ExitCode::SUCCESS
+            }),
         Some("shellcheck") => Paths::from_env()
             .and_then(|paths| shellcheck::ensure(&paths))
             .map(|bin| {
@@ -95,6 +105,8 @@ fn test(args: &[String]) -> Result<ExitCode> {
     // Before the control plane: a missing tool fails the run early, and never skips a test.
     let shellcheck = shellcheck::ensure(&paths)
         .context("the script tests need shellcheck; `cargo xtask test` installs a pinned one")?;
+    let helm = helm::ensure(&paths)
+        .context("the migration tests need helm; `cargo xtask test` builds a pinned one")?;
     let instance = paths.instance(&format!("test-{}", std::process::id()));
     let up = testenv::up(&paths, &instance, std::process::id()).context(
         "cluster tests need the test control plane; `cargo xtask test` does not skip them",
@@ -123,7 +135,8 @@ fn test(args: &[String]) -> Result<ExitCode> {
                 "RUNNERCTL_TEST_LIMITED_KUBECONFIG",
                 instance.limited_kubeconfig(),
             )
-            .env("RUNNERCTL_SHELLCHECK", &shellcheck);
+            .env("RUNNERCTL_SHELLCHECK", &shellcheck)
+            .env("RUNNERCTL_TEST_HELM", &helm);
         eprintln!("xtask: running {cmd:?}");
         Some(cmd.status().context("running cargo test"))
     };
