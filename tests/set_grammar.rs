@@ -1,8 +1,8 @@
 //! Table tests for the `--set` grammar and the values builder (merge order, checks, limits).
 
 use runnerctl::values::{
-    Error, MAX_LIST_INDEX, MAX_NESTING_DEPTH, MAX_SET_EXPR_BYTES, MAX_VALUES_FILE_BYTES, Values,
-    ValuesBuilder, parse_set_file_arg,
+    Error, MAX_LIST_INDEX, MAX_LIST_SLOTS, MAX_NESTING_DEPTH, MAX_REPORTED_UNKNOWN_KEYS,
+    MAX_SET_EXPR_BYTES, MAX_VALUES_FILE_BYTES, Values, ValuesBuilder, parse_set_file_arg,
 };
 use serde_json::{Value, json};
 
@@ -340,6 +340,137 @@ fn limits() {
     );
     let msg = err(ValuesBuilder::new().set_json(deep_json));
     assert!(msg.contains("nested deeper than 64 levels"), "{msg}");
+}
+
+/// List indexes are bounded in total, not only each: many large indexes in a few kilobytes of
+/// flags are refused before the lists grow, naming the key and the limit.
+#[test]
+fn list_slots_are_bounded_in_total() {
+    let per = MAX_LIST_INDEX + 1;
+    let fit = MAX_LIST_SLOTS / per;
+    assert!(fit >= 2, "room for more than one largest index");
+    // As many largest indexes as fit, in several flag kinds: fine.
+    let mut b = ValuesBuilder::new();
+    for i in 0..fit - 1 {
+        b = b.set(format!("l{i}[{MAX_LIST_INDEX}]=1"));
+    }
+    b = b.set_string(format!("s[{MAX_LIST_INDEX}]=x"));
+    let (v, _) = build(b.clone());
+    assert_eq!(
+        v.get("s").and_then(Value::as_array).map(Vec::len),
+        Some(per)
+    );
+    // Writing into lists already there creates nothing new.
+    build(
+        b.clone()
+            .set(format!("l0[{MAX_LIST_INDEX}]=2,l0[0]=3,s[5]=y")),
+    );
+    // One more anywhere is refused, whatever the flag; the assignment that crosses the limit
+    // is named (flags apply in helm's order, so it may be one given earlier).
+    for more in [
+        b.clone().set(format!("x[{MAX_LIST_INDEX}]=1")),
+        b.clone().set_json(format!("x[{MAX_LIST_INDEX}]=1")),
+        b.clone().set_string(format!("x[{MAX_LIST_INDEX}]=1")),
+        b.clone().set_file(format!("x[{MAX_LIST_INDEX}]"), "text"),
+    ] {
+        let e = more.clone().build().unwrap_err();
+        assert!(
+            matches!(&e, Error::TooManyListSlots { path, .. }
+                if path == &format!("x[{MAX_LIST_INDEX}]") || path == &format!("s[{MAX_LIST_INDEX}]")),
+            "{e}"
+        );
+        let msg = err(more);
+        assert!(
+            msg.contains(&format!(
+                "[{MAX_LIST_INDEX}]: list indexes would create more than {MAX_LIST_SLOTS} list entries in all (MAX_LIST_SLOTS)"
+            )),
+            "{msg}"
+        );
+    }
+    // The issue's shapes: many keys with the largest index in one flag, and nested indexes.
+    let many: Vec<String> = (0..300)
+        .map(|i| format!("k{i}[{MAX_LIST_INDEX}]=1"))
+        .collect();
+    let e = ValuesBuilder::new()
+        .set(many.join(","))
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::TooManyListSlots { path, limit, .. }
+            if path == &format!("k{fit}[{MAX_LIST_INDEX}]") && *limit == MAX_LIST_SLOTS),
+        "{e}"
+    );
+    let nested: Vec<String> = (0..fit + 1)
+        .map(|i| format!("a[{i}][{MAX_LIST_INDEX}]=1"))
+        .collect();
+    let msg = err(ValuesBuilder::new().set(nested.join(",")));
+    assert!(msg.contains("(MAX_LIST_SLOTS)"), "{msg}");
+    // Replacing a list and growing it again counts again: the limit bounds the work done.
+    let again: Vec<String> = (0..fit + 1)
+        .map(|_| format!("a[{MAX_LIST_INDEX}]=1,a=x"))
+        .collect();
+    let msg = err(ValuesBuilder::new().set(again.join(",")));
+    assert!(msg.contains("(MAX_LIST_SLOTS)"), "{msg}");
+}
+
+/// A file of many unknown keys gives a bounded report: the first keys one by one (with a
+/// suggestion where one is near), then one line counting the rest; strict mode alike.
+#[test]
+fn many_unknown_keys_are_reported_briefly() {
+    let count = 100_000;
+    let mut text = String::from("concurent: 3\n");
+    for i in 0..count {
+        text.push_str(&format!("unknownKey{i}: {i}\n"));
+    }
+    // Repeated in a second source: counted again there (another place), once per key.
+    let (_, w) = build(
+        ValuesBuilder::new()
+            .values_file("many.yaml", text.clone())
+            .set("concurent=4,concurent=5,zz=1"),
+    );
+    assert_eq!(w.len(), MAX_REPORTED_UNKNOWN_KEYS + 1, "{:?}", &w[..3]);
+    assert_eq!(
+        w[0],
+        r#"unknown key "concurent" (from values file many.yaml:1:12); did you mean "concurrent"?"#
+    );
+    assert_eq!(
+        w[1],
+        r#"unknown key "unknownKey0" (from values file many.yaml:2:14); the chart does not read it"#
+    );
+    assert!(
+        w[MAX_REPORTED_UNKNOWN_KEYS - 1]
+            .contains(&format!("\"unknownKey{}\"", MAX_REPORTED_UNKNOWN_KEYS - 2))
+    );
+    // The file's other keys, then `concurent` and `zz` from --set (once each).
+    let more = count + 1 - MAX_REPORTED_UNKNOWN_KEYS + 2;
+    assert_eq!(
+        w[MAX_REPORTED_UNKNOWN_KEYS],
+        format!(
+            "... and {more} more unknown keys (only the first {MAX_REPORTED_UNKNOWN_KEYS} are listed)"
+        )
+    );
+    let e = ValuesBuilder::new()
+        .strict(true)
+        .values_file("many.yaml", text)
+        .build()
+        .unwrap_err();
+    let Error::UnknownKeys { keys } = &e else {
+        panic!("{e}")
+    };
+    assert_eq!(keys.len(), MAX_REPORTED_UNKNOWN_KEYS + 1);
+    assert!(keys[MAX_REPORTED_UNKNOWN_KEYS].starts_with(&format!(
+        "... and {} more unknown keys",
+        count + 1 - MAX_REPORTED_UNKNOWN_KEYS
+    )));
+    // A very long unknown key is checked without comparing it letter by letter to every key.
+    let long = "k".repeat(MAX_SET_EXPR_BYTES - 3);
+    let (_, w) = build(ValuesBuilder::new().set(format!("{long}=1")));
+    assert_eq!(w.len(), 1);
+    assert!(
+        w[0].ends_with("the chart does not read it"),
+        "{}",
+        &w[0][w[0].len() - 40..]
+    );
 }
 
 #[test]

@@ -21,6 +21,11 @@ use serde_json::Value;
 /// Most expressions evaluated in one value; more is hostile input.
 pub const MAX_EXPRESSIONS: usize = 1024;
 
+/// Most bytes [`evaluate`] produces for one value (3 MiB, the Kubernetes API server's largest
+/// request body: no object holding more could be applied). Without it, `{{ .Values.big }}`
+/// repeated [`MAX_EXPRESSIONS`] times would copy a large value a thousand times over.
+pub const MAX_EXPANSION_BYTES: usize = 3 * 1024 * 1024;
+
 /// Errors in a value's template expressions; each names the value (`key`) it came from.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum Error {
@@ -55,6 +60,15 @@ pub enum Error {
     /// Too many expressions.
     #[error("{key}: more than {MAX_EXPRESSIONS} template expressions")]
     TooManyExpressions {
+        /// The value the text came from.
+        key: String,
+    },
+    /// The evaluated text would be longer than [`MAX_EXPANSION_BYTES`].
+    #[error(
+        "{key}: the template expressions expand to more than {MAX_EXPANSION_BYTES} bytes \
+         (MAX_EXPANSION_BYTES); refer to large values fewer times"
+    )]
+    TooLarge {
         /// The value the text came from.
         key: String,
     },
@@ -125,7 +139,7 @@ pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
 /// Evaluate the template expressions in `source`, the text of the value `key` (which errors
 /// name, e.g. `runners.config`).
 pub fn evaluate(key: &str, source: &str, scope: &Scope<'_>) -> Result<Evaluated, Error> {
-    let mut out = String::with_capacity(source.len());
+    let mut out = String::with_capacity(source.len().min(MAX_EXPANSION_BYTES));
     let mut segments = Vec::new();
     let mut rest_start = 0;
     let mut trim_next = false;
@@ -143,7 +157,7 @@ pub fn evaluate(key: &str, source: &str, scope: &Scope<'_>) -> Result<Evaluated,
             literal = literal.trim_end();
         }
         trim_next = action.trim_after;
-        push_literal(&mut out, &mut segments, literal, source, rest_start, open);
+        push_literal(key, &mut out, &mut segments, literal, source)?;
         let value = eval_expression(action.inner.trim(), scope).map_err(|reason| {
             let (line, column) = line_column(source, open);
             Error::Unsupported {
@@ -154,6 +168,7 @@ pub fn evaluate(key: &str, source: &str, scope: &Scope<'_>) -> Result<Evaluated,
                 reason,
             }
         })?;
+        room_for(key, &out, value.len())?;
         segments.push(Segment {
             out_start: out.len(),
             in_start: open,
@@ -168,14 +183,7 @@ pub fn evaluate(key: &str, source: &str, scope: &Scope<'_>) -> Result<Evaluated,
     if trim_next {
         tail = tail.trim_start();
     }
-    push_literal(
-        &mut out,
-        &mut segments,
-        tail,
-        source,
-        rest_start,
-        source.len(),
-    );
+    push_literal(key, &mut out, &mut segments, tail, source)?;
     Ok(Evaluated {
         text: out,
         source: source.to_string(),
@@ -224,21 +232,30 @@ fn action<'s>(key: &str, source: &'s str, open: usize) -> Result<Action<'s>, Err
     })
 }
 
-/// Append literal text (possibly trimmed on either side) with a segment mapping it back.
+/// `TooLarge` unless `add` more bytes fit in `out` within [`MAX_EXPANSION_BYTES`].
+fn room_for(key: &str, out: &str, add: usize) -> Result<(), Error> {
+    if add > MAX_EXPANSION_BYTES.saturating_sub(out.len()) {
+        return Err(Error::TooLarge { key: key.into() });
+    }
+    Ok(())
+}
+
+/// Append literal text (a subslice of `source`, possibly trimmed on either side) with a
+/// segment mapping it back; `TooLarge` when it does not fit.
 fn push_literal(
+    key: &str,
     out: &mut String,
     segments: &mut Vec<Segment>,
     literal: &str,
     source: &str,
-    from: usize,
-    to: usize,
-) {
+) -> Result<(), Error> {
     if literal.is_empty() {
-        return;
+        return Ok(());
     }
-    // `literal` is a subslice of source[from..to]; find where it starts.
+    room_for(key, out, literal.len())?;
+    // `literal` is a subslice of `source`; find where it starts.
     let in_start = literal.as_ptr() as usize - source.as_ptr() as usize;
-    debug_assert!(in_start >= from && in_start + literal.len() <= to);
+    debug_assert!(in_start + literal.len() <= source.len());
     segments.push(Segment {
         out_start: out.len(),
         in_start,
@@ -247,6 +264,7 @@ fn push_literal(
         literal: true,
     });
     out.push_str(literal);
+    Ok(())
 }
 
 /// A value during evaluation: Go templates print nil as empty.
@@ -503,5 +521,45 @@ mod tests {
                 .to_string(),
             format!("image.tag: more than {MAX_EXPRESSIONS} template expressions")
         );
+    }
+
+    #[test]
+    fn expansion_is_bounded() {
+        // One large value referred to many times: 1 KiB of template, far more output.
+        let big = "x".repeat(64 * 1024);
+        let values = json!({ "big": big });
+        let template = "{{ .Values.big }}".repeat(MAX_EXPRESSIONS);
+        let err = evaluate("runners.config", &template, &scope(&values)).unwrap_err();
+        assert_eq!(
+            err,
+            Error::TooLarge {
+                key: "runners.config".into()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "runners.config: the template expressions expand to more than \
+                 {MAX_EXPANSION_BYTES} bytes (MAX_EXPANSION_BYTES); refer to large values fewer times"
+            )
+        );
+        // Exactly at the limit is fine: expressions and literals count alike.
+        let fits = MAX_EXPANSION_BYTES / big.len();
+        let mut template = "{{ .Values.big }}".repeat(fits);
+        let rest = MAX_EXPANSION_BYTES - fits * big.len();
+        template.push_str(&"y".repeat(rest));
+        let out = evaluate("image.tag", &template, &scope(&values)).unwrap();
+        assert_eq!(out.text.len(), MAX_EXPANSION_BYTES);
+        template.push('y');
+        assert!(matches!(
+            evaluate("image.tag", &template, &scope(&values)),
+            Err(Error::TooLarge { key }) if key == "image.tag"
+        ));
+        // Literal text alone counts too.
+        let literal = "z".repeat(MAX_EXPANSION_BYTES + 1);
+        assert!(matches!(
+            evaluate("extraObjects[0]", &literal, &scope(&values)),
+            Err(Error::TooLarge { .. })
+        ));
     }
 }

@@ -1,7 +1,10 @@
 //! Checks of user values against the defaults: types, unknown keys, deprecated keys.
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
+use super::MAX_REPORTED_UNKNOWN_KEYS;
 use super::error::Error;
 use super::path::{KeyPath, Seg, lookup_in};
 use super::yaml::Locations;
@@ -93,6 +96,58 @@ fn structured(path: &KeyPath, default: &Value) -> bool {
     matches!(default, Value::Object(m) if !m.is_empty()) && !free
 }
 
+/// The unknown keys found so far, each once per source and place: the first
+/// [`MAX_REPORTED_UNKNOWN_KEYS`] as warning lines with a suggestion, the rest only counted (no
+/// suggestion is worked out for them), so that many unknown keys cost time linear in their
+/// number and the report stays short.
+#[derive(Debug, Default)]
+pub(crate) struct Unknown {
+    /// The reported lines, in the order found.
+    pub(crate) lines: Vec<String>,
+    /// How many more distinct unknown keys were found than reported.
+    pub(crate) more: usize,
+    /// `unknown key "x" (from y)` of every key noted, for deduplication.
+    seen: HashSet<String>,
+}
+
+impl Unknown {
+    /// Notes the unknown key at `path`, from `from` (a source as described in messages).
+    fn note(&mut self, path: &KeyPath, from: String, known: &[Known]) {
+        let head = format!("unknown key \"{path}\" (from {from})");
+        if self.seen.contains(&head) {
+            return;
+        }
+        self.seen.insert(head.clone());
+        if self.lines.len() >= MAX_REPORTED_UNKNOWN_KEYS {
+            self.more += 1;
+            return;
+        }
+        let mut line = head;
+        match suggest(path, known) {
+            Some(s) => line.push_str(&format!("; did you mean \"{s}\"?")),
+            None => line.push_str("; the chart does not read it"),
+        }
+        self.lines.push(line);
+    }
+
+    /// The report: the lines, then `... and N more unknown keys` when some were not listed.
+    pub(crate) fn into_lines(self) -> Vec<String> {
+        let mut lines = self.lines;
+        if self.more > 0 {
+            lines.push(format!(
+                "... and {} more unknown keys (only the first {MAX_REPORTED_UNKNOWN_KEYS} are listed)",
+                self.more
+            ));
+        }
+        lines
+    }
+
+    /// Whether no unknown key was found.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+}
+
 fn levenshtein(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
@@ -114,10 +169,16 @@ pub(crate) fn suggest(path: &KeyPath, known: &[Known]) -> Option<String> {
     };
     let last = last.to_ascii_lowercase();
     let parent = KeyPath(path.0[..path.0.len() - 1].to_vec()).to_string();
-    let limit = 2.max(last.chars().count() / 3);
+    let len = last.chars().count();
+    let limit = 2.max(len / 3);
     known
         .iter()
         .filter_map(|k| {
+            // The distance is at least the difference in length: skip those too far apart
+            // without working it out (a long key would cost its length times each key's).
+            if len.abs_diff(k.last.chars().count()) > limit {
+                return None;
+            }
             let d = levenshtein(&last, &k.last);
             let score = if k.parent == parent { d } else { d + 1 };
             (score <= limit && (k.parent == parent || d == 0)).then_some((score, &k.path))
@@ -207,15 +268,15 @@ fn default_hint(v: &Value, sensitive: bool) -> String {
     }
 }
 
-/// Checks one source's tree: the first type error is returned; unknown keys are appended to
-/// `unknown` as warning lines.
+/// Checks one source's tree: the first type error is returned; unknown keys are noted in
+/// `unknown`.
 pub(crate) fn check_source(
     defaults: &Map<String, Value>,
     user: &Map<String, Value>,
     source: &Source,
     locs: Option<&Locations>,
     known: &[Known],
-    unknown: &mut Vec<String>,
+    unknown: &mut Unknown,
 ) -> Result<(), Error> {
     let mut path = KeyPath::default();
     walk(
@@ -232,7 +293,7 @@ fn walk(
     source: &Source,
     locs: Option<&Locations>,
     known: &[Known],
-    unknown: &mut Vec<String>,
+    unknown: &mut Unknown,
 ) -> Result<(), Error> {
     for (k, uv) in user {
         path.push_key(k);
@@ -241,14 +302,7 @@ fn walk(
             match defaults.get(k) {
                 None => {
                     if check_unknown {
-                        let shown = path.to_string();
-                        let mut line =
-                            format!("unknown key \"{shown}\" (from {})", source.describe(at()));
-                        match suggest(path, known) {
-                            Some(s) => line.push_str(&format!("; did you mean \"{s}\"?")),
-                            None => line.push_str("; the chart does not read it"),
-                        }
-                        unknown.push(line);
+                        unknown.note(path, source.describe(at()), known);
                     }
                 }
                 Some(dv) => {

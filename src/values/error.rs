@@ -64,6 +64,19 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// `--set`-family list indexes that would create more than
+    /// [`MAX_LIST_SLOTS`](super::MAX_LIST_SLOTS) list entries in all.
+    #[error(
+        "{source_desc}: {path}: list indexes would create more than {limit} list entries in all (MAX_LIST_SLOTS); use fewer or smaller list indexes, or a values file"
+    )]
+    TooManyListSlots {
+        /// Which input (`--set`, ...).
+        source_desc: String,
+        /// Key path of the assignment that crossed the limit.
+        path: String,
+        /// The limit.
+        limit: usize,
+    },
     /// A value whose type does not fit the chart's default for that key.
     #[error("{source_desc}: {path}: expected {expected}{default_hint}, got {got}")]
     Type {
@@ -81,7 +94,9 @@ pub enum Error {
     /// Keys the chart does not know, with `strict` on.
     #[error("unknown values keys (strict mode; remove or fix them):\n  {}", .keys.join("\n  "))]
     UnknownKeys {
-        /// One line per key, as in the warning.
+        /// One line per key, as in the warning: at most
+        /// [`MAX_REPORTED_UNKNOWN_KEYS`](super::MAX_REPORTED_UNKNOWN_KEYS), then one
+        /// `... and N more unknown keys` line when there are more.
         keys: Vec<String>,
     },
 }

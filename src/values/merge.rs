@@ -32,6 +32,29 @@ pub(crate) fn set_path(root: &mut Map<String, Value>, path: &KeyPath, value: Val
     set_in(slot, rest, value);
 }
 
+/// How many list slots [`set_path`] would add to `root` for `path`: for each index, the entries
+/// the list there grows by (all `index + 1` of them where no list is there yet). Counted
+/// without allocating, so that a limit can be checked before the list grows.
+pub(crate) fn new_list_slots(root: &Map<String, Value>, path: &KeyPath) -> usize {
+    let Some(Seg::Key(first)) = path.0.first() else {
+        return 0;
+    };
+    let mut cur = root.get(first);
+    let mut total = 0usize;
+    for seg in &path.0[1..] {
+        match seg {
+            Seg::Key(k) => cur = cur.and_then(Value::as_object).and_then(|m| m.get(k)),
+            Seg::Index(i) => {
+                let list = cur.and_then(Value::as_array);
+                let len = list.map_or(0, Vec::len);
+                total = total.saturating_add(i.saturating_add(1).saturating_sub(len));
+                cur = list.and_then(|l| l.get(*i));
+            }
+        }
+    }
+    total
+}
+
 fn set_in(slot: &mut Value, path: &[Seg], value: Value) {
     let Some((seg, rest)) = path.split_first() else {
         *slot = value;
@@ -91,5 +114,45 @@ pub(crate) fn depth(v: &Value) -> usize {
         Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
         Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::strvals::parse_key;
+    use serde_json::json;
+
+    /// The count matches what `set_path` really adds, for fresh, growing and replaced lists.
+    #[test]
+    fn new_list_slots_counts_what_set_path_adds() {
+        fn slots(v: &Value) -> usize {
+            match v {
+                Value::Array(a) => a.len() + a.iter().map(slots).sum::<usize>(),
+                Value::Object(m) => m.values().map(slots).sum(),
+                _ => 0,
+            }
+        }
+        let mut root = Map::new();
+        for (key, want) in [
+            ("a[2]", 3),
+            ("a[1]", 0),
+            ("a[4]", 2),
+            ("a[4][1]", 2),
+            ("a[4][1].b[0]", 1),
+            ("a.b[3]", 4), // a is replaced by a map: a fresh list below it
+            ("c.d", 0),
+            ("c.d[0][0]", 2), // a string replaced by a list of a list
+            ("e[9][9]", 20),
+        ] {
+            let path = parse_key(key).unwrap();
+            let before = slots(&Value::Object(root.clone()));
+            assert_eq!(new_list_slots(&root, &path), want, "{key}");
+            set_path(&mut root, &path, json!("x"));
+            let after = slots(&Value::Object(root.clone()));
+            // Replacing a list drops its slots; the count is of the slots created.
+            assert!(after <= before + want, "{key}: {before} -> {after}");
+        }
+        assert_eq!(root["e"].as_array().unwrap().len(), 10);
     }
 }

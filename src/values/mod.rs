@@ -48,6 +48,17 @@ pub const DEFAULT_VALUES_YAML: &str = include_str!("../../values/values.yaml");
 
 /// Largest list index `--set` accepts (`a[65536]=x`), as helm.
 pub const MAX_LIST_INDEX: usize = 65_536;
+/// Most list entries that the list indexes of `--set`-family assignments may create in all,
+/// across one [`ValuesBuilder::build`]: each `a[i]=x` grows the list at `a` to `i + 1` entries
+/// (filling with `null`), so `a[65536]=1,b[65536]=1,...` or `a[60000][60000]=1` could otherwise
+/// allocate without bound from a few kilobytes of flags. Four times [`MAX_LIST_INDEX`]: room
+/// for any one index and more than any real chart value needs. Checked before the list grows.
+pub const MAX_LIST_SLOTS: usize = 4 * MAX_LIST_INDEX;
+/// Most unknown keys reported one by one (each with the nearest known key); beyond them, the
+/// report ends with one `... and N more unknown keys` line (a warning, or a line of
+/// [`Error::UnknownKeys`]), so that a file of many unknown keys is checked in linear time and
+/// its report stays readable.
+pub const MAX_REPORTED_UNKNOWN_KEYS: usize = 100;
 /// Deepest nesting accepted: key segments of a `--set` key, levels of a values file or JSON value.
 pub const MAX_NESTING_DEPTH: usize = 64;
 /// Largest values file (and `--set-file` content) accepted, in bytes (8 MiB).
@@ -251,7 +262,8 @@ impl ValuesBuilder {
     /// Merges everything in helm's order and checks it.
     ///
     /// Warnings come in a fixed order: per source (in merge order), unknown keys in the order
-    /// they appear, then deprecations.
+    /// they appear (at most [`MAX_REPORTED_UNKNOWN_KEYS`], then one `... and N more` line),
+    /// then deprecations.
     pub fn build(self) -> Result<(Values, Vec<Warning>), Error> {
         let defaults = match Values::defaults().0 {
             Value::Object(m) => m,
@@ -314,10 +326,12 @@ struct UserTree<'d> {
     defaults: &'d Map<String, Value>,
     known: &'static [check::Known],
     user: Map<String, Value>,
-    /// Messages about unknown keys, in the order found.
-    unknown: Vec<String>,
+    /// The unknown keys, in the order found.
+    unknown: check::Unknown,
     /// Indexes into [`check::DEPRECATED`] and where each was first seen.
     deprecated: Vec<(usize, String)>,
+    /// List entries created by `--set`-family indexes so far (see [`MAX_LIST_SLOTS`]).
+    list_slots: usize,
 }
 
 impl<'d> UserTree<'d> {
@@ -327,8 +341,9 @@ impl<'d> UserTree<'d> {
             defaults,
             known: check::default_known_paths(),
             user: Map::new(),
-            unknown: Vec::new(),
+            unknown: check::Unknown::default(),
             deprecated: Vec::new(),
+            list_slots: 0,
         }
     }
 
@@ -383,8 +398,29 @@ impl<'d> UserTree<'d> {
                 limit: MAX_NESTING_DEPTH,
             });
         }
+        let created = merge::new_list_slots(&self.user, &a.path);
+        if created > MAX_LIST_SLOTS.saturating_sub(self.list_slots) {
+            return Err(Error::TooManyListSlots {
+                source_desc: flag.to_owned(),
+                path: a.path.to_string(),
+                limit: MAX_LIST_SLOTS,
+            });
+        }
+        self.list_slots += created;
+        // The checks never look inside lists (only at whether there is one, and whether it is
+        // empty), so the one-key tree puts every index at 0 and allocates nothing for it.
+        let at_zero = path::KeyPath(
+            a.path
+                .0
+                .iter()
+                .map(|s| match s {
+                    path::Seg::Index(_) => path::Seg::Index(0),
+                    key => key.clone(),
+                })
+                .collect(),
+        );
         let mut mini = Map::new();
-        merge::set_path(&mut mini, &a.path, a.value.clone());
+        merge::set_path(&mut mini, &at_zero, a.value.clone());
         self.check(&mini, &Source::Flag(flag), None)?;
         merge::set_path(&mut self.user, &a.path, a.value);
         Ok(())
@@ -394,14 +430,13 @@ impl<'d> UserTree<'d> {
     /// keys are an error.
     fn finish(self, strict: bool) -> Result<(Map<String, Value>, Vec<Warning>), Error> {
         if strict && !self.unknown.is_empty() {
-            return Err(Error::UnknownKeys { keys: self.unknown });
+            return Err(Error::UnknownKeys {
+                keys: self.unknown.into_lines(),
+            });
         }
-        let mut warnings: Vec<Warning> = Vec::new();
-        for message in self.unknown {
-            if !warnings.iter().any(|w| w.message == message) {
-                warnings.push(Warning { message });
-            }
-        }
+        let mut warnings: Vec<Warning> = (self.unknown.into_lines().into_iter())
+            .map(|message| Warning { message })
+            .collect();
         let mut deprecated = self.deprecated;
         deprecated.sort_by_key(|(i, _)| *i);
         for (i, source) in deprecated {

@@ -24,8 +24,9 @@
 //! - `--set-json`: `key=<JSON value>`, pairs separated by commas: `a.b={"x":1},c=[1,2]`.
 //! - `--set-file key=path`: the key uses the `key` grammar above; the value is the file's text.
 //!
-//! Limits: [`MAX_LIST_INDEX`], [`MAX_NESTING_DEPTH`]
-//! key segments, [`MAX_SET_EXPR_BYTES`] per expression.
+//! Limits: [`MAX_LIST_INDEX`] per index, [`MAX_LIST_SLOTS`](super::MAX_LIST_SLOTS) list
+//! entries created by indexes in all (checked when assignments are applied, before a list
+//! grows), [`MAX_NESTING_DEPTH`] key segments, [`MAX_SET_EXPR_BYTES`] per expression.
 
 use serde_json::Value;
 

@@ -1,0 +1,42 @@
+//! The `--set` family through the public builder: each input line is one flag, chosen by its
+//! first character (`s` --set, `t` --set-string, `j` --set-json, `f` --set-file key=content,
+//! anything else --set with the whole line).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use runnerctl::values::{MAX_REPORTED_UNKNOWN_KEYS, ValuesBuilder};
+
+const SECRET: &str = "FUZZSECRET";
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let mut b = ValuesBuilder::new().set_string(format!("runnerToken=glrt-{SECRET}"));
+    for line in text.split('\n') {
+        let mut chars = line.chars();
+        b = match chars.next() {
+            Some('s') => b.set(chars.as_str()),
+            Some('t') => b.set_string(chars.as_str()),
+            Some('j') => b.set_json(chars.as_str()),
+            Some('f') => {
+                let rest = chars.as_str();
+                let (k, v) = rest.split_once('=').unwrap_or((rest, ""));
+                b.set_file(k, v)
+            }
+            _ => b.set(line),
+        };
+    }
+    let echoed = text.contains(SECRET);
+    match b.build() {
+        Ok((values, warnings)) => {
+            serde_json::to_string(values.as_json()).expect("values serialise");
+            // Unknown keys (bounded) and at most the four deprecations.
+            assert!(warnings.len() <= MAX_REPORTED_UNKNOWN_KEYS + 1 + 4);
+            for w in &warnings {
+                assert!(echoed || !w.message.contains(SECRET), "{w}");
+            }
+        }
+        Err(e) => assert!(echoed || !e.to_string().contains(SECRET), "{e}"),
+    }
+});
