@@ -6,6 +6,11 @@ use super::gotmpl::{self, Scope};
 use super::{Error, Object, Release};
 use crate::values::path::{self, KeyPath};
 
+/// The most text template expressions in all `extraObjects` may expand to (each string is
+/// also bounded by [`gotmpl::MAX_EXPANSION_BYTES`]): many items each quoting a large value
+/// cannot add up without bound.
+pub const MAX_EXTRA_OBJECTS_EXPANSION_BYTES: usize = 16 * 1024 * 1024;
+
 /// Source name given to objects from `extraObjects`.
 pub const EXTRA_OBJECTS_SOURCE: &str = "values: extraObjects";
 
@@ -20,21 +25,48 @@ pub(super) fn extra_objects(release: &Release) -> Result<Vec<Object>, Error> {
         release_namespace: &release.namespace,
         values,
     };
+    let mut budget = MAX_EXTRA_OBJECTS_EXPANSION_BYTES;
     items
         .iter()
         .enumerate()
-        .map(|(i, item)| extra_object(i, item, &scope))
+        .map(|(i, item)| extra_object(i, item, &scope, &mut budget))
         .collect()
 }
 
+/// Evaluate the template expressions of one string of `extraObjects`, charging its length to
+/// the budget of all of them.
+fn evaluate(
+    key: &KeyPath,
+    text: &str,
+    scope: &Scope<'_>,
+    budget: &mut usize,
+) -> Result<String, Error> {
+    let out = gotmpl::evaluate(&key.to_string(), text, scope)?.text;
+    *budget = budget
+        .checked_sub(out.len())
+        .ok_or_else(|| Error::InvalidValue {
+            key: key.to_string(),
+            message: format!(
+                "extraObjects expand to more than {MAX_EXTRA_OBJECTS_EXPANSION_BYTES} bytes in all \
+             (MAX_EXTRA_OBJECTS_EXPANSION_BYTES); refer to large values fewer times"
+            ),
+        })?;
+    Ok(out)
+}
+
 /// One item of `extraObjects` (at index `i`): YAML text or a map, checked to be an object.
-fn extra_object(i: usize, item: &Value, scope: &Scope<'_>) -> Result<Object, Error> {
+fn extra_object(
+    i: usize,
+    item: &Value,
+    scope: &Scope<'_>,
+    budget: &mut usize,
+) -> Result<Object, Error> {
     let mut key = KeyPath::default();
     key.push_key("extraObjects");
     key.push_index(i);
     let value = match item {
         Value::String(text) => {
-            let text = gotmpl::evaluate(&key.to_string(), text, scope)?.text;
+            let text = evaluate(&key, text, scope, budget)?;
             crate::values::parse_document(&text).map_err(|(line, column, message)| {
                 Error::InvalidValue {
                     key: format!("{key}:{line}:{column}"),
@@ -42,7 +74,7 @@ fn extra_object(i: usize, item: &Value, scope: &Scope<'_>) -> Result<Object, Err
                 }
             })?
         }
-        other => expand_strings(other, &mut key, scope)?,
+        other => expand_strings(other, &mut key, scope, budget)?,
     };
     let invalid = |message: String| Error::InvalidValue {
         key: key.to_string(),
@@ -76,16 +108,19 @@ fn extra_object(i: usize, item: &Value, scope: &Scope<'_>) -> Result<Object, Err
 
 /// A copy of `v` with the template expressions in its strings evaluated; `key` is the path
 /// of `v` in the values, which errors name (`extraObjects[0].metadata.name:1:4: ...`).
-fn expand_strings(v: &Value, key: &mut KeyPath, scope: &Scope<'_>) -> Result<Value, Error> {
+fn expand_strings(
+    v: &Value,
+    key: &mut KeyPath,
+    scope: &Scope<'_>,
+    budget: &mut usize,
+) -> Result<Value, Error> {
     Ok(match v {
-        Value::String(s) if s.contains("{{") => {
-            Value::String(gotmpl::evaluate(&key.to_string(), s, scope)?.text)
-        }
+        Value::String(s) if s.contains("{{") => Value::String(evaluate(key, s, scope, budget)?),
         Value::Array(a) => {
             let mut out = Vec::with_capacity(a.len());
             for (i, x) in a.iter().enumerate() {
                 key.push_index(i);
-                out.push(expand_strings(x, key, scope)?);
+                out.push(expand_strings(x, key, scope, budget)?);
                 key.pop();
             }
             Value::Array(out)
@@ -94,7 +129,7 @@ fn expand_strings(v: &Value, key: &mut KeyPath, scope: &Scope<'_>) -> Result<Val
             let mut out = serde_json::Map::new();
             for (k, x) in m {
                 key.push_key(k);
-                out.insert(k.clone(), expand_strings(x, key, scope)?);
+                out.insert(k.clone(), expand_strings(x, key, scope, budget)?);
                 key.pop();
             }
             Value::Object(out)
@@ -129,6 +164,21 @@ mod tests {
         let names: Vec<&str> = objects.iter().map(|o| o.name()).collect();
         assert_eq!(names, ["rel-a", "y"]);
         assert!(objects.iter().all(|o| o.source == EXTRA_OBJECTS_SOURCE));
+    }
+
+    #[test]
+    fn all_items_together_are_bounded() {
+        let big = "x".repeat(1024 * 1024);
+        let item = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c"}, "data": {"a": "{{ .Values.big }}{{ .Values.big }}"}});
+        let items: Vec<Value> = std::iter::repeat_n(item, 9).collect();
+        let r = Release {
+            values: Values::from_json(json!({ "extraObjects": items, "big": big })),
+            ..release(json!([]))
+        };
+        let e = extra_objects(&r).unwrap_err().to_string();
+        assert!(e.starts_with("extraObjects[8].data.a:"), "{e}");
+        assert!(e.contains("MAX_EXTRA_OBJECTS_EXPANSION_BYTES"), "{e}");
     }
 
     #[test]
