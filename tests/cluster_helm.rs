@@ -17,12 +17,11 @@ fn helm(args: &[&str]) -> Run {
         .env("KUBECONFIG", kubeconfig())
         .output()
         .expect("helm runs");
-    let run = Run {
+    Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         code: out.status.code().unwrap_or(-1),
-    };
-    run
+    }
 }
 
 /// A chart whose one template is runnerctl's own rendering of the seed release in `ns`:
