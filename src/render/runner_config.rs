@@ -578,68 +578,67 @@ mod tests {
     }
 
     #[test]
-    fn keys_in_the_wrong_section_name_where_they_belong() {
-        // Both seen in public values files: they belong to [[runners]] and [runners.docker].
-        let src = "[[runners]]\n  [runners.kubernetes]\n    image = \"alpine\"\n    environment = [\"A=1\"]\n    tls_verify = false\n";
-        assert_eq!(
-            key_warnings(src),
-            [
-                "runners.config:4:5: unknown key \"environment\" in [runners.kubernetes]; GitLab \
-                 Runner ignores it. \"environment\" is a key of [[runners]], \
-                 [[runners.docker.services]], [[runners.kubernetes.services]]",
-                "runners.config:5:5: unknown key \"tls_verify\" in [runners.kubernetes]; GitLab \
-                 Runner ignores it. \"tls_verify\" is a key of [runners.docker]",
-            ]
-        );
+    fn keys_in_the_wrong_section_or_misspelt_are_named() {
+        // `environment` and `tls_verify` under [runners.kubernetes] are both seen in public
+        // values files: they belong to [[runners]] and [runners.docker].
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "[[runners]]\n  [runners.kubernetes]\n    image = \"alpine\"\n    environment = [\"A=1\"]\n    tls_verify = false\n",
+                &[
+                    "runners.config:4:5: unknown key \"environment\" in [runners.kubernetes]; GitLab \
+                     Runner ignores it. \"environment\" is a key of [[runners]], \
+                     [[runners.docker.services]], [[runners.kubernetes.services]]",
+                    "runners.config:5:5: unknown key \"tls_verify\" in [runners.kubernetes]; GitLab \
+                     Runner ignores it. \"tls_verify\" is a key of [runners.docker]",
+                ],
+            ),
+            (
+                "[[runners]]\n  [runners.kubernetes]\n    pull_polcy = \"always\"\n",
+                &[
+                    "runners.config:3:5: unknown key \"pull_polcy\" in [runners.kubernetes]; GitLab \
+                   Runner ignores it. Did you mean \"pull_policy\"?",
+                ],
+            ),
+        ];
+        for (src, want) in cases {
+            assert_eq!(key_warnings(src), *want);
+        }
+    }
+
+    /// The warnings for `src` start with the given prefixes, one each, in order.
+    fn assert_warning_starts(src: &str, prefixes: &[&str]) -> Vec<String> {
+        let w = key_warnings(src);
+        assert_eq!(w.len(), prefixes.len(), "{w:#?}");
+        for (got, want) in w.iter().zip(prefixes) {
+            assert!(got.starts_with(want), "{got}\ndoes not start with\n{want}");
+        }
+        w
     }
 
     #[test]
-    fn a_typo_gets_the_nearest_key() {
-        let src = "[[runners]]\n  [runners.kubernetes]\n    pull_polcy = \"always\"\n";
-        assert_eq!(
-            key_warnings(src),
-            [
-                "runners.config:3:5: unknown key \"pull_polcy\" in [runners.kubernetes]; GitLab \
-              Runner ignores it. Did you mean \"pull_policy\"?"
-            ]
-        );
-        // In an array of tables, a dotted key and an inline table too.
-        let src = "[[runners]]\n  cache.s3.BucketNme = \"b\"\n  [runners.kubernetes]\n    pod_security_context = { run_as_usr = 1 }\n  [[runners.kubernetes.services]]\n    nme = \"postgres\"\n";
-        let w = key_warnings(src);
-        assert_eq!(w.len(), 3, "{w:#?}");
-        assert!(
-            w[0].starts_with(
-                "runners.config:2:12: unknown key \"BucketNme\" in [runners.cache.s3]"
-            ),
-            "{}",
-            w[0]
+    fn keys_in_arrays_dotted_keys_and_inline_tables_are_checked() {
+        let w = assert_warning_starts(
+            "[[runners]]\n  cache.s3.BucketNme = \"b\"\n  [runners.kubernetes]\n    pod_security_context = { run_as_usr = 1 }\n  [[runners.kubernetes.services]]\n    nme = \"postgres\"\n",
+            &[
+                "runners.config:2:12: unknown key \"BucketNme\" in [runners.cache.s3]",
+                "runners.config:4:30: unknown key \"run_as_usr\" in [runners.kubernetes.pod_security_context]",
+                "runners.config:6:5: unknown key \"nme\" in [[runners.kubernetes.services]]",
+            ],
         );
         assert!(w[0].ends_with("Did you mean \"BucketName\"?"), "{}", w[0]);
-        assert!(w[1].starts_with("runners.config:4:30: unknown key \"run_as_usr\" in [runners.kubernetes.pod_security_context]"), "{}", w[1]);
-        assert!(
-            w[2].starts_with(
-                "runners.config:6:5: unknown key \"nme\" in [[runners.kubernetes.services]]"
-            ),
-            "{}",
-            w[2]
-        );
     }
 
     #[test]
     fn positions_are_in_the_users_text_and_top_level_keys_are_reported() {
-        let src = "concurrent = 4\n[[runners]]\n  name = \"{{ .Release.Namespace }}-a-long-name\"\n  envirnment = [\"A=1\"]\n";
-        let w = key_warnings(src);
-        assert_eq!(w.len(), 2, "{w:#?}");
-        assert!(
-            w[0].starts_with("runners.config:1:1: key \"concurrent\" at the top level is ignored"),
-            "{}",
-            w[0]
+        let w = assert_warning_starts(
+            "concurrent = 4\n[[runners]]\n  name = \"{{ .Release.Namespace }}-a-long-name\"\n  envirnment = [\"A=1\"]\n",
+            &[
+                "runners.config:1:1: key \"concurrent\" at the top level is ignored",
+                "runners.config:4:3: unknown key \"envirnment\" in [[runners]]; GitLab Runner \
+                 ignores it. Did you mean \"environment\"?",
+            ],
         );
-        assert_eq!(
-            w[1],
-            "runners.config:4:3: unknown key \"envirnment\" in [[runners]]; GitLab Runner \
-             ignores it. Did you mean \"environment\"?"
-        );
+        assert_eq!(w.len(), 2);
     }
 
     #[test]
@@ -786,15 +785,8 @@ mod tests {
         );
 
         // No table: one is created after the runner's keys, indented like the default config.
-        let cfg = process(
-            "[[runners]]\n  name = \"x\" # me\n",
-            &scope(&values),
-            true,
-            false,
-        )
-        .unwrap();
         assert_eq!(
-            cfg.text,
+            privileged_text("[[runners]]\n  name = \"x\" # me\n"),
             "[[runners]]\n  name = \"x\" # me\n  [runners.kubernetes]\n    privileged = true\n"
         );
 
@@ -807,15 +799,8 @@ mod tests {
         );
 
         // Inline and dotted tables keep their form.
-        let cfg = process(
-            "[[runners]]\n  kubernetes = { image = \"a\" }\n",
-            &scope(&values),
-            true,
-            false,
-        )
-        .unwrap();
         assert_eq!(
-            cfg.text,
+            privileged_text("[[runners]]\n  kubernetes = { image = \"a\" }\n"),
             "[[runners]]\n  kubernetes = { image = \"a\", privileged = true }\n"
         );
         let text = privileged_text("[[runners]]\n  kubernetes.image = \"a\"\n");
