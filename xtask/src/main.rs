@@ -1,5 +1,7 @@
-//! Project tasks: `cargo xtask testenv up|down|env|status`, `cargo xtask test`.
+//! Project tasks: `cargo xtask testenv up|down|env|status`, `cargo xtask test`,
+//! `cargo xtask man`.
 
+mod man;
 mod shellcheck;
 mod testenv;
 
@@ -23,6 +25,8 @@ usage: cargo xtask <task>
                                           cargo xtask test -- --test cluster -- --nocapture
   shellcheck                     install the pinned shellcheck (if needed), print its path:
                                  export RUNNERCTL_SHELLCHECK=$(cargo xtask shellcheck)
+  man [DIR]                      man pages for runnerctl and each subcommand, from its
+                                 clap definitions, into DIR (default target/man/)
   testenv up|down|env|status     the test control plane for trying runnerctl by hand
                                  (`cargo xtask testenv help` says more)
 ";
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
                 println!("{}", bin.display());
                 ExitCode::SUCCESS
             }),
+        Some("man") => man::main(&args[1..]).map(|()| ExitCode::SUCCESS),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
