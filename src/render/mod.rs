@@ -389,7 +389,7 @@ mod tests {
     #[test]
     fn templates_skipped_for_a_release_render_nothing_for_it() {
         let releases: &[(&[&str], bool, bool)] = &[
-            (&[], false, false),
+            (&["runnerToken=glrt-x"], false, false),
             (
                 &["runners.secret=mine", "serviceAccount.create=false"],
                 false,
