@@ -389,7 +389,15 @@ fn dind_without_privileged_warns() {
 /// `help_<verb>_help`).
 #[test]
 fn help_texts() {
-    for verb in ["", "render", "diff", "apply", "status", "uninstall"] {
+    for verb in [
+        "",
+        "render",
+        "diff",
+        "apply",
+        "status",
+        "uninstall",
+        "completion",
+    ] {
         let args: Vec<&str> = [verb, "--help"]
             .into_iter()
             .filter(|a| !a.is_empty())
@@ -397,6 +405,23 @@ fn help_texts() {
         let (stdout, _) = run_ok(&args);
         let name = format!("help_{}", args.join("_").replace("--", ""));
         insta::assert_snapshot!(name, stdout);
+    }
+}
+
+/// `completion SHELL` prints a script for that shell that knows the verbs and their flags.
+#[test]
+fn completion_scripts_know_the_verbs_and_flags() {
+    for (shell, marker) in [
+        ("bash", "complete -F _runnerctl"),
+        ("zsh", "#compdef runnerctl"),
+        ("fish", "complete -c runnerctl"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let (stdout, _) = run_ok(&["completion", shell]);
+        assert!(stdout.contains(marker), "{shell}: {marker}");
+        for word in ["render", "uninstall", "show-secrets", "create-namespace"] {
+            assert!(stdout.contains(word), "{shell} script knows {word}");
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 pub mod apply;
 pub mod args;
+pub mod completion;
 pub mod diff;
 pub mod error;
 mod release;
@@ -55,6 +56,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Delete the release's objects.
     Uninstall(uninstall::UninstallArgs),
+    /// Print the shell completion script (bash, zsh, fish, powershell).
+    Completion(completion::CompletionArgs),
 }
 
 /// Run a parsed command line; errors are returned for `main` to print once.
@@ -65,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => apply::run(args),
         Command::Status(args) => status::run(args),
         Command::Uninstall(args) => uninstall::run(args),
+        Command::Completion(args) => completion::run(args),
     }
 }
 

@@ -228,7 +228,15 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
     let mut ctx = templates::context(release, &chart);
 
     // ConfigMap and Secret first: their checksums go into the pod template.
-    let secret_text = templates::render_template_text("manifests/secret.json.tera", &ctx)?;
+    let secret_text = if templates::may_render(
+        "manifests/secret.json.tera",
+        release.values.as_json(),
+        &chart,
+    ) {
+        templates::render_template_text("manifests/secret.json.tera", &ctx)?
+    } else {
+        String::new()
+    };
     let configmap_text = templates::render_template_text("manifests/configmap.json.tera", &ctx)?;
     let secret = templates::parse_documents("manifests/secret.json.tera", &secret_text)?;
     let configmap = templates::parse_documents("manifests/configmap.json.tera", &configmap_text)?;
@@ -241,11 +249,16 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
     ctx.insert("checksums", &checksums);
 
     let mut objects = Vec::new();
+    let mut secret = Some(secret);
+    let mut configmap = Some(configmap);
     for (name, _) in TEMPLATES {
         match *name {
-            "manifests/secret.json.tera" => objects.extend(secret.iter().cloned()),
-            "manifests/configmap.json.tera" => objects.extend(configmap.iter().cloned()),
-            _ => objects.extend(templates::render_template(name, &ctx)?),
+            "manifests/secret.json.tera" => objects.extend(secret.take().unwrap_or_default()),
+            "manifests/configmap.json.tera" => objects.extend(configmap.take().unwrap_or_default()),
+            _ if templates::may_render(name, release.values.as_json(), &chart) => {
+                objects.extend(templates::render_template(name, &ctx)?)
+            }
+            _ => {}
         }
     }
     objects.extend(extra_objects::extra_objects(release)?);
@@ -367,6 +380,79 @@ mod tests {
             assert!(
                 !text.contains("Z2xydC1ERUJVRy1MRUFL"),
                 "base64 of the token: {text}"
+            );
+        }
+    }
+
+    /// A template [`templates::may_render`] skips renders nothing for that release; over these
+    /// releases each gated template is both skipped and rendered at least once.
+    #[test]
+    fn templates_skipped_for_a_release_render_nothing_for_it() {
+        let releases: &[(&[&str], bool, bool)] = &[
+            (&["runnerToken=glrt-x"], false, false),
+            (
+                &["runners.secret=mine", "serviceAccount.create=false"],
+                false,
+                false,
+            ),
+            (
+                &[
+                    "runnerToken=glrt-x",
+                    "rbac.create=true",
+                    "metrics.enabled=true",
+                    "service.enabled=true",
+                    "metrics.serviceMonitor.enabled=true",
+                    "sessionServer.enabled=true",
+                ],
+                true,
+                true,
+            ),
+            (
+                &[
+                    "runnerToken=glrt-x",
+                    "hpa.minReplicas=1",
+                    "metrics.enabled=true",
+                ],
+                true,
+                false,
+            ),
+        ];
+        let mut skipped = std::collections::BTreeSet::new();
+        let mut rendered = std::collections::BTreeSet::new();
+        for (sets, create_namespace, monitoring) in releases {
+            let mut r = release(sets);
+            r.create_namespace = *create_namespace;
+            if *monitoring {
+                r.api_versions = vec!["monitoring.coreos.com/v1".into()];
+            }
+            let chart = chart::Chart::new(&r, &mut Vec::new()).unwrap();
+            let mut ctx = templates::context(&r, &chart);
+            ctx.insert(
+                "checksums",
+                &serde_json::json!({"configmap": "c", "secrets": "s"}),
+            );
+            for (name, _) in TEMPLATES {
+                let objects = templates::render_template(name, &ctx).unwrap();
+                if templates::may_render(name, r.values.as_json(), &chart) {
+                    if !objects.is_empty() {
+                        rendered.insert(*name);
+                    }
+                } else {
+                    assert_eq!(objects, vec![], "{name} skipped for {sets:?} but renders");
+                    skipped.insert(*name);
+                }
+            }
+        }
+        let always = [
+            "manifests/configmap.json.tera",
+            "manifests/deployment.json.tera",
+        ];
+        for (name, _) in TEMPLATES {
+            assert!(rendered.contains(name), "{name} never rendered");
+            assert_eq!(
+                skipped.contains(name),
+                !always.contains(name),
+                "{name}: skipped by some release unless always rendered"
             );
         }
     }

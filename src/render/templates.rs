@@ -64,17 +64,52 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ),
 ];
 
-fn engine() -> &'static tera::Tera {
-    static ENGINE: OnceLock<tera::Tera> = OnceLock::new();
-    ENGINE.get_or_init(|| {
+/// The Tera engine of one template (by its index in [`TEMPLATES`]), compiled on first use: a
+/// process compiles only the templates its release renders, not all of them at start.
+fn engine(index: usize) -> &'static tera::Tera {
+    static ENGINES: [OnceLock<tera::Tera>; TEMPLATES.len()] =
+        [const { OnceLock::new() }; TEMPLATES.len()];
+    ENGINES[index].get_or_init(|| {
+        let (name, text) = TEMPLATES[index];
         let mut tera = tera::Tera::new();
         tera.register_filter("json", tera_contrib::json::json_encode);
         tera.register_filter("b64", tera_contrib::base64::b64_encode);
         tera.register_filter("toml", toml_encode);
-        tera.add_raw_templates(TEMPLATES.iter().copied())
-            .unwrap_or_else(|e| panic!("embedded templates must parse: {e}"));
+        tera.add_raw_template(name, text)
+            .unwrap_or_else(|e| panic!("embedded template {name} must parse: {e}"));
         tera
     })
+}
+
+/// Whether a template can render anything for this release: `false` only when the condition
+/// the whole template sits in (its first `if`) is false, so the template need not be compiled.
+/// `true` means "render it and see", never a promise of output; a test checks the `false`s.
+pub(super) fn may_render(name: &str, values: &Value, chart: &Chart) -> bool {
+    let flag = |ptr: &str| values.pointer(ptr).is_some_and(truthy);
+    match name {
+        "manifests/namespace.json.tera" => chart.jobs.create_namespace,
+        "manifests/secret.json.tera" => chart.tokens.token_secret,
+        "manifests/service-account.json.tera" => chart.service_account.create_service_account,
+        "manifests/rbac.json.tera" => flag("/rbac/create"),
+        "manifests/service.json.tera" => flag("/service/enabled") && flag("/metrics/enabled"),
+        "manifests/monitors.json.tera" => flag("/metrics/enabled") && chart.monitors.monitoring_api,
+        "manifests/session-server.json.tera" => chart.session.session_server,
+        "manifests/hpa.json.tera" => chart.session.hpa,
+        _ => true,
+    }
+}
+
+/// Tera's truthiness of a value, for [`may_render`]: `false`, `null`, `0`, `""`, `[]` and
+/// `{}` are false.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
 }
 
 /// Render one template and parse its output into objects.
@@ -84,10 +119,16 @@ pub(super) fn render_template(name: &str, ctx: &tera::Context) -> Result<Vec<Obj
 
 /// Render one template to text.
 pub(super) fn render_template_text(name: &str, ctx: &tera::Context) -> Result<String, Error> {
-    engine().render(name, ctx).map_err(|e| Error::Template {
-        template: name.to_string(),
-        message: error_chain(&e),
-    })
+    let index = TEMPLATES
+        .iter()
+        .position(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("{name} is not an embedded template"));
+    engine(index)
+        .render(name, ctx)
+        .map_err(|e| Error::Template {
+            template: name.to_string(),
+            message: error_chain(&e),
+        })
 }
 
 /// An error and its causes, `: `-separated.

@@ -1,7 +1,8 @@
 //! Project tasks: `cargo xtask testenv up|down|env|status`, `cargo xtask test`,
-//! `cargo xtask runner-keys`.
+//! `cargo xtask runner-keys`, `cargo xtask man`.
 
 mod helm;
+mod man;
 mod runner_keys;
 mod shellcheck;
 mod testenv;
@@ -33,6 +34,8 @@ usage: cargo xtask <task>
                                  config keys per section) from the runner's Go module at
                                  the pinned version (needs Go and the Go module proxy);
                                  --check fails when the file is out of date
+  man [DIR]                      man pages for runnerctl and each subcommand, from its
+                                 clap definitions, into DIR (default target/man/)
   testenv up|down|env|status     the test control plane for trying runnerctl by hand
                                  (`cargo xtask testenv help` says more)
 ";
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
                 println!("{}", bin.display());
                 ExitCode::SUCCESS
             }),
+        Some("man") => man::main(&args[1..]).map(|()| ExitCode::SUCCESS),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
