@@ -61,14 +61,13 @@ mod tests {
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
-        for verb in [
-            "render",
-            "diff",
-            "apply",
-            "status",
-            "uninstall",
-            "completion",
-        ] {
+        use clap::CommandFactory as _;
+        let verbs: Vec<String> = runnerctl::cli::Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        assert!(verbs.len() >= 6, "{verbs:?}");
+        for verb in verbs {
             assert!(names.contains(&format!("runnerctl-{verb}.1")), "{names:?}");
         }
         for page in &pages {
