@@ -19,17 +19,23 @@
 //! defaults). The `--set` grammar is written down in the `strvals` module docs (see
 //! [`ValuesBuilder::set`]).
 //!
-//! Checks: a value whose type does not fit the default (an integer, boolean, string, list or
-//! map; a `null` default takes anything) is an [`Error::Type`]; a key the chart does not know is
-//! a [`Warning`] naming the nearest known key (an error with [`ValuesBuilder::strict`]); below
-//! a default that is `{}`, `[]` or `null`, and below `securityContext`/`podSecurityContext`,
-//! any key is allowed. Deprecated keys give a warning naming the replacement. Values of keys
-//! named like `*token*`, `*password*`, `*secret*` never appear in messages.
+//! Checks: each source (a values file, one `--set`-family assignment) is validated against the
+//! values schema ([`VALUES_SCHEMA_JSON`]: the type, range or choices of every key, also of keys
+//! whose default is `null`), then against the defaults' types; the first problem is an
+//! [`Error::Type`] naming the place, the key, what was expected and what was given. A key the
+//! chart does not know is a [`Warning`] naming the nearest known key (an error with
+//! [`ValuesBuilder::strict`]), never a schema error; below a default that is `{}`, `[]` or
+//! `null`, and below `securityContext`/`podSecurityContext`, any key is allowed. Deprecated keys
+//! give a warning naming the replacement. `{}` where the schema says list counts as `[]` (values
+//! exported from Rancher write empty lists so). Values of keys named like `*token*`,
+//! `*password*`, `*secret*`, token-like values and URLs with credentials never appear in
+//! messages.
 
 mod check;
 mod error;
 mod merge;
 pub(crate) mod path;
+mod schema;
 mod strvals;
 mod yaml;
 
@@ -45,6 +51,9 @@ use strvals::{Assignment, Mode};
 
 /// The embedded default values (`values/values.yaml`).
 pub const DEFAULT_VALUES_YAML: &str = include_str!("../../values/values.yaml");
+
+/// The embedded JSON Schema (draft-07) of the values (`values/values.schema.json`).
+pub const VALUES_SCHEMA_JSON: &str = schema::SCHEMA_JSON;
 
 /// Largest list index `--set` accepts (`a[65536]=x`), as helm.
 pub const MAX_LIST_INDEX: usize = 65_536;
@@ -318,6 +327,7 @@ impl<'d> UserTree<'d> {
         source: &Source,
         locs: Option<&yaml::Locations>,
     ) -> Result<(), Error> {
+        schema::check_source(tree, source, locs)?;
         check::check_source(
             self.defaults,
             tree,
@@ -375,6 +385,8 @@ impl<'d> UserTree<'d> {
         if strict && !self.unknown.is_empty() {
             return Err(Error::UnknownKeys { keys: self.unknown });
         }
+        let mut user = self.user;
+        schema::empty_maps_as_lists(&mut user);
         let mut warnings: Vec<Warning> = Vec::new();
         for message in self.unknown {
             if !warnings.iter().any(|w| w.message == message) {
@@ -388,7 +400,7 @@ impl<'d> UserTree<'d> {
                 message: format!("{} (from {source})", check::DEPRECATED[i].1),
             });
         }
-        Ok((self.user, warnings))
+        Ok((user, warnings))
     }
 }
 
