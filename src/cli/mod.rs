@@ -14,6 +14,7 @@ pub mod render;
 mod session;
 pub mod status;
 pub mod uninstall;
+pub mod values;
 
 /// Exit code: success, and for `diff --exit-code` no changes.
 pub const EXIT_OK: u8 = 0;
@@ -55,6 +56,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Delete the release's objects.
     Uninstall(uninstall::UninstallArgs),
+    /// Print the default values with their comments, or their JSON Schema.
+    Values(values::ValuesArgs),
 }
 
 /// Run a parsed command line; errors are returned for `main` to print once.
@@ -65,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => apply::run(args),
         Command::Status(args) => status::run(args),
         Command::Uninstall(args) => uninstall::run(args),
+        Command::Values(args) => values::run(args),
     }
 }
 
