@@ -134,6 +134,44 @@ fn cases() -> Vec<Case> {
             &["Deployment/", "nodeAfinity", "unknown field"],
         ),
         Case::render_with_token(
+            "a string in replicas names the key and the expected type",
+            &["-f", "replicas.yaml"],
+            &[
+                "values file replicas.yaml:2:11: replicas: expected an integer of 0 or more, got the string \"two\"",
+            ],
+        )
+        .file("replicas.yaml", "# scale\nreplicas: two\n"),
+        Case::render_with_token(
+            "a service type Kubernetes does not have",
+            &["--set", "sessionServer.serviceType=Loadbalancer"],
+            &[
+                "--set: sessionServer.serviceType: expected one of ClusterIP, NodePort, LoadBalancer (default \"LoadBalancer\"), got the string \"Loadbalancer\"",
+            ],
+        ),
+        Case::render_with_token(
+            "a port out of range",
+            &["-f", "port.yaml"],
+            &[
+                "values file port.yaml:3:13: sessionServer.nodePort: expected an integer from 1 to 65535, got the integer 70000",
+            ],
+        )
+        .file(
+            "port.yaml",
+            "sessionServer:\n  enabled: true\n  nodePort: 70000\n",
+        ),
+        Case::render(
+            "a gitlabUrl with credentials in it, not echoed",
+            &["--set", "runnerToken=glrt-x", "--set", "gitlabUrl=https://root:hunter2@gitlab.example.com/"],
+            &[
+                "--set: gitlabUrl: expected an http:// or https:// URL without user:password in it, got the string <redacted>",
+            ],
+        ),
+        Case::render(
+            "a token with the wrong type, its value not echoed",
+            &["--set", URL, "--set", "runnerToken=8812345678"],
+            &["--set: runnerToken: expected a string, got the integer <redacted>"],
+        ),
+        Case::render_with_token(
             "unknown key with --strict",
             &["--strict", "--set", "runners.privilegd=true"],
             &["runners.privilegd", "runners.privileged"],
@@ -301,6 +339,32 @@ fn tokens_never_reach_error_messages() {
             "--set-json",
             "affinity={\"nodeAfinity\":\"glrt-SECRET123\"}",
         ],
+        &[
+            "--set",
+            token,
+            "--set",
+            "gitlabUrl=https://me:SECRET123@gitlab.example.com",
+        ],
+        &[
+            "--set",
+            url,
+            "--set-json",
+            "runnerToken={\"t\":\"SECRET123\"}",
+        ],
+        &[
+            "--set",
+            url,
+            "--set-json",
+            "runnerToken=[\"glrt-SECRET123\"]",
+        ],
+        &[
+            "--set",
+            url,
+            "--set",
+            token,
+            "--set",
+            "replicas=glrt-SECRET123",
+        ],
     ];
     for args in cases {
         let all: Vec<&str> = std::iter::once("render")
@@ -397,6 +461,7 @@ fn help_texts() {
         "status",
         "uninstall",
         "completion",
+        "values",
     ] {
         let args: Vec<&str> = [verb, "--help"]
             .into_iter()

@@ -266,17 +266,17 @@ fn lists_replace_maps_merge() {
 fn helm_order_regardless_of_call_order() {
     let (v, _) = build(
         ValuesBuilder::new()
-            .set_file("logFormat", "from-file")
-            .set_string("logFormat=from-set-string")
-            .set("logFormat=from-set,concurrent=2,checkInterval=7")
-            .set_json("logFormat=\"from-json\",concurrent=1,sentryDsn=\"j\"")
+            .set_file("connectionMaxAge", "from-file")
+            .set_string("connectionMaxAge=from-set-string")
+            .set("connectionMaxAge=from-set,concurrent=2,checkInterval=7")
+            .set_json("connectionMaxAge=\"from-json\",concurrent=1,sentryDsn=\"j\"")
             .values_file(
                 "a.yaml",
-                "logFormat: a\nconcurrent: 5\ncheckInterval: 9\nsentryDsn: y\nlogLevel: warn\n",
+                "connectionMaxAge: a\nconcurrent: 5\ncheckInterval: 9\nsentryDsn: x\nlogLevel: warn\n",
             )
             .values_file("b.yaml", "logLevel: debug\n"),
     );
-    assert_eq!(v.get("logFormat"), Some(&json!("from-file")));
+    assert_eq!(v.get("connectionMaxAge"), Some(&json!("from-file")));
     assert_eq!(v.get("concurrent"), Some(&json!(2)));
     assert_eq!(v.get("checkInterval"), Some(&json!(7)));
     assert_eq!(v.get("sentryDsn"), Some(&json!("j")));
@@ -284,11 +284,11 @@ fn helm_order_regardless_of_call_order() {
     // --set beats -f and --set-json; --set-string beats --set.
     let (v, _) = build(
         ValuesBuilder::new()
-            .set_string("logLevel=s")
-            .set("logLevel=t")
-            .values_file("f", "logLevel: f"),
+            .set_string("runners.name=s")
+            .set("runners.name=t")
+            .values_file("f", "runners:\n  name: f"),
     );
-    assert_eq!(v.get("logLevel"), Some(&json!("s")));
+    assert_eq!(v.get("runners.name"), Some(&json!("s")));
     // Within one group, later wins.
     let (v, _) = build(ValuesBuilder::new().set("concurrent=1").set("concurrent=3"));
     assert_eq!(v.get("concurrent"), Some(&json!(3)));
@@ -486,7 +486,8 @@ fn unknown_keys_warn_with_suggestion() {
     // The value is kept (helm keeps it too).
     assert_eq!(v.get("runners.privilegd"), Some(&json!(true)));
 
-    let (_, w) = build(ValuesBuilder::new().values_file("my.yaml", "gitlabUrl: x\nconcurent: 3\n"));
+    let (_, w) =
+        build(ValuesBuilder::new().values_file("my.yaml", "gitlabUrl: https://x\nconcurent: 3\n"));
     assert_eq!(
         w,
         vec![r#"unknown key "concurent" (from values file my.yaml:2:12); did you mean "concurrent"?"#.to_owned()]
@@ -578,15 +579,16 @@ fn deprecated_keys_warn_once() {
 
 #[test]
 fn type_errors_name_key_and_source() {
-    let msg = err(ValuesBuilder::new().values_file("my.yaml", "gitlabUrl: x\nconcurrent: ten\n"));
+    let msg =
+        err(ValuesBuilder::new().values_file("my.yaml", "gitlabUrl: https://x\nconcurrent: ten\n"));
     assert_eq!(
         msg,
-        r#"values file my.yaml:2:13: concurrent: expected an integer (default 10), got the string "ten""#
+        r#"values file my.yaml:2:13: concurrent: expected an integer of 1 or more (default 10), got the string "ten""#
     );
     let msg = err(ValuesBuilder::new().set_string("concurrent=10"));
     assert_eq!(
         msg,
-        r#"--set-string: concurrent: expected an integer (default 10), got the string "10""#
+        r#"--set-string: concurrent: expected an integer of 1 or more (default 10), got the string "10""#
     );
     let msg = err(ValuesBuilder::new().set("unregisterRunners=yes"));
     assert_eq!(
@@ -595,12 +597,12 @@ fn type_errors_name_key_and_source() {
     );
     let msg = err(ValuesBuilder::new().set("logLevel=true"));
     assert!(
-        msg.contains(r#"logLevel: expected a string (default "info"), got the boolean true"#),
+        msg.contains(r#"logLevel: expected one of debug, info, warn, error, fatal, panic (default "info"), got the boolean true"#),
         "{msg}"
     );
     let msg = err(ValuesBuilder::new().set("concurrent.x=1"));
     assert!(
-        msg.contains("concurrent: expected an integer (default 10), got a map"),
+        msg.contains("concurrent: expected an integer of 1 or more (default 10), got a map"),
         "{msg}"
     );
     let msg = err(ValuesBuilder::new().set("rbac=true"));
@@ -631,7 +633,7 @@ fn type_errors_name_key_and_source() {
     let msg = err(ValuesBuilder::new().set_json("metrics.port=9252.5"));
     assert!(
         msg.contains(
-            "--set-json: metrics.port: expected an integer (default 9252), got the number 9252.5"
+            "--set-json: metrics.port: expected an integer from 1 to 65535 (default 9252), got the number 9252.5"
         ),
         "{msg}"
     );
@@ -712,7 +714,7 @@ fn error_is_the_public_enum() {
     match ValuesBuilder::new().set("concurrent=x").build() {
         Err(Error::Type { path, expected, .. }) => {
             assert_eq!(path, "concurrent");
-            assert_eq!(expected, "an integer");
+            assert_eq!(expected, "an integer of 1 or more");
         }
         other => panic!("{other:?}"),
     }

@@ -15,6 +15,7 @@ pub mod render;
 mod session;
 pub mod status;
 pub mod uninstall;
+pub mod values;
 
 /// Exit code: success, and for `diff --exit-code` no changes.
 pub const EXIT_OK: u8 = 0;
@@ -58,6 +59,8 @@ pub enum Command {
     Uninstall(uninstall::UninstallArgs),
     /// Print the shell completion script (bash, zsh, fish, powershell).
     Completion(completion::CompletionArgs),
+    /// Print the default values with their comments, or their JSON Schema.
+    Values(values::ValuesArgs),
 }
 
 /// Run a parsed command line; errors are returned for `main` to print once.
@@ -69,6 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::run(args),
         Command::Uninstall(args) => uninstall::run(args),
         Command::Completion(args) => completion::run(args),
+        Command::Values(args) => values::run(args),
     }
 }
 

@@ -208,7 +208,8 @@ fn fits(default: &Value, user: &Value) -> bool {
         Value::Number(_) => user.is_i64() || user.is_u64(),
         // Numbers render fine where a string is expected (e.g. a tag of 18).
         Value::String(_) => user.is_string() || user.is_number(),
-        Value::Array(_) => user.is_array(),
+        // Values exported from Rancher write an empty list as `{}`.
+        Value::Array(_) => user.is_array() || user.as_object().is_some_and(Map::is_empty),
         Value::Object(_) => user.is_object(),
     }
 }
@@ -230,7 +231,7 @@ fn random_looking(s: &str) -> bool {
     })
 }
 
-fn describe(v: &Value, sensitive: bool) -> String {
+pub(crate) fn describe(v: &Value, sensitive: bool) -> String {
     let sensitive = sensitive || v.as_str().is_some_and(looks_like_token);
     let scalar = |kind: &str, shown: String| {
         if sensitive {
@@ -256,7 +257,7 @@ fn describe(v: &Value, sensitive: bool) -> String {
     }
 }
 
-fn default_hint(v: &Value, sensitive: bool) -> String {
+pub(crate) fn default_hint(v: &Value, sensitive: bool) -> String {
     if sensitive {
         return String::new();
     }
@@ -311,7 +312,7 @@ fn walk(
                         return Err(Error::Type {
                             source_desc: source.describe(at()),
                             path: path.to_string(),
-                            expected: expected(dv).unwrap_or("any value"),
+                            expected: expected(dv).unwrap_or("any value").to_owned(),
                             default_hint: default_hint(dv, sensitive),
                             got: describe(uv, sensitive),
                         });

@@ -77,15 +77,17 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
-    /// A value whose type does not fit the chart's default for that key.
+    /// A value that does not fit the values schema (type, range, choices, format) or the
+    /// type of the chart's default for that key.
     #[error("{source_desc}: {path}: expected {expected}{default_hint}, got {got}")]
     Type {
         /// Which input, with `:line:column` for files when known.
         source_desc: String,
         /// Key path.
         path: String,
-        /// The expected kind ("an integer", ...).
-        expected: &'static str,
+        /// What is expected ("an integer from 1 to 65535", "one of ClusterIP, NodePort,
+        /// LoadBalancer", ...).
+        expected: String,
         /// ` (default 10)` or empty.
         default_hint: String,
         /// What was given (`the string "ten"`, `a map`, `the string <redacted>`).

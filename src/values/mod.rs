@@ -5,11 +5,12 @@
 //!
 //! let (values, warnings) = ValuesBuilder::new()
 //!     .values_file("my.yaml", "gitlabUrl: https://gitlab.example.com/\nconcurrent: 4\n")
-//!     .set("runners.tags={k8s,linux},rbac.create=true")
+//!     .set("runners.tags=k8s\\,linux,rbac.create=true,imagePullSecrets={regcred,mirror}")
 //!     .build()
 //!     .unwrap();
 //! assert_eq!(values.get("concurrent"), Some(&serde_json::json!(4)));
-//! assert_eq!(values.get("runners.tags[1]"), Some(&serde_json::json!("linux")));
+//! assert_eq!(values.get("runners.tags"), Some(&serde_json::json!("k8s,linux")));
+//! assert_eq!(values.get("imagePullSecrets[1]"), Some(&serde_json::json!("mirror")));
 //! assert!(warnings.is_empty());
 //! ```
 //!
@@ -19,17 +20,23 @@
 //! defaults). The `--set` grammar is written down in the `strvals` module docs (see
 //! [`ValuesBuilder::set`]).
 //!
-//! Checks: a value whose type does not fit the default (an integer, boolean, string, list or
-//! map; a `null` default takes anything) is an [`Error::Type`]; a key the chart does not know is
-//! a [`Warning`] naming the nearest known key (an error with [`ValuesBuilder::strict`]); below
-//! a default that is `{}`, `[]` or `null`, and below `securityContext`/`podSecurityContext`,
-//! any key is allowed. Deprecated keys give a warning naming the replacement. Values of keys
-//! named like `*token*`, `*password*`, `*secret*` never appear in messages.
+//! Checks: each source (a values file, one `--set`-family assignment) is validated against the
+//! values schema ([`VALUES_SCHEMA_JSON`]: the type, range or choices of every key, also of keys
+//! whose default is `null`), then against the defaults' types; the first problem is an
+//! [`Error::Type`] naming the place, the key, what was expected and what was given. A key the
+//! chart does not know is a [`Warning`] naming the nearest known key (an error with
+//! [`ValuesBuilder::strict`]), never a schema error; below a default that is `{}`, `[]` or
+//! `null`, and below `securityContext`/`podSecurityContext`, any key is allowed. Deprecated keys
+//! give a warning naming the replacement. `{}` where the schema says list counts as `[]` (values
+//! exported from Rancher write empty lists so). Values of keys named like `*token*`,
+//! `*password*`, `*secret*`, token-like values and URLs with credentials never appear in
+//! messages.
 
 mod check;
 mod error;
 mod merge;
 pub(crate) mod path;
+mod schema;
 mod strvals;
 mod yaml;
 
@@ -45,6 +52,9 @@ use strvals::{Assignment, Mode};
 
 /// The embedded default values (`values/values.yaml`).
 pub const DEFAULT_VALUES_YAML: &str = include_str!("../../values/values.yaml");
+
+/// The embedded JSON Schema (draft-07) of the values (`values/values.schema.json`).
+pub const VALUES_SCHEMA_JSON: &str = schema::SCHEMA_JSON;
 
 /// Largest list index `--set` accepts (`a[65536]=x`), as helm.
 pub const MAX_LIST_INDEX: usize = 65_536;
@@ -354,6 +364,7 @@ impl<'d> UserTree<'d> {
         source: &Source,
         locs: Option<&yaml::Locations>,
     ) -> Result<(), Error> {
+        schema::check_source(tree, source, locs)?;
         check::check_source(
             self.defaults,
             tree,
@@ -434,6 +445,8 @@ impl<'d> UserTree<'d> {
                 keys: self.unknown.into_lines(),
             });
         }
+        let mut user = self.user;
+        schema::empty_maps_as_lists(&mut user);
         let mut warnings: Vec<Warning> = (self.unknown.into_lines().into_iter())
             .map(|message| Warning { message })
             .collect();
@@ -444,7 +457,7 @@ impl<'d> UserTree<'d> {
                 message: format!("{} (from {source})", check::DEPRECATED[i].1),
             });
         }
-        Ok((self.user, warnings))
+        Ok((user, warnings))
     }
 }
 
