@@ -16,6 +16,8 @@ use crate::k8s::Kind;
 
 /// How long a lease lasts without renewal before another run may take it over.
 pub const LEASE_DURATION: Duration = Duration::from_secs(30);
+/// The label that marks a Lease as runnerctl's.
+const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 /// How often the holder renews its lease.
 const RENEW_EVERY: Duration = Duration::from_secs(10);
 /// How often a waiting run looks again.
@@ -125,6 +127,14 @@ impl Engine {
             else {
                 continue; // released in between: try again
             };
+            // A Lease of that name that runnerctl did not make is someone else's: never
+            // taken over, never deleted.
+            if crate::object::label(&live, MANAGED_BY) != Some("runnerctl") {
+                return Err(Error::NotOwned {
+                    object: lease,
+                    owner: "not runnerctl (no app.kubernetes.io/managed-by=runnerctl label)".into(),
+                });
+            }
             let spec = |k: &str| live.pointer(&format!("/spec/{k}")).and_then(Value::as_str);
             let other = spec("holderIdentity").unwrap_or("someone").to_string();
             let duration = live
@@ -231,7 +241,7 @@ fn lease_body(lease: &ObjectRef, holder: &str) -> Value {
         "metadata": {
             "name": lease.name,
             "namespace": lease.namespace,
-            "labels": {"app.kubernetes.io/managed-by": "runnerctl"},
+            "labels": {MANAGED_BY: "runnerctl"},
         },
         "spec": {
             "holderIdentity": holder,

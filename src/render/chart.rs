@@ -449,6 +449,9 @@ pub struct Jobs {
     pub rbac_namespace: String,
     /// The config gives each job a namespace of its own (`namespace_per_job = true`).
     pub namespace_per_job: bool,
+    /// Credentials written in the config, masked in output.
+    #[serde(skip)]
+    pub credentials: super::SecretValues,
 }
 
 impl Jobs {
@@ -467,17 +470,16 @@ impl Jobs {
             privileged: privileged_jobs,
             sets_namespace,
             namespace: config_namespace,
+            namespace_per_job,
+            credentials,
             warnings: cfg_warnings,
         } = match string_at(values, "runners.config") {
             Some(source) => {
                 runner_config::process(&source, scope, want_privileged, release.values.is_strict())?
             }
             None => RunnerConfig {
-                text: String::new(),
                 privileged: want_privileged,
-                sets_namespace: false,
-                namespace: None,
-                warnings: Vec::new(),
+                ..Default::default()
             },
         };
         warnings.extend(cfg_warnings);
@@ -495,21 +497,10 @@ impl Jobs {
                  would not cover the jobs)"
             ));
         }
-        let namespace_per_job = runner_config
-            .parse::<toml::Table>()
-            .ok()
-            .and_then(|t| {
-                t.get("runners")?
-                    .as_array()?
-                    .first()?
-                    .get("kubernetes")?
-                    .get("namespace_per_job")?
-                    .as_bool()
-            })
-            .unwrap_or(false);
         Ok(Jobs {
             rbac_namespace: pods_namespace.to_string(),
             namespace_per_job,
+            credentials,
             runner_config,
             sets_namespace,
             privileged_jobs,

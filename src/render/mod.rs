@@ -276,7 +276,7 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
 
 /// Whether a name (a values key, an environment variable, a TOML key) says its value is
 /// secret: token, password, secret, access key, API key, credential.
-fn sensitive_name(name: &str) -> bool {
+pub(super) fn sensitive_name(name: &str) -> bool {
     let l = name.to_ascii_lowercase().replace(['_', '-'], "");
     crate::values::path::is_sensitive_key(&l)
         || ["accesskey", "apikey", "credential", "privatekey"]
@@ -316,29 +316,9 @@ fn known_secrets(release: &Release, chart: &chart::Chart, objects: &[Object]) ->
             }
         }
     }
-    if let Ok(config) = chart.jobs.runner_config.parse::<toml::Table>() {
-        add_sensitive_toml(&mut secrets, &config);
-    }
+    secrets.extend(&chart.jobs.credentials);
     secrets.add_secrets_of(objects.iter().map(|o| &o.value));
     secrets
-}
-
-/// The string values under sensitive keys of a TOML table, at any depth.
-fn add_sensitive_toml(secrets: &mut SecretValues, table: &toml::Table) {
-    for (key, value) in table {
-        match value {
-            toml::Value::String(s) if sensitive_name(key) => secrets.add(s),
-            toml::Value::Table(t) => add_sensitive_toml(secrets, t),
-            toml::Value::Array(items) => {
-                for item in items {
-                    if let toml::Value::Table(t) = item {
-                        add_sensitive_toml(secrets, t);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
 }
 
 #[cfg(test)]

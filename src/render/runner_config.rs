@@ -23,6 +23,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
+use super::SecretValues;
 use super::gotmpl::{self, Evaluated, Scope};
 
 /// The value this module reads, as errors name it.
@@ -67,8 +68,8 @@ pub enum Error {
     PrivilegedConflict,
 }
 
-/// The result of checking an evaluated config.
-#[derive(Debug, Clone)]
+/// The result of checking an evaluated config (the default: no config).
+#[derive(Debug, Clone, Default)]
 pub struct RunnerConfig {
     /// The final config.template.toml text (with `privileged = true` added when asked).
     pub text: String,
@@ -78,6 +79,11 @@ pub struct RunnerConfig {
     pub sets_namespace: bool,
     /// The job pods' namespace when the config names one (`[runners.kubernetes] namespace`).
     pub namespace: Option<String>,
+    /// Each job gets a namespace of its own (`[runners.kubernetes] namespace_per_job`).
+    pub namespace_per_job: bool,
+    /// The string values under sensitive keys (tokens, passwords, access and secret keys of
+    /// the cache...), to be masked in output.
+    pub credentials: SecretValues,
     /// Warnings for the user.
     pub warnings: Vec<String>,
 }
@@ -113,9 +119,15 @@ pub fn process(
         .and_then(|n| n.as_str())
         .filter(|n| !n.is_empty())
         .map(str::to_string);
+    let namespace_per_job = kubernetes
+        .and_then(|k| k.get("namespace_per_job"))
+        .and_then(|n| n.as_bool())
+        .unwrap_or(false);
     if strict && !unknown.is_empty() {
         return Err(Error::UnknownKeys(unknown));
     }
+    let mut credentials = SecretValues::default();
+    add_credentials(&mut credentials, &table);
     let mut warnings = unknown;
     warnings.extend(dind_warning(&text, privileged));
     Ok(RunnerConfig {
@@ -123,8 +135,28 @@ pub fn process(
         privileged,
         sets_namespace,
         namespace,
+        namespace_per_job,
+        credentials,
         warnings,
     })
+}
+
+/// The string values under sensitive keys of a TOML table, at any depth.
+fn add_credentials(secrets: &mut SecretValues, table: &toml::Table) {
+    for (key, value) in table {
+        match value {
+            toml::Value::String(s) if super::sensitive_name(key) => secrets.add(s),
+            toml::Value::Table(t) => add_credentials(secrets, t),
+            toml::Value::Array(items) => {
+                for item in items {
+                    if let toml::Value::Table(t) = item {
+                        add_credentials(secrets, t);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Whether job pods run privileged: `privileged` in the config, or `runners.privileged`
