@@ -4,11 +4,12 @@ mod cluster_support;
 
 use cluster_support::*;
 
-/// A Lease for the release held by someone else, renewed `age` ago.
+/// The release's Lease held by another runnerctl run (`someone-else`), renewed at `renewed`.
 fn foreign_lease(ns: &str, renewed: &str) {
     let lease = format!(
         r#"{{"apiVersion":"coordination.k8s.io/v1","kind":"Lease",
-            "metadata":{{"name":"gitlab-runner-lock","namespace":"{ns}"}},
+            "metadata":{{"name":"gitlab-runner-lock","namespace":"{ns}",
+              "labels":{{"app.kubernetes.io/managed-by":"runnerctl"}}}},
             "spec":{{"holderIdentity":"someone-else","leaseDurationSeconds":30,
             "acquireTime":"{renewed}","renewTime":"{renewed}"}}}}"#
     );
@@ -119,8 +120,13 @@ fn two_applies_at_once_write_one_after_the_other() {
         toml.contains("concurrent = 21") || toml.contains("concurrent = 22"),
         "{toml}"
     );
-    // Whichever ran second found the first one's state and converged on its own values.
-    runnerctl(&seed_args("diff", &ns, &["--set", "concurrent=21"]));
+    // Whichever ran second converged on its own values: the release is exactly that state.
+    let last = if toml.contains("concurrent = 21") {
+        "concurrent=21"
+    } else {
+        "concurrent=22"
+    };
+    runnerctl(&seed_args("diff", &ns, &["--set", last, "--exit-code"])).expect(0);
     kubectl(&["get", "lease", "-n", &ns, "gitlab-runner-lock"], None).expect(1);
     let parent = get_json(&["secret", "-n", &ns, "gitlab-runner-applyset"]);
     assert!(
