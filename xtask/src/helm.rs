@@ -12,42 +12,33 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::testenv::Paths;
+use crate::tools::Tool;
 
 /// The helm release.
 pub const HELM: &str = "v3.22.0";
 
 /// The pinned helm binary, built into the cache first if needed.
 pub fn ensure(paths: &Paths) -> Result<PathBuf> {
-    let dir = paths.tools_dir().join(format!("helm-{HELM}"));
-    let bin = dir.join("bin").join("helm");
-    if is_pinned(&bin) {
-        return Ok(bin);
-    }
-    eprintln!(
-        "xtask: building helm {HELM} into {} (once; a few minutes)",
-        dir.display()
-    );
-    let staging = dir.with_extension("partial");
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(staging.join("bin"))
-        .with_context(|| format!("creating {}", staging.display()))?;
-    let status = Command::new("go")
-        .args(["install", "-trimpath", "-ldflags=-s -w"])
-        .arg(format!("helm.sh/helm/v3/cmd/helm@{HELM}"))
-        .env("GOBIN", staging.join("bin"))
-        .env("GOFLAGS", "-mod=mod")
-        .status()
-        .context("running `go install` for helm (is Go installed?)")?;
-    if !status.success() {
-        bail!("`go install helm.sh/helm/v3/cmd/helm@{HELM}` failed ({status})");
-    }
-    if !is_pinned(&staging.join("bin").join("helm")) {
-        bail!("the helm built under {} is not {HELM}", staging.display());
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::rename(&staging, &dir)
-        .with_context(|| format!("moving {} to {}", staging.display(), dir.display()))?;
-    Ok(bin)
+    let tool = Tool {
+        dir: &format!("helm-{HELM}"),
+        bin: "helm",
+        doing: &format!("building helm {HELM} (a few minutes)"),
+        pinned: is_pinned,
+    };
+    tool.ensure(paths, |staging| {
+        std::fs::create_dir_all(staging.join("bin"))?;
+        let status = Command::new("go")
+            .args(["install", "-trimpath", "-ldflags=-s -w"])
+            .arg(format!("helm.sh/helm/v3/cmd/helm@{HELM}"))
+            .env("GOBIN", staging.join("bin"))
+            .env("GOFLAGS", "-mod=mod")
+            .status()
+            .context("running `go install` for helm (is Go installed?)")?;
+        if !status.success() {
+            bail!("`go install helm.sh/helm/v3/cmd/helm@{HELM}` failed ({status})");
+        }
+        Ok(())
+    })
 }
 
 /// The binary runs, and Go's build record says it was built from the pinned module version

