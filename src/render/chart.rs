@@ -4,6 +4,9 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use super::build_mode::{self, BuildMode};
+use super::job_pod::{self, JobPod};
+use super::pod_security::Level;
 use super::gotmpl::{self, Scope};
 use super::runner_config::{self, RunnerConfig};
 use super::{Error, MASK, Release, names};
@@ -34,7 +37,7 @@ pub fn default_rules() -> Value {
 }
 
 /// The scalar at `path` as a string; `None` when absent, empty or not a scalar.
-fn string_at(values: &Value, path: &str) -> Option<String> {
+pub(super) fn string_at(values: &Value, path: &str) -> Option<String> {
     match lookup(values, path)? {
         Value::String(s) if s.is_empty() => None,
         Value::String(s) => Some(s.clone()),
@@ -429,34 +432,56 @@ impl Tokens {
     }
 }
 
-/// `runners.config` checked, and the Pod Security level the job pods need.
+/// `runners.config` checked (with the build mode merged in), and the Pod Security level the
+/// job pods need.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Jobs {
-    /// The final `config.template.toml` (empty without `runners.config`).
+    /// The final `config.template.toml` (empty without `runners.config` and build mode).
     pub runner_config: String,
     /// The config names the job pods' namespace.
     pub sets_namespace: bool,
     /// Job pods run privileged.
     pub privileged_jobs: bool,
-    /// The Pod Security level of a created release namespace: `privileged` when privileged job
-    /// pods run there, else `baseline`.
-    pub pod_security_level: &'static str,
+    /// The build mode (`runnerctl.buildMode`), if one is set.
+    pub build_mode: Option<BuildMode>,
+    /// The Pod Security level the job pods need.
+    pub job_pod_security_level: Level,
     /// Render a Namespace object for the release namespace.
     pub create_namespace: bool,
-    /// Where the Role and RoleBinding go: where the job pods really run (the config's
-    /// `[runners.kubernetes] namespace`, else `runners.jobNamespace`, else the namespace).
+    /// Where the job pods run (the config's `[runners.kubernetes] namespace`, else
+    /// `runners.jobNamespace`, else the namespace); the Role and RoleBinding go there too.
     pub rbac_namespace: String,
     /// The config gives each job a namespace of its own (`namespace_per_job = true`).
     pub namespace_per_job: bool,
     /// Credentials written in the config, masked in output.
     #[serde(skip)]
     pub credentials: super::SecretValues,
+    /// The pod the runner creates for a job.
+    #[serde(skip)]
+    pub job_pod: JobPod,
+}
+
+/// The build mode the values ask for (`runnerctl.buildMode`; null or absent: none).
+fn build_mode(values: &Value) -> Result<Option<BuildMode>, Error> {
+    match lookup(values, build_mode::KEY) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => s.parse().map(Some).map_err(|e: build_mode::UnknownMode| {
+            Error::InvalidValue {
+                key: build_mode::KEY.into(),
+                message: e.to_string(),
+            }
+        }),
+        Some(_) => Err(Error::InvalidValue {
+            key: build_mode::KEY.into(),
+            message: format!("expected a string, one of: {}", BuildMode::NAMES.join(", ")),
+        }),
+    }
 }
 
 impl Jobs {
-    /// Process `runners.config` and warn when privileged job pods meet a namespace that
-    /// runnerctl does not label for them.
+    /// Process `runners.config` with the build mode and warn when job pods that need the
+    /// privileged Pod Security level meet a namespace that runnerctl does not label for them.
     fn new(
         release: &Release,
         job_namespace: &str,
@@ -465,6 +490,9 @@ impl Jobs {
     ) -> Result<Jobs, Error> {
         let values = release.values.as_json();
         let want_privileged = bool_at(values, "runners.privileged").unwrap_or(false);
+        let mode = build_mode(values)?;
+        let source = string_at(values, "runners.config")
+            .or_else(|| mode.map(|_| runner_config::EMPTY_CONFIG.to_string()));
         let RunnerConfig {
             text: runner_config,
             privileged: privileged_jobs,
@@ -473,10 +501,15 @@ impl Jobs {
             namespace_per_job,
             credentials,
             warnings: cfg_warnings,
-        } = match string_at(values, "runners.config") {
-            Some(source) => {
-                runner_config::process(&source, scope, want_privileged, release.values.is_strict())?
-            }
+            runner,
+        } = match source {
+            Some(source) => runner_config::process(
+                &source,
+                scope,
+                want_privileged,
+                mode,
+                release.values.is_strict(),
+            )?,
             None => RunnerConfig {
                 privileged: want_privileged,
                 ..Default::default()
@@ -485,8 +518,19 @@ impl Jobs {
         warnings.extend(cfg_warnings);
         // Where the job pods really run: the config's namespace wins over the values.
         let pods_namespace = config_namespace.as_deref().unwrap_or(job_namespace);
-        if privileged_jobs && (!release.create_namespace || pods_namespace != release.namespace) {
-            warnings.push(privileged_warning(pods_namespace, &release.namespace));
+        let mut job_pod = job_pod::job_pod(&runner, pods_namespace, mode);
+        if privileged_jobs {
+            // `runners.privileged` without a config: the chart's config would carry it.
+            for c in job_pod.pod["spec"]["containers"].as_array_mut().into_iter().flatten() {
+                c["securityContext"]["privileged"] = Value::Bool(true);
+            }
+            job_pod.assessment = super::pod_security::assess(&job_pod.pod["spec"]);
+        }
+        let level = job_pod.assessment.level;
+        if level == Level::Privileged
+            && (!release.create_namespace || pods_namespace != release.namespace)
+        {
+            warnings.push(privileged_warning(pods_namespace, &release.namespace, &job_pod));
         }
         let rbac_create = bool_at(values, "rbac.create").unwrap_or(false);
         let cluster_wide = bool_at(values, "rbac.clusterWideAccess").unwrap_or(false);
@@ -504,27 +548,30 @@ impl Jobs {
             runner_config,
             sets_namespace,
             privileged_jobs,
-            pod_security_level: if privileged_jobs && pods_namespace == release.namespace {
-                "privileged"
-            } else {
-                "baseline"
-            },
+            build_mode: mode,
+            job_pod_security_level: level,
             create_namespace: release.create_namespace,
+            job_pod,
         })
     }
 }
 
-/// The warning that privileged job pods in `pods_namespace` need Pod Security to allow them.
-fn privileged_warning(pods_namespace: &str, release_namespace: &str) -> String {
+/// The warning that job pods in `pods_namespace` need Pod Security to allow privileged pods.
+fn privileged_warning(pods_namespace: &str, release_namespace: &str, pod: &JobPod) -> String {
     let hint = if pods_namespace == release_namespace {
         ", or pass --create-namespace to let runnerctl manage it"
     } else {
         " (runnerctl creates only the release namespace)"
     };
+    let reasons = &pod.assessment.not_baseline;
+    let why = match reasons.len() {
+        0 | 1 => reasons.join(""),
+        n => format!("{} and {} more", reasons[0], n - 1),
+    };
     format!(
-        "job pods are privileged: namespace \"{pods_namespace}\" must allow privileged pods under \
-         Pod Security Admission (kubectl label namespace {pods_namespace} \
-         pod-security.kubernetes.io/enforce=privileged){hint}"
+        "job pods need the privileged Pod Security level ({why}): namespace \"{pods_namespace}\" \
+         must allow privileged pods under Pod Security Admission (kubectl label namespace \
+         {pods_namespace} pod-security.kubernetes.io/enforce=privileged){hint}"
     )
 }
 
@@ -719,6 +766,7 @@ mod tests {
         assert_eq!(
             keys,
             [
+                "buildMode",
                 "configDir",
                 "createNamespace",
                 "createServiceAccount",
@@ -727,6 +775,7 @@ mod tests {
                 "hpa",
                 "image",
                 "jobNamespace",
+                "jobPodSecurityLevel",
                 "labels",
                 "monitoringApi",
                 "namespace",
@@ -734,7 +783,6 @@ mod tests {
                 "podImagePullSecrets",
                 "podLabels",
                 "podMonitorEndpoint",
-                "podSecurityLevel",
                 "privilegedJobs",
                 "rbacNamespace",
                 "rbacRules",

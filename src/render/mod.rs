@@ -10,10 +10,13 @@ use sha2::Sha256;
 
 use crate::values::Values;
 
+pub mod build_mode;
 mod chart;
 mod extra_objects;
 pub mod gotmpl;
 pub mod names;
+pub mod job_pod;
+pub mod pod_security;
 mod order;
 mod output;
 pub mod runner_config;
@@ -21,6 +24,9 @@ mod templates;
 mod validate;
 mod yaml;
 
+use build_mode::BuildMode;
+use job_pod::JobPod;
+use pod_security::Level;
 pub use chart::{DEFAULT_IMAGE_TAG, default_rules, fullname};
 pub use extra_objects::EXTRA_OBJECTS_SOURCE;
 pub use output::{
@@ -105,6 +111,7 @@ impl std::fmt::Debug for Manifest {
             .field("objects", &objects)
             .field("warnings", &self.warnings)
             .field("secrets", &self.secrets)
+            .field("jobs", &self.jobs.build_mode)
             .finish()
     }
 }
@@ -118,6 +125,38 @@ pub struct Manifest {
     pub warnings: Vec<String>,
     /// The secret values the objects hold, masked wherever they appear in output.
     pub secrets: SecretValues,
+    /// What the runner's CI jobs get: build mode, namespace, the job pod.
+    pub jobs: JobSetup,
+}
+
+/// What the runner's CI jobs get, derived from the rendered config.
+#[derive(Clone, Default)]
+pub struct JobSetup {
+    /// The runner's name in the cluster (the Deployment's name).
+    pub runner: String,
+    /// The build mode, if one is set (`runnerctl.buildMode`).
+    pub build_mode: Option<BuildMode>,
+    /// Where job pods run.
+    pub namespace: String,
+    /// Each job gets a namespace of its own.
+    pub namespace_per_job: bool,
+    /// The runner's tags (`runners.tags`, comma separated in the values).
+    pub tags: Vec<String>,
+    /// The pod the runner creates for a job, unmasked: print it with [`Manifest::job_pod`].
+    pub job_pod: JobPod,
+}
+
+impl Manifest {
+    /// The job pod preview to print: environment values with secret names and every known
+    /// secret value masked unless `show_secrets`.
+    pub fn job_pod(&self, show_secrets: bool) -> Value {
+        let mut pod = self.jobs.job_pod.pod.clone();
+        if !show_secrets {
+            job_pod::mask_environment(&mut pod);
+            self.secrets.mask(&mut pod);
+        }
+        pod
+    }
 }
 
 /// Errors from rendering. Each names the place and what would fix it.
@@ -255,11 +294,17 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
         match *name {
             "manifests/secret.json.tera" => objects.extend(secret.take().unwrap_or_default()),
             "manifests/configmap.json.tera" => objects.extend(configmap.take().unwrap_or_default()),
+            NAMESPACE_TEMPLATE => {}
             _ if templates::may_render(name, release.values.as_json(), &chart) => {
                 objects.extend(templates::render_template(name, &ctx)?)
             }
             _ => {}
         }
+    }
+    // The Namespace last: its Pod Security level admits every pod that runs in it.
+    if templates::may_render(NAMESPACE_TEMPLATE, release.values.as_json(), &chart) {
+        ctx.insert("podSecurityLevel", &namespace_level(release, &chart, &objects));
+        objects.extend(templates::render_template(NAMESPACE_TEMPLATE, &ctx)?);
     }
     objects.extend(extra_objects::extra_objects(release)?);
     for o in &objects {
@@ -267,11 +312,40 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
     }
     order::sort(&mut objects);
     let secrets = known_secrets(release, &chart, &objects);
+    let tags = chart::string_at(release.values.as_json(), "runners.tags").unwrap_or_default();
+    let jobs = JobSetup {
+        runner: chart.names.fullname.clone(),
+        build_mode: chart.jobs.build_mode,
+        namespace: chart.jobs.rbac_namespace.clone(),
+        namespace_per_job: chart.jobs.namespace_per_job,
+        tags: tags
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect(),
+        job_pod: chart.jobs.job_pod,
+    };
     Ok(Manifest {
         objects,
         warnings,
         secrets,
+        jobs,
     })
+}
+
+const NAMESPACE_TEMPLATE: &str = "manifests/namespace.json.tera";
+
+/// The Pod Security level of the release namespace: the least strict level of the pods that
+/// run there, the runner's (from the rendered Deployment) and the job pods when they run there.
+fn namespace_level(release: &Release, chart: &chart::Chart, objects: &[Object]) -> Level {
+    let runner = objects
+        .iter()
+        .filter(|o| o.kind() == "Deployment")
+        .map(|o| pod_security::assess(&o.value["spec"]["template"]["spec"]).level);
+    let jobs = (chart.jobs.rbac_namespace == release.namespace)
+        .then_some(chart.jobs.job_pod_security_level);
+    runner.chain(jobs).min().unwrap_or(Level::Baseline)
 }
 
 /// Whether a name (a values key, an environment variable, a TOML key) says its value is

@@ -24,6 +24,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 use super::SecretValues;
+use super::build_mode::{BuildMode, Conflict, MergeError};
 use super::gotmpl::{self, Evaluated, Scope};
 
 /// The value this module reads, as errors name it.
@@ -66,6 +67,9 @@ pub enum Error {
          [runners.kubernetes]; remove one of the two"
     )]
     PrivilegedConflict,
+    /// The build mode cannot be merged into the config.
+    #[error(transparent)]
+    BuildMode(#[from] super::build_mode::MergeError),
 }
 
 /// The result of checking an evaluated config (the default: no config).
@@ -86,33 +90,66 @@ pub struct RunnerConfig {
     pub credentials: SecretValues,
     /// Warnings for the user.
     pub warnings: Vec<String>,
+    /// The `[[runners]]` entry of the final text, parsed.
+    pub runner: toml::Table,
 }
 
-/// Evaluate, parse and check `runners.config`; `want_privileged` is `runners.privileged`;
-/// with `strict`, keys GitLab Runner does not know are an error instead of warnings.
+/// The config a build mode starts from when the values have none.
+pub const EMPTY_CONFIG: &str = "[[runners]]\n  [runners.kubernetes]\n";
+
+/// Evaluate, parse and check `runners.config`; `want_privileged` is `runners.privileged`,
+/// `mode` the build mode whose settings are merged in; with `strict`, keys GitLab Runner does
+/// not know are an error instead of warnings.
 pub fn process(
     source: &str,
     scope: &Scope<'_>,
     want_privileged: bool,
+    mode: Option<BuildMode>,
     strict: bool,
 ) -> Result<RunnerConfig, Error> {
     let evaluated = gotmpl::evaluate(KEY, source, scope)?;
-    let table = parse(&evaluated)?;
+    let mut table = parse(&evaluated)?;
     let unknown = unknown_keys(&evaluated);
-    let runners = table.get("runners").and_then(|r| r.as_array());
-    let found = runners.map_or(0, |r| r.len());
+    let found = table
+        .get("runners")
+        .and_then(|r| r.as_array())
+        .map_or(0, |r| r.len());
     if found != 1 {
         return Err(Error::RunnerCount { found });
     }
-    let runner = runners.and_then(|r| r.first()).and_then(|r| r.as_table());
-    let kubernetes = runner
+    let mut text = evaluated.text.clone();
+    if let Some(mode) = mode {
+        if want_privileged && !mode.privileged() {
+            return Err(Error::BuildMode(MergeError::Conflict(Conflict {
+                source_key: "runners.privileged".into(),
+                key: "runners.kubernetes.privileged".into(),
+                configured: "true".into(),
+                mode,
+                wanted: "false".into(),
+            })));
+        }
+        text = mode.merge_into(&text)?;
+        table = toml::from_str(&text).map_err(|e| Error::Toml {
+            line: 0,
+            column: 0,
+            message: format!("after merging build mode {mode}: {}", e.message().trim()),
+        })?;
+    }
+    let configured = runner_table(&table)
         .and_then(|r| r.get("kubernetes"))
-        .and_then(|k| k.as_table());
-    let configured = kubernetes
+        .and_then(|k| k.as_table())
         .and_then(|k| k.get("privileged"))
         .and_then(|p| p.as_bool());
-    let mut text = evaluated.text.clone();
     let privileged = decide_privileged(&mut text, want_privileged, configured)?;
+    if privileged && configured.is_none() {
+        table = toml::from_str(&text).map_err(|e| Error::Toml {
+            line: 0,
+            column: 0,
+            message: format!("after adding privileged = true: {}", e.message().trim()),
+        })?;
+    }
+    let runner = runner_table(&table).cloned().unwrap_or_default();
+    let kubernetes = runner.get("kubernetes").and_then(|k| k.as_table());
     let sets_namespace = kubernetes.is_some_and(|k| k.contains_key("namespace"));
     let namespace = kubernetes
         .and_then(|k| k.get("namespace"))
@@ -138,7 +175,17 @@ pub fn process(
         namespace_per_job,
         credentials,
         warnings,
+        runner,
     })
+}
+
+/// The one `[[runners]]` entry of a parsed config.
+fn runner_table(table: &toml::Table) -> Option<&toml::Table> {
+    table
+        .get("runners")
+        .and_then(|r| r.as_array())
+        .and_then(|r| r.first())
+        .and_then(|r| r.as_table())
 }
 
 /// The string values under sensitive keys of a TOML table, at any depth.
@@ -266,7 +313,7 @@ fn set_privileged(text: &str) -> Result<String, String> {
 }
 
 /// The whitespace that starts the last line of a decor prefix (`"\n# note\n  "` -> `"  "`).
-fn line_indent(prefix: Option<&str>) -> String {
+pub(super) fn line_indent(prefix: Option<&str>) -> String {
     let last = prefix.unwrap_or("").rsplit('\n').next().unwrap_or("");
     last.chars()
         .take_while(|c| *c == ' ' || *c == '\t')
@@ -274,7 +321,7 @@ fn line_indent(prefix: Option<&str>) -> String {
 }
 
 /// The indentation of the table's own keys (the last one's), if it has any.
-fn sibling_indent(table: &toml_edit::Table) -> Option<String> {
+pub(super) fn sibling_indent(table: &toml_edit::Table) -> Option<String> {
     table
         .iter()
         .filter(|(_, item)| item.is_value())
@@ -544,7 +591,7 @@ mod tests {
     fn toml_errors_point_into_the_users_text() {
         let values = json!({});
         let src = "[[runners]]\n  name = \"{{ .Release.Namespace }}-long-name\"\n  bad = = 1\n";
-        let err = process(src, &scope(&values), false, false).unwrap_err();
+        let err = process(src, &scope(&values), false, None, false).unwrap_err();
         match err {
             Error::Toml { line, column, .. } => assert_eq!((line, column), (3, 9)),
             other => panic!("{other}"),
@@ -555,7 +602,7 @@ mod tests {
     /// that it parses with `privileged = true` in `[runners.kubernetes]`.
     fn privileged_text(src: &str) -> String {
         let values = json!({});
-        let cfg = process(src, &scope(&values), true, false).unwrap();
+        let cfg = process(src, &scope(&values), true, None, false).unwrap();
         assert!(cfg.privileged);
         let parsed: toml::Table = toml::from_str(&cfg.text).unwrap();
         assert_eq!(
@@ -574,7 +621,7 @@ mod tests {
         privileged_text("[[runners]]\n  name = \"x\"\n");
         let conflict = "[[runners]]\n  [runners.kubernetes]\n    privileged = false\n";
         assert_eq!(
-            process(conflict, &scope(&values), true, false).unwrap_err(),
+            process(conflict, &scope(&values), true, None, false).unwrap_err(),
             Error::PrivilegedConflict
         );
     }
@@ -584,19 +631,19 @@ mod tests {
         let values = json!({});
         let two = "[[runners]]\nname = \"a\"\n[[runners]]\nname = \"b\"\n";
         assert_eq!(
-            process(two, &scope(&values), false, false).unwrap_err(),
+            process(two, &scope(&values), false, None, false).unwrap_err(),
             Error::RunnerCount { found: 2 }
         );
         assert_eq!(
-            process("concurrent = 1\n", &scope(&values), false, false).unwrap_err(),
+            process("concurrent = 1\n", &scope(&values), false, None, false).unwrap_err(),
             Error::RunnerCount { found: 0 }
         );
         let dind = "[[runners]]\n  [runners.kubernetes]\n  [[runners.kubernetes.services]]\n    name = \"docker:dind\"\n";
-        let cfg = process(dind, &scope(&values), false, false).unwrap();
+        let cfg = process(dind, &scope(&values), false, None, false).unwrap();
         assert_eq!(cfg.warnings.len(), 1);
         assert!(cfg.warnings[0].contains("runners.privileged=true"));
         assert!(
-            process(dind, &scope(&values), true, false)
+            process(dind, &scope(&values), true, None, false)
                 .unwrap()
                 .warnings
                 .is_empty()
@@ -605,7 +652,7 @@ mod tests {
 
     /// The warnings about unknown keys for `src` (evaluated with empty values).
     fn key_warnings(src: &str) -> Vec<String> {
-        let cfg = process(src, &scope(&json!({})), false, false).unwrap();
+        let cfg = process(src, &scope(&json!({})), false, None, false).unwrap();
         cfg.warnings
     }
 
@@ -747,7 +794,7 @@ mod tests {
     #[test]
     fn strict_makes_unknown_keys_an_error() {
         let src = "[[runners]]\n  [runners.kubernetes]\n    tls_verify = false\n";
-        let err = process(src, &scope(&json!({})), false, true).unwrap_err();
+        let err = process(src, &scope(&json!({})), false, None, true).unwrap_err();
         let Error::UnknownKeys(keys) = &err else {
             panic!("{err}")
         };
@@ -762,6 +809,7 @@ mod tests {
                 "[[runners]]\n  name = \"a\"\n",
                 &scope(&json!({})),
                 false,
+                None,
                 true
             )
             .is_ok()
@@ -805,7 +853,7 @@ mod tests {
         // A multi-line string holding a `[runners.kubernetes]` line: the line-matching editor
         // inserted inside it.
         let src = "[[runners]]\n  # the runner\n  pre_build_script = \"\"\"\n[runners.kubernetes]\necho\n\"\"\"\n  [runners.kubernetes]\n    # job pods\n    image = \"alpine\" # default image\n\n  # caches\n  [runners.cache]\n    Type = \"s3\"\n";
-        let cfg = process(src, &scope(&values), true, false).unwrap();
+        let cfg = process(src, &scope(&values), true, None, false).unwrap();
         assert_eq!(
             cfg.text,
             "[[runners]]\n  # the runner\n  pre_build_script = \"\"\"\n[runners.kubernetes]\necho\n\"\"\"\n  [runners.kubernetes]\n    # job pods\n    image = \"alpine\" # default image\n    privileged = true\n\n  # caches\n  [runners.cache]\n    Type = \"s3\"\n"
@@ -845,6 +893,7 @@ mod tests {
             "[[runners]]\n  x = {{ nope }}\n",
             &scope(&json!({})),
             false,
+            None,
             false,
         )
         .unwrap_err();

@@ -1,0 +1,373 @@
+//! The pod the runner creates for a CI job, derived from the rendered `runners.config` the way
+//! GitLab Runner's Kubernetes executor builds it: an `init-permissions` init container (helper
+//! image), the `build` container (the job's image), the `helper` container and one service
+//! container (`svc-0`); each with the security context the config gives it (its own
+//! `*_container_security_context` over the `[runners.kubernetes]` defaults: `privileged`,
+//! `allow_privilege_escalation`, `cap_add`/`cap_drop` after the executor's default drop of
+//! `NET_RAW`), the pod security context, the config's volumes mounted in every container next
+//! to the executor's own `repo`, `scripts` and `logs` emptyDirs, and the config's `environment`
+//! in the build and service containers.
+//!
+//! Images the job chooses (`image:`, `services:`) are the config's `image` and first
+//! `services` entry when it sets them, else the build mode's, else placeholders that say so.
+use serde_json::{Map, Value, json};
+
+use super::build_mode::BuildMode;
+use super::pod_security::{self, Assessment};
+
+/// The helper image the runner uses unless `helper_image` is set (its version follows the
+/// runner image of [`DEFAULT_IMAGE_TAG`](super::DEFAULT_IMAGE_TAG)).
+pub const DEFAULT_HELPER_IMAGE: &str =
+    "registry.gitlab.com/gitlab-org/gitlab-runner/gitlab-runner-helper:x86_64-v18.9.0";
+
+/// Stands for the job's `image:` when neither the config nor the build mode names one.
+pub const JOB_IMAGE_PLACEHOLDER: &str = "job-image.invalid/from-gitlab-ci:image";
+/// Stands for a `services:` entry of the job when neither the config nor the mode names one.
+pub const SERVICE_IMAGE_PLACEHOLDER: &str = "job-service.invalid/from-gitlab-ci:services";
+
+/// The preview of a job pod and the Pod Security level it needs.
+#[derive(Debug, Clone, Default)]
+pub struct JobPod {
+    /// The Pod object (v1).
+    pub pod: Value,
+    /// Its Pod Security assessment.
+    pub assessment: Assessment,
+}
+
+/// The executor's container security context for one container: `own` (the container's
+/// `*_container_security_context` table) over the `[runners.kubernetes]` defaults `k`.
+fn container_security_context(k: &toml::Table, own: Option<&toml::Value>) -> Value {
+    let own = own.and_then(toml::Value::as_table);
+    let get = |key: &str| own.and_then(|t| t.get(key));
+    let mut ctx = Map::new();
+    // Capabilities: the executor drops NET_RAW, then cap_add / cap_drop; a container's own
+    // `capabilities.add` / `.drop` replace the merged lists.
+    let mut enabled: Vec<(String, bool)> = vec![("NET_RAW".into(), false)];
+    let mut set = |name: &str, add: bool| match enabled.iter_mut().find(|(n, _)| n == name) {
+        Some(e) => e.1 = add,
+        None => enabled.push((name.to_string(), add)),
+    };
+    for (key, add) in [("cap_add", true), ("cap_drop", false)] {
+        for cap in strings(k.get(key)) {
+            set(&cap, add);
+        }
+    }
+    let mut add: Vec<Value> = enabled.iter().filter(|e| e.1).map(|e| json!(e.0)).collect();
+    let mut drop: Vec<Value> = enabled.iter().filter(|e| !e.1).map(|e| json!(e.0)).collect();
+    if let Some(caps) = get("capabilities").and_then(toml::Value::as_table) {
+        if caps.contains_key("add") {
+            add = strings(caps.get("add")).into_iter().map(Value::from).collect();
+        }
+        if caps.contains_key("drop") {
+            drop = strings(caps.get("drop")).into_iter().map(Value::from).collect();
+        }
+    }
+    let mut caps = Map::new();
+    if !add.is_empty() {
+        caps.insert("add".into(), Value::Array(add));
+    }
+    if !drop.is_empty() {
+        caps.insert("drop".into(), Value::Array(drop));
+    }
+    if !caps.is_empty() {
+        ctx.insert("capabilities".into(), Value::Object(caps));
+    }
+    for (field, key) in [
+        ("privileged", "privileged"),
+        ("allowPrivilegeEscalation", "allow_privilege_escalation"),
+    ] {
+        if let Some(v) = get(key).or_else(|| k.get(key)).and_then(toml::Value::as_bool) {
+            ctx.insert(field.into(), json!(v));
+        }
+    }
+    copy_ids(&mut ctx, own);
+    if let Some(v) = get("read_only_root_filesystem").and_then(toml::Value::as_bool) {
+        ctx.insert("readOnlyRootFilesystem".into(), json!(v));
+    }
+    if let Some(v) = get("proc_mount").and_then(toml::Value::as_str) {
+        let mount = if v.eq_ignore_ascii_case("unmasked") { "Unmasked" } else { "Default" };
+        ctx.insert("procMount".into(), json!(mount));
+    }
+    copy_profiles(&mut ctx, own);
+    Value::Object(ctx)
+}
+
+/// `run_as_user`, `run_as_group`, `run_as_non_root` and `selinux_type` of a security context.
+fn copy_ids(ctx: &mut Map<String, Value>, own: Option<&toml::Table>) {
+    let Some(own) = own else { return };
+    for (field, key) in [("runAsUser", "run_as_user"), ("runAsGroup", "run_as_group")] {
+        if let Some(v) = own.get(key).and_then(toml::Value::as_integer) {
+            ctx.insert(field.into(), json!(v));
+        }
+    }
+    if let Some(v) = own.get("run_as_non_root").and_then(toml::Value::as_bool) {
+        ctx.insert("runAsNonRoot".into(), json!(v));
+    }
+    if let Some(v) = own.get("selinux_type").and_then(toml::Value::as_str) {
+        ctx.insert("seLinuxOptions".into(), json!({ "type": v }));
+    }
+}
+
+/// `seccomp_profile` and `app_armor_profile` of a security context.
+fn copy_profiles(ctx: &mut Map<String, Value>, own: Option<&toml::Table>) {
+    let Some(own) = own else { return };
+    for (field, key) in [("seccompProfile", "seccomp_profile"), ("appArmorProfile", "app_armor_profile")] {
+        let Some(profile) = own.get(key).and_then(toml::Value::as_table) else {
+            continue;
+        };
+        let mut p = Map::new();
+        if let Some(t) = profile.get("type").and_then(toml::Value::as_str) {
+            p.insert("type".into(), json!(t));
+        }
+        if let Some(l) = profile.get("localhost_profile").and_then(toml::Value::as_str) {
+            p.insert("localhostProfile".into(), json!(l));
+        }
+        ctx.insert(field.into(), Value::Object(p));
+    }
+}
+
+/// The pod security context (`pod_security_context`), `None` when it sets nothing.
+fn pod_security_context(k: &toml::Table) -> Option<Value> {
+    let own = k.get("pod_security_context").and_then(toml::Value::as_table)?;
+    let mut ctx = Map::new();
+    if let Some(v) = own.get("fs_group").and_then(toml::Value::as_integer) {
+        ctx.insert("fsGroup".into(), json!(v));
+    }
+    if let Some(groups) = own.get("supplemental_groups").and_then(toml::Value::as_array) {
+        let groups: Vec<i64> = groups.iter().filter_map(toml::Value::as_integer).collect();
+        ctx.insert("supplementalGroups".into(), json!(groups));
+    }
+    copy_ids(&mut ctx, Some(own));
+    copy_profiles(&mut ctx, Some(own));
+    (!ctx.is_empty()).then_some(Value::Object(ctx))
+}
+
+fn strings(v: Option<&toml::Value>) -> Vec<String> {
+    v.and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(toml::Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The config's volumes and the mounts every container gets, then the executor's own.
+fn volumes(k: &toml::Table) -> (Vec<Value>, Vec<Value>) {
+    let mut volumes = Vec::new();
+    let mut mounts = Vec::new();
+    let config = k.get("volumes").and_then(toml::Value::as_table);
+    let kinds: [(&str, fn(&toml::Table) -> Value); 7] = [
+        ("host_path", |t| {
+            let path = str_of(t, "host_path").or_else(|| str_of(t, "mount_path"));
+            json!({ "hostPath": { "path": path } })
+        }),
+        ("pvc", |t| json!({ "persistentVolumeClaim": { "claimName": str_of(t, "name") } })),
+        ("config_map", |t| json!({ "configMap": { "name": str_of(t, "name") } })),
+        ("secret", |t| json!({ "secret": { "secretName": str_of(t, "name") } })),
+        ("empty_dir", |t| {
+            let mut dir = Map::new();
+            if let Some(m) = str_of(t, "medium") {
+                dir.insert("medium".into(), json!(m));
+            }
+            if let Some(s) = str_of(t, "size_limit") {
+                dir.insert("sizeLimit".into(), json!(s));
+            }
+            json!({ "emptyDir": dir })
+        }),
+        ("csi", |t| json!({ "csi": { "driver": str_of(t, "driver") } })),
+        ("nfs", |t| json!({ "nfs": { "server": str_of(t, "server"), "path": str_of(t, "host_path") } })),
+    ];
+    for (kind, source) in kinds {
+        let entries = config.and_then(|c| c.get(kind)).and_then(toml::Value::as_array);
+        for entry in entries.into_iter().flatten().filter_map(toml::Value::as_table) {
+            let name = str_of(entry, "name").unwrap_or_default();
+            let mut volume = source(entry);
+            volume["name"] = json!(name);
+            volumes.push(volume);
+            let mut mount = json!({ "name": name, "mountPath": str_of(entry, "mount_path") });
+            if let Some(sub) = str_of(entry, "sub_path") {
+                mount["subPath"] = json!(sub);
+            }
+            if entry.get("read_only").and_then(toml::Value::as_bool) == Some(true) {
+                mount["readOnly"] = json!(true);
+            }
+            mounts.push(mount);
+        }
+    }
+    for (name, path) in [("repo", "/builds"), ("scripts", "/scripts-0-0"), ("logs", "/logs-0-0")] {
+        volumes.push(json!({ "name": name, "emptyDir": {} }));
+        mounts.push(json!({ "name": name, "mountPath": path }));
+    }
+    (volumes, mounts)
+}
+
+fn str_of<'a>(t: &'a toml::Table, key: &str) -> Option<&'a str> {
+    t.get(key).and_then(toml::Value::as_str)
+}
+
+/// Mask the values of environment variables whose names say they are secret, in every
+/// container of a pod.
+pub fn mask_environment(pod: &mut Value) {
+    for field in ["initContainers", "containers"] {
+        let containers = pod["spec"][field].as_array_mut().into_iter().flatten();
+        for var in containers.flat_map(|c| c["env"].as_array_mut().into_iter().flatten()) {
+            let name = var["name"].as_str().unwrap_or("");
+            if super::sensitive_name(name) {
+                var["value"] = json!(super::output::MASK);
+            }
+        }
+    }
+}
+
+/// The job pod of a runner config: `runner` is the `[[runners]]` entry of the final config,
+/// `namespace` where job pods go, `mode` the build mode if any. Environment values are as
+/// configured: see [`mask_environment`].
+pub fn job_pod(runner: &toml::Table, namespace: &str, mode: Option<BuildMode>) -> JobPod {
+    let empty = toml::Table::new();
+    let k = runner
+        .get("kubernetes")
+        .and_then(toml::Value::as_table)
+        .unwrap_or(&empty);
+    let build_image = str_of(k, "image")
+        .or_else(|| mode.and_then(BuildMode::build_image))
+        .unwrap_or(JOB_IMAGE_PLACEHOLDER);
+    let helper_image = str_of(k, "helper_image").unwrap_or(DEFAULT_HELPER_IMAGE);
+    let configured_service = k
+        .get("services")
+        .and_then(toml::Value::as_array)
+        .and_then(|s| s.first())
+        .and_then(toml::Value::as_table)
+        .and_then(|s| str_of(s, "name"));
+    let service_image = configured_service
+        .or_else(|| mode.and_then(BuildMode::service_image).map(|s| s.0))
+        .unwrap_or(SERVICE_IMAGE_PLACEHOLDER);
+    let env: Vec<Value> = strings(runner.get("environment"))
+        .iter()
+        .map(|entry| {
+            let (name, value) = entry.split_once('=').unwrap_or((entry, ""));
+            json!({ "name": name, "value": value })
+        })
+        .collect();
+    let (volumes, mounts) = volumes(k);
+    let context = |own: &str| container_security_context(k, k.get(own));
+    let container = |name: &str, image: &str, own: &str, env: &[Value]| {
+        let mut c = json!({
+            "name": name,
+            "image": image,
+            "securityContext": context(own),
+            "volumeMounts": mounts,
+        });
+        if !env.is_empty() {
+            c["env"] = json!(env);
+        }
+        c
+    };
+    let mut spec = json!({
+        "restartPolicy": "Never",
+        "initContainers": [container("init-permissions", helper_image, "init_permissions_container_security_context", &[])],
+        "containers": [
+            container("build", build_image, "build_container_security_context", &env),
+            container("helper", helper_image, "helper_container_security_context", &[]),
+            container("svc-0", service_image, "service_container_security_context", &env),
+        ],
+        "volumes": volumes,
+    });
+    if let Some(ctx) = pod_security_context(k) {
+        spec["securityContext"] = ctx;
+    }
+    if let Some(sa) = str_of(k, "service_account").filter(|s| !s.is_empty()) {
+        spec["serviceAccountName"] = json!(sa);
+    }
+    let assessment = pod_security::assess(&spec);
+    let pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "generateName": "runner-preview-project-0-concurrent-0-",
+            "namespace": namespace,
+            "labels": { "pod": "runner-preview-project-0-concurrent-0" },
+        },
+        "spec": spec,
+    });
+    JobPod { pod, assessment }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::pod_security::Level;
+
+    fn runner(kubernetes: &str) -> toml::Table {
+        let t: toml::Table = toml::from_str(&format!("[[runners]]\n[runners.kubernetes]\n{kubernetes}")).unwrap();
+        t["runners"][0].as_table().unwrap().clone()
+    }
+
+    fn pod_of(mode: BuildMode) -> JobPod {
+        let text = mode.merge_into("[[runners]]\n[runners.kubernetes]\n").unwrap();
+        let t: toml::Table = toml::from_str(&text).unwrap();
+        job_pod(t["runners"][0].as_table().unwrap(), "ci", Some(mode))
+    }
+
+    #[test]
+    fn each_mode_gets_its_level() {
+        let levels = [
+            (BuildMode::Dind, Level::Privileged),
+            (BuildMode::DindTls, Level::Privileged),
+            (BuildMode::BuildkitRootless, Level::Privileged),
+            (BuildMode::None, Level::Restricted),
+        ];
+        for (mode, level) in levels {
+            let p = pod_of(mode);
+            assert_eq!(p.assessment.level, level, "{mode}: {:?}", p.assessment);
+        }
+        // BuildKit: nothing privileged, only the unconfined profiles keep it from baseline.
+        let reasons = pod_of(BuildMode::BuildkitRootless).assessment.not_baseline;
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert!(reasons.iter().all(|r| r.starts_with("container \"build\"")), "{reasons:?}");
+    }
+
+    #[test]
+    fn the_default_config_is_baseline_and_drops_net_raw() {
+        let p = job_pod(&runner("image = \"alpine\"\n"), "ci", None);
+        assert_eq!(p.assessment.level, Level::Baseline);
+        let build = &p.pod["spec"]["containers"][0];
+        assert_eq!(build["image"], "alpine");
+        assert_eq!(build["securityContext"]["capabilities"], json!({"drop": ["NET_RAW"]}));
+        assert_eq!(p.pod["spec"]["containers"][2]["image"], SERVICE_IMAGE_PLACEHOLDER);
+    }
+
+    #[test]
+    fn container_contexts_override_the_defaults() {
+        let p = job_pod(
+            &runner(
+                "privileged = true\ncap_add = [\"SYS_ADMIN\"]\n\
+                 [runners.kubernetes.helper_container_security_context]\nprivileged = false\n\
+                 [runners.kubernetes.helper_container_security_context.capabilities]\ndrop = [\"ALL\"]\n",
+            ),
+            "ci",
+            None,
+        );
+        let containers = &p.pod["spec"]["containers"];
+        assert_eq!(containers[0]["securityContext"]["privileged"], true);
+        assert_eq!(
+            containers[0]["securityContext"]["capabilities"],
+            json!({"add": ["SYS_ADMIN"], "drop": ["NET_RAW"]})
+        );
+        assert_eq!(containers[1]["securityContext"]["privileged"], false);
+        assert_eq!(containers[1]["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
+    }
+
+    #[test]
+    fn secret_environment_values_are_masked() {
+        let t: toml::Table = toml::from_str(
+            "[[runners]]\nenvironment = [\"A=1\", \"AWS_SECRET_ACCESS_KEY=xyz\"]\n",
+        )
+        .unwrap();
+        let runner = t["runners"][0].as_table().unwrap();
+        let mut pod = job_pod(runner, "ci", None).pod;
+        assert!(pod.to_string().contains("xyz"));
+        mask_environment(&mut pod);
+        let masked = pod.to_string();
+        assert!(!masked.contains("xyz") && masked.contains("\"A\",\"value\":\"1\""), "{masked}");
+    }
+}
