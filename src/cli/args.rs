@@ -51,6 +51,12 @@ pub struct ValueArgs {
         value_delimiter = ','
     )]
     pub api_versions: Vec<String>,
+    /// How CI jobs build container images (same as --set runnerctl.buildMode=MODE, and
+    /// applied after every other value flag): dind (privileged, Docker without TLS), dind-tls
+    /// (privileged, Docker over TLS), buildkit-rootless (nothing privileged), none (no
+    /// builds, locked-down job pods).
+    #[arg(long, value_name = "MODE", value_parser = clap::builder::PossibleValuesParser::new(crate::render::build_mode::BuildMode::NAMES))]
+    pub build_mode: Option<String>,
 }
 
 /// What a release renders from: its name and namespace, `--create-namespace` and the value

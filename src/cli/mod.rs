@@ -7,9 +7,11 @@ use clap::{Parser, Subcommand};
 
 pub mod apply;
 pub mod args;
+pub mod ci_example;
 pub mod completion;
 pub mod diff;
 pub mod error;
+pub mod job_pod;
 mod release;
 pub mod render;
 mod session;
@@ -53,6 +55,10 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Apply the release with server-side apply, prune what is gone, wait until ready.
     Apply(apply::ApplyArgs),
+    /// Print the pod the runner creates for a CI job, with its Pod Security level.
+    JobPod(job_pod::JobPodArgs),
+    /// Print a .gitlab-ci.yml whose build job matches the runner's build mode and tags.
+    CiExample(ci_example::CiExampleArgs),
     /// Show the release's objects and their readiness.
     Status(status::StatusArgs),
     /// Delete the release's objects.
@@ -69,6 +75,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Render(args) => render::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Apply(args) => apply::run(args),
+        Command::JobPod(args) => job_pod::run(args),
+        Command::CiExample(args) => ci_example::run(args),
         Command::Status(args) => status::run(args),
         Command::Uninstall(args) => uninstall::run(args),
         Command::Completion(args) => completion::run(args),

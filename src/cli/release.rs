@@ -36,6 +36,9 @@ impl ManifestArgs {
             let content = read_file(&format!("--set-file {key}: file {path}"), &path)?;
             builder = builder.set_file(key, content);
         }
+        if let Some(mode) = &values.build_mode {
+            builder = builder.set_string(format!("{}={mode}", crate::render::build_mode::KEY));
+        }
         let (merged, warnings) = builder.build()?;
         let release = crate::Release {
             name: self.release.release.clone(),

@@ -8,8 +8,8 @@
 //! to the executor's own `repo`, `scripts` and `logs` emptyDirs, and the config's `environment`
 //! in the build and service containers.
 //!
-//! Images the job chooses (`image:`, `services:`) are the config's `image` and first
-//! `services` entry when it sets them, else the build mode's, else placeholders that say so.
+//! Images the job chooses (`image:`, `services:`) are the build mode's (its jobs name them),
+//! else the config's `image` and first `services` entry, else placeholders that say so.
 use serde_json::{Map, Value, json};
 
 use super::build_mode::BuildMode;
@@ -156,7 +156,8 @@ fn volumes(k: &toml::Table) -> (Vec<Value>, Vec<Value>) {
     let mut volumes = Vec::new();
     let mut mounts = Vec::new();
     let config = k.get("volumes").and_then(toml::Value::as_table);
-    let kinds: [(&str, fn(&toml::Table) -> Value); 7] = [
+    type Source = fn(&toml::Table) -> Value;
+    let kinds: [(&str, Source); 7] = [
         ("host_path", |t| {
             let path = str_of(t, "host_path").or_else(|| str_of(t, "mount_path"));
             json!({ "hostPath": { "path": path } })
@@ -209,8 +210,13 @@ fn str_of<'a>(t: &'a toml::Table, key: &str) -> Option<&'a str> {
 /// container of a pod.
 pub fn mask_environment(pod: &mut Value) {
     for field in ["initContainers", "containers"] {
-        let containers = pod["spec"][field].as_array_mut().into_iter().flatten();
-        for var in containers.flat_map(|c| c["env"].as_array_mut().into_iter().flatten()) {
+        let containers = pod
+            .pointer_mut(&format!("/spec/{field}"))
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten();
+        let env = containers.filter_map(|c| c.get_mut("env").and_then(Value::as_array_mut));
+        for var in env.flatten() {
             let name = var["name"].as_str().unwrap_or("");
             if super::sensitive_name(name) {
                 var["value"] = json!(super::output::MASK);
@@ -228,8 +234,9 @@ pub fn job_pod(runner: &toml::Table, namespace: &str, mode: Option<BuildMode>) -
         .get("kubernetes")
         .and_then(toml::Value::as_table)
         .unwrap_or(&empty);
-    let build_image = str_of(k, "image")
-        .or_else(|| mode.and_then(BuildMode::build_image))
+    let build_image = mode
+        .and_then(BuildMode::build_image)
+        .or_else(|| str_of(k, "image"))
         .unwrap_or(JOB_IMAGE_PLACEHOLDER);
     let helper_image = str_of(k, "helper_image").unwrap_or(DEFAULT_HELPER_IMAGE);
     let configured_service = k
@@ -238,8 +245,10 @@ pub fn job_pod(runner: &toml::Table, namespace: &str, mode: Option<BuildMode>) -
         .and_then(|s| s.first())
         .and_then(toml::Value::as_table)
         .and_then(|s| str_of(s, "name"));
-    let service_image = configured_service
-        .or_else(|| mode.and_then(BuildMode::service_image).map(|s| s.0))
+    let service_image = mode
+        .and_then(BuildMode::service_image)
+        .map(|s| s.0)
+        .or(configured_service)
         .unwrap_or(SERVICE_IMAGE_PLACEHOLDER);
     let env: Vec<Value> = strings(runner.get("environment"))
         .iter()

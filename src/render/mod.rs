@@ -11,6 +11,7 @@ use sha2::Sha256;
 use crate::values::Values;
 
 pub mod build_mode;
+pub mod ci_example;
 mod chart;
 mod extra_objects;
 pub mod gotmpl;

@@ -1,6 +1,7 @@
 //! Project tasks: `cargo xtask testenv up|down|env|status`, `cargo xtask test`,
 //! `cargo xtask runner-keys`, `cargo xtask man`.
 
+mod check_jsonschema;
 mod helm;
 mod man;
 mod runner_keys;
@@ -22,15 +23,19 @@ usage: cargo xtask <task>
   test [-- CARGO_TEST_ARGS...]   start a private test control plane, run
                                  `cargo test --workspace --no-fail-fast [CARGO_TEST_ARGS]
                                  -- --include-ignored` against it, stop it; exits with the
-                                 tests' status. Installs the pinned shellcheck and helm
-                                 first (RUNNERCTL_SHELLCHECK for the script tests,
-                                 RUNNERCTL_TEST_HELM for the migration tests).
+                                 tests' status. Installs the pinned shellcheck, helm and
+                                 check-jsonschema first (RUNNERCTL_SHELLCHECK for the script
+                                 tests, RUNNERCTL_TEST_HELM for the migration tests,
+                                 RUNNERCTL_CHECK_JSONSCHEMA for the ci-example tests).
                                  Example: cargo xtask test -- cluster
                                           cargo xtask test -- --test cluster -- --nocapture
   shellcheck                     install the pinned shellcheck (if needed), print its path:
                                  export RUNNERCTL_SHELLCHECK=$(cargo xtask shellcheck)
   helm                           build the pinned helm (if needed), print its path:
                                  export RUNNERCTL_TEST_HELM=$(cargo xtask helm)
+  check-jsonschema               install the pinned check-jsonschema (GitLab's CI schema
+                                 included) if needed, print its path:
+                                 export RUNNERCTL_CHECK_JSONSCHEMA=$(cargo xtask check-jsonschema)
   runner-keys [--check]          regenerate src/render/runner_keys.json (GitLab Runner's
                                  config keys per section) from the runner's Go module at
                                  the pinned version (needs Go and the Go module proxy);
@@ -49,14 +54,12 @@ fn main() -> ExitCode {
         Some("runner-keys") => {
             runner_keys::main(&args[1..], &testenv::workspace_root()).map(|()| ExitCode::SUCCESS)
         }
-        Some("helm") => Paths::from_env()
-            .and_then(|paths| helm::ensure(&paths))
-            .map(|bin| {
-                println!("{}", bin.display());
-                ExitCode::SUCCESS
-            }),
-        Some("shellcheck") => Paths::from_env()
-            .and_then(|paths| shellcheck::ensure(&paths))
+        Some(tool @ ("helm" | "shellcheck" | "check-jsonschema")) => Paths::from_env()
+            .and_then(|paths| match tool {
+                "helm" => helm::ensure(&paths),
+                "shellcheck" => shellcheck::ensure(&paths),
+                _ => check_jsonschema::ensure(&paths),
+            })
             .map(|bin| {
                 println!("{}", bin.display());
                 ExitCode::SUCCESS
@@ -112,6 +115,9 @@ fn test(args: &[String]) -> Result<ExitCode> {
         .context("the script tests need shellcheck; `cargo xtask test` installs a pinned one")?;
     let helm = helm::ensure(&paths)
         .context("the migration tests need helm; `cargo xtask test` builds a pinned one")?;
+    let check_jsonschema = check_jsonschema::ensure(&paths).context(
+        "the ci-example tests need check-jsonschema; `cargo xtask test` installs a pinned one",
+    )?;
     let instance = paths.instance(&format!("test-{}", std::process::id()));
     let up = testenv::up(&paths, &instance, std::process::id()).context(
         "cluster tests need the test control plane; `cargo xtask test` does not skip them",
@@ -141,7 +147,8 @@ fn test(args: &[String]) -> Result<ExitCode> {
                 instance.limited_kubeconfig(),
             )
             .env("RUNNERCTL_SHELLCHECK", &shellcheck)
-            .env("RUNNERCTL_TEST_HELM", &helm);
+            .env("RUNNERCTL_TEST_HELM", &helm)
+            .env("RUNNERCTL_CHECK_JSONSCHEMA", &check_jsonschema);
         eprintln!("xtask: running {cmd:?}");
         Some(cmd.status().context("running cargo test"))
     };

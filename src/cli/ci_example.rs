@@ -1,0 +1,38 @@
+//! `runnerctl ci-example`: a `.gitlab-ci.yml` that matches the release's runner. No cluster
+//! needed.
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::args::ManifestArgs;
+use super::session;
+use crate::k8s::ClientOptions;
+
+/// Arguments of `runnerctl ci-example`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The job builds and pushes the project's image to its GitLab registry the way the build mode
+allows: docker build with a docker:dind service (dind, dind-tls), buildctl-daemonless.sh in
+moby/buildkit:rootless (buildkit-rootless), or no build at all (none). Without a build mode
+the mode is inferred from the runner config and the header says so. The job carries the
+runner's tags (runners.tags) and the variables the mode needs.
+
+Examples:
+  runnerctl ci-example -f values.yaml > .gitlab-ci.yml
+  runnerctl ci-example --build-mode buildkit-rootless --set runners.tags=build")]
+pub struct CiExampleArgs {
+    /// The release and its values.
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+}
+
+/// Run `runnerctl ci-example`.
+pub fn run(args: CiExampleArgs) -> anyhow::Result<ExitCode> {
+    let (_, manifest) = session::render(&args.manifest, &ClientOptions::default())?;
+    let text = crate::render::ci_example::ci_example(&manifest.jobs);
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(ExitCode::from(super::EXIT_OK))
+}
