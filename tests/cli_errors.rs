@@ -461,6 +461,8 @@ fn help_texts() {
         "status",
         "uninstall",
         "completion",
+        "job-pod",
+        "ci-example",
         "values",
     ] {
         let args: Vec<&str> = [verb, "--help"]

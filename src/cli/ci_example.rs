@@ -20,16 +20,23 @@ runner's tags (runners.tags) and the variables the mode needs.
 
 Examples:
   runnerctl ci-example -f values.yaml > .gitlab-ci.yml
-  runnerctl ci-example --build-mode buildkit-rootless --set runners.tags=build")]
+  runnerctl ci-example build-runner -n ci-build -f build-runner.yaml --tags build")]
 pub struct CiExampleArgs {
     /// The release and its values.
     #[command(flatten)]
     pub manifest: ManifestArgs,
+    /// The tags the job carries, comma separated [default: runners.tags]. With a glrt-
+    /// runner authentication token the runner's tags are set in GitLab, not in the values.
+    #[arg(long, value_name = "TAG,...")]
+    pub tags: Option<String>,
 }
 
 /// Run `runnerctl ci-example`.
 pub fn run(args: CiExampleArgs) -> anyhow::Result<ExitCode> {
-    let (_, manifest) = session::render(&args.manifest, &ClientOptions::default())?;
+    let (_, mut manifest) = session::render(&args.manifest, &ClientOptions::default())?;
+    if let Some(tags) = &args.tags {
+        manifest.jobs.tags = crate::render::split_tags(tags);
+    }
     let text = crate::render::ci_example::ci_example(&manifest.jobs);
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;

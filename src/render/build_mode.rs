@@ -12,6 +12,8 @@
 use serde::Serialize;
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, TableLike, Value};
 
+use super::pod_security::{Assessment, Level};
+
 /// The values key that picks the mode.
 pub const KEY: &str = "runnerctl.buildMode";
 
@@ -169,6 +171,27 @@ impl BuildMode {
         }
     }
 
+    /// Check the job pod the merged config gives against what the mode promises: with `none`
+    /// it passes the restricted Pod Security level, with `buildkit-rootless` no container is
+    /// privileged. `Err` lists what the config added that breaks the promise.
+    pub fn check_pod(self, assessment: &Assessment) -> Result<(), PodConflict> {
+        let broken: Vec<String> = match self {
+            BuildMode::None => assessment.reasons_against(Level::Restricted).to_vec(),
+            BuildMode::BuildkitRootless => assessment
+                .not_baseline
+                .iter()
+                .filter(|r| r.ends_with("privileged: true"))
+                .cloned()
+                .collect(),
+            BuildMode::Dind | BuildMode::DindTls => Vec::new(),
+        };
+        if broken.is_empty() {
+            Ok(())
+        } else {
+            Err(PodConflict { mode: self, broken })
+        }
+    }
+
     /// The mode's settings merged into `[runners.kubernetes]` of the one `[[runners]]` of the
     /// config `text` (a document the caller has parsed); the user's layout and comments stay.
     pub fn merge_into(self, text: &str) -> Result<String, MergeError> {
@@ -199,6 +222,20 @@ impl BuildMode {
         merge.table(kubernetes, inline, settings.as_table(), "runners.kubernetes")?;
         Ok(doc.to_string())
     }
+}
+
+/// Settings of `runners.config` that break what the build mode promises about job pods.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "runners.config gives job pods settings that {KEY} \"{mode}\" rules out ({}); remove them \
+     or choose another build mode",
+    .broken.join("; ")
+)]
+pub struct PodConflict {
+    /// The mode.
+    pub mode: BuildMode,
+    /// What breaks it, one entry per container setting.
+    pub broken: Vec<String>,
 }
 
 /// Why the mode's settings could not be merged.
@@ -233,10 +270,11 @@ fn lay_out_table(table: &mut Table, indent: &str) {
     table.decor_mut().set_prefix(indent.to_string());
     let keys: Vec<String> = table.iter().map(|(k, _)| k.to_string()).collect();
     for key in keys {
-        if let Some(mut k) = table.key_mut(&key) {
-            k.leaf_decor_mut().set_prefix(format!("{indent}  "));
-        }
-        if let Some(child) = table.get_mut(&key) {
+        if table.get(&key).is_some_and(Item::is_value) {
+            if let Some(mut k) = table.key_mut(&key) {
+                k.leaf_decor_mut().set_prefix(format!("{indent}  "));
+            }
+        } else if let Some(child) = table.get_mut(&key) {
             lay_out(child, indent);
         }
     }

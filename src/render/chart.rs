@@ -526,6 +526,9 @@ impl Jobs {
             }
             job_pod.assessment = super::pod_security::assess(&job_pod.pod["spec"]);
         }
+        if let Some(mode) = mode {
+            mode.check_pod(&job_pod.assessment)?;
+        }
         let level = job_pod.assessment.level;
         if level == Level::Privileged
             && (!release.create_namespace || pods_namespace != release.namespace)

@@ -135,7 +135,7 @@ fn header(jobs: &JobSetup, mode: BuildMode, inferred: bool) -> String {
     let tags = if jobs.tags.is_empty() {
         "The runner has no tags (runners.tags): these jobs run only if it takes untagged jobs"
     } else {
-        "Jobs carry the runner's tags (runners.tags)"
+        "Jobs carry the runner's tags"
     };
     format!(
         "# .gitlab-ci.yml for runner {runner}, build mode {mode}{how}.\n\

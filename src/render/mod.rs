@@ -191,6 +191,9 @@ pub enum Error {
         /// What is wrong and how to fix it.
         message: String,
     },
+    /// `runners.config` breaks what the build mode promises about job pods.
+    #[error(transparent)]
+    BuildMode(#[from] build_mode::PodConflict),
     /// `runners.config` is invalid.
     #[error(transparent)]
     RunnerConfig(#[from] runner_config::Error),
@@ -319,12 +322,7 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
         build_mode: chart.jobs.build_mode,
         namespace: chart.jobs.rbac_namespace.clone(),
         namespace_per_job: chart.jobs.namespace_per_job,
-        tags: tags
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_string)
-            .collect(),
+        tags: split_tags(&tags),
         job_pod: chart.jobs.job_pod,
     };
     Ok(Manifest {
@@ -333,6 +331,15 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
         secrets,
         jobs,
     })
+}
+
+/// Tags as GitLab takes them: comma separated, trimmed, empty ones dropped.
+pub fn split_tags(tags: &str) -> Vec<String> {
+    tags.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 const NAMESPACE_TEMPLATE: &str = "manifests/namespace.json.tera";
