@@ -75,6 +75,17 @@ pub struct ManifestArgs {
     pub values: ValueArgs,
 }
 
+/// Output flags of the verbs that print objects without a cluster (render, job-pod).
+#[derive(Debug, Clone, Args)]
+pub struct PrintArgs {
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "yaml")]
+    pub output: super::render::Format,
+    /// Print secret values (tokens, secret environment values) instead of ***.
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
 /// Where the cluster is, like kubectl: `--kubeconfig`, `--context`, else `$KUBECONFIG`,
 /// `~/.kube/config`, the in-cluster service account.
 #[derive(Debug, Clone, Default, Args)]

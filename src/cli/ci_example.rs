@@ -1,6 +1,5 @@
 //! `runnerctl ci-example`: a `.gitlab-ci.yml` that matches the release's runner. No cluster
 //! needed.
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -38,8 +37,6 @@ pub fn run(args: CiExampleArgs) -> anyhow::Result<ExitCode> {
         manifest.jobs.tags = crate::render::split_tags(tags);
     }
     let text = crate::render::ci_example::ci_example(&manifest.jobs);
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
-    stdout.flush()?;
+    session::print(&text)?;
     Ok(ExitCode::from(super::EXIT_OK))
 }

@@ -1,11 +1,10 @@
 //! `runnerctl job-pod`: the pod the runner will create for a CI job, before anything is
 //! installed. No cluster needed.
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Args;
 
-use super::args::ManifestArgs;
+use super::args::{ManifestArgs, PrintArgs};
 use super::render::Format;
 use super::session;
 use crate::k8s::ClientOptions;
@@ -30,23 +29,20 @@ pub struct JobPodArgs {
     /// The release and its values.
     #[command(flatten)]
     pub manifest: ManifestArgs,
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value = "yaml")]
-    pub output: Format,
-    /// Print secret environment values instead of ***.
-    #[arg(long)]
-    pub show_secrets: bool,
+    /// Output flags.
+    #[command(flatten)]
+    pub print: PrintArgs,
 }
 
 /// Run `runnerctl job-pod`.
 pub fn run(args: JobPodArgs) -> anyhow::Result<ExitCode> {
     let (release, manifest) = session::render(&args.manifest, &ClientOptions::default())?;
-    let mut pod = manifest.job_pod(args.show_secrets);
+    let mut pod = manifest.job_pod(args.print.show_secrets);
     let assessment = &manifest.jobs.job_pod.assessment;
     let annotations = &mut pod["metadata"]["annotations"];
     annotations["runnerctl.io/pod-security-level"] = assessment.level.as_str().into();
     annotations["runnerctl.io/preview-of"] = format!("job pod of release {}", release.name).into();
-    let text = match args.output {
+    let text = match args.print.output {
         Format::Json => format!("{}\n", serde_json::to_string_pretty(&pod)?),
         Format::Yaml => {
             let mode = manifest
@@ -73,8 +69,6 @@ pub fn run(args: JobPodArgs) -> anyhow::Result<ExitCode> {
             out
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
-    stdout.flush()?;
+    session::print(&text)?;
     Ok(ExitCode::from(super::EXIT_OK))
 }

@@ -1,10 +1,9 @@
 //! `runnerctl render`: print the objects a release renders to. No cluster needed.
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use super::args::ManifestArgs;
+use super::args::{ManifestArgs, PrintArgs};
 use super::session;
 use crate::k8s::ClientOptions;
 use crate::render::OutputFormat;
@@ -32,12 +31,9 @@ pub struct RenderArgs {
     /// The release and its values.
     #[command(flatten)]
     pub manifest: ManifestArgs,
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value = "yaml")]
-    pub output: Format,
-    /// Print Secret values (tokens) instead of ***.
-    #[arg(long)]
-    pub show_secrets: bool,
+    /// Output flags.
+    #[command(flatten)]
+    pub print: PrintArgs,
 }
 
 /// Run `runnerctl render`.
@@ -45,13 +41,11 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
     // No cluster flags: the default namespace comes from the default kubeconfig, as for the
     // cluster verbs without --kubeconfig/--context.
     let (_, manifest) = session::render(&args.manifest, &ClientOptions::default())?;
-    let format = match args.output {
+    let format = match args.print.output {
         Format::Yaml => OutputFormat::Yaml,
         Format::Json => OutputFormat::Json,
     };
-    let text = manifest.to_text(format, args.show_secrets);
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
-    stdout.flush()?;
+    let text = manifest.to_text(format, args.print.show_secrets);
+    session::print(&text)?;
     Ok(ExitCode::from(super::EXIT_OK))
 }

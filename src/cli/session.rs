@@ -33,6 +33,15 @@ pub(crate) fn render(
     Ok((release, manifest))
 }
 
+/// Write `text` to stdout and flush it.
+pub(crate) fn print(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
 /// Print warnings on stderr, one per line.
 pub(crate) fn print_warnings(warnings: &[String]) {
     for w in warnings {
