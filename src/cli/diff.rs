@@ -31,7 +31,7 @@ pub struct DiffArgs {
 pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
     let p = &args.plan;
     let s = Session::connect(&p.cluster, EngineOptions::default().adopt(p.adopt))?;
-    let plan = s.plan(&p.manifest)?;
+    let (plan, _) = s.plan(&p.manifest)?;
     print_plan(&plan, p.show_secrets)?;
     if args.exit_code && plan.summary().has_changes() {
         return Ok(ExitCode::from(super::EXIT_CHANGES));

@@ -10,8 +10,10 @@ pub mod args;
 pub mod completion;
 pub mod diff;
 pub mod error;
+pub mod history;
 mod release;
 pub mod render;
+pub mod rollback;
 mod session;
 pub mod status;
 pub mod uninstall;
@@ -57,6 +59,10 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Delete the release's objects.
     Uninstall(uninstall::UninstallArgs),
+    /// List the release's revisions: when, who, what changed, how it ended.
+    History(history::HistoryArgs),
+    /// Apply an earlier revision again (default: the one before the latest).
+    Rollback(rollback::RollbackArgs),
     /// Print the shell completion script (bash, zsh, fish, powershell).
     Completion(completion::CompletionArgs),
     /// Print the default values with their comments, or their JSON Schema.
@@ -71,6 +77,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => apply::run(args),
         Command::Status(args) => status::run(args),
         Command::Uninstall(args) => uninstall::run(args),
+        Command::History(args) => history::run(args),
+        Command::Rollback(args) => rollback::run(args),
         Command::Completion(args) => completion::run(args),
         Command::Values(args) => values::run(args),
     }
