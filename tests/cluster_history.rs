@@ -279,3 +279,196 @@ fn history_max_prunes_old_revisions_and_uninstall_removes_them_all() {
         r.stderr
     );
 }
+
+/// A plan file path for a test (in the temp dir, named after its namespace).
+fn plan_path(ns: &str, name: &str) -> String {
+    std::env::temp_dir()
+        .join(format!("{ns}-{name}.json"))
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn read_plan(path: &str) -> (String, Value) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let v = serde_json::from_str(&text).unwrap();
+    (text, v)
+}
+
+#[test]
+#[ignore = "needs the control plane: cargo xtask test"]
+fn a_reviewed_plan_is_applied_as_written_and_holds_no_token() {
+    let ns = namespace("plan");
+    install_seed(&ns);
+    let path = plan_path(&ns, "plan");
+    let d = runnerctl(&seed_args(
+        "diff",
+        &ns,
+        &["--set", "concurrent=20", "--out", &path, "--exit-code"],
+    ))
+    .expect(2);
+    assert!(d.stderr.contains("secret values masked"), "{}", d.stderr);
+    let (text, plan) = read_plan(&path);
+    assert!(!text.contains(TOKEN) && !text.contains(TOKEN_B64), "{text}");
+    assert_eq!(plan["format"], "runnerctl.io/plan.v1");
+    assert_eq!(plan["secrets"], "masked");
+    let objects = plan["objects"].as_array().unwrap();
+    let of = |kind: &str| {
+        objects
+            .iter()
+            .find(|o| o["object"]["kind"] == kind)
+            .unwrap()
+    };
+    assert!(
+        of("Secret")["sealed"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert_eq!(of("Secret")["action"], "unchanged");
+    assert_eq!(of("ConfigMap")["action"], "update");
+    let cm_rv = get_json(&["configmap", "-n", &ns, NAME])["metadata"]["resourceVersion"].clone();
+    assert_eq!(of("ConfigMap")["liveResourceVersion"], cm_rv);
+    assert_eq!(of("Deployment")["action"], "update");
+
+    // Value flags do not go with a plan.
+    let r = runnerctl(&["apply", "--plan", &path, "--set", "concurrent=3"]).expect(1);
+    assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);
+    // Nothing changed since: applied as written, without naming the release or namespace.
+    let r = runnerctl(&["apply", "--plan", &path, "--yes", "--timeout", "2m"]).expect(0);
+    assert!(
+        r.stdout.contains(&format!("update ConfigMap/{ns}/{NAME}")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("0 to add, 2 to change, 0 to delete, 5 unchanged"),
+        "{}",
+        r.stdout
+    );
+    let cm = get_json(&["configmap", "-n", &ns, NAME]);
+    assert!(
+        cm["data"]["config.toml"]
+            .as_str()
+            .unwrap()
+            .contains("concurrent = 20"),
+        "{cm}"
+    );
+    runnerctl(&seed_args(
+        "diff",
+        &ns,
+        &["--set", "concurrent=20", "--exit-code"],
+    ))
+    .expect(0);
+    let revs = history(&ns);
+    assert_eq!(revs[1]["operation"]["type"], "applyPlan");
+    // Its revision holds the sealed Secret's content (from revision 1): it can be rolled
+    // back to after a rollback to 1.
+    runnerctl(&["rollback", "-n", &ns, "1", "--yes"]).expect(0);
+    runnerctl(&["rollback", "-n", &ns, "2", "--yes"]).expect(0);
+    runnerctl(&seed_args(
+        "diff",
+        &ns,
+        &["--set", "concurrent=20", "--exit-code"],
+    ))
+    .expect(0);
+    assert_no_token_in_revisions(&ns);
+
+    // A plan that changes the token needs the secret values; written with them it says so
+    // in its header, is private to its owner, and applies.
+    let rotate = ["--set", "runnerToken=glrt-rotated-ZZZZ", "--out", &path];
+    runnerctl(&seed_args("diff", &ns, &rotate)).expect(0);
+    let (text, _) = read_plan(&path);
+    assert!(!text.contains("glrt-rotated-ZZZZ"), "{text}");
+    let r = runnerctl(&["apply", "--plan", &path, "--yes"]).expect(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "the plan holds no secret values, but it creates or changes objects that hold secrets: Secret/{ns}/{NAME}"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("hint: write the plan with --show-secrets"),
+        "{}",
+        r.stderr
+    );
+    let mut shown = rotate.to_vec();
+    shown.push("--show-secrets");
+    runnerctl(&seed_args("diff", &ns, &shown)).expect(0);
+    let (text, plan) = read_plan(&path);
+    assert_eq!(plan["secrets"], "included");
+    assert!(text.contains("glrt-rotated-ZZZZ"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
+    runnerctl(&["apply", "--plan", &path, "--yes", "--timeout", "2m"]).expect(0);
+    let secret = get_json(&["secret", "-n", &ns, NAME]);
+    assert_eq!(secret["data"]["runner-token"], "Z2xydC1yb3RhdGVkLVpaWlo=");
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+#[ignore = "needs the control plane: cargo xtask test"]
+fn a_plan_is_refused_after_a_concurrent_change_and_nothing_is_written() {
+    let ns = namespace("planrace");
+    install_seed(&ns);
+    let path = plan_path(&ns, "plan");
+    runnerctl(&seed_args(
+        "diff",
+        &ns,
+        &["--set", "concurrent=20", "--out", &path],
+    ))
+    .expect(0);
+    // Someone changes the ConfigMap after the review.
+    kubectl(
+        &[
+            "annotate",
+            "configmap",
+            "-n",
+            &ns,
+            NAME,
+            "reviewed-by=someone-else",
+        ],
+        None,
+    )
+    .expect(0);
+    let before = resource_versions(&ns);
+    let r = runnerctl(&["apply", "--plan", &path, "--yes"]).expect(1);
+    assert!(
+        r.stderr
+            .contains("the live state changed since the plan was made; nothing was written"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "ConfigMap/{ns}/{NAME}: changed since (resourceVersion"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr
+            .contains(&format!("Deployment/{ns}/{NAME}: changed")),
+        "only what moved is named: {}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("hint: write a new plan"), "{}", r.stderr);
+    assert_eq!(
+        resource_versions(&ns),
+        before,
+        "a refused plan writes nothing"
+    );
+    assert_eq!(history(&ns).len(), 1);
+    // The release and namespace come from the plan; naming others is an error.
+    let r = runnerctl(&["apply", "--plan", &path, "-n", "elsewhere", "--yes"]).expect(1);
+    assert!(
+        r.stderr
+            .contains(&format!("is for release gitlab-runner in namespace {ns}")),
+        "{}",
+        r.stderr
+    );
+    let _ = std::fs::remove_file(&path);
+}

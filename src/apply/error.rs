@@ -171,6 +171,31 @@ pub enum Error {
         /// The objects whose content it lacks.
         objects: Vec<ObjectRef>,
     },
+    /// A plan file that cannot be used as it is.
+    #[error("plan file: {message}")]
+    PlanFile {
+        /// What is wrong.
+        message: String,
+    },
+    /// The live state moved on since the plan was made: nothing was written.
+    #[error(
+        "the live state changed since the plan was made; nothing was written:\n{}",
+        changed.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n")
+    )]
+    PlanOutdated {
+        /// Each object that moved, and how.
+        changed: Vec<String>,
+    },
+    /// A plan written without secret values would create or change objects that hold
+    /// secrets, whose content it does not have: nothing was written.
+    #[error(
+        "the plan holds no secret values, but it creates or changes objects that hold secrets: {}; nothing was written",
+        objects.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    SealedChange {
+        /// The objects.
+        objects: Vec<ObjectRef>,
+    },
     /// A rendered object is not usable (no name, no metadata).
     #[error("{object}: {message}")]
     Invalid {
@@ -250,6 +275,8 @@ impl Error {
             Error::NoRevision { .. } | Error::IncompleteRevision { .. } => {
                 Some(Remedy::ChooseRevision)
             }
+            Error::PlanOutdated { .. } | Error::PlanFile { .. } => Some(Remedy::NewPlan),
+            Error::SealedChange { .. } => Some(Remedy::PlanWithSecrets),
             Error::Api { source, .. } => match source.as_ref() {
                 kube::Error::Api(s) if s.code == 404 && s.message.starts_with("namespaces \"") => {
                     Some(Remedy::CreateNamespace)

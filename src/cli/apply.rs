@@ -4,11 +4,11 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::args::{HistoryArgs, LockArgs, PlanArgs, WaitArgs};
+use super::args::{HistoryArgs, LockArgs, PlanArgs, ReleaseArgs, WaitArgs};
 use super::session::{Session, print_plan};
 use crate::apply::{
-    EngineOptions, Lock, NewRevision, Operation, Outcome, Plan, RevisionContent, WaitOptions,
-    change_lines, last_good,
+    EngineOptions, Lock, NewRevision, Operation, Outcome, Plan, PlanFile, RevisionContent,
+    WaitOptions, change_lines, last_good,
 };
 
 /// Arguments of `runnerctl apply`.
@@ -36,6 +36,12 @@ History: each apply that changes something records a revision (a Secret
 runnerctl.revision.<release>.v<N> in the release namespace; --history-max are kept); see
 `runnerctl history` and `runnerctl rollback`. With --rollback-on-failure, a failed or
 timed-out wait rolls back to the last good revision, and apply still exits 1.
+
+Reviewed plans: `runnerctl diff ... --out plan.json` writes the plan; `runnerctl apply --plan
+plan.json` applies exactly it (no value flags), after checking that every planned object is
+still at the resourceVersion the plan saw, and refuses with nothing written, naming each object
+that changed, when one moved. A plan written without --show-secrets cannot create or change an
+object that holds a secret (the token Secret): those are sealed by a digest.
 
 Requests that fail for a passing reason (connection refused or reset, 429, 5xx) are retried
 with backoff, and said so on stderr.
@@ -70,6 +76,16 @@ pub struct ApplyArgs {
     /// `--history-max`.
     #[command(flatten)]
     pub history: HistoryArgs,
+    /// Apply a plan written by `runnerctl diff --out FILE`, exactly as reviewed (the release,
+    /// namespace and objects come from it; no value flags). Refused, with nothing written,
+    /// when a planned object changed on the cluster since.
+    #[arg(
+        long = "plan",
+        id = "plan_file",
+        value_name = "FILE",
+        conflicts_with_all = ["values", "set", "set_string", "set_file", "set_json", "strict", "api_versions", "create_namespace", "adopt"]
+    )]
+    pub plan_file: Option<std::path::PathBuf>,
     /// When the wait fails or times out, roll back to the last good revision (and still
     /// exit 1, reporting both).
     #[arg(long)]
@@ -101,6 +117,9 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
             "--rollback-on-failure needs the wait (it rolls back when the wait fails): drop --wait=false"
         );
     }
+    if let Some(path) = &args.plan_file {
+        return apply_plan_file(&args, path, opts);
+    }
     let s = Session::connect(&p.cluster, opts)?;
     if args.dry_run {
         print_plan(&s.plan(&p.manifest)?.0, p.show_secrets)?;
@@ -129,6 +148,80 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
             Ok(())
         })
     })
+}
+
+/// `apply --plan FILE`: check the file's plan against the live state, print it, and carry it
+/// out as apply does; the revision records the plan's content.
+fn apply_plan_file(
+    args: &ApplyArgs,
+    path: &std::path::Path,
+    opts: EngineOptions,
+) -> anyhow::Result<ExitCode> {
+    let text = super::release::read_file(
+        &format!("plan file {}", path.display()),
+        &path.to_string_lossy(),
+    )?;
+    // serde's message may quote the text (a secret): only the place is said.
+    let file: PlanFile = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "plan file {}:{}:{}: not a runnerctl plan ({:?} error)",
+            path.display(),
+            e.line(),
+            e.column(),
+            e.classify()
+        )
+    })?;
+    let given = &args.plan.manifest.release;
+    if given
+        .namespace
+        .as_ref()
+        .is_some_and(|n| *n != file.namespace)
+        || (given.release != ReleaseArgs::DEFAULT_RELEASE && given.release != file.release)
+    {
+        anyhow::bail!(
+            "plan file {} is for release {} in namespace {}: drop the release and -n, or name those",
+            path.display(),
+            file.release,
+            file.namespace
+        );
+    }
+    let release = ReleaseArgs {
+        release: file.release.clone(),
+        namespace: Some(file.namespace.clone()),
+    };
+    let s = Session::connect(&args.plan.cluster, opts)?;
+    let show = |plan: &Plan| {
+        for line in change_lines(plan) {
+            println!("{line}");
+        }
+        println!("{}", plan.summary());
+    };
+    if args.dry_run {
+        show(&s.rt.block_on(s.engine.plan_from_file(&file))?);
+        return Ok(ExitCode::from(super::EXIT_OK));
+    }
+    s.locked(
+        &release,
+        args.wait.timeout,
+        args.lock.force_unlock,
+        |lock| {
+            let plan = s.rt.block_on(s.engine.plan_from_file(&file))?;
+            show(&plan);
+            let history = s.rt.block_on(s.engine.history(&plan.applyset))?;
+            let how = Execution {
+                yes: args.yes,
+                show_secrets: args.plan.show_secrets,
+                wait: &args.wait,
+                history: &args.history,
+                rollback_on_failure: args.rollback_on_failure,
+                question: "Apply this plan?",
+            };
+            let content = file.revision_content(&history);
+            execute(&s, lock, &how, &plan, Operation::ApplyPlan, content, || {
+                Ok(())
+            })
+        },
+    )
 }
 
 /// How a plan is carried out: what apply and rollback share.
