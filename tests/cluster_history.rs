@@ -58,6 +58,14 @@ fn apply(ns: &str, extra: &[&str]) -> Run {
     runnerctl(&seed_args("apply", ns, &a))
 }
 
+/// An apply of the seed with `concurrent` and a pod annotation `rev` (both change the
+/// Deployment's pod template).
+fn apply_revision(ns: &str, concurrent: u32, rev: &str) -> Run {
+    let concurrent = format!("concurrent={concurrent}");
+    let rev = format!("podAnnotations.rev={rev}");
+    apply(ns, &["--set", &concurrent, "--set", &rev])
+}
+
 #[test]
 #[ignore = "needs the control plane: cargo xtask test"]
 fn history_after_three_applies_and_rollbacks_restore_earlier_revisions() {
@@ -69,34 +77,12 @@ fn history_after_three_applies_and_rollbacks_restore_earlier_revisions() {
         first.stderr
     );
     let v1 = deployment_and_config(&ns);
-    apply(
-        &ns,
-        &["--set", "concurrent=20", "--set", "podAnnotations.rev=two"],
-    )
-    .expect(0);
-    apply(
-        &ns,
-        &[
-            "--set",
-            "concurrent=30",
-            "--set",
-            "podAnnotations.rev=three",
-        ],
-    )
-    .expect(0);
+    apply_revision(&ns, 20, "two").expect(0);
+    apply_revision(&ns, 30, "three").expect(0);
     let v3 = deployment_and_config(&ns);
     assert_ne!(v1, v3);
     // A no-op apply records nothing.
-    let noop = apply(
-        &ns,
-        &[
-            "--set",
-            "concurrent=30",
-            "--set",
-            "podAnnotations.rev=three",
-        ],
-    )
-    .expect(0);
+    let noop = apply_revision(&ns, 30, "three").expect(0);
     assert!(
         !noop.stderr.contains("recorded revision"),
         "{}",

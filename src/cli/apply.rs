@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::args::{HistoryArgs, LockArgs, PlanArgs, ReleaseArgs, WaitArgs};
+use super::args::{HistoryArgs, PlanArgs, ReleaseArgs, WaitArgs, WriteArgs};
 use super::session::{Session, print_plan};
 use crate::apply::{
     EngineOptions, Lock, NewRevision, Operation, Outcome, Plan, PlanFile, RevisionContent,
@@ -55,27 +55,9 @@ pub struct ApplyArgs {
     /// What to plan and where.
     #[command(flatten)]
     pub plan: PlanArgs,
-    /// Apply without asking.
-    #[arg(short = 'y', long)]
-    pub yes: bool,
-    /// Stop after printing the plan.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Take over fields owned by other field managers instead of failing.
-    #[arg(long)]
-    pub force_conflicts: bool,
-    /// Delete and recreate objects whose immutable fields change (e.g. a Deployment selector).
-    #[arg(long)]
-    pub recreate: bool,
-    /// `--wait`, `--timeout`.
+    /// `--yes`, `--dry-run`, `--force-conflicts`, `--recreate`, the wait, the lock, the history.
     #[command(flatten)]
-    pub wait: WaitArgs,
-    /// `--force-unlock`.
-    #[command(flatten)]
-    pub lock: LockArgs,
-    /// `--history-max`.
-    #[command(flatten)]
-    pub history: HistoryArgs,
+    pub write: WriteArgs,
     /// Apply a plan written by `runnerctl diff --out FILE`, exactly as reviewed (the release,
     /// namespace and objects come from it; no value flags). Refused, with nothing written,
     /// when a planned object changed on the cluster since.
@@ -107,12 +89,9 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
 
 /// Run `runnerctl apply`: plan, show, confirm and apply under the release's lock, then wait.
 pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
-    let opts = EngineOptions::default()
-        .force_conflicts(args.force_conflicts)
-        .recreate(args.recreate)
-        .adopt(args.plan.adopt);
+    let opts = args.write.engine_options().adopt(args.plan.adopt);
     let p = &args.plan;
-    if args.rollback_on_failure && !args.wait.wait {
+    if args.rollback_on_failure && !args.write.wait.wait {
         anyhow::bail!(
             "--rollback-on-failure needs the wait (it rolls back when the wait fails): drop --wait=false"
         );
@@ -121,33 +100,36 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         return apply_plan_file(&args, path, opts);
     }
     let s = Session::connect(&p.cluster, opts)?;
-    if args.dry_run {
+    if args.write.dry_run {
         print_plan(&s.plan(&p.manifest)?.0, p.show_secrets)?;
         return Ok(ExitCode::from(super::EXIT_OK));
     }
     let release = &p.manifest.release;
-    s.locked(release, args.wait.timeout, args.lock.force_unlock, |lock| {
-        let (plan, values) = s.plan(&p.manifest)?;
-        print_plan(&plan, p.show_secrets)?;
-        let how = Execution {
-            yes: args.yes,
-            show_secrets: p.show_secrets,
-            wait: &args.wait,
-            history: &args.history,
-            rollback_on_failure: args.rollback_on_failure,
-            question: "Apply these changes?",
-        };
-        let content = RevisionContent::of_plan(&plan, &values);
-        execute(&s, lock, &how, &plan, Operation::Apply, content, || {
-            if args.forget_helm_release {
-                s.rt.block_on(
-                    s.engine
-                        .forget_helm_release(&plan.applyset, |r| eprintln!("{r}")),
-                )?;
-            }
-            Ok(())
-        })
-    })
+    s.locked(
+        release,
+        args.write.wait.timeout,
+        args.write.lock.force_unlock,
+        |lock| {
+            let (plan, values) = s.plan(&p.manifest)?;
+            print_plan(&plan, p.show_secrets)?;
+            let how = Execution {
+                write: &args.write,
+                show_secrets: p.show_secrets,
+                rollback_on_failure: args.rollback_on_failure,
+                question: "Apply these changes?",
+            };
+            let content = RevisionContent::of_plan(&plan, &values);
+            execute(&s, lock, &how, &plan, Operation::Apply, content, || {
+                if args.forget_helm_release {
+                    s.rt.block_on(
+                        s.engine
+                            .forget_helm_release(&plan.applyset, |r| eprintln!("{r}")),
+                    )?;
+                }
+                Ok(())
+            })
+        },
+    )
 }
 
 /// `apply --plan FILE`: check the file's plan against the live state, print it, and carry it
@@ -196,23 +178,21 @@ fn apply_plan_file(
         }
         println!("{}", plan.summary());
     };
-    if args.dry_run {
+    if args.write.dry_run {
         show(&s.rt.block_on(s.engine.plan_from_file(&file))?);
         return Ok(ExitCode::from(super::EXIT_OK));
     }
     s.locked(
         &release,
-        args.wait.timeout,
-        args.lock.force_unlock,
+        args.write.wait.timeout,
+        args.write.lock.force_unlock,
         |lock| {
             let plan = s.rt.block_on(s.engine.plan_from_file(&file))?;
             show(&plan);
             let history = s.rt.block_on(s.engine.history(&plan.applyset))?;
             let how = Execution {
-                yes: args.yes,
+                write: &args.write,
                 show_secrets: args.plan.show_secrets,
-                wait: &args.wait,
-                history: &args.history,
                 rollback_on_failure: args.rollback_on_failure,
                 question: "Apply this plan?",
             };
@@ -226,14 +206,10 @@ fn apply_plan_file(
 
 /// How a plan is carried out: what apply and rollback share.
 pub(crate) struct Execution<'a> {
-    /// Apply without asking.
-    pub yes: bool,
+    /// `--yes`, the wait, the history, ...
+    pub write: &'a WriteArgs,
     /// Show secret values in the rollback's diff.
     pub show_secrets: bool,
-    /// `--wait`, `--timeout`.
-    pub wait: &'a WaitArgs,
-    /// `--history-max`.
-    pub history: &'a HistoryArgs,
     /// Roll back to the last good revision when the wait fails.
     pub rollback_on_failure: bool,
     /// The confirmation question.
@@ -254,7 +230,7 @@ pub(crate) fn execute(
 ) -> anyhow::Result<ExitCode> {
     let changes = plan.summary().has_changes();
     if changes
-        && !how.yes
+        && !how.write.yes
         && std::io::stdin().is_terminal()
         && std::io::stderr().is_terminal()
         && !confirm(how.question)?
@@ -270,7 +246,7 @@ pub(crate) fn execute(
         eprintln!("runnerctl: no changes");
     }
     after_apply()?;
-    let outcome = wait(s, &report, how.wait)?;
+    let outcome = wait(s, &report, &how.write.wait)?;
     let recorded = changes
         .then(|| {
             let new = NewRevision {
@@ -280,7 +256,7 @@ pub(crate) fn execute(
                 outcome: outcome.clone(),
                 content,
             };
-            record(s, plan, new, how.history)
+            record(s, plan, new, &how.write.history)
         })
         .flatten();
     let Outcome::Failed(why) = outcome else {
@@ -367,14 +343,14 @@ fn roll_back_after_failure(
     let back = s.rt.block_on(s.engine.plan_revision(set, good))?;
     print_plan(&back, how.show_secrets)?;
     let report = apply_and_say(s, &back)?;
-    let outcome = wait(s, &report, how.wait)?;
+    let outcome = wait(s, &report, &how.write.wait)?;
     let new = NewRevision::of_plan(
         &back,
         Operation::Rollback { to },
         outcome.clone(),
         &good.content.values,
     );
-    record(s, &back, new, how.history);
+    record(s, &back, new, &how.write.history);
     Ok(match outcome {
         Outcome::Failed(why) => format!("the rollback to revision {to} failed too: {why}"),
         _ => format!("rolled back to revision {to} ({outcome})"),

@@ -127,6 +127,42 @@ pub struct LockArgs {
     pub force_unlock: bool,
 }
 
+/// What the verbs that write a plan share (apply, rollback): asking, stopping at the plan,
+/// conflicts and immutable fields, the wait, the lock and the history.
+#[derive(Debug, Clone, Args)]
+pub struct WriteArgs {
+    /// Apply without asking.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Stop after printing the plan.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Take over fields owned by other field managers instead of failing.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Delete and recreate objects whose immutable fields change (e.g. a Deployment selector).
+    #[arg(long)]
+    pub recreate: bool,
+    /// `--wait`, `--timeout`.
+    #[command(flatten)]
+    pub wait: WaitArgs,
+    /// `--force-unlock`.
+    #[command(flatten)]
+    pub lock: LockArgs,
+    /// `--history-max`.
+    #[command(flatten)]
+    pub history: HistoryArgs,
+}
+
+impl WriteArgs {
+    /// The engine options these flags ask for.
+    pub fn engine_options(&self) -> crate::apply::EngineOptions {
+        crate::apply::EngineOptions::default()
+            .force_conflicts(self.force_conflicts)
+            .recreate(self.recreate)
+    }
+}
+
 /// `--history-max` (apply, rollback): how many revisions of the release are kept.
 #[derive(Debug, Clone, Args)]
 pub struct HistoryArgs {

@@ -4,13 +4,14 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::apply::{Execution, execute};
-use super::args::{ClusterArgs, HistoryArgs, LockArgs, ReleaseArgs, WaitArgs};
+use super::args::{ClusterArgs, ReleaseArgs, WriteArgs};
 use super::session::{Session, print_plan};
-use crate::apply::{EngineOptions, Operation, RevisionContent, rollback_target};
+use crate::apply::{Operation, RevisionContent, rollback_target};
 
 /// Arguments of `runnerctl rollback`.
 #[derive(Debug, Args)]
 #[command(mut_arg("wait", |a| a.help("Wait until the workloads are ready")))]
+#[command(mut_arg("yes", |a| a.help("Roll back without asking")))]
 #[command(after_help = "\
 Applies the objects of an earlier revision again (default: the one before the latest), the
 way apply does: the diff and summary, confirmation on a terminal (--yes skips it; off a
@@ -32,30 +33,12 @@ pub struct RollbackArgs {
     /// Cluster flags.
     #[command(flatten)]
     pub cluster: ClusterArgs,
-    /// Roll back without asking.
-    #[arg(short = 'y', long)]
-    pub yes: bool,
-    /// Stop after printing the plan.
-    #[arg(long)]
-    pub dry_run: bool,
     /// Print Secret values (tokens) in the diff instead of masking them.
     #[arg(long)]
     pub show_secrets: bool,
-    /// Take over fields owned by other field managers instead of failing.
-    #[arg(long)]
-    pub force_conflicts: bool,
-    /// Delete and recreate objects whose immutable fields change.
-    #[arg(long)]
-    pub recreate: bool,
-    /// `--wait`, `--timeout`.
+    /// `--yes`, `--dry-run`, `--force-conflicts`, `--recreate`, the wait, the lock, the history.
     #[command(flatten)]
-    pub wait: WaitArgs,
-    /// `--force-unlock`.
-    #[command(flatten)]
-    pub lock: LockArgs,
-    /// `--history-max`.
-    #[command(flatten)]
-    pub history: HistoryArgs,
+    pub write: WriteArgs,
 }
 
 /// Run `runnerctl rollback`.
@@ -67,10 +50,7 @@ pub fn run(mut args: RollbackArgs) -> anyhow::Result<ExitCode> {
         args.revision = Some(n);
         args.release.release = ReleaseArgs::DEFAULT_RELEASE.into();
     }
-    let opts = EngineOptions::default()
-        .force_conflicts(args.force_conflicts)
-        .recreate(args.recreate);
-    let s = Session::connect(&args.cluster, opts)?;
+    let s = Session::connect(&args.cluster, args.write.engine_options())?;
     let set = s.applyset(&args.release);
     let plan_target = || -> anyhow::Result<_> {
         let history = s.rt.block_on(s.engine.history(&set))?;
@@ -83,21 +63,19 @@ pub fn run(mut args: RollbackArgs) -> anyhow::Result<ExitCode> {
         print_plan(&plan, args.show_secrets)?;
         Ok((plan, target))
     };
-    if args.dry_run {
+    if args.write.dry_run {
         plan_target()?;
         return Ok(ExitCode::from(super::EXIT_OK));
     }
     s.locked(
         &args.release,
-        args.wait.timeout,
-        args.lock.force_unlock,
+        args.write.wait.timeout,
+        args.write.lock.force_unlock,
         |lock| {
             let (plan, target) = plan_target()?;
             let how = Execution {
-                yes: args.yes,
+                write: &args.write,
                 show_secrets: args.show_secrets,
-                wait: &args.wait,
-                history: &args.history,
                 rollback_on_failure: false,
                 question: "Roll back?",
             };
