@@ -460,6 +460,8 @@ fn help_texts() {
         "apply",
         "status",
         "uninstall",
+        "history",
+        "rollback",
         "completion",
         "job-pod",
         "ci-example",

@@ -32,6 +32,13 @@ pub enum Remedy {
     Unlock,
     /// Plan and run again: the release changed since the plan was made.
     RunAgain,
+    /// Choose a revision that exists (see the release's history).
+    ChooseRevision,
+    /// Write a new plan from the current live state and review it again.
+    NewPlan,
+    /// Write the plan with its secret values (and keep the file as secret as the token), or
+    /// apply from the values instead of a plan file.
+    PlanWithSecrets,
 }
 
 /// Errors of the apply engine.
@@ -135,6 +142,60 @@ pub enum Error {
         /// The parent Secret.
         parent: ObjectRef,
     },
+    /// The revision asked for is not in the release's history (or, when none was named,
+    /// there is no revision before the latest).
+    #[error(
+        "{}",
+        match revision {
+            Some(n) => format!("release {} in namespace {}: revision {n} not found (revisions: {})", parent_release(parent), ns(parent), list(available)),
+            None => format!("release {} in namespace {}: no earlier revision to roll back to (revisions: {})", parent_release(parent), ns(parent), list(available)),
+        }
+    )]
+    NoRevision {
+        /// The release's ApplySet parent.
+        parent: ObjectRef,
+        /// The revision asked for; `None` for "the previous one".
+        revision: Option<u32>,
+        /// The revisions recorded, oldest first.
+        available: Vec<u32>,
+    },
+    /// A revision applied from a plan file without secret values lacks some objects' desired
+    /// state: it cannot be applied again.
+    #[error(
+        "revision {revision} cannot be rolled back to: it was applied from a plan without secret values and does not hold the content of {}",
+        objects.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    IncompleteRevision {
+        /// The revision.
+        revision: u32,
+        /// The objects whose content it lacks.
+        objects: Vec<ObjectRef>,
+    },
+    /// A plan file that cannot be used as it is.
+    #[error("plan file: {message}")]
+    PlanFile {
+        /// What is wrong.
+        message: String,
+    },
+    /// The live state moved on since the plan was made: nothing was written.
+    #[error(
+        "the live state changed since the plan was made; nothing was written:\n{}",
+        changed.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n")
+    )]
+    PlanOutdated {
+        /// Each object that moved, and how.
+        changed: Vec<String>,
+    },
+    /// A plan written without secret values would create or change objects that hold
+    /// secrets, whose content it does not have: nothing was written.
+    #[error(
+        "the plan holds no secret values, but it creates or changes objects that hold secrets: {}; nothing was written",
+        objects.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    SealedChange {
+        /// The objects.
+        objects: Vec<ObjectRef>,
+    },
     /// A rendered object is not usable (no name, no metadata).
     #[error("{object}: {message}")]
     Invalid {
@@ -211,6 +272,11 @@ impl Error {
             Error::NotOwned { .. } => Some(Remedy::Adopt),
             Error::Locked { .. } => Some(Remedy::Unlock),
             Error::LockLost { .. } => Some(Remedy::RunAgain),
+            Error::NoRevision { .. } | Error::IncompleteRevision { .. } => {
+                Some(Remedy::ChooseRevision)
+            }
+            Error::PlanOutdated { .. } | Error::PlanFile { .. } => Some(Remedy::NewPlan),
+            Error::SealedChange { .. } => Some(Remedy::PlanWithSecrets),
             Error::Api { source, .. } => match source.as_ref() {
                 kube::Error::Api(s) if s.code == 404 && s.message.starts_with("namespaces \"") => {
                     Some(Remedy::CreateNamespace)
@@ -232,6 +298,31 @@ impl Error {
             _ => Err(Error::Many(errs)),
         }
     }
+}
+
+/// The release an ApplySet parent (`<release>-applyset`) belongs to.
+fn parent_release(parent: &ObjectRef) -> &str {
+    parent
+        .name
+        .strip_suffix("-applyset")
+        .unwrap_or(&parent.name)
+}
+
+/// An object's namespace, `-` when it has none.
+fn ns(o: &ObjectRef) -> &str {
+    o.namespace.as_deref().unwrap_or("-")
+}
+
+/// `1, 2, 3`, or `none`.
+fn list(numbers: &[u32]) -> String {
+    if numbers.is_empty() {
+        return "none".into();
+    }
+    numbers
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The useful part of a failed request: the server's message (`forbidden: ...` for 403), or

@@ -7,7 +7,8 @@
 //! ids, members), `managed_fields.rs` (normalisation, ownership, takeover), `plan.rs`
 //! (dry-run and compare), `diff.rs` (presenting a plan), `apply.rs`, `prune.rs`,
 //! `delete.rs` (delete one object, wait until gone), `uninstall.rs`, `wait.rs`,
-//! `status.rs`, and `error.rs`.
+//! `status.rs`, `history.rs` (revision records, rollback plans), `plan_file.rs` (reviewed
+//! plans), and `error.rs`.
 //!
 //! - [`Engine::plan`]: a server-side dry-run apply (field manager `runnerctl`) of every
 //!   rendered object, compared with the live object after [normalisation](normalize),
@@ -17,6 +18,11 @@
 //!   rest in install order; prunes only when every write succeeded -> [`Report`].
 //! - [`Engine::wait`]: kstatus-like readiness, with the reasons when it fails -> [`WaitReport`].
 //! - [`Engine::status`] and [`Engine::uninstall`] work from the ApplySet inventory alone.
+//! - [`Engine::record`] keeps a [`Revision`] of each apply that changed something;
+//!   [`Engine::history`] lists them and [`Engine::plan_revision`] plans a rollback to one,
+//!   which [`Engine::apply`] then applies like any plan.
+//! - [`PlanFile`]: a plan as data to write and review; [`Engine::plan_from_file`] checks
+//!   that the live state is still as the plan saw it and gives the [`Plan`] to apply.
 //!
 //! The inventory is an [ApplySet](https://github.com/kubernetes/enhancements/tree/master/keps/sig-cli/3659-kubectl-apply-prune)
 //! (KEP-3659): a parent Secret `<release>-applyset` in the release namespace, members
@@ -56,9 +62,11 @@ mod delete;
 mod diff;
 mod error;
 mod helm;
+mod history;
 mod lock;
 mod managed_fields;
 mod plan;
+mod plan_file;
 mod prune;
 mod status;
 mod uninstall;
@@ -70,9 +78,15 @@ pub use applyset::{
 };
 pub use diff::{DiffOptions, mask_secrets};
 pub use error::{Error, FieldConflict, Remedy};
+pub use history::{
+    DEFAULT_HISTORY_MAX, LABEL_RELEASE, LABEL_REVISION, NewRevision, Operation, Outcome,
+    REVISION_SECRET_TYPE, Revision, RevisionContent, RevisionInfo, change_lines, last_good,
+    rollback_target,
+};
 pub use lock::{LEASE_DURATION, Lock, LockOptions};
 pub use managed_fields::{ADOPTABLE_MANAGERS, normalize};
 pub use plan::{Adoption, Change, Plan, PlannedAction, Summary};
+pub use plan_file::{PLAN_FORMAT, PlanFile, PlannedObject, PlannedParent, SecretsInPlan, digest};
 pub use status::{ObjectStatus, StatusReport};
 pub use uninstall::UninstallOptions;
 pub use wait::{NotReady, Readiness, WaitOptions, WaitReport, readiness};

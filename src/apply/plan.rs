@@ -15,7 +15,7 @@ use crate::object::{annotation, label, uninstall_order};
 use crate::render::{Object, SecretValues};
 
 /// What applying would do to one object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PlannedAction {
     /// Does not exist: create.
@@ -34,7 +34,7 @@ pub enum PlannedAction {
 }
 
 /// Why an existing object that is not a member of the release is taken over.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", tag = "reason")]
 pub enum Adoption {
     /// helm created it for the same release name and namespace
@@ -174,7 +174,7 @@ impl Plan {
 }
 
 /// Counts of a plan: `2 to add, 1 to change, 1 to delete, 4 unchanged`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     /// Objects to create.
     pub add: usize,

@@ -1,5 +1,5 @@
-//! Uninstall: delete the ApplySet's members in reverse install order, then its parent, and
-//! wait until they are gone. The namespace goes only when asked and only if runnerctl
+//! Uninstall: delete the ApplySet's members in reverse install order, then its parent and
+//! the release's revisions, and wait until they are gone. The namespace goes only when asked and only if runnerctl
 //! created it (the Namespace object is a member).
 use std::time::{Duration, Instant};
 
@@ -84,6 +84,13 @@ impl Engine {
         let start = Instant::now();
         let mut gone = self.delete_members(&members, &mut run).await?;
         gone.push(self.delete_parent(applyset, &mut run).await?);
+        // The release's revisions go with it (after the parent: an interrupted uninstall
+        // leaves the history to roll back with).
+        for (kind, object) in self.delete_history(applyset).await? {
+            run.report.writes += 1;
+            run.record(object.clone(), Action::Deleted, None);
+            gone.push((kind, object));
+        }
         if opts.wait {
             self.wait_gone(&gone, start, opts.timeout).await?;
         }

@@ -12,12 +12,17 @@ use clap::{ArgAction, Args};
 pub struct ReleaseArgs {
     /// Release name; objects are named after it (`<release>-gitlab-runner` unless it already
     /// contains `gitlab-runner`).
-    #[arg(default_value = "gitlab-runner")]
+    #[arg(default_value = ReleaseArgs::DEFAULT_RELEASE)]
     pub release: String,
     /// Release namespace [default: the kubeconfig context's namespace; inside a pod without a
     /// kubeconfig, the service account's; else `default`].
     #[arg(short = 'n', long, env = "RUNNERCTL_NAMESPACE")]
     pub namespace: Option<String>,
+}
+
+impl ReleaseArgs {
+    /// The release name when none is given.
+    pub const DEFAULT_RELEASE: &str = "gitlab-runner";
 }
 
 /// The value flags, same as helm's; merged in helm's order: -f files, --set-json, --set,
@@ -137,6 +142,51 @@ pub struct LockArgs {
     /// that was killed (an abandoned lock also expires by itself 30 s after its last renewal).
     #[arg(long)]
     pub force_unlock: bool,
+}
+
+/// What the verbs that write a plan share (apply, rollback): asking, stopping at the plan,
+/// conflicts and immutable fields, the wait, the lock and the history.
+#[derive(Debug, Clone, Args)]
+pub struct WriteArgs {
+    /// Apply without asking.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Stop after printing the plan.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Take over fields owned by other field managers instead of failing.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Delete and recreate objects whose immutable fields change (e.g. a Deployment selector).
+    #[arg(long)]
+    pub recreate: bool,
+    /// `--wait`, `--timeout`.
+    #[command(flatten)]
+    pub wait: WaitArgs,
+    /// `--force-unlock`.
+    #[command(flatten)]
+    pub lock: LockArgs,
+    /// `--history-max`.
+    #[command(flatten)]
+    pub history: HistoryArgs,
+}
+
+impl WriteArgs {
+    /// The engine options these flags ask for.
+    pub fn engine_options(&self) -> crate::apply::EngineOptions {
+        crate::apply::EngineOptions::default()
+            .force_conflicts(self.force_conflicts)
+            .recreate(self.recreate)
+    }
+}
+
+/// `--history-max` (apply, rollback): how many revisions of the release are kept.
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// How many revisions of the release to keep (each apply that changes something and each
+    /// rollback records one; the oldest go first); 0 keeps them all.
+    #[arg(long, default_value_t = crate::apply::DEFAULT_HISTORY_MAX, value_name = "N")]
+    pub history_max: usize,
 }
 
 /// `--wait[=BOOL]` and `--timeout` (apply, uninstall). Each verb says in its help what it

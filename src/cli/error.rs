@@ -38,6 +38,16 @@ fn hint(remedy: Remedy) -> &'static str {
              --force-unlock"
         }
         Remedy::RunAgain => "run the command again: the release changed since the plan was made",
+        Remedy::ChooseRevision => {
+            "see `runnerctl history` for the revisions, and name one to roll back to"
+        }
+        Remedy::NewPlan => {
+            "write a new plan (`runnerctl diff ... --out FILE`), review it, and apply that one"
+        }
+        Remedy::PlanWithSecrets => {
+            "write the plan with --show-secrets (then keep the file as secret as the token), or \
+             apply from the values instead of --plan"
+        }
         Remedy::Adopt => {
             "rerun with --adopt to take the object over (it then belongs to this release and is \
              deleted with it), or choose other names (release name, fullnameOverride)"

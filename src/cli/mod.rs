@@ -11,9 +11,11 @@ pub mod ci_example;
 pub mod completion;
 pub mod diff;
 pub mod error;
+pub mod history;
 pub mod job_pod;
 mod release;
 pub mod render;
+pub mod rollback;
 mod session;
 pub mod status;
 pub mod uninstall;
@@ -63,6 +65,10 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Delete the release's objects.
     Uninstall(uninstall::UninstallArgs),
+    /// List the release's revisions: when, who, what changed, how it ended.
+    History(history::HistoryArgs),
+    /// Apply an earlier revision again (default: the one before the latest).
+    Rollback(rollback::RollbackArgs),
     /// Print the shell completion script (bash, zsh, fish, powershell).
     Completion(completion::CompletionArgs),
     /// Print the default values with their comments, or their JSON Schema.
@@ -79,6 +85,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CiExample(args) => ci_example::run(args),
         Command::Status(args) => status::run(args),
         Command::Uninstall(args) => uninstall::run(args),
+        Command::History(args) => history::run(args),
+        Command::Rollback(args) => rollback::run(args),
         Command::Completion(args) => completion::run(args),
         Command::Values(args) => values::run(args),
     }

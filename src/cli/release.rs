@@ -65,7 +65,7 @@ fn read_input(path: &str) -> anyhow::Result<(String, String)> {
 }
 
 /// Read a file through [`read_bounded`]; `what` names it in errors.
-fn read_file(what: &str, path: &str) -> anyhow::Result<String> {
+pub(crate) fn read_file(what: &str, path: &str) -> anyhow::Result<String> {
     let file = std::fs::File::open(path).with_context(|| format!("cannot read {what}"))?;
     read_bounded(what, file)
 }

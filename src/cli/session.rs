@@ -154,14 +154,15 @@ impl Session {
     }
 
     /// Render the release from the flags and plan it against the cluster (diff, apply).
-    pub(crate) fn plan(&self, what: &ManifestArgs) -> anyhow::Result<Plan> {
+    /// Also returns the merged values (for a revision record or a plan file).
+    pub(crate) fn plan(&self, what: &ManifestArgs) -> anyhow::Result<(Plan, serde_json::Value)> {
         let (release, manifest) = render(what, &self.client)?;
         let applyset = ApplySet::for_release(&release.name, &release.namespace);
         let plan = self
             .rt
             .block_on(self.engine.plan_manifest(&applyset, &manifest))?;
         print_warnings(&plan.warnings);
-        Ok(plan)
+        Ok((plan, release.values.as_json().clone()))
     }
 }
 

@@ -89,6 +89,7 @@ const BUILTIN_KINDS: &[(&str, &str, &str, bool)] = &[
     ("batch/v1", "Job", "jobs", true),
     ("batch/v1", "CronJob", "cronjobs", true),
     ("coordination.k8s.io/v1", "Lease", "leases", true),
+    ("authentication.k8s.io/v1", "SelfSubjectReview", "selfsubjectreviews", false),
 ];
 
 fn builtin_kinds() -> impl Iterator<Item = Kind> {

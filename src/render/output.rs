@@ -217,6 +217,12 @@ impl SecretValues {
         }
     }
 
+    /// The values held, longest first (for storing them where secrets may be kept, e.g. a
+    /// revision record, which is itself a Secret).
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
     /// How many values are held.
     pub fn len(&self) -> usize {
         self.0.len()
