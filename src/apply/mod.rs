@@ -17,6 +17,9 @@
 //!   rest in install order; prunes only when every write succeeded -> [`Report`].
 //! - [`Engine::wait`]: kstatus-like readiness, with the reasons when it fails -> [`WaitReport`].
 //! - [`Engine::status`] and [`Engine::uninstall`] work from the ApplySet inventory alone.
+//! - [`Engine::doctor`]: before and after install, a checklist of what would keep the runner
+//!   from working (permissions, Pod Security, RBAC for jobs, token, GitLab's TLS, the
+//!   runner's log) -> [`doctor::Checklist`].
 //!
 //! The inventory is an [ApplySet](https://github.com/kubernetes/enhancements/tree/master/keps/sig-cli/3659-kubectl-apply-prune)
 //! (KEP-3659): a parent Secret `<release>-applyset` in the release namespace, members
@@ -54,6 +57,7 @@ mod apply;
 mod applyset;
 mod delete;
 mod diff;
+pub mod doctor;
 mod error;
 mod helm;
 mod lock;
