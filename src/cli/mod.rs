@@ -10,6 +10,7 @@ pub mod args;
 pub mod ci_example;
 pub mod completion;
 pub mod diff;
+pub mod doctor;
 pub mod error;
 pub mod job_pod;
 mod release;
@@ -61,6 +62,8 @@ pub enum Command {
     CiExample(ci_example::CiExampleArgs),
     /// Show the release's objects and their readiness.
     Status(status::StatusArgs),
+    /// Check what would keep the runner from working, before or after install.
+    Doctor(doctor::DoctorArgs),
     /// Delete the release's objects.
     Uninstall(uninstall::UninstallArgs),
     /// Print the shell completion script (bash, zsh, fish, powershell).
@@ -78,6 +81,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::JobPod(args) => job_pod::run(args),
         Command::CiExample(args) => ci_example::run(args),
         Command::Status(args) => status::run(args),
+        Command::Doctor(args) => doctor::run(args),
         Command::Uninstall(args) => uninstall::run(args),
         Command::Completion(args) => completion::run(args),
         Command::Values(args) => values::run(args),
