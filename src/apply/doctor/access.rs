@@ -244,7 +244,7 @@ impl Engine {
         let allowed = match review(self, &needed, None).await {
             Ok(a) => a,
             Err(e) => {
-                return Check::new(ID, Status::Failed, format!("cannot ask the server: {e}"))
+                return Check::new(ID, Status::Failed, format!("cannot ask the server: {}", super::said(&e)))
                     .fix("the caller needs create on selfsubjectaccessreviews.authorization.k8s.io (every authenticated user has it by default)");
             }
         };

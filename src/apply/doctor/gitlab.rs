@@ -147,7 +147,8 @@ impl Engine {
                 "Secret {ns}/{name} (certsSecretName) does not exist yet: the runner pod cannot start without it"
             )),
             Err(e) => problem(format!(
-                "cannot read Secret {ns}/{name} (certsSecretName): {e}"
+                "cannot read Secret {ns}/{name} (certsSecretName): {}",
+                super::said(&e)
             )),
         }
     }

@@ -134,7 +134,7 @@ impl Engine {
                 Check::new(
                     ID,
                     Status::Failed,
-                    format!("cannot read namespace {ns}: {e}"),
+                    format!("cannot read namespace {ns}: {}", super::said(&e)),
                 ),
                 JobNamespace::Missing,
             ),
@@ -239,7 +239,7 @@ impl Engine {
                 format!("namespace {} rejects the job pod: {}", jobs.namespace, s.message),
             )
             .fix("look at the namespace's admission policies (ResourceQuota, LimitRange, policy engines)"),
-            Err(e) => Check::new(ID, Status::Failed, format!("cannot ask the server: {e}")),
+            Err(e) => Check::new(ID, Status::Failed, format!("cannot ask the server: {}", super::said(&e))),
         }
     }
 }

@@ -287,7 +287,7 @@ impl Engine {
                     return Check::new(
                         ID,
                         Status::Warning,
-                        format!("runnerctl renders no RBAC for {who} and cannot ask the server about it: {e}"),
+                        format!("runnerctl renders no RBAC for {who} and cannot ask the server about it: {}", super::said(&e)),
                     )
                     .fix("check the account's permissions against GitLab's table (README, runnerctl doctor), or set rbac.create=true");
                 }

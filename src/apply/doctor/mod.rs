@@ -183,6 +183,14 @@ pub(crate) fn str_value<'a>(values: &'a serde_json::Value, pointer: &str) -> Opt
         .filter(|s| !s.is_empty())
 }
 
+/// A failed request in a line: the server's message and code, else the transport error.
+pub(crate) fn said(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("{} ({} {})", s.message, s.code, s.reason),
+        other => other.to_string(),
+    }
+}
+
 impl Engine {
     /// Run every check for `release` rendered as `manifest`. Never fails: what cannot be
     /// checked is a failed or warning check that says why.
@@ -259,7 +267,7 @@ impl Engine {
                 return Check::new(
                     ID,
                     Status::Failed,
-                    format!("cannot read the server's version: {e}"),
+                    format!("cannot read the server's version: {}", said(&e)),
                 )
                 .fix("check the kubeconfig's server address and that the cluster is up");
             }

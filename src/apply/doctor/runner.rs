@@ -78,7 +78,7 @@ impl Engine {
                     Check::new(
                         "runner-deployment",
                         Status::Failed,
-                        format!("cannot read {o}: {e}"),
+                        format!("cannot read {o}: {}", super::said(&e)),
                     )
                     .fix("run doctor as someone who may read the release's namespace"),
                 ];
@@ -113,11 +113,18 @@ impl Engine {
                     .fix("act on the reasons above (image, Secret, config); the runner log check below may name the cause")
             }
         };
-        vec![deployment, self.check_log(&o, &live, opts).await]
+        let jobs_ns = &manifest.jobs.namespace;
+        vec![deployment, self.check_log(&o, &live, jobs_ns, opts).await]
     }
 
     /// `runner-log`: the newest pod's runner container, last `opts.log_lines` lines.
-    async fn check_log(&self, o: &ObjectRef, live: &Value, opts: &DoctorOptions) -> Check {
+    async fn check_log(
+        &self,
+        o: &ObjectRef,
+        live: &Value,
+        jobs_ns: &str,
+        opts: &DoctorOptions,
+    ) -> Check {
         const ID: &str = "runner-log";
         let ns = o.namespace.as_deref().unwrap_or_default();
         let selector = live
@@ -144,7 +151,7 @@ impl Engine {
                 return Check::new(
                     ID,
                     Status::Warning,
-                    format!("cannot list the runner's pods: {e}"),
+                    format!("cannot list the runner's pods: {}", super::said(&e)),
                 );
             }
         };
@@ -177,8 +184,9 @@ impl Engine {
                     ID,
                     Status::Warning,
                     format!(
-                        "cannot read the log of pod/{pod_name} container {}: {e}",
-                        o.name
+                        "cannot read the log of pod/{pod_name} container {}: {}",
+                        o.name,
+                        super::said(&e)
                     ),
                 )
                 .fix(format!(
@@ -203,6 +211,13 @@ impl Engine {
                 f.signature.id, f.count, f.signature.cause
             ));
             details.push(format!("  log: {}", mask_tokens(&f.line)));
+            if f.signature.id == "rbac-forbidden"
+                && f.line.contains(&format!("in the namespace \"{jobs_ns}\""))
+            {
+                details.push(format!(
+                    "  it names the job namespace {jobs_ns}: the Role and RoleBinding must be there, not only in the runner's namespace"
+                ));
+            }
             details.push(format!("  fix: {}", f.signature.fix));
         }
         let ids: Vec<&str> = found.iter().map(|f| f.signature.id).collect();

@@ -207,6 +207,22 @@ mod tests {
     }
 
     #[test]
+    fn readme_shows_this_table() {
+        let readme = include_str!("../../../README.md");
+        for s in SIGNATURES {
+            let pats: Vec<String> = s.all.iter().map(|p| format!("`{p}`")).collect();
+            let row = format!(
+                "| `{}` | {} | {} | {} |",
+                s.id,
+                pats.join(" and "),
+                s.cause,
+                s.fix
+            );
+            assert!(readme.contains(&row), "README lacks the row:\n{row}");
+        }
+    }
+
+    #[test]
     fn healthy_lines_match_nothing() {
         let log = "Runtime platform  arch=amd64 os=linux pid=7 revision=a1b2 version=18.9.0\n\
                    Starting multi-runner from /home/gitlab-runner/.gitlab-runner/config.toml...  builds=0 max_builds=10\n\

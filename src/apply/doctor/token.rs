@@ -182,7 +182,10 @@ impl Engine {
             Err(e) => {
                 return unreadable(
                     Status::Warning,
-                    format!("cannot read Secret {ns}/{name} (runners.secret): {e}"),
+                    format!(
+                        "cannot read Secret {ns}/{name} (runners.secret): {}",
+                        super::said(&e)
+                    ),
                 );
             }
         };
