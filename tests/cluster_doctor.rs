@@ -20,15 +20,9 @@ fn status<'a>(out: &'a str, id: &str) -> &'a str {
     line(out, id).split_whitespace().next().unwrap()
 }
 
-/// Value flags of a release without privileged jobs.
-const PLAIN: &[&str] = &[
-    "--set",
-    "gitlabUrl=https://gitlab.example.com",
-    "--set",
-    "runnerToken=glrt-test-XXXX",
-    "--set",
-    "rbac.create=true",
-];
+/// Value flags of a release without privileged jobs: the seed's without
+/// `runners.privileged` and `serviceAccount.create`.
+const PLAIN: &[&str] = SEED.split_at(6).0;
 
 fn args<'a>(ns: &'a str, flags: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
     let mut a = vec!["doctor", "-n", ns];

@@ -511,11 +511,26 @@ impl Cluster {
         ns: Option<&str>,
         body: &Value,
     ) -> Result<Value, kube::Error> {
+        self.post(kind, ns, body, false).await
+    }
+
+    /// POST `body`; a dry run persists nothing and so is sent again after a lost answer.
+    async fn post(
+        &self,
+        kind: &Kind,
+        ns: Option<&str>,
+        body: &Value,
+        dry_run: bool,
+    ) -> Result<Value, kube::Error> {
         let data = serde_json::to_vec(body).map_err(kube::Error::SerdeError)?;
+        let pp = kube::api::PostParams {
+            dry_run,
+            ..Default::default()
+        };
         let req = Request::new(kind.url(ns))
-            .create(&kube::api::PostParams::default(), data)
+            .create(&pp, data)
             .map_err(kube::Error::BuildRequest)?;
-        self.send(req, false).await
+        self.send(req, dry_run).await
     }
 
     /// A server-side dry-run create (`dryRun=All`): admission (Pod Security included) answers
@@ -526,16 +541,7 @@ impl Cluster {
         ns: Option<&str>,
         body: &Value,
     ) -> Result<Value, kube::Error> {
-        let data = serde_json::to_vec(body).map_err(kube::Error::SerdeError)?;
-        let pp = kube::api::PostParams {
-            dry_run: true,
-            ..Default::default()
-        };
-        let req = Request::new(kind.url(ns))
-            .create(&pp, data)
-            .map_err(kube::Error::BuildRequest)?;
-        // Persists nothing: safe to send again.
-        send!(self, req)
+        self.post(kind, ns, body, true).await
     }
 
     /// The server's version (`GET /version`): `major`, `minor`, `gitVersion`.

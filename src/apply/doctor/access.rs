@@ -305,21 +305,7 @@ mod tests {
     use super::*;
 
     fn manifest(sets: &[&str], create_namespace: bool) -> (Release, Manifest) {
-        let mut b = crate::ValuesBuilder::new()
-            .set("gitlabUrl=https://gitlab.example.com")
-            .set("runnerToken=glrt-test-access");
-        for s in sets {
-            b = b.set(*s);
-        }
-        let release = Release {
-            name: "gitlab-runner".into(),
-            namespace: "ci".into(),
-            values: b.build().unwrap().0,
-            create_namespace,
-            api_versions: vec![],
-        };
-        let m = crate::render(&release).unwrap();
-        (release, m)
+        super::super::rendered(sets, create_namespace)
     }
 
     fn resolve(v: &str, k: &str) -> Option<Kind> {

@@ -356,21 +356,8 @@ mod tests {
     use serde_json::json;
 
     fn manifest(sets: &[&str]) -> Manifest {
-        let mut b = crate::ValuesBuilder::new()
-            .set("gitlabUrl=https://gitlab.example.com")
-            .set("runnerToken=glrt-test-rbac")
-            .set("rbac.create=true");
-        for s in sets {
-            b = b.set(*s);
-        }
-        let release = Release {
-            name: "gitlab-runner".into(),
-            namespace: "ci".into(),
-            values: b.build().unwrap().0,
-            create_namespace: false,
-            api_versions: vec![],
-        };
-        crate::render(&release).unwrap()
+        let sets: Vec<&str> = ["rbac.create=true"].iter().chain(sets).copied().collect();
+        super::super::rendered(&sets, false).1
     }
 
     fn resources(m: &Manifest) -> Vec<String> {

@@ -308,3 +308,24 @@ impl Engine {
         }
     }
 }
+
+/// The tests' release `gitlab-runner` in namespace `ci`, with `sets` over a GitLab URL and a
+/// token, rendered.
+#[cfg(test)]
+pub(crate) fn rendered(sets: &[&str], create_namespace: bool) -> (Release, Manifest) {
+    let mut b = crate::ValuesBuilder::new()
+        .set("gitlabUrl=https://gitlab.example.com")
+        .set("runnerToken=glrt-test-doctor");
+    for s in sets {
+        b = b.set(*s);
+    }
+    let release = Release {
+        name: "gitlab-runner".into(),
+        namespace: "ci".into(),
+        values: b.build().unwrap().0,
+        create_namespace,
+        api_versions: vec![],
+    };
+    let m = crate::render(&release).unwrap();
+    (release, m)
+}

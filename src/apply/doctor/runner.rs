@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::job_rbac::deployment;
 use super::signatures::scan_log;
 use super::{Check, DoctorOptions, Status};
+use crate::apply::wait::{newest_first, selector};
 use crate::apply::{Engine, ObjectRef};
 use crate::apply::{Readiness, readiness};
 use crate::render::{Manifest, Release};
@@ -127,16 +128,7 @@ impl Engine {
     ) -> Check {
         const ID: &str = "runner-log";
         let ns = o.namespace.as_deref().unwrap_or_default();
-        let selector = live
-            .pointer("/spec/selector/matchLabels")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default();
+        let selector = selector(live).unwrap_or_default();
         let pods = match self.cluster.resolve("v1", "Pod").await {
             Ok(Some(kind)) => {
                 self.cluster
@@ -155,13 +147,7 @@ impl Engine {
                 );
             }
         };
-        let created = |p: &Value| {
-            p.pointer("/metadata/creationTimestamp")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
-        pods.sort_by_key(|p| std::cmp::Reverse(created(p)));
+        newest_first(&mut pods);
         let Some(pod) = pods.first() else {
             return Check::new(
                 ID,
