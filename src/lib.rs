@@ -11,7 +11,7 @@
 //! | [`render`](mod@render) | values -> the chart's objects: Tera templates, the Go-template subset of `runners.config`, schema checks, YAML/JSON output with secrets masked |
 //! | [`object`] | naming and ordering objects: `Kind/namespace/name`, helm's install order, the Namespace predicate |
 //! | [`k8s`] | cluster access: connecting as kubectl does, the default namespace, counted and retried requests, discovery |
-//! | [`apply`] | the engine: plan (server-side dry-run), diff, apply, prune, wait, status, uninstall over an ApplySet inventory |
+//! | [`apply`] | the engine: plan (server-side dry-run), diff, apply, prune, wait, status, uninstall over an ApplySet inventory; doctor (a checklist of what would keep the runner from working) |
 //! | `cli` | the `runnerctl` command (feature `cli`): flags, the cluster session, one file per verb |
 //!
 //! Calls go one way: `cli` -> `apply` -> `render` -> `values`, with `object` and `k8s` below

@@ -459,6 +459,7 @@ fn help_texts() {
         "diff",
         "apply",
         "status",
+        "doctor",
         "uninstall",
         "history",
         "rollback",

@@ -23,6 +23,9 @@
 //!   which [`Engine::apply`] then applies like any plan.
 //! - [`PlanFile`]: a plan as data to write and review; [`Engine::plan_from_file`] checks
 //!   that the live state is still as the plan saw it and gives the [`Plan`] to apply.
+//! - [`Engine::doctor`]: before and after install, a checklist of what would keep the runner
+//!   from working (permissions, Pod Security, RBAC for jobs, token, GitLab's TLS, the
+//!   runner's log) -> [`doctor::Checklist`].
 //!
 //! The inventory is an [ApplySet](https://github.com/kubernetes/enhancements/tree/master/keps/sig-cli/3659-kubectl-apply-prune)
 //! (KEP-3659): a parent Secret `<release>-applyset` in the release namespace, members
@@ -60,6 +63,7 @@ mod apply;
 mod applyset;
 mod delete;
 mod diff;
+pub mod doctor;
 mod error;
 mod helm;
 mod history;

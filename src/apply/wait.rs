@@ -337,17 +337,8 @@ impl Engine {
                 ));
             }
         }
-        let labels = match (
-            o.kind.as_str(),
-            live.pointer("/spec/selector/matchLabels")
-                .and_then(Value::as_object),
-        ) {
-            (_, Some(m)) => m
-                .iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect::<Vec<_>>()
-                .join(","),
-            _ => return out,
+        let Some(labels) = selector(live) else {
+            return out;
         };
         let (Ok(Some(pod_kind)), Ok(Some(event_kind))) = (
             self.cluster.resolve("v1", "Pod").await,
@@ -369,13 +360,7 @@ impl Engine {
         if pods.is_empty() {
             out.push(format!("no pods match {labels}"));
         }
-        let created = |p: &Value| {
-            p.pointer("/metadata/creationTimestamp")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
-        pods.sort_by_key(|p| std::cmp::Reverse(created(p)));
+        newest_first(&mut pods);
         for p in pods.iter().take(3) {
             out.extend(pod_reasons(p));
         }
@@ -412,6 +397,30 @@ impl Engine {
         }
         out
     }
+}
+
+/// A workload's `matchLabels` as a label selector (`app=x,release=y`).
+pub(crate) fn selector(live: &Value) -> Option<String> {
+    let m = live
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)?;
+    Some(
+        m.iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+/// Sort pods newest first (by creation time).
+pub(crate) fn newest_first(pods: &mut [Value]) {
+    let created = |p: &Value| {
+        p.pointer("/metadata/creationTimestamp")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    pods.sort_by_key(|p| std::cmp::Reverse(created(p)));
 }
 
 /// One line per interesting fact about a pod: phase, unready conditions, container states.

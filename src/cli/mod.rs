@@ -10,6 +10,7 @@ pub mod args;
 pub mod ci_example;
 pub mod completion;
 pub mod diff;
+pub mod doctor;
 pub mod error;
 pub mod history;
 pub mod job_pod;
@@ -57,18 +58,20 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Apply the release with server-side apply, prune what is gone, wait until ready.
     Apply(apply::ApplyArgs),
-    /// Print the pod the runner creates for a CI job, with its Pod Security level.
-    JobPod(job_pod::JobPodArgs),
-    /// Print a .gitlab-ci.yml whose build job matches the runner's build mode and tags.
-    CiExample(ci_example::CiExampleArgs),
     /// Show the release's objects and their readiness.
     Status(status::StatusArgs),
-    /// Delete the release's objects.
-    Uninstall(uninstall::UninstallArgs),
     /// List the release's revisions: when, who, what changed, how it ended.
     History(history::HistoryArgs),
     /// Apply an earlier revision again (default: the one before the latest).
     Rollback(rollback::RollbackArgs),
+    /// Delete the release's objects.
+    Uninstall(uninstall::UninstallArgs),
+    /// Check what would keep the runner from working, before or after install.
+    Doctor(doctor::DoctorArgs),
+    /// Print the pod the runner creates for a CI job, with its Pod Security level.
+    JobPod(job_pod::JobPodArgs),
+    /// Print a .gitlab-ci.yml whose build job matches the runner's build mode and tags.
+    CiExample(ci_example::CiExampleArgs),
     /// Print the shell completion script (bash, zsh, fish, powershell).
     Completion(completion::CompletionArgs),
     /// Print the default values with their comments, or their JSON Schema.
@@ -84,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::JobPod(args) => job_pod::run(args),
         Command::CiExample(args) => ci_example::run(args),
         Command::Status(args) => status::run(args),
+        Command::Doctor(args) => doctor::run(args),
         Command::Uninstall(args) => uninstall::run(args),
         Command::History(args) => history::run(args),
         Command::Rollback(args) => rollback::run(args),

@@ -512,11 +512,67 @@ impl Cluster {
         ns: Option<&str>,
         body: &Value,
     ) -> Result<Value, kube::Error> {
+        self.post(kind, ns, body, false).await
+    }
+
+    /// POST `body`; a dry run persists nothing and so is sent again after a lost answer.
+    async fn post(
+        &self,
+        kind: &Kind,
+        ns: Option<&str>,
+        body: &Value,
+        dry_run: bool,
+    ) -> Result<Value, kube::Error> {
         let data = serde_json::to_vec(body).map_err(kube::Error::SerdeError)?;
+        let pp = kube::api::PostParams {
+            dry_run,
+            ..Default::default()
+        };
         let req = Request::new(kind.url(ns))
-            .create(&kube::api::PostParams::default(), data)
+            .create(&pp, data)
             .map_err(kube::Error::BuildRequest)?;
-        self.send(req, false).await
+        self.send(req, dry_run).await
+    }
+
+    /// A server-side dry-run create (`dryRun=All`): admission (Pod Security included) answers
+    /// as for a real create, and nothing is persisted.
+    pub async fn create_dry_run(
+        &self,
+        kind: &Kind,
+        ns: Option<&str>,
+        body: &Value,
+    ) -> Result<Value, kube::Error> {
+        self.post(kind, ns, body, true).await
+    }
+
+    /// The server's version (`GET /version`): `major`, `minor`, `gitVersion`.
+    pub async fn version(&self) -> Result<Value, kube::Error> {
+        let req = http::Request::get("/version")
+            .body(Vec::new())
+            .map_err(kube::Error::HttpError)?;
+        send!(self, req)
+    }
+
+    /// The last `tail_lines` lines of a container's log (`pods/log`).
+    pub async fn log(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        tail_lines: i64,
+    ) -> Result<String, kube::Error> {
+        let lp = kube::api::LogParams {
+            container: Some(container.to_string()),
+            tail_lines: Some(tail_lines),
+            ..Default::default()
+        };
+        let req = Request::new(format!("/api/v1/namespaces/{ns}/pods"))
+            .logs(pod, &lp)
+            .map_err(kube::Error::BuildRequest)?;
+        self.with_retries(&format!("log of pod {ns}/{pod}"), true, || {
+            self.client.request_text(copy_request(&req))
+        })
+        .await
     }
 
     /// DELETE one object; `Ok(false)` when it was already gone. `foreground` waits for
