@@ -197,13 +197,15 @@ impl BuildMode {
     pub fn merge_into(self, text: &str) -> Result<String, MergeError> {
         let mut doc: DocumentMut = text
             .parse()
-            .map_err(|e: toml_edit::TomlError| MergeError::Toml(e.message().trim().to_string()))?;
+            .map_err(|e: toml_edit::TomlError| {
+                MergeError::Toml(format!("runners.config: {}", e.message().trim()))
+            })?;
         let settings: DocumentMut = self.settings().parse().expect("mode settings are TOML");
         let runner = doc
             .get_mut("runners")
             .and_then(Item::as_array_of_tables_mut)
             .and_then(|runners| runners.get_mut(0))
-            .ok_or_else(|| MergeError::Toml("no [[runners]] table".into()))?;
+            .ok_or_else(|| MergeError::Toml("runners.config: no [[runners]] table".into()))?;
         let kubernetes = runner
             .entry("kubernetes")
             .or_insert_with(|| Item::Table(Table::new()));
@@ -216,7 +218,10 @@ impl BuildMode {
         };
         let inline = kubernetes.is_inline_table();
         let Some(kubernetes) = kubernetes.as_table_like_mut() else {
-            return Err(MergeError::Toml("runners.kubernetes is not a table".into()));
+            return Err(MergeError::Toml(format!(
+                "runners.config: runners.kubernetes is not a table, so build mode \"{self}\" \
+                 cannot add its settings; write it as [runners.kubernetes]"
+            )));
         };
         let mut merge = Merge { mode: self, indent };
         merge.table(kubernetes, inline, settings.as_table(), "runners.kubernetes")?;
@@ -494,6 +499,18 @@ mod tests {
             assert!(e.contains(&format!("runnerctl.buildMode \"{mode}\" needs")), "{e}");
             assert!(e.contains(wanted), "{mode}: {e}");
         }
+    }
+
+    #[test]
+    fn shapes_the_mode_cannot_merge_into_are_errors() {
+        let e = BuildMode::Dind
+            .merge_into("[[runners]]\n  kubernetes = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("runners.config: runners.kubernetes is not a table"), "{e}");
+        let inline = "[[runners]]\n[runners.kubernetes]\nvolumes = { empty_dir = [{ name = \"a\", mount_path = \"/a\" }] }\n";
+        let e = BuildMode::DindTls.merge_into(inline).unwrap_err().to_string();
+        assert!(e.contains("write runners.kubernetes.volumes.empty_dir as [[runners.kubernetes.volumes.empty_dir]]"), "{e}");
     }
 
     #[test]
