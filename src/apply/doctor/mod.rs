@@ -143,11 +143,12 @@ impl std::fmt::Display for Checklist {
                 writeln!(f, "{:<7}  {:<width$}    fix: {fix}", "", "")?;
             }
         }
+        let warnings = self.count(Status::Warning);
         writeln!(
             f,
-            "{} ok, {} warnings, {} failed, {} skipped",
+            "{} ok, {warnings} warning{}, {} failed, {} skipped",
             self.count(Status::Ok),
-            self.count(Status::Warning),
+            if warnings == 1 { "" } else { "s" },
             self.count(Status::Failed),
             self.count(Status::Skipped)
         )
