@@ -104,12 +104,15 @@ impl fmt::Display for KeyPath {
                         f.write_str("<redacted>")?;
                         continue;
                     }
-                    for c in k.chars() {
-                        if matches!(c, '.' | '[' | ']' | '=' | ',' | '\\') {
-                            f.write_str("\\")?;
-                        }
-                        write!(f, "{c}")?;
+                    // Runs without special characters are written whole.
+                    let mut rest = k.as_str();
+                    while let Some(i) = rest.find(['.', '[', ']', '=', ',', '\\']) {
+                        f.write_str(&rest[..i])?;
+                        f.write_str("\\")?;
+                        f.write_str(&rest[i..=i])?;
+                        rest = &rest[i + 1..];
                     }
+                    f.write_str(rest)?;
                 }
                 Seg::Index(n) => write!(f, "[{n}]")?,
             }

@@ -37,13 +37,10 @@ pub(crate) fn schema() -> &'static Value {
     SCHEMA.get_or_init(|| serde_json::from_str(SCHEMA_JSON).expect("values.schema.json is JSON"))
 }
 
-/// The compiled validator, compiled once per process.
-fn validator() -> &'static jsonschema::Validator {
-    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
-    VALIDATOR.get_or_init(|| {
-        jsonschema::draft7::new(schema()).expect("values.schema.json is a valid draft-07 schema")
-    })
-}
+/// The validator of values/values.schema.json, generated at build time from the file (no
+/// schema is compiled when runnerctl runs).
+#[jsonschema::validator(path = "values/values.schema.json", draft = Draft7)]
+struct ValuesSchema;
 
 /// One problem found, in the loader's terms.
 struct Problem {
@@ -65,12 +62,10 @@ pub(crate) fn check_source(
     // The clone costs little next to parsing the source, and only a source with a problem
     // goes on to collect errors.
     let instance = Value::Object(tree.clone());
-    let validator = validator();
-    if validator.is_valid(&instance) {
+    if ValuesSchema::is_valid(&instance) {
         return Ok(());
     }
-    let mut problems: Vec<Problem> = validator
-        .iter_errors(&instance)
+    let mut problems: Vec<Problem> = ValuesSchema::iter_errors(&instance)
         .filter(|e| !e.instance().is_null())
         .map(|e| {
             let path = key_path(e.instance_path());
@@ -225,7 +220,17 @@ mod tests {
 
     #[test]
     fn the_schema_compiles_and_every_pattern_has_words() {
-        let _ = validator();
+        // The file is a valid draft-07 schema for runtime validators too (editors, helm), and
+        // the one generated at build time agrees with a runtime one on the defaults and a
+        // broken copy of them.
+        let runtime = jsonschema::draft7::new(schema()).expect("a valid draft-07 schema");
+        let defaults = crate::values::default_tree().clone();
+        let mut broken = defaults.clone();
+        broken["replicas"] = Value::String("many".into());
+        for instance in [&defaults, &broken] {
+            assert_eq!(runtime.is_valid(instance), ValuesSchema::is_valid(instance));
+        }
+        assert!(!ValuesSchema::is_valid(&broken));
         fn patterns<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
             match v {
                 Value::Object(m) => {
