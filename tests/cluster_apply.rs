@@ -473,17 +473,7 @@ fn dropping_create_namespace_never_deletes_the_namespace() {
 #[ignore = "needs the control plane: cargo xtask test"]
 fn a_namespace_made_beforehand_survives_create_namespace_and_delete_namespace() {
     let ns = namespace("before");
-    kubectl(&["create", "namespace", &ns], None).expect(0);
-    kubectl(
-        &[
-            "label",
-            "namespace",
-            &ns,
-            "pod-security.kubernetes.io/enforce=baseline",
-        ],
-        None,
-    )
-    .expect(0);
+    create_namespace_enforcing(&ns, "baseline");
     kubectl(
         &[
             "create",

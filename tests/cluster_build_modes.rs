@@ -21,12 +21,7 @@ struct Enforcing {
 impl Enforcing {
     fn new(level: &str) -> Enforcing {
         let ns = namespace(&format!("psa-{level}"));
-        let manifest = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": *ns, "labels": {"pod-security.kubernetes.io/enforce": level}},
-        });
-        kubectl(&["create", "-f", "-"], Some(&manifest.to_string())).expect(0);
+        create_namespace_enforcing(&ns, level);
         Enforcing { ns }
     }
 }

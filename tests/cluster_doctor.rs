@@ -117,17 +117,7 @@ fn the_limited_identity_lacks_what_the_roles_need() {
 #[ignore = "needs the control plane: cargo xtask test"]
 fn a_baseline_namespace_rejects_privileged_job_pods() {
     let ns = namespace("doc-psa");
-    kubectl(&["create", "namespace", &ns], None).expect(0);
-    kubectl(
-        &[
-            "label",
-            "namespace",
-            &ns,
-            "pod-security.kubernetes.io/enforce=baseline",
-        ],
-        None,
-    )
-    .expect(0);
+    create_namespace_enforcing(&ns, "baseline");
     // runners.privileged: the job pod needs privileged; the real admission says no.
     let r = runnerctl(&args(&ns, SEED, &["--offline"])).expect(1);
     let out = &r.stdout;
@@ -249,16 +239,7 @@ fn after_install_the_runner_is_checked() {
     // kwok runs no containers: the log is either empty or unreadable, never a failure.
     assert_ne!(status(out, "runner-log"), "failed", "{out}");
     // A runner that cannot pull its image: failed, with the pod's reason.
-    runnerctl(&seed_args(
-        "apply",
-        &ns,
-        &[
-            "--set",
-            "image.registry=pull-backoff.invalid",
-            "--yes",
-            "--wait=false",
-        ],
-    ))
+    apply_unpullable(&ns, &["--wait=false"])
     .expect(0);
     let started = std::time::Instant::now();
     loop {

@@ -162,18 +162,7 @@ fn rollback_on_failure_converges_to_the_last_good_revision() {
     let ns = namespace("rbfail");
     install_seed(&ns);
     let good = deployment_and_config(&ns);
-    let r = runnerctl(&seed_args(
-        "apply",
-        &ns,
-        &[
-            "--set",
-            "image.registry=pull-backoff.invalid",
-            "--yes",
-            "--timeout",
-            "15s",
-            "--rollback-on-failure",
-        ],
-    ))
+    let r = apply_unpullable(&ns, &["--timeout", "15s", "--rollback-on-failure"])
     .expect(1);
     assert!(r.stderr.contains("ImagePullBackOff"), "{}", r.stderr);
     assert!(

@@ -9,17 +9,7 @@ use cluster_support::*;
 #[ignore = "needs the control plane: cargo xtask test"]
 fn image_pull_backoff_is_reported_after_the_timeout() {
     let ns = namespace("pull");
-    let r = runnerctl(&seed_args(
-        "apply",
-        &ns,
-        &[
-            "--set",
-            "image.registry=pull-backoff.invalid",
-            "--yes",
-            "--timeout",
-            "15s",
-        ],
-    ))
+    let r = apply_unpullable(&ns, &["--timeout", "15s"])
     .expect(1);
     assert!(r.stderr.contains("timed out after 15s"), "{}", r.stderr);
     assert!(
@@ -36,16 +26,7 @@ fn image_pull_backoff_is_reported_after_the_timeout() {
         r.stderr
     );
     // --wait=false returns at once, successfully.
-    runnerctl(&seed_args(
-        "apply",
-        &ns,
-        &[
-            "--set",
-            "image.registry=pull-backoff.invalid",
-            "--yes",
-            "--wait=false",
-        ],
-    ))
+    apply_unpullable(&ns, &["--wait=false"])
     .expect(0);
 }
 

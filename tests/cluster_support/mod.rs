@@ -121,6 +121,24 @@ pub fn kubectl(args: &[&str], stdin: Option<&str>) -> Run {
     Run::from(kubectl::run(&kubeconfig(), args, stdin))
 }
 
+/// Create namespace `ns` enforcing the Pod Security `level` (deleted by its test's
+/// [`TestNamespace`]).
+pub fn create_namespace_enforcing(ns: &str, level: &str) {
+    kubectl(&["create", "namespace", ns], None).expect(0);
+    let label = format!("pod-security.kubernetes.io/enforce={level}");
+    kubectl(&["label", "namespace", ns, &label], None).expect(0);
+}
+
+/// Value flags that give the runner an image kwok never starts (ImagePullBackOff; see
+/// xtask/testenv's kwok stages).
+pub const PULL_BACKOFF: [&str; 2] = ["--set", "image.registry=pull-backoff.invalid"];
+
+/// `runnerctl apply` of the seed release in `ns` with the runner image kwok never starts
+/// ([`PULL_BACKOFF`]), `--yes` and `extra` flags.
+pub fn apply_unpullable(ns: &str, extra: &[&str]) -> Run {
+    runnerctl(&seed_args("apply", ns, &[&PULL_BACKOFF[..], &["--yes"], extra].concat()))
+}
+
 /// kubectl get ... -o json, parsed.
 pub fn get_json(args: &[&str]) -> serde_json::Value {
     let mut a = vec!["get"];
