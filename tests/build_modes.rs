@@ -93,11 +93,17 @@ fn job_pod_levels_follow_the_modes() {
             BuildMode::BuildkitRootless => {
                 assert_eq!(build["image"], "moby/buildkit:rootless");
                 assert_eq!(build["securityContext"]["privileged"], false);
-                assert_eq!(build["securityContext"]["seccompProfile"]["type"], "Unconfined");
+                assert_eq!(
+                    build["securityContext"]["seccompProfile"]["type"],
+                    "Unconfined"
+                );
             }
             BuildMode::None => {
                 for c in pod["spec"]["containers"].as_array().unwrap() {
-                    assert_eq!(c["securityContext"]["capabilities"]["drop"][0], "ALL", "{c}");
+                    assert_eq!(
+                        c["securityContext"]["capabilities"]["drop"][0], "ALL",
+                        "{c}"
+                    );
                     assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
                 }
             }
@@ -116,7 +122,12 @@ fn job_pod_levels_follow_the_modes() {
 fn job_pod_output_per_mode() {
     for mode in BuildMode::NAMES {
         let out = common::runnerctl(
-            &[&["job-pod", "-n", "gitlab-runner"], URL_AND_TOKEN, &["--build-mode", mode]].concat(),
+            &[
+                &["job-pod", "-n", "gitlab-runner"],
+                URL_AND_TOKEN,
+                &["--build-mode", mode],
+            ]
+            .concat(),
             None,
             None,
         );
@@ -124,15 +135,22 @@ fn job_pod_output_per_mode() {
         assert!(out.status.success(), "{mode}: {stderr}");
         insta::assert_snapshot!(format!("job_pod_{}", mode.replace('-', "_")), stdout);
         let json = common::runnerctl(
-            &[&["job-pod", "-n", "gitlab-runner", "-o", "json"], URL_AND_TOKEN, &["--build-mode", mode]]
-                .concat(),
+            &[
+                &["job-pod", "-n", "gitlab-runner", "-o", "json"],
+                URL_AND_TOKEN,
+                &["--build-mode", mode],
+            ]
+            .concat(),
             None,
             None,
         );
         let pod: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
         assert_eq!(pod["kind"], "Pod");
         let level = &pod["metadata"]["annotations"]["runnerctl.io/pod-security-level"];
-        assert!(stdout.contains(&format!("Pod Security level needed: {}", level.as_str().unwrap())));
+        assert!(stdout.contains(&format!(
+            "Pod Security level needed: {}",
+            level.as_str().unwrap()
+        )));
     }
 }
 
@@ -186,13 +204,31 @@ fn ci_examples_are_valid_gitlab_ci() {
     // The validator rejects what is not GitLab CI: the test can fail.
     assert!(validate_ci("bad", "job:\n  script: 3\n  bogus: true\n").is_err());
     for mode in BuildMode::NAMES {
-        let text = ci_example(&[&["-n", "ci", "--tags", "k8s,docker"], URL_AND_TOKEN, &["--build-mode", mode]].concat());
+        let text = ci_example(
+            &[
+                &["-n", "ci", "--tags", "k8s,docker"],
+                URL_AND_TOKEN,
+                &["--build-mode", mode],
+            ]
+            .concat(),
+        );
         validate_ci(mode, &text).unwrap_or_else(|e| panic!("{mode}: {e}\n{text}"));
         insta::assert_snapshot!(format!("ci_example_{}", mode.replace('-', "_")), text);
         let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
-        let job = doc.as_object().unwrap().iter().find(|(k, _)| *k != "stages" && *k != "variables").unwrap().1;
+        let job = doc
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| *k != "stages" && *k != "variables")
+            .unwrap()
+            .1;
         assert_eq!(job["tags"], serde_json::json!(["k8s", "docker"]), "{mode}");
-        assert!(text.starts_with(&format!("# .gitlab-ci.yml for runner gitlab-runner, build mode {mode}.\n")), "{text}");
+        assert!(
+            text.starts_with(&format!(
+                "# .gitlab-ci.yml for runner gitlab-runner, build mode {mode}.\n"
+            )),
+            "{text}"
+        );
     }
     // Without a mode: inferred from the config, and said so.
     let seed = ci_example(&["-n", "gitlab-runner", "-f", "values/examples/seed.yaml"]);
@@ -204,7 +240,14 @@ fn ci_examples_are_valid_gitlab_ci() {
 #[test]
 fn hostile_tags_stay_strings() {
     let hostile = "a: b\n- c\n# d\nscript: [rm]";
-    let text = ci_example(&[&["-n", "ci", "--tags", hostile], URL_AND_TOKEN, &["--build-mode", "dind"]].concat());
+    let text = ci_example(
+        &[
+            &["-n", "ci", "--tags", hostile],
+            URL_AND_TOKEN,
+            &["--build-mode", "dind"],
+        ]
+        .concat(),
+    );
     validate_ci("hostile", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
     assert_eq!(doc["build-image"]["tags"], serde_json::json!([hostile]));
@@ -213,8 +256,24 @@ fn hostile_tags_stay_strings() {
 
 #[test]
 fn build_and_deploy_runners_pair() {
-    let build = ci_example(&["build-runner", "-n", "ci-build", "-f", "values/examples/build-runner.yaml", "--tags", "build"]);
-    let deploy = ci_example(&["deploy-runner", "-n", "ci-deploy", "-f", "values/examples/deploy-runner.yaml", "--tags", "deploy"]);
+    let build = ci_example(&[
+        "build-runner",
+        "-n",
+        "ci-build",
+        "-f",
+        "values/examples/build-runner.yaml",
+        "--tags",
+        "build",
+    ]);
+    let deploy = ci_example(&[
+        "deploy-runner",
+        "-n",
+        "ci-deploy",
+        "-f",
+        "values/examples/deploy-runner.yaml",
+        "--tags",
+        "deploy",
+    ]);
     for (name, text) in [("build", &build), ("deploy", &deploy)] {
         validate_ci(name, text).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));
     }
@@ -222,15 +281,31 @@ fn build_and_deploy_runners_pair() {
     insta::assert_snapshot!("ci_example_deploy_runner", deploy);
     let level = |file: &str, ns: &str| {
         let out = common::runnerctl(
-            &["render", "x", "-n", ns, "--create-namespace", "-f", file, "-o", "json"],
+            &[
+                "render",
+                "x",
+                "-n",
+                ns,
+                "--create-namespace",
+                "-f",
+                file,
+                "-o",
+                "json",
+            ],
             None,
             None,
         );
         let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         list["items"][0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"].clone()
     };
-    assert_eq!(level("values/examples/build-runner.yaml", "ci-build"), "privileged");
-    assert_eq!(level("values/examples/deploy-runner.yaml", "ci-deploy"), "restricted");
+    assert_eq!(
+        level("values/examples/build-runner.yaml", "ci-build"),
+        "privileged"
+    );
+    assert_eq!(
+        level("values/examples/deploy-runner.yaml", "ci-deploy"),
+        "restricted"
+    );
 }
 
 #[test]
@@ -241,19 +316,39 @@ fn contradictions_are_errors_naming_both() {
             "runners.privileged sets runners.kubernetes.privileged = true, but runnerctl.buildMode \"none\" needs runners.kubernetes.privileged = false",
         ),
         (
-            &["--set-string", "runners.config=[[runners]]\n[runners.kubernetes]\nprivileged = false\n", "--build-mode", "dind-tls"],
+            &[
+                "--set-string",
+                "runners.config=[[runners]]\n[runners.kubernetes]\nprivileged = false\n",
+                "--build-mode",
+                "dind-tls",
+            ],
             "runners.config sets runners.kubernetes.privileged = false, but runnerctl.buildMode \"dind-tls\" needs runners.kubernetes.privileged = true",
         ),
         (
-            &["--set-string", "runners.config=[[runners]]\n[runners.kubernetes.pod_security_context]\nrun_as_non_root = false\n", "--build-mode", "none"],
+            &[
+                "--set-string",
+                "runners.config=[[runners]]\n[runners.kubernetes.pod_security_context]\nrun_as_non_root = false\n",
+                "--build-mode",
+                "none",
+            ],
             "runners.config sets runners.kubernetes.pod_security_context.run_as_non_root = false",
         ),
         (
-            &["--set-string", "runners.config=[[runners]]\n[runners.kubernetes]\ncap_add = [\"SYS_ADMIN\"]\n", "--build-mode", "none"],
+            &[
+                "--set-string",
+                "runners.config=[[runners]]\n[runners.kubernetes]\ncap_add = [\"SYS_ADMIN\"]\n",
+                "--build-mode",
+                "none",
+            ],
             "runners.config gives job pods settings that runnerctl.buildMode \"none\" rules out (initContainer \"init-permissions\": capability SYS_ADMIN added; container \"build\": capability SYS_ADMIN added",
         ),
         (
-            &["--set-string", "runners.config=[[runners]]\n[runners.kubernetes.helper_container_security_context]\nprivileged = true\n", "--build-mode", "buildkit-rootless"],
+            &[
+                "--set-string",
+                "runners.config=[[runners]]\n[runners.kubernetes.helper_container_security_context]\nprivileged = true\n",
+                "--build-mode",
+                "buildkit-rootless",
+            ],
             "rules out (container \"helper\": privileged: true)",
         ),
         (
@@ -262,7 +357,11 @@ fn contradictions_are_errors_naming_both() {
         ),
     ];
     for (extra, expected) in cases {
-        let out = common::runnerctl(&[&["render", "-n", "ci"], URL_AND_TOKEN, extra].concat(), None, None);
+        let out = common::runnerctl(
+            &[&["render", "-n", "ci"], URL_AND_TOKEN, extra].concat(),
+            None,
+            None,
+        );
         let (stdout, stderr) = common::texts(&out);
         assert_eq!(out.status.code(), Some(1), "{extra:?}: {stderr}");
         assert!(stdout.is_empty(), "{extra:?}: nothing rendered: {stdout}");
@@ -271,7 +370,10 @@ fn contradictions_are_errors_naming_both() {
     // A wrong flag value lists the modes.
     let out = common::runnerctl(&["render", "--build-mode", "kaniko"], None, None);
     let (_, stderr) = common::texts(&out);
-    assert!(stderr.contains("dind-tls") && stderr.contains("buildkit-rootless"), "{stderr}");
+    assert!(
+        stderr.contains("dind-tls") && stderr.contains("buildkit-rootless"),
+        "{stderr}"
+    );
     assert_ne!(out.status.code(), Some(0));
 }
 
@@ -285,7 +387,11 @@ fn user_settings_merge_with_the_mode() {
         serde_json::to_string(config).unwrap()
     )))
     .unwrap();
-    let cm = manifest.objects.iter().find(|o| o.kind() == "ConfigMap").unwrap();
+    let cm = manifest
+        .objects
+        .iter()
+        .find(|o| o.kind() == "ConfigMap")
+        .unwrap();
     let toml_text = cm.value["data"]["config.template.toml"].as_str().unwrap();
     let parsed: toml::Table = toml::from_str(toml_text).unwrap();
     let k = &parsed["runners"][0]["kubernetes"];

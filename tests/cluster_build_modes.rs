@@ -56,12 +56,19 @@ fn each_job_pod_is_admitted_at_its_level_and_rejected_one_stricter() {
     let namespaces: Vec<Enforcing> = levels.iter().map(|l| Enforcing::new(l)).collect();
     let ns_of = |level: &str| {
         let i = levels.iter().position(|l| *l == level).unwrap();
-        (namespaces[i].ns.to_string(), namespaces.get(i + 1).map(|n| n.ns.to_string()))
+        (
+            namespaces[i].ns.to_string(),
+            namespaces.get(i + 1).map(|n| n.ns.to_string()),
+        )
     };
     let cases: &[(&str, &[&str], &str)] = &[
         ("dind", &["--build-mode", "dind"], "privileged"),
         ("dind-tls", &["--build-mode", "dind-tls"], "privileged"),
-        ("buildkit-rootless", &["--build-mode", "buildkit-rootless"], "privileged"),
+        (
+            "buildkit-rootless",
+            &["--build-mode", "buildkit-rootless"],
+            "privileged",
+        ),
         ("none", &["--build-mode", "none"], "restricted"),
         ("no mode (the chart's config)", &[], "baseline"),
         ("seed", &["-f", "values/examples/seed.yaml"], "privileged"),
@@ -78,7 +85,8 @@ fn each_job_pod_is_admitted_at_its_level_and_rejected_one_stricter() {
         let (pod, level) = job_pod(extra);
         assert_eq!(level, *expected, "{name}");
         let (at, stricter) = ns_of(&level);
-        dry_run_create(&pod, &at).unwrap_or_else(|e| panic!("{name}: not admitted at {level}: {e}"));
+        dry_run_create(&pod, &at)
+            .unwrap_or_else(|e| panic!("{name}: not admitted at {level}: {e}"));
         if let Some(stricter) = stricter {
             let e = dry_run_create(&pod, &stricter)
                 .expect_err(&format!("{name}: admitted one level stricter than {level}"));
@@ -93,8 +101,16 @@ fn each_job_pod_is_admitted_at_its_level_and_rejected_one_stricter() {
 #[ignore = "needs the control plane: cargo xtask test"]
 fn build_and_deploy_runners_install_side_by_side() {
     for (release, file, level) in [
-        ("build-runner", "values/examples/build-runner.yaml", "privileged"),
-        ("deploy-runner", "values/examples/deploy-runner.yaml", "restricted"),
+        (
+            "build-runner",
+            "values/examples/build-runner.yaml",
+            "privileged",
+        ),
+        (
+            "deploy-runner",
+            "values/examples/deploy-runner.yaml",
+            "restricted",
+        ),
     ] {
         let ns = namespace(release);
         runnerctl(&[
@@ -116,12 +132,20 @@ fn build_and_deploy_runners_install_side_by_side() {
             "{release}"
         );
         let pods = get_json(&["pods", "-n", &ns]);
-        assert_eq!(pods["items"].as_array().unwrap().len(), 1, "{release}: {pods}");
+        assert_eq!(
+            pods["items"].as_array().unwrap().len(),
+            1,
+            "{release}: {pods}"
+        );
         // The job pod is admitted there too (deploy-runner's jobs run as the service account
         // "deployer", which the platform team creates: without it the server refuses the pod).
         let (pod, _) = job_pod(&["-f", file]);
         if release == "deploy-runner" {
-            assert!(dry_run_create(&pod, &ns).unwrap_err().contains("serviceaccount \"deployer\" not found"));
+            assert!(
+                dry_run_create(&pod, &ns)
+                    .unwrap_err()
+                    .contains("serviceaccount \"deployer\" not found")
+            );
             kubectl(&["create", "serviceaccount", "deployer", "-n", &ns], None).expect(0);
         }
         dry_run_create(&pod, &ns).unwrap_or_else(|e| panic!("{release}: {e}"));

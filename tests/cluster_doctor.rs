@@ -239,8 +239,7 @@ fn after_install_the_runner_is_checked() {
     // kwok runs no containers: the log is either empty or unreadable, never a failure.
     assert_ne!(status(out, "runner-log"), "failed", "{out}");
     // A runner that cannot pull its image: failed, with the pod's reason.
-    apply_unpullable(&ns, &["--wait=false"])
-    .expect(0);
+    apply_unpullable(&ns, &["--wait=false"]).expect(0);
     let started = std::time::Instant::now();
     loop {
         let r = runnerctl(&seed_args("doctor", &ns, &["--offline"]));

@@ -162,8 +162,7 @@ fn rollback_on_failure_converges_to_the_last_good_revision() {
     let ns = namespace("rbfail");
     install_seed(&ns);
     let good = deployment_and_config(&ns);
-    let r = apply_unpullable(&ns, &["--timeout", "15s", "--rollback-on-failure"])
-    .expect(1);
+    let r = apply_unpullable(&ns, &["--timeout", "15s", "--rollback-on-failure"]).expect(1);
     assert!(r.stderr.contains("ImagePullBackOff"), "{}", r.stderr);
     assert!(
         r.stderr.contains(

@@ -9,8 +9,7 @@ use cluster_support::*;
 #[ignore = "needs the control plane: cargo xtask test"]
 fn image_pull_backoff_is_reported_after_the_timeout() {
     let ns = namespace("pull");
-    let r = apply_unpullable(&ns, &["--timeout", "15s"])
-    .expect(1);
+    let r = apply_unpullable(&ns, &["--timeout", "15s"]).expect(1);
     assert!(r.stderr.contains("timed out after 15s"), "{}", r.stderr);
     assert!(
         r.stderr
@@ -26,8 +25,7 @@ fn image_pull_backoff_is_reported_after_the_timeout() {
         r.stderr
     );
     // --wait=false returns at once, successfully.
-    apply_unpullable(&ns, &["--wait=false"])
-    .expect(0);
+    apply_unpullable(&ns, &["--wait=false"]).expect(0);
 }
 
 #[test]

@@ -48,7 +48,9 @@ pub fn run(args: JobPodArgs) -> anyhow::Result<ExitCode> {
             let mode = manifest
                 .jobs
                 .build_mode
-                .map_or("none set (runners.config as written)".to_string(), |m| m.to_string());
+                .map_or("none set (runners.config as written)".to_string(), |m| {
+                    m.to_string()
+                });
             let mut out = format!(
                 "# Job pod of runner {}: build mode {mode}.\n# Pod Security level needed: {}",
                 manifest.jobs.runner, assessment.level

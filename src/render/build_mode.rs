@@ -124,7 +124,10 @@ impl BuildMode {
     /// The CI variables the mode's jobs need.
     pub fn variables(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            BuildMode::Dind => &[("DOCKER_HOST", "tcp://docker:2375"), ("DOCKER_TLS_CERTDIR", "")],
+            BuildMode::Dind => &[
+                ("DOCKER_HOST", "tcp://docker:2375"),
+                ("DOCKER_TLS_CERTDIR", ""),
+            ],
             BuildMode::DindTls => &[
                 ("DOCKER_HOST", "tcp://docker:2376"),
                 ("DOCKER_TLS_CERTDIR", "/certs"),
@@ -195,11 +198,9 @@ impl BuildMode {
     /// The mode's settings merged into `[runners.kubernetes]` of the one `[[runners]]` of the
     /// config `text` (a document the caller has parsed); the user's layout and comments stay.
     pub fn merge_into(self, text: &str) -> Result<String, MergeError> {
-        let mut doc: DocumentMut = text
-            .parse()
-            .map_err(|e: toml_edit::TomlError| {
-                MergeError::Toml(format!("runners.config: {}", e.message().trim()))
-            })?;
+        let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+            MergeError::Toml(format!("runners.config: {}", e.message().trim()))
+        })?;
         let settings: DocumentMut = self.settings().parse().expect("mode settings are TOML");
         let runner = doc
             .get_mut("runners")
@@ -224,7 +225,12 @@ impl BuildMode {
             )));
         };
         let mut merge = Merge { mode: self, indent };
-        merge.table(kubernetes, inline, settings.as_table(), "runners.kubernetes")?;
+        merge.table(
+            kubernetes,
+            inline,
+            settings.as_table(),
+            "runners.kubernetes",
+        )?;
         Ok(doc.to_string())
     }
 }
@@ -317,7 +323,10 @@ impl Merge {
                         item = item.into_value().map(Item::Value).unwrap_or_else(|i| i);
                     }
                     user.insert(key, item);
-                    if is_value && !inline && let Some(mut k) = user.key_mut(key) {
+                    if is_value
+                        && !inline
+                        && let Some(mut k) = user.key_mut(key)
+                    {
                         k.leaf_decor_mut().set_prefix(self.indent.clone());
                     }
                 }
@@ -325,10 +334,14 @@ impl Merge {
                     Some(v) if same(v, wanted) => {}
                     _ => return Err(self.conflict(&here, shown(have), shown_value(wanted))),
                 },
-                (Some(have), Item::Table(wanted)) => match (have.is_inline_table(), have.as_table_like_mut()) {
-                    (inline, Some(have)) => self.table(have, inline, wanted, &here)?,
-                    (_, None) => return Err(self.conflict(&here, shown(have), "a table".into())),
-                },
+                (Some(have), Item::Table(wanted)) => {
+                    match (have.is_inline_table(), have.as_table_like_mut()) {
+                        (inline, Some(have)) => self.table(have, inline, wanted, &here)?,
+                        (_, None) => {
+                            return Err(self.conflict(&here, shown(have), "a table".into()));
+                        }
+                    }
+                }
                 (Some(have), Item::ArrayOfTables(wanted)) => match have.as_array_of_tables_mut() {
                     Some(have) => self.entries(have, wanted, &here)?,
                     None => {
@@ -355,7 +368,10 @@ impl Merge {
     ) -> Result<(), MergeError> {
         for wanted in mode.iter() {
             let name = wanted.get("name").and_then(Item::as_str).unwrap_or("");
-            let mount = wanted.get("mount_path").and_then(Item::as_str).unwrap_or("");
+            let mount = wanted
+                .get("mount_path")
+                .and_then(Item::as_str)
+                .unwrap_or("");
             let existing = user
                 .iter()
                 .position(|t| t.get("name").and_then(Item::as_str) == Some(name));
@@ -395,9 +411,7 @@ fn same(a: &Value, b: &Value) -> bool {
             a.len() == b.len() && a.iter().zip(b.iter()).all(|(a, b)| same(a, b))
         }
         (Value::InlineTable(a), Value::InlineTable(b)) => {
-            a.len() == b.len()
-                && a.iter()
-                    .all(|(k, v)| b.get(k).is_some_and(|w| same(v, w)))
+            a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w)))
         }
         _ => false,
     }
@@ -425,7 +439,10 @@ mod tests {
 
     fn kubernetes(text: &str) -> toml::Table {
         let table: toml::Table = toml::from_str(text).unwrap();
-        table["runners"][0]["kubernetes"].as_table().unwrap().clone()
+        table["runners"][0]["kubernetes"]
+            .as_table()
+            .unwrap()
+            .clone()
     }
 
     #[test]
@@ -440,7 +457,10 @@ mod tests {
     fn every_mode_merges_into_a_config_and_keeps_it() {
         for mode in BuildMode::ALL {
             let text = mode.merge_into(CONFIG).unwrap();
-            assert!(text.starts_with("[[runners]]\n  # jobs\n  [runners.kubernetes]\n"), "{text}");
+            assert!(
+                text.starts_with("[[runners]]\n  # jobs\n  [runners.kubernetes]\n"),
+                "{text}"
+            );
             let k = kubernetes(&text);
             assert_eq!(k["namespace"].as_str(), Some("ci"));
             assert_eq!(k["privileged"].as_bool(), Some(mode.privileged()), "{mode}");
@@ -471,8 +491,18 @@ mod tests {
     #[test]
     fn contradictions_name_both_sides() {
         let cases = [
-            (BuildMode::None, "    privileged = true\n", "runners.kubernetes.privileged = true", "privileged = false"),
-            (BuildMode::Dind, "    privileged = false\n", "runners.kubernetes.privileged = false", "privileged = true"),
+            (
+                BuildMode::None,
+                "    privileged = true\n",
+                "runners.kubernetes.privileged = true",
+                "privileged = false",
+            ),
+            (
+                BuildMode::Dind,
+                "    privileged = false\n",
+                "runners.kubernetes.privileged = false",
+                "privileged = true",
+            ),
             (
                 BuildMode::BuildkitRootless,
                 "    [runners.kubernetes.build_container_security_context.seccomp_profile]\n      type = \"RuntimeDefault\"\n",
@@ -493,10 +523,19 @@ mod tests {
             ),
         ];
         for (mode, extra, configured, wanted) in cases {
-            let e = mode.merge_into(&format!("{CONFIG}{extra}")).unwrap_err().to_string();
-            assert!(e.starts_with("runners.config sets runners.kubernetes."), "{e}");
+            let e = mode
+                .merge_into(&format!("{CONFIG}{extra}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("runners.config sets runners.kubernetes."),
+                "{e}"
+            );
             assert!(e.contains(configured), "{mode}: {e}");
-            assert!(e.contains(&format!("runnerctl.buildMode \"{mode}\" needs")), "{e}");
+            assert!(
+                e.contains(&format!("runnerctl.buildMode \"{mode}\" needs")),
+                "{e}"
+            );
             assert!(e.contains(wanted), "{mode}: {e}");
         }
     }
@@ -507,15 +546,23 @@ mod tests {
             .merge_into("[[runners]]\n  kubernetes = \"x\"\n")
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("runners.config: runners.kubernetes is not a table"), "{e}");
+        assert!(
+            e.starts_with("runners.config: runners.kubernetes is not a table"),
+            "{e}"
+        );
         let inline = "[[runners]]\n[runners.kubernetes]\nvolumes = { empty_dir = [{ name = \"a\", mount_path = \"/a\" }] }\n";
-        let e = BuildMode::DindTls.merge_into(inline).unwrap_err().to_string();
+        let e = BuildMode::DindTls
+            .merge_into(inline)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("write runners.kubernetes.volumes.empty_dir as [[runners.kubernetes.volumes.empty_dir]]"), "{e}");
     }
 
     #[test]
     fn a_config_without_kubernetes_table_gets_one() {
-        let text = BuildMode::Dind.merge_into("[[runners]]\n  name = \"x\"\n").unwrap();
+        let text = BuildMode::Dind
+            .merge_into("[[runners]]\n  name = \"x\"\n")
+            .unwrap();
         assert_eq!(kubernetes(&text)["privileged"].as_bool(), Some(true));
         let inline = "[[runners]]\n  kubernetes = { namespace = \"ci\" }\n";
         let text = BuildMode::Dind.merge_into(inline).unwrap();

@@ -5,9 +5,9 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::build_mode::{self, BuildMode};
+use super::gotmpl::{self, Scope};
 use super::job_pod::{self, JobPod};
 use super::pod_security::Level;
-use super::gotmpl::{self, Scope};
 use super::runner_config::{self, RunnerConfig};
 use super::{Error, MASK, Release, names};
 use crate::values::path::lookup;
@@ -466,12 +466,14 @@ pub struct Jobs {
 fn build_mode(values: &Value) -> Result<Option<BuildMode>, Error> {
     match lookup(values, build_mode::KEY) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => s.parse().map(Some).map_err(|e: build_mode::UnknownMode| {
-            Error::InvalidValue {
-                key: build_mode::KEY.into(),
-                message: e.to_string(),
-            }
-        }),
+        Some(Value::String(s)) => {
+            s.parse()
+                .map(Some)
+                .map_err(|e: build_mode::UnknownMode| Error::InvalidValue {
+                    key: build_mode::KEY.into(),
+                    message: e.to_string(),
+                })
+        }
         Some(_) => Err(Error::InvalidValue {
             key: build_mode::KEY.into(),
             message: format!("expected a string, one of: {}", BuildMode::NAMES.join(", ")),
@@ -521,7 +523,11 @@ impl Jobs {
         let mut job_pod = job_pod::job_pod(&runner, pods_namespace, mode);
         if privileged_jobs {
             // `runners.privileged` without a config: the chart's config would carry it.
-            for c in job_pod.pod["spec"]["containers"].as_array_mut().into_iter().flatten() {
+            for c in job_pod.pod["spec"]["containers"]
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+            {
                 c["securityContext"]["privileged"] = Value::Bool(true);
             }
             job_pod.assessment = super::pod_security::assess(&job_pod.pod["spec"]);
@@ -533,7 +539,11 @@ impl Jobs {
         if level == Level::Privileged
             && (!release.create_namespace || pods_namespace != release.namespace)
         {
-            warnings.push(privileged_warning(pods_namespace, &release.namespace, &job_pod));
+            warnings.push(privileged_warning(
+                pods_namespace,
+                &release.namespace,
+                &job_pod,
+            ));
         }
         let rbac_create = bool_at(values, "rbac.create").unwrap_or(false);
         let cluster_wide = bool_at(values, "rbac.clusterWideAccess").unwrap_or(false);

@@ -41,10 +41,7 @@ fn scripts(mode: BuildMode) -> (Vec<&'static str>, Vec<&'static str>) {
                 "for i in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done",
                 "echo \"$CI_REGISTRY_PASSWORD\" | docker login --username \"$CI_REGISTRY_USER\" --password-stdin \"$CI_REGISTRY\"",
             ],
-            vec![
-                "docker build --tag \"$IMAGE\" .",
-                "docker push \"$IMAGE\"",
-            ],
+            vec!["docker build --tag \"$IMAGE\" .", "docker push \"$IMAGE\""],
         ),
         BuildMode::BuildkitRootless => (
             vec![
@@ -57,7 +54,9 @@ fn scripts(mode: BuildMode) -> (Vec<&'static str>, Vec<&'static str>) {
         ),
         BuildMode::None => (
             vec![],
-            vec!["echo \"this runner builds no images: its job pods run unprivileged, as non-root\""],
+            vec![
+                "echo \"this runner builds no images: its job pods run unprivileged, as non-root\"",
+            ],
         ),
     }
 }
@@ -89,7 +88,10 @@ pub fn ci_example(jobs: &JobSetup) -> String {
         }
     }
     if let Some((image, alias)) = mode.service_image() {
-        job.insert("services".into(), json!([{ "name": image, "alias": alias }]));
+        job.insert(
+            "services".into(),
+            json!([{ "name": image, "alias": alias }]),
+        );
     }
     let variables: Map<String, Value> = mode
         .variables()
@@ -104,7 +106,11 @@ pub fn ci_example(jobs: &JobSetup) -> String {
         job.insert("before_script".into(), json!(before));
     }
     job.insert("script".into(), json!(script));
-    let job_name = if mode == BuildMode::None { "check" } else { "build-image" };
+    let job_name = if mode == BuildMode::None {
+        "check"
+    } else {
+        "build-image"
+    };
     let mut doc = Map::new();
     doc.insert("stages".into(), json!(["build"]));
     if mode != BuildMode::None {

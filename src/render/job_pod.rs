@@ -53,13 +53,23 @@ fn container_security_context(k: &toml::Table, own: Option<&toml::Value>) -> Val
         }
     }
     let mut add: Vec<Value> = enabled.iter().filter(|e| e.1).map(|e| json!(e.0)).collect();
-    let mut drop: Vec<Value> = enabled.iter().filter(|e| !e.1).map(|e| json!(e.0)).collect();
+    let mut drop: Vec<Value> = enabled
+        .iter()
+        .filter(|e| !e.1)
+        .map(|e| json!(e.0))
+        .collect();
     if let Some(caps) = get("capabilities").and_then(toml::Value::as_table) {
         if caps.contains_key("add") {
-            add = strings(caps.get("add")).into_iter().map(Value::from).collect();
+            add = strings(caps.get("add"))
+                .into_iter()
+                .map(Value::from)
+                .collect();
         }
         if caps.contains_key("drop") {
-            drop = strings(caps.get("drop")).into_iter().map(Value::from).collect();
+            drop = strings(caps.get("drop"))
+                .into_iter()
+                .map(Value::from)
+                .collect();
         }
     }
     let mut caps = Map::new();
@@ -76,7 +86,10 @@ fn container_security_context(k: &toml::Table, own: Option<&toml::Value>) -> Val
         ("privileged", "privileged"),
         ("allowPrivilegeEscalation", "allow_privilege_escalation"),
     ] {
-        if let Some(v) = get(key).or_else(|| k.get(key)).and_then(toml::Value::as_bool) {
+        if let Some(v) = get(key)
+            .or_else(|| k.get(key))
+            .and_then(toml::Value::as_bool)
+        {
             ctx.insert(field.into(), json!(v));
         }
     }
@@ -85,7 +98,11 @@ fn container_security_context(k: &toml::Table, own: Option<&toml::Value>) -> Val
         ctx.insert("readOnlyRootFilesystem".into(), json!(v));
     }
     if let Some(v) = get("proc_mount").and_then(toml::Value::as_str) {
-        let mount = if v.eq_ignore_ascii_case("unmasked") { "Unmasked" } else { "Default" };
+        let mount = if v.eq_ignore_ascii_case("unmasked") {
+            "Unmasked"
+        } else {
+            "Default"
+        };
         ctx.insert("procMount".into(), json!(mount));
     }
     copy_profiles(&mut ctx, own);
@@ -111,7 +128,10 @@ fn copy_ids(ctx: &mut Map<String, Value>, own: Option<&toml::Table>) {
 /// `seccomp_profile` and `app_armor_profile` of a security context.
 fn copy_profiles(ctx: &mut Map<String, Value>, own: Option<&toml::Table>) {
     let Some(own) = own else { return };
-    for (field, key) in [("seccompProfile", "seccomp_profile"), ("appArmorProfile", "app_armor_profile")] {
+    for (field, key) in [
+        ("seccompProfile", "seccomp_profile"),
+        ("appArmorProfile", "app_armor_profile"),
+    ] {
         let Some(profile) = own.get(key).and_then(toml::Value::as_table) else {
             continue;
         };
@@ -119,7 +139,10 @@ fn copy_profiles(ctx: &mut Map<String, Value>, own: Option<&toml::Table>) {
         if let Some(t) = profile.get("type").and_then(toml::Value::as_str) {
             p.insert("type".into(), json!(t));
         }
-        if let Some(l) = profile.get("localhost_profile").and_then(toml::Value::as_str) {
+        if let Some(l) = profile
+            .get("localhost_profile")
+            .and_then(toml::Value::as_str)
+        {
             p.insert("localhostProfile".into(), json!(l));
         }
         ctx.insert(field.into(), Value::Object(p));
@@ -128,12 +151,17 @@ fn copy_profiles(ctx: &mut Map<String, Value>, own: Option<&toml::Table>) {
 
 /// The pod security context (`pod_security_context`), `None` when it sets nothing.
 fn pod_security_context(k: &toml::Table) -> Option<Value> {
-    let own = k.get("pod_security_context").and_then(toml::Value::as_table)?;
+    let own = k
+        .get("pod_security_context")
+        .and_then(toml::Value::as_table)?;
     let mut ctx = Map::new();
     if let Some(v) = own.get("fs_group").and_then(toml::Value::as_integer) {
         ctx.insert("fsGroup".into(), json!(v));
     }
-    if let Some(groups) = own.get("supplemental_groups").and_then(toml::Value::as_array) {
+    if let Some(groups) = own
+        .get("supplemental_groups")
+        .and_then(toml::Value::as_array)
+    {
         let groups: Vec<i64> = groups.iter().filter_map(toml::Value::as_integer).collect();
         ctx.insert("supplementalGroups".into(), json!(groups));
     }
@@ -162,9 +190,18 @@ fn volumes(k: &toml::Table) -> (Vec<Value>, Vec<Value>) {
             let path = str_of(t, "host_path").or_else(|| str_of(t, "mount_path"));
             json!({ "hostPath": { "path": path } })
         }),
-        ("pvc", |t| json!({ "persistentVolumeClaim": { "claimName": str_of(t, "name") } })),
-        ("config_map", |t| json!({ "configMap": { "name": str_of(t, "name") } })),
-        ("secret", |t| json!({ "secret": { "secretName": str_of(t, "name") } })),
+        (
+            "pvc",
+            |t| json!({ "persistentVolumeClaim": { "claimName": str_of(t, "name") } }),
+        ),
+        (
+            "config_map",
+            |t| json!({ "configMap": { "name": str_of(t, "name") } }),
+        ),
+        (
+            "secret",
+            |t| json!({ "secret": { "secretName": str_of(t, "name") } }),
+        ),
         ("empty_dir", |t| {
             let mut dir = Map::new();
             if let Some(m) = str_of(t, "medium") {
@@ -175,12 +212,24 @@ fn volumes(k: &toml::Table) -> (Vec<Value>, Vec<Value>) {
             }
             json!({ "emptyDir": dir })
         }),
-        ("csi", |t| json!({ "csi": { "driver": str_of(t, "driver") } })),
-        ("nfs", |t| json!({ "nfs": { "server": str_of(t, "server"), "path": str_of(t, "host_path") } })),
+        (
+            "csi",
+            |t| json!({ "csi": { "driver": str_of(t, "driver") } }),
+        ),
+        (
+            "nfs",
+            |t| json!({ "nfs": { "server": str_of(t, "server"), "path": str_of(t, "host_path") } }),
+        ),
     ];
     for (kind, source) in kinds {
-        let entries = config.and_then(|c| c.get(kind)).and_then(toml::Value::as_array);
-        for entry in entries.into_iter().flatten().filter_map(toml::Value::as_table) {
+        let entries = config
+            .and_then(|c| c.get(kind))
+            .and_then(toml::Value::as_array);
+        for entry in entries
+            .into_iter()
+            .flatten()
+            .filter_map(toml::Value::as_table)
+        {
             let name = str_of(entry, "name").unwrap_or_default();
             let mut volume = source(entry);
             volume["name"] = json!(name);
@@ -195,7 +244,11 @@ fn volumes(k: &toml::Table) -> (Vec<Value>, Vec<Value>) {
             mounts.push(mount);
         }
     }
-    for (name, path) in [("repo", "/builds"), ("scripts", "/scripts-0-0"), ("logs", "/logs-0-0")] {
+    for (name, path) in [
+        ("repo", "/builds"),
+        ("scripts", "/scripts-0-0"),
+        ("logs", "/logs-0-0"),
+    ] {
         volumes.push(json!({ "name": name, "emptyDir": {} }));
         mounts.push(json!({ "name": name, "mountPath": path }));
     }
@@ -307,12 +360,15 @@ mod tests {
     use crate::render::pod_security::Level;
 
     fn runner(kubernetes: &str) -> toml::Table {
-        let t: toml::Table = toml::from_str(&format!("[[runners]]\n[runners.kubernetes]\n{kubernetes}")).unwrap();
+        let t: toml::Table =
+            toml::from_str(&format!("[[runners]]\n[runners.kubernetes]\n{kubernetes}")).unwrap();
         t["runners"][0].as_table().unwrap().clone()
     }
 
     fn pod_of(mode: BuildMode) -> JobPod {
-        let text = mode.merge_into("[[runners]]\n[runners.kubernetes]\n").unwrap();
+        let text = mode
+            .merge_into("[[runners]]\n[runners.kubernetes]\n")
+            .unwrap();
         let t: toml::Table = toml::from_str(&text).unwrap();
         job_pod(t["runners"][0].as_table().unwrap(), "ci", Some(mode))
     }
@@ -332,7 +388,10 @@ mod tests {
         // BuildKit: nothing privileged, only the unconfined profiles keep it from baseline.
         let reasons = pod_of(BuildMode::BuildkitRootless).assessment.not_baseline;
         assert_eq!(reasons.len(), 2, "{reasons:?}");
-        assert!(reasons.iter().all(|r| r.starts_with("container \"build\"")), "{reasons:?}");
+        assert!(
+            reasons.iter().all(|r| r.starts_with("container \"build\"")),
+            "{reasons:?}"
+        );
     }
 
     #[test]
@@ -341,8 +400,14 @@ mod tests {
         assert_eq!(p.assessment.level, Level::Baseline);
         let build = &p.pod["spec"]["containers"][0];
         assert_eq!(build["image"], "alpine");
-        assert_eq!(build["securityContext"]["capabilities"], json!({"drop": ["NET_RAW"]}));
-        assert_eq!(p.pod["spec"]["containers"][2]["image"], SERVICE_IMAGE_PLACEHOLDER);
+        assert_eq!(
+            build["securityContext"]["capabilities"],
+            json!({"drop": ["NET_RAW"]})
+        );
+        assert_eq!(
+            p.pod["spec"]["containers"][2]["image"],
+            SERVICE_IMAGE_PLACEHOLDER
+        );
     }
 
     #[test]
@@ -363,20 +428,25 @@ mod tests {
             json!({"add": ["SYS_ADMIN"], "drop": ["NET_RAW"]})
         );
         assert_eq!(containers[1]["securityContext"]["privileged"], false);
-        assert_eq!(containers[1]["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
+        assert_eq!(
+            containers[1]["securityContext"]["capabilities"]["drop"],
+            json!(["ALL"])
+        );
     }
 
     #[test]
     fn secret_environment_values_are_masked() {
-        let t: toml::Table = toml::from_str(
-            "[[runners]]\nenvironment = [\"A=1\", \"AWS_SECRET_ACCESS_KEY=xyz\"]\n",
-        )
-        .unwrap();
+        let t: toml::Table =
+            toml::from_str("[[runners]]\nenvironment = [\"A=1\", \"AWS_SECRET_ACCESS_KEY=xyz\"]\n")
+                .unwrap();
         let runner = t["runners"][0].as_table().unwrap();
         let mut pod = job_pod(runner, "ci", None).pod;
         assert!(pod.to_string().contains("xyz"));
         mask_environment(&mut pod);
         let masked = pod.to_string();
-        assert!(!masked.contains("xyz") && masked.contains("\"A\",\"value\":\"1\""), "{masked}");
+        assert!(
+            !masked.contains("xyz") && masked.contains("\"A\",\"value\":\"1\""),
+            "{masked}"
+        );
     }
 }

@@ -11,29 +11,29 @@ use sha2::Sha256;
 use crate::values::Values;
 
 pub mod build_mode;
-pub mod ci_example;
 mod chart;
+pub mod ci_example;
 mod extra_objects;
 pub mod gotmpl;
-pub mod names;
 pub mod job_pod;
-pub mod pod_security;
+pub mod names;
 mod order;
 mod output;
+pub mod pod_security;
 pub mod runner_config;
 mod templates;
 mod validate;
 mod yaml;
 
 use build_mode::BuildMode;
-use job_pod::JobPod;
-use pod_security::Level;
 pub use chart::{DEFAULT_IMAGE_TAG, default_rules, fullname};
 pub use extra_objects::EXTRA_OBJECTS_SOURCE;
+use job_pod::JobPod;
 pub use output::{
     LAST_APPLIED_ANNOTATION, MASK, MIN_MASKED_SECRET_LEN, OutputFormat, SecretValues, mask_secret,
     mask_secret_values, masked,
 };
+use pod_security::Level;
 pub use templates::{SCRIPTS, TEMPLATES};
 pub use yaml::to_yaml;
 
@@ -307,7 +307,10 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
     }
     // The Namespace last: its Pod Security level admits every pod that runs in it.
     if templates::may_render(NAMESPACE_TEMPLATE, release.values.as_json(), &chart) {
-        ctx.insert("podSecurityLevel", &namespace_level(release, &chart, &objects));
+        ctx.insert(
+            "podSecurityLevel",
+            &namespace_level(release, &chart, &objects),
+        );
         objects.extend(templates::render_template(NAMESPACE_TEMPLATE, &ctx)?);
     }
     objects.extend(extra_objects::extra_objects(release)?);

@@ -191,9 +191,18 @@ fn pod_checks(spec: &Value, ctx: &Value, baseline: &mut Vec<String>, restricted:
             baseline.push(format!("pod: {field}: true"));
         }
     }
-    for volume in spec.get("volumes").and_then(Value::as_array).into_iter().flatten() {
+    for volume in spec
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let name = volume.get("name").and_then(Value::as_str).unwrap_or("");
-        let kinds = volume.as_object().into_iter().flatten().map(|(k, _)| k.as_str());
+        let kinds = volume
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k.as_str());
         for kind in kinds.filter(|k| *k != "name") {
             if kind == "hostPath" {
                 baseline.push(format!("pod: volume \"{name}\" is a hostPath volume"));
@@ -202,7 +211,12 @@ fn pod_checks(spec: &Value, ctx: &Value, baseline: &mut Vec<String>, restricted:
             }
         }
     }
-    for sysctl in ctx.get("sysctls").and_then(Value::as_array).into_iter().flatten() {
+    for sysctl in ctx
+        .get("sysctls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let name = sysctl.get("name").and_then(Value::as_str).unwrap_or("");
         if !SAFE_SYSCTLS.contains(&name) {
             baseline.push(format!("pod: sysctl {name} is not a safe sysctl"));
@@ -267,7 +281,12 @@ fn container_checks(
     if !list("drop").iter().any(|c| c == "ALL") {
         restricted.push(format!("{place}: capabilities.drop does not include ALL"));
     }
-    for port in container.get("ports").and_then(Value::as_array).into_iter().flatten() {
+    for port in container
+        .get("ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if port.get("hostPort").and_then(Value::as_i64).unwrap_or(0) != 0 {
             baseline.push(format!("{place}: hostPort set"));
         }
@@ -284,7 +303,9 @@ fn container_checks(
         .or_else(|| pod_ctx.get("runAsNonRoot"))
         .and_then(Value::as_bool);
     if non_root != Some(true) {
-        restricted.push(format!("{place}: runAsNonRoot is not true (pod or container)"));
+        restricted.push(format!(
+            "{place}: runAsNonRoot is not true (pod or container)"
+        ));
     }
     if ctx.get("runAsUser").and_then(Value::as_i64) == Some(0) {
         restricted.push(format!("{place}: runAsUser: 0"));
@@ -319,7 +340,9 @@ mod tests {
             return;
         }
         let (parent, field) = pointer.rsplit_once('/').unwrap();
-        let parent = pod.pointer_mut(parent).unwrap_or_else(|| panic!("{pointer}"));
+        let parent = pod
+            .pointer_mut(parent)
+            .unwrap_or_else(|| panic!("{pointer}"));
         parent[field] = value.clone();
     }
 
@@ -335,11 +358,23 @@ mod tests {
         let cases: &[(&str, Value)] = &[
             ("/securityContext/runAsNonRoot", json!(false)),
             ("/securityContext/runAsUser", json!(0)),
-            ("/containers/0/securityContext/allowPrivilegeEscalation", json!(true)),
-            ("/containers/0/securityContext/capabilities/drop", json!(["NET_RAW"])),
-            ("/containers/0/securityContext/capabilities/add", json!(["CHOWN"])),
+            (
+                "/containers/0/securityContext/allowPrivilegeEscalation",
+                json!(true),
+            ),
+            (
+                "/containers/0/securityContext/capabilities/drop",
+                json!(["NET_RAW"]),
+            ),
+            (
+                "/containers/0/securityContext/capabilities/add",
+                json!(["CHOWN"]),
+            ),
             ("/securityContext/seccompProfile/type", json!("Other")),
-            ("/volumes/0", json!({"name": "n", "nfs": {"server": "s", "path": "/"}})),
+            (
+                "/volumes/0",
+                json!({"name": "n", "nfs": {"server": "s", "path": "/"}}),
+            ),
         ];
         for (pointer, value) in cases {
             let mut pod = locked_down();
@@ -354,15 +389,33 @@ mod tests {
     fn each_baseline_check_lowers_to_privileged() {
         let cases: &[(&str, Value)] = &[
             ("/containers/0/securityContext/privileged", json!(true)),
-            ("/containers/0/securityContext/capabilities/add", json!(["SYS_ADMIN"])),
+            (
+                "/containers/0/securityContext/capabilities/add",
+                json!(["SYS_ADMIN"]),
+            ),
             ("/containers/0/securityContext/procMount", json!("Unmasked")),
-            ("/containers/0/securityContext/seccompProfile", json!({"type": "Unconfined"})),
-            ("/containers/0/securityContext/appArmorProfile", json!({"type": "Unconfined"})),
-            ("/containers/0/ports", json!([{"containerPort": 80, "hostPort": 80}])),
+            (
+                "/containers/0/securityContext/seccompProfile",
+                json!({"type": "Unconfined"}),
+            ),
+            (
+                "/containers/0/securityContext/appArmorProfile",
+                json!({"type": "Unconfined"}),
+            ),
+            (
+                "/containers/0/ports",
+                json!([{"containerPort": 80, "hostPort": 80}]),
+            ),
             ("/securityContext/seLinuxOptions", json!({"type": "spc_t"})),
-            ("/securityContext/sysctls", json!([{"name": "kernel.msgmax", "value": "1"}])),
+            (
+                "/securityContext/sysctls",
+                json!([{"name": "kernel.msgmax", "value": "1"}]),
+            ),
             ("/hostNetwork", json!(true)),
-            ("/volumes/0", json!({"name": "n", "hostPath": {"path": "/"}})),
+            (
+                "/volumes/0",
+                json!({"name": "n", "hostPath": {"path": "/"}}),
+            ),
         ];
         for (pointer, value) in cases {
             let mut pod = locked_down();

@@ -136,7 +136,11 @@ pub const PULL_BACKOFF: [&str; 2] = ["--set", "image.registry=pull-backoff.inval
 /// `runnerctl apply` of the seed release in `ns` with the runner image kwok never starts
 /// ([`PULL_BACKOFF`]), `--yes` and `extra` flags.
 pub fn apply_unpullable(ns: &str, extra: &[&str]) -> Run {
-    runnerctl(&seed_args("apply", ns, &[&PULL_BACKOFF[..], &["--yes"], extra].concat()))
+    runnerctl(&seed_args(
+        "apply",
+        ns,
+        &[&PULL_BACKOFF[..], &["--yes"], extra].concat(),
+    ))
 }
 
 /// kubectl get ... -o json, parsed.

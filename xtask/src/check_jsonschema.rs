@@ -33,7 +33,13 @@ pub fn ensure(paths: &Paths) -> Result<PathBuf> {
     };
     tool.ensure(paths, |staging| {
         let status = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
             .arg("--root-user-action=ignore")
             .args(["--only-binary", ":all:", "--no-compile", "--target"])
             .arg(staging.join("lib"))
