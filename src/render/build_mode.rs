@@ -386,6 +386,11 @@ impl Merge {
                 .find(|t| t.get("mount_path").and_then(Item::as_str) == Some(mount))
             {
                 let other = clash.get("name").and_then(Item::as_str).unwrap_or("");
+                let other = if crate::values::check::looks_like_token(other) {
+                    "<redacted>"
+                } else {
+                    other
+                };
                 return Err(self.conflict(
                     &format!("{path}[name = \"{other}\"].mount_path"),
                     format!("\"{mount}\""),
@@ -427,8 +432,12 @@ fn shown(item: &Item) -> String {
     }
 }
 
+/// A configured value as the error shows it; a string that looks like a token is not echoed.
 fn shown_value(v: &Value) -> String {
-    v.clone().decorated("", "").to_string()
+    match v {
+        Value::String(s) if crate::values::check::looks_like_token(s.value()) => "a string".into(),
+        _ => v.clone().decorated("", "").to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -556,6 +565,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("write runners.kubernetes.volumes.empty_dir as [[runners.kubernetes.volumes.empty_dir]]"), "{e}");
+    }
+
+    #[test]
+    fn token_like_values_are_not_echoed() {
+        let token = "glrt-AbCdEfGh1234567890";
+        let e = BuildMode::Dind
+            .merge_into(&format!("{CONFIG}    privileged = \"{token}\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains(token) && e.contains("= a string"), "{e}");
     }
 
     #[test]

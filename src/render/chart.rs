@@ -512,26 +512,18 @@ impl Jobs {
                 mode,
                 release.values.is_strict(),
             )?,
+            // No config: the runner's defaults, with `runners.privileged` as the config
+            // would carry it.
             None => RunnerConfig {
                 privileged: want_privileged,
+                runner: runner_config::runner_defaults(want_privileged),
                 ..Default::default()
             },
         };
         warnings.extend(cfg_warnings);
         // Where the job pods really run: the config's namespace wins over the values.
         let pods_namespace = config_namespace.as_deref().unwrap_or(job_namespace);
-        let mut job_pod = job_pod::job_pod(&runner, pods_namespace, mode);
-        if privileged_jobs {
-            // `runners.privileged` without a config: the chart's config would carry it.
-            for c in job_pod.pod["spec"]["containers"]
-                .as_array_mut()
-                .into_iter()
-                .flatten()
-            {
-                c["securityContext"]["privileged"] = Value::Bool(true);
-            }
-            job_pod.assessment = super::pod_security::assess(&job_pod.pod["spec"]);
-        }
+        let job_pod = job_pod::job_pod(&runner, pods_namespace, mode);
         if let Some(mode) = mode {
             mode.check_pod(&job_pod.assessment)?;
         }

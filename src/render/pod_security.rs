@@ -139,7 +139,7 @@ pub fn assess(spec: &Value) -> Assessment {
     let pod_ctx = spec.get("securityContext").unwrap_or(&Value::Null);
     pod_checks(spec, pod_ctx, &mut baseline, &mut restricted);
     for (kind, container) in containers(spec) {
-        let name = container.get("name").and_then(Value::as_str).unwrap_or("");
+        let name = named(container.get("name").and_then(Value::as_str).unwrap_or(""));
         let place = format!("{kind} \"{name}\"");
         container_checks(&place, container, pod_ctx, &mut baseline, &mut restricted);
     }
@@ -174,6 +174,15 @@ fn containers(spec: &Value) -> impl Iterator<Item = (&'static str, &Value)> {
     })
 }
 
+/// A name from the pod as reasons show it: one that looks like a token is never echoed.
+fn named(s: &str) -> &str {
+    if crate::values::check::looks_like_token(s) {
+        "<redacted>"
+    } else {
+        s
+    }
+}
+
 fn is_true(v: Option<&Value>) -> bool {
     v.and_then(Value::as_bool) == Some(true)
 }
@@ -197,7 +206,7 @@ fn pod_checks(spec: &Value, ctx: &Value, baseline: &mut Vec<String>, restricted:
         .into_iter()
         .flatten()
     {
-        let name = volume.get("name").and_then(Value::as_str).unwrap_or("");
+        let name = named(volume.get("name").and_then(Value::as_str).unwrap_or(""));
         let kinds = volume
             .as_object()
             .into_iter()
@@ -217,7 +226,7 @@ fn pod_checks(spec: &Value, ctx: &Value, baseline: &mut Vec<String>, restricted:
         .into_iter()
         .flatten()
     {
-        let name = sysctl.get("name").and_then(Value::as_str).unwrap_or("");
+        let name = named(sysctl.get("name").and_then(Value::as_str).unwrap_or(""));
         if !SAFE_SYSCTLS.contains(&name) {
             baseline.push(format!("pod: sysctl {name} is not a safe sysctl"));
         }
@@ -239,7 +248,7 @@ fn profile_checks(place: &str, ctx: &Value, baseline: &mut Vec<String>) {
     if let Some(selinux) = ctx.get("seLinuxOptions") {
         let kind = str_at(selinux, &["type"]).unwrap_or("");
         if !BASELINE_SELINUX_TYPES.contains(&kind) {
-            baseline.push(format!("{place}: seLinuxOptions.type: {kind}"));
+            baseline.push(format!("{place}: seLinuxOptions.type: {}", named(kind)));
         }
         for field in ["user", "role"] {
             if str_at(selinux, &[field]).is_some_and(|v| !v.is_empty()) {
@@ -273,7 +282,7 @@ fn container_checks(
     };
     for cap in list("add") {
         if !BASELINE_CAPABILITIES.contains(&cap.as_str()) {
-            baseline.push(format!("{place}: capability {cap} added"));
+            baseline.push(format!("{place}: capability {} added", named(&cap)));
         } else if cap != "NET_BIND_SERVICE" {
             restricted.push(format!("{place}: capability {cap} added"));
         }
@@ -424,6 +433,18 @@ mod tests {
             assert_eq!(a.level, Level::Privileged, "{pointer}: {a:?}");
             assert_eq!(a.not_baseline.len(), 1, "{pointer}: {a:?}");
         }
+    }
+
+    #[test]
+    fn token_like_names_are_not_echoed() {
+        let mut pod = locked_down();
+        let token = "glrt-AbCdEfGh1234567890";
+        pod["containers"][0]["securityContext"]["capabilities"]["add"] = json!([token]);
+        let a = assess(&pod);
+        assert_eq!(
+            a.not_baseline,
+            ["container \"build\": capability <redacted> added"]
+        );
     }
 
     #[test]

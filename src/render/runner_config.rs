@@ -179,6 +179,18 @@ pub fn process(
     })
 }
 
+/// The `[[runners]]` entry the runner works with when there is no config: nothing set but
+/// `[runners.kubernetes] privileged` when `privileged`.
+pub fn runner_defaults(privileged: bool) -> toml::Table {
+    let mut runner = toml::Table::new();
+    if privileged {
+        let mut kubernetes = toml::Table::new();
+        kubernetes.insert("privileged".into(), toml::Value::Boolean(true));
+        runner.insert("kubernetes".into(), toml::Value::Table(kubernetes));
+    }
+    runner
+}
+
 /// The one `[[runners]]` entry of a parsed config.
 fn runner_table(table: &toml::Table) -> Option<&toml::Table> {
     table

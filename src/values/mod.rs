@@ -32,7 +32,7 @@
 //! `*password*`, `*secret*`, token-like values and URLs with credentials never appear in
 //! messages.
 
-mod check;
+pub(crate) mod check;
 mod error;
 mod merge;
 pub(crate) mod path;
