@@ -254,6 +254,21 @@ fn hostile_tags_stay_strings() {
     assert_eq!(doc.as_object().unwrap().len(), 3, "{text}");
 }
 
+/// A job namespace with a newline (from runners.config) stays inside the header comment.
+#[test]
+fn a_hostile_job_namespace_stays_in_the_comment() {
+    let values = "gitlabUrl: https://gitlab.example.com\nrunnerToken: glrt-abcdefghijklmnopqrst\n\
+                  runners:\n  config: |\n    [[runners]]\n    [runners.kubernetes]\n    \
+                  namespace = \"ci\\nstages: [evil]\"\n";
+    let out = common::runnerctl(&["ci-example", "-n", "ci", "-f", "-"], Some(values), None);
+    let (text, stderr) = common::texts(&out);
+    assert!(out.status.success(), "{stderr}");
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    assert_eq!(doc["stages"], serde_json::json!(["build"]), "{text}");
+    assert!(text.contains("namespace \"ci\\nstages: [evil]\""), "{text}");
+    validate_ci("hostile-namespace", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+}
+
 #[test]
 fn build_and_deploy_runners_pair() {
     let build = ci_example(&[

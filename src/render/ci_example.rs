@@ -135,7 +135,7 @@ fn header(jobs: &JobSetup, mode: BuildMode, inferred: bool) -> String {
     let namespace = if jobs.namespace_per_job {
         "a namespace of their own per job".to_string()
     } else {
-        format!("namespace {}", jobs.namespace)
+        format!("namespace {}", super::yaml::one_line(&jobs.namespace))
     };
     let level = jobs.job_pod.assessment.level;
     let tags = if jobs.tags.is_empty() {

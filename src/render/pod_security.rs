@@ -174,12 +174,13 @@ fn containers(spec: &Value) -> impl Iterator<Item = (&'static str, &Value)> {
     })
 }
 
-/// A name from the pod as reasons show it: one that looks like a token is never echoed.
-fn named(s: &str) -> &str {
+/// A name from the pod as reasons show it: one that looks like a token is never echoed, and
+/// control characters are escaped (reasons are printed in YAML comments).
+fn named(s: &str) -> std::borrow::Cow<'_, str> {
     if crate::values::check::looks_like_token(s) {
-        "<redacted>"
+        "<redacted>".into()
     } else {
-        s
+        super::yaml::one_line(s)
     }
 }
 
@@ -226,9 +227,9 @@ fn pod_checks(spec: &Value, ctx: &Value, baseline: &mut Vec<String>, restricted:
         .into_iter()
         .flatten()
     {
-        let name = named(sysctl.get("name").and_then(Value::as_str).unwrap_or(""));
+        let name = sysctl.get("name").and_then(Value::as_str).unwrap_or("");
         if !SAFE_SYSCTLS.contains(&name) {
-            baseline.push(format!("pod: sysctl {name} is not a safe sysctl"));
+            baseline.push(format!("pod: sysctl {} is not a safe sysctl", named(name)));
         }
     }
     profile_checks("pod", ctx, baseline);
@@ -444,6 +445,17 @@ mod tests {
         assert_eq!(
             a.not_baseline,
             ["container \"build\": capability <redacted> added"]
+        );
+    }
+
+    #[test]
+    fn names_with_newlines_stay_on_one_line() {
+        let mut pod = locked_down();
+        pod["volumes"][0] = json!({"name": "a\nkind: Evil", "hostPath": {"path": "/"}});
+        let a = assess(&pod);
+        assert_eq!(
+            a.not_baseline,
+            ["pod: volume \"\"a\\nkind: Evil\"\" is a hostPath volume"]
         );
     }
 

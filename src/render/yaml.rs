@@ -3,6 +3,16 @@
 //! deterministic and reads back (YAML 1.1 and 1.2) as the same value.
 use serde_json::Value;
 
+/// Text for one line of a YAML comment: as it is when it has no control characters (a
+/// newline would end the comment and start YAML), else JSON-escaped.
+pub(crate) fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().any(char::is_control) {
+        serde_json::to_string(s).map_or(std::borrow::Cow::Borrowed(""), std::borrow::Cow::Owned)
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 /// `value` as one YAML document without `---`: how runnerctl prints an object (block style,
 /// keys in the object's order, strings quoted only where a reader would take them for
 /// something else).
