@@ -441,12 +441,8 @@ pub struct Jobs {
     pub runner_config: String,
     /// The config names the job pods' namespace.
     pub sets_namespace: bool,
-    /// Job pods run privileged.
-    pub privileged_jobs: bool,
     /// The build mode (`runnerctl.buildMode`), if one is set.
     pub build_mode: Option<BuildMode>,
-    /// The Pod Security level the job pods need.
-    pub job_pod_security_level: Level,
     /// Render a Namespace object for the release namespace.
     pub create_namespace: bool,
     /// Where the job pods run (the config's `[runners.kubernetes] namespace`, else
@@ -497,7 +493,7 @@ impl Jobs {
             .or_else(|| mode.map(|_| runner_config::EMPTY_CONFIG.to_string()));
         let RunnerConfig {
             text: runner_config,
-            privileged: privileged_jobs,
+            privileged: _,
             sets_namespace,
             namespace: config_namespace,
             namespace_per_job,
@@ -552,9 +548,7 @@ impl Jobs {
             credentials,
             runner_config,
             sets_namespace,
-            privileged_jobs,
             build_mode: mode,
-            job_pod_security_level: level,
             create_namespace: release.create_namespace,
             job_pod,
         })
@@ -780,7 +774,6 @@ mod tests {
                 "hpa",
                 "image",
                 "jobNamespace",
-                "jobPodSecurityLevel",
                 "labels",
                 "monitoringApi",
                 "namespace",
@@ -788,7 +781,6 @@ mod tests {
                 "podImagePullSecrets",
                 "podLabels",
                 "podMonitorEndpoint",
-                "privilegedJobs",
                 "rbacNamespace",
                 "rbacRules",
                 "registrationToken",

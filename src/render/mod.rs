@@ -355,7 +355,7 @@ fn namespace_level(release: &Release, chart: &chart::Chart, objects: &[Object]) 
         .filter(|o| o.kind() == "Deployment")
         .map(|o| pod_security::assess(&o.value["spec"]["template"]["spec"]).level);
     let jobs = (chart.jobs.rbac_namespace == release.namespace)
-        .then_some(chart.jobs.job_pod_security_level);
+        .then_some(chart.jobs.job_pod.assessment.level);
     runner.chain(jobs).min().unwrap_or(Level::Baseline)
 }
 
