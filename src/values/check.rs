@@ -58,6 +58,10 @@ pub(crate) struct Known {
     parent: String,
 }
 
+/// Where the known key paths come from: called only when a suggestion is worked out, so a
+/// run without unknown keys never builds the list.
+pub(crate) type KnownPaths = fn() -> &'static [Known];
+
 /// The known key paths of the embedded defaults, worked out once per process.
 pub(crate) fn default_known_paths() -> &'static [Known] {
     static KNOWN: std::sync::OnceLock<Vec<Known>> = std::sync::OnceLock::new();
@@ -112,7 +116,7 @@ pub(crate) struct Unknown {
 
 impl Unknown {
     /// Notes the unknown key at `path`, from `from` (a source as described in messages).
-    fn note(&mut self, path: &KeyPath, from: String, known: &[Known]) {
+    fn note(&mut self, path: &KeyPath, from: String, known: KnownPaths) {
         let head = format!("unknown key \"{path}\" (from {from})");
         if self.seen.contains(&head) {
             return;
@@ -123,7 +127,7 @@ impl Unknown {
             return;
         }
         let mut line = head;
-        match suggest(path, known) {
+        match suggest(path, known()) {
             Some(s) => line.push_str(&format!("; did you mean \"{s}\"?")),
             None => line.push_str("; the chart does not read it"),
         }
@@ -276,7 +280,7 @@ pub(crate) fn check_source(
     user: &Map<String, Value>,
     source: &Source,
     locs: Option<&Locations>,
-    known: &[Known],
+    known: KnownPaths,
     unknown: &mut Unknown,
 ) -> Result<(), Error> {
     let mut path = KeyPath::default();
@@ -293,7 +297,7 @@ fn walk(
     path: &mut KeyPath,
     source: &Source,
     locs: Option<&Locations>,
-    known: &[Known],
+    known: KnownPaths,
     unknown: &mut Unknown,
 ) -> Result<(), Error> {
     for (k, uv) in user {

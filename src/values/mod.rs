@@ -334,7 +334,7 @@ fn check_size(source_desc: String, size: usize, limit: usize) -> Result<(), Erro
 /// on the way, with the unknown and deprecated keys found.
 struct UserTree<'d> {
     defaults: &'d Map<String, Value>,
-    known: &'static [check::Known],
+    known: check::KnownPaths,
     user: Map<String, Value>,
     /// The unknown keys, in the order found.
     unknown: check::Unknown,
@@ -349,7 +349,7 @@ impl<'d> UserTree<'d> {
     fn new(defaults: &'d Map<String, Value>) -> Self {
         UserTree {
             defaults,
-            known: check::default_known_paths(),
+            known: check::default_known_paths,
             user: Map::new(),
             unknown: check::Unknown::default(),
             deprecated: Vec::new(),

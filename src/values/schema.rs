@@ -179,8 +179,20 @@ pub(crate) fn expected(node: &Value) -> String {
 /// Replaces `{}` by `[]` where the schema says a list (values exported from Rancher write an
 /// empty list as `{}`), so the templates always see a list there.
 pub(crate) fn empty_maps_as_lists(tree: &mut Map<String, Value>) {
+    // Most values have no `{}` at all: then the schema is not even parsed.
+    if !tree.values().any(has_empty_map) {
+        return;
+    }
     if let Some(props) = schema().get("properties") {
         normalise(tree, props);
+    }
+}
+
+/// Whether `v` is or holds (in maps, at any depth) an empty map.
+fn has_empty_map(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => m.is_empty() || m.values().any(has_empty_map),
+        _ => false,
     }
 }
 
