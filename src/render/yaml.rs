@@ -40,7 +40,13 @@ pub fn write_document(out: &mut String, value: &Value) {
 }
 
 fn indent(out: &mut String, n: usize) {
-    out.extend(std::iter::repeat_n(' ', n));
+    const SPACES: &str = "                                                                ";
+    let mut left = n;
+    while left > 0 {
+        let step = left.min(SPACES.len());
+        out.push_str(&SPACES[..step]);
+        left -= step;
+    }
 }
 
 fn write_map(out: &mut String, map: &serde_json::Map<String, Value>, level: usize) {
@@ -109,8 +115,39 @@ fn write_string(out: &mut String, s: &str, level: usize, is_key: bool) {
     } else if !is_key && s.contains('\n') && literal_block_safe(s) {
         write_literal(out, s, level);
     } else {
-        out.push_str(&serde_json::to_string(s).unwrap_or_default());
+        write_quoted(out, s);
     }
+}
+
+/// A double-quoted scalar: JSON's escapes, and `\uXXXX` also for the characters YAML does not
+/// allow as they are (C1 controls, NEL) or that readers may take for line breaks or a byte
+/// order mark (U+2028, U+2029, U+FEFF).
+fn write_quoted(out: &mut String, s: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        let escape = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\t' => "\\t",
+            '\r' => "\\r",
+            '\u{8}' => "\\b",
+            '\u{c}' => "\\f",
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push_str(escape);
+        }
+        start = i + c.len_utf8();
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 /// `|` block: the text's lines indented one level deeper than the key.
@@ -138,13 +175,26 @@ fn write_literal(out: &mut String, s: &str, level: usize) {
 /// Literal blocks keep every character except control characters (other than tab) and
 /// carriage returns, and cannot express trailing spaces reliably on the last line.
 fn literal_block_safe(s: &str) -> bool {
-    !s.chars().any(|c| {
-        (c.is_control() && c != '\n' && c != '\t')
-            || c == '\u{feff}'
-            || c == '\u{85}'
-            || c == '\u{2028}'
-            || c == '\u{2029}'
-    }) && !s.trim_end_matches('\n').ends_with([' ', '\t'])
+    !has_unprintable(s, true) && !s.trim_end_matches('\n').ends_with([' ', '\t'])
+}
+
+/// Whether `s` holds a character no unquoted YAML scalar keeps as written: a control
+/// character (C0, DEL, C1, NEL), a byte order mark, a line or paragraph separator; newline
+/// and tab do not count when `lines` (a literal block holds them). Scans bytes: the UTF-8
+/// forms of the non-ASCII ones are matched directly.
+fn has_unprintable(s: &str, lines: bool) -> bool {
+    let bytes = s.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| match b {
+        b'\n' | b'\t' => !lines,
+        0..=0x1f | 0x7f => true,
+        // U+0080..U+009F (C1 controls, NEL among them).
+        0xc2 => matches!(bytes.get(i + 1), Some(0x80..=0x9f)),
+        // U+2028, U+2029.
+        0xe2 => bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)),
+        // U+FEFF.
+        0xef => bytes.get(i + 1) == Some(&0xbb) && bytes.get(i + 2) == Some(&0xbf),
+        _ => false,
+    })
 }
 
 /// A string that reads back as itself when written without quotes.
@@ -160,12 +210,14 @@ fn is_plain_safe(s: &str) -> bool {
     {
         return false;
     }
-    if s.contains(": ") || s.contains(" #") {
+    let bytes = s.as_bytes();
+    if bytes
+        .windows(2)
+        .any(|w| matches!(w, [b':', b' '] | [b' ', b'#']))
+    {
         return false;
     }
-    if s.chars().any(|c| {
-        c.is_control() || c == '\u{feff}' || matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}')
-    }) {
+    if has_unprintable(s, false) {
         return false;
     }
     !resolves_to_non_string(s)
@@ -173,23 +225,11 @@ fn is_plain_safe(s: &str) -> bool {
 
 /// Would a YAML 1.1 or 1.2 reader take this plain scalar for a null, bool or number?
 fn resolves_to_non_string(s: &str) -> bool {
-    let lower = s.to_ascii_lowercase();
-    if matches!(
-        lower.as_str(),
-        "~" | "null"
-            | "true"
-            | "false"
-            | "yes"
-            | "no"
-            | "on"
-            | "off"
-            | "y"
-            | "n"
-            | ".inf"
-            | "-.inf"
-            | "+.inf"
-            | ".nan"
-    ) {
+    const WORDS: &[&str] = &[
+        "~", "null", "true", "false", "yes", "no", "on", "off", "y", "n", ".inf", "-.inf", "+.inf",
+        ".nan",
+    ];
+    if s.len() <= 5 && WORDS.iter().any(|w| w.eq_ignore_ascii_case(s)) {
         return true;
     }
     let body = s.strip_prefix(['+', '-']).unwrap_or(s);
@@ -198,14 +238,18 @@ fn resolves_to_non_string(s: &str) -> bool {
     }
     // Numbers as YAML 1.1 or 1.2 readers see them: 0x/0o/0b forms, and decimals, floats,
     // exponents and sexagesimals (1:30), with underscores. Quoted: cheap and safe.
-    let lower = body.to_ascii_lowercase();
     for (prefix, digits) in [
-        ("0x", "0123456789abcdef_"),
-        ("0o", "01234567_"),
-        ("0b", "01_"),
+        (b'x', "0123456789abcdef_"),
+        (b'o', "01234567_"),
+        (b'b', "01_"),
     ] {
-        if let Some(rest) = lower.strip_prefix(prefix) {
-            return !rest.is_empty() && rest.chars().all(|c| digits.contains(c));
+        if let [b'0', p, rest @ ..] = body.as_bytes()
+            && p.eq_ignore_ascii_case(&prefix)
+        {
+            return !rest.is_empty()
+                && rest
+                    .iter()
+                    .all(|c| digits.as_bytes().contains(&c.to_ascii_lowercase()));
         }
     }
     let starts_numeric = body.starts_with(|c: char| c.is_ascii_digit())
@@ -291,10 +335,89 @@ mod tests {
             "app.kubernetes.io/name",
             "*",
             "a: b\nc: d\n",
+            "nel\u{85}x",
+            "c1\u{9f}",
+            "del\u{7f}",
+            "ls\u{2028}x",
+            "bom\u{feff}x",
+            "cr\r\nx\n",
+            "block\nwith\u{85}nel\n",
+            "0X1f",
+            "0B",
+            "0x",
+            "NULL",
+            "-.Inf",
+            "FALSE",
+            "Y",
+            "n",
+            "nulls",
         ];
         for s in strings {
             roundtrip(&json!({ "k": s, s: 1, "list": [s, {"k": s}] }));
         }
+    }
+
+    /// The byte scan finds exactly the characters it names, wherever they sit in the text.
+    #[test]
+    fn unprintable_scan_matches_the_characters() {
+        let special = |c: char, lines: bool| {
+            (c.is_control() && !(lines && matches!(c, '\n' | '\t')))
+                || matches!(c, '\u{feff}' | '\u{2028}' | '\u{2029}')
+        };
+        let probes = [
+            'a',
+            ' ',
+            '\n',
+            '\t',
+            '\r',
+            '\u{0}',
+            '\u{1f}',
+            '\u{7f}',
+            '\u{80}',
+            '\u{85}',
+            '\u{9f}',
+            '\u{a0}',
+            '\u{c2}',
+            'ü',
+            '\u{2027}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{202a}',
+            '\u{feff}',
+            '\u{fefe}',
+            '\u{ffbf}',
+            '✓',
+            '\u{1f600}',
+        ];
+        for c in probes {
+            for lines in [false, true] {
+                for text in [
+                    format!("{c}"),
+                    format!("ab{c}"),
+                    format!("{c}cd"),
+                    format!("é{c}é"),
+                ] {
+                    assert_eq!(
+                        has_unprintable(&text, lines),
+                        special(c, lines),
+                        "{text:?} lines={lines}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Quoting writes what JSON writes, except for the characters YAML needs escaped.
+    #[test]
+    fn quoting_is_json_plus_yaml_escapes() {
+        for s in ["a\"b\\c", "\u{0}\u{8}\u{c}\u{1b}\r\n\t", "ü ✓ 😀", "a/b"] {
+            let mut out = String::new();
+            write_quoted(&mut out, s);
+            assert_eq!(out, serde_json::to_string(s).unwrap(), "{s:?}");
+        }
+        let mut out = String::new();
+        write_quoted(&mut out, "\u{7f}\u{85}\u{9f}\u{2028}\u{2029}\u{feff}x");
+        assert_eq!(out, r#""\u007f\u0085\u009f\u2028\u2029\ufeffx""#);
     }
 
     #[test]
