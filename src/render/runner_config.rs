@@ -18,10 +18,6 @@
 //! **Privileged.** `privileged = true` is set with a TOML document editor (`toml_edit`) in
 //! `[runners.kubernetes]` of the one `[[runners]]` (the table is created if missing), so the
 //! user's comments and layout stay and the line can never land inside a multi-line string.
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
-
-use serde::Deserialize;
 
 use super::SecretValues;
 use super::build_mode::{BuildMode, Conflict, MergeError};
@@ -349,47 +345,53 @@ fn set_key_indent(table: &mut toml_edit::Table, key: &str, indent: &str) {
     }
 }
 
-/// The generated table of GitLab Runner's keys (see the module docs).
-const KNOWN_KEYS_JSON: &str = include_str!("runner_keys.json");
-
 /// Where the known keys come from: GitLab Runner's Go module at the pinned version, and the
 /// command that regenerates `src/render/runner_keys.json` from it.
 pub const KNOWN_KEYS_SOURCE: &str = "the toml tags of GitLab Runner's config structs \
      (module gitlab.com/gitlab-org/gitlab-runner, pinned in xtask/src/runner_keys.rs); \
      regenerate with `cargo xtask runner-keys`";
 
-/// The parsed `runner_keys.json`.
-#[derive(Debug, Deserialize)]
+/// GitLab Runner's keys, from `runner_keys.json` (turned into static tables by the build
+/// script: nothing is parsed at run time).
 struct KnownKeys {
     /// `module@version` the keys were read from.
-    module: String,
-    /// Section path (`runners.kubernetes`) -> its keys.
-    sections: BTreeMap<String, Section>,
+    module: &'static str,
+    /// Section path (`runners.kubernetes`) and its keys, sorted by path.
+    sections: &'static [(&'static str, Section)],
 }
 
 /// One section of the runner's config.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 struct Section {
     /// An array of tables (`[[runners.kubernetes.services]]`).
     array: bool,
-    /// Key -> what it holds: `value`, `table`, `array` (of tables) or `free` (any keys below).
-    keys: BTreeMap<String, String>,
+    /// Key and what it holds (`value`, `table`, `array` (of tables) or `free`: any keys below),
+    /// sorted by key.
+    keys: &'static [(&'static str, &'static str)],
 }
 
+include!(concat!(env!("OUT_DIR"), "/runner_keys.rs"));
+
 fn known_keys() -> &'static KnownKeys {
-    static KEYS: OnceLock<KnownKeys> = OnceLock::new();
-    KEYS.get_or_init(|| {
-        serde_json::from_str(KNOWN_KEYS_JSON).expect("runner_keys.json is generated valid")
-    })
+    static KEYS: KnownKeys = KnownKeys {
+        module: KNOWN_MODULE,
+        sections: KNOWN_SECTIONS,
+    };
+    &KEYS
 }
 
 impl KnownKeys {
     /// How `section` is written in TOML: `[[runners]]`, `[runners.kubernetes]`.
+    fn section(&self, name: &str) -> Option<&'static Section> {
+        let i = self.sections.binary_search_by_key(&name, |(n, _)| n).ok()?;
+        Some(&self.sections[i].1)
+    }
+
     fn display(&self, section: &str) -> String {
         if section.is_empty() {
             return "the top level".to_string();
         }
-        match self.sections.get(section) {
+        match self.section(section) {
             Some(s) if s.array => format!("[[{section}]]"),
             _ => format!("[{section}]"),
         }
@@ -401,10 +403,13 @@ impl KnownKeys {
         if section.is_empty() {
             return (key == "runners").then_some(("runners", "array"));
         }
-        let keys = &self.sections.get(section)?.keys;
-        keys.get_key_value(key)
-            .or_else(|| keys.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)))
-            .map(|(k, v)| (k.as_str(), v.as_str()))
+        let keys = self.section(section)?.keys;
+        let exact = keys.binary_search_by_key(&key, |(k, _)| k).ok();
+        exact.map(|i| keys[i]).or_else(|| {
+            keys.iter()
+                .copied()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        })
     }
 
     /// The key of `section` nearest to `key` by edit distance, when near enough to be a typo.
@@ -412,11 +417,10 @@ impl KnownKeys {
         let keys: Vec<&str> = if section.is_empty() {
             vec!["runners"]
         } else {
-            self.sections
-                .get(section)?
+            self.section(section)?
                 .keys
-                .keys()
-                .map(String::as_str)
+                .iter()
+                .map(|(k, _)| *k)
                 .collect()
         };
         let wanted = key.to_ascii_lowercase();
@@ -433,8 +437,8 @@ impl KnownKeys {
         let mut found: Vec<&str> = self
             .sections
             .iter()
-            .filter(|(_, s)| s.keys.keys().any(|k| k.eq_ignore_ascii_case(key)))
-            .map(|(name, _)| name.as_str())
+            .filter(|(_, s)| s.keys.iter().any(|(k, _)| k.eq_ignore_ascii_case(key)))
+            .map(|(name, _)| *name)
             .collect();
         found.sort_by_key(|name| (name.matches('.').count(), *name));
         found.into_iter().map(|name| self.display(name)).collect()
@@ -590,7 +594,7 @@ fn unknown_message(known: &KnownKeys, section: &str, key: &str) -> String {
 
 /// The GitLab Runner module version (`module@version`) the known keys were read from.
 pub fn known_keys_module() -> &'static str {
-    &known_keys().module
+    known_keys().module
 }
 
 #[cfg(test)]
@@ -852,7 +856,7 @@ mod tests {
             known.lookup("runners", "feature_flags"),
             Some(("feature_flags", "free"))
         );
-        assert!(known.sections["runners.kubernetes.services"].array);
+        assert!(known.section("runners.kubernetes.services").unwrap().array);
         assert_eq!(
             known.display("runners.kubernetes.volumes.empty_dir"),
             "[[runners.kubernetes.volumes.empty_dir]]"
