@@ -342,6 +342,35 @@ fn limits() {
     assert!(msg.contains("nested deeper than 64 levels"), "{msg}");
 }
 
+/// A values file nested as deep as allowed parses on a small thread stack too (a library
+/// caller's worker thread): the parser moves to a larger stack when the caller's is short.
+#[test]
+fn deepest_values_file_parses_on_a_small_stack() {
+    let levels = MAX_NESTING_DEPTH - 1;
+    let mut text = String::new();
+    for i in 0..levels {
+        text.push_str(&" ".repeat(i));
+        text.push_str(if i + 1 == levels { "k: 1\n" } else { "k:\n" });
+    }
+    let parse = move || {
+        let (v, _) = build(ValuesBuilder::new().values_file("deep.yaml", text));
+        let mut at = v.as_json();
+        let mut depth = 0;
+        while let Some(next) = at.get("k") {
+            at = next;
+            depth += 1;
+        }
+        (depth, at.clone())
+    };
+    let small = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(parse)
+        .expect("thread")
+        .join()
+        .expect("parsed without overflowing the small stack");
+    assert_eq!(small, (levels, json!(1)));
+}
+
 /// List indexes are bounded in total, not only each: many large indexes in a few kilobytes of
 /// flags are refused before the lists grow, naming the key and the limit.
 #[test]

@@ -195,25 +195,21 @@ pub(crate) fn kind_name(v: &Value) -> &'static str {
 /// [`MAX_NESTING_DEPTH`](super::MAX_NESTING_DEPTH) levels.
 const PARSE_STACK_BYTES: usize = 64 * 1024 * 1024;
 
+/// The stack a values file may need at most ([`MAX_NESTING_DEPTH`](super::MAX_NESTING_DEPTH)
+/// levels of the deserializer in a debug build, with room to spare): with at least this much
+/// left, the file is parsed on the caller's stack.
+const PARSE_STACK_NEEDED: usize = 6 * 1024 * 1024;
+
 /// Parses one values file. An empty file (or one holding only `null`) is an empty map.
 ///
-/// Runs on a scoped thread with a large stack (see [`PARSE_STACK_BYTES`]); falls back to the
-/// calling thread when no thread can be started.
+/// Runs on the caller's stack when [`PARSE_STACK_NEEDED`] is left on it (a command's main
+/// thread), else on a fresh stack of [`PARSE_STACK_BYTES`] (a library caller's small thread).
 pub(crate) fn load(
     source_name: &str,
     text: &str,
 ) -> Result<(Map<String, Value>, Locations), Error> {
-    std::thread::scope(|scope| {
-        match std::thread::Builder::new()
-            .name("values-yaml".to_owned())
-            .stack_size(PARSE_STACK_BYTES)
-            .spawn_scoped(scope, || load_here(source_name, text))
-        {
-            Ok(handle) => handle
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Err(_) => load_here(source_name, text),
-        }
+    stacker::maybe_grow(PARSE_STACK_NEEDED, PARSE_STACK_BYTES, || {
+        load_here(source_name, text)
     })
 }
 
