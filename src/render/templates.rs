@@ -64,21 +64,47 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ),
 ];
 
-/// The Tera engine of one template (by its index in [`TEMPLATES`]), compiled on first use: a
+/// The Tera engine, shared by all templates; a template is compiled on its first use, so a
 /// process compiles only the templates its release renders, not all of them at start.
-fn engine(index: usize) -> &'static tera::Tera {
-    static ENGINES: [OnceLock<tera::Tera>; TEMPLATES.len()] =
-        [const { OnceLock::new() }; TEMPLATES.len()];
-    ENGINES[index].get_or_init(|| {
-        let (name, text) = TEMPLATES[index];
+fn engine() -> &'static std::sync::RwLock<tera::Tera> {
+    static ENGINE: OnceLock<std::sync::RwLock<tera::Tera>> = OnceLock::new();
+    ENGINE.get_or_init(|| {
         let mut tera = tera::Tera::new();
         tera.register_filter("json", tera_contrib::json::json_encode);
         tera.register_filter("b64", tera_contrib::base64::b64_encode);
         tera.register_filter("toml", toml_encode);
-        tera.add_raw_template(name, text)
-            .unwrap_or_else(|e| panic!("embedded template {name} must parse: {e}"));
-        tera
+        std::sync::RwLock::new(tera)
     })
+}
+
+fn has_template(tera: &tera::Tera, name: &str) -> bool {
+    tera.get_template_names().any(|n| n == name)
+}
+
+/// Render the embedded template `index` of [`TEMPLATES`], compiling it first if this process
+/// has not yet.
+fn render_embedded(index: usize, ctx: &tera::Context) -> tera::TeraResult<String> {
+    let (name, text) = TEMPLATES[index];
+    // A panic while the lock is held cannot leave a half-added template: use it anyway.
+    let read = |e: &'static std::sync::RwLock<tera::Tera>| {
+        e.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    {
+        let tera = read(engine());
+        if has_template(&tera, name) {
+            return tera.render(name, ctx);
+        }
+    }
+    {
+        let mut tera = engine()
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !has_template(&tera, name) {
+            tera.add_raw_template(name, text)
+                .unwrap_or_else(|e| panic!("embedded template {name} must parse: {e}"));
+        }
+    }
+    read(engine()).render(name, ctx)
 }
 
 /// Whether a template can render anything for this release: `false` only when the condition
@@ -123,12 +149,10 @@ pub(super) fn render_template_text(name: &str, ctx: &tera::Context) -> Result<St
         .iter()
         .position(|(n, _)| *n == name)
         .unwrap_or_else(|| panic!("{name} is not an embedded template"));
-    engine(index)
-        .render(name, ctx)
-        .map_err(|e| Error::Template {
-            template: name.to_string(),
-            message: error_chain(&e),
-        })
+    render_embedded(index, ctx).map_err(|e| Error::Template {
+        template: name.to_string(),
+        message: error_chain(&e),
+    })
 }
 
 /// An error and its causes, `: `-separated.
@@ -258,13 +282,17 @@ pub(super) fn context(release: &Release, chart: &Chart) -> tera::Context {
         "Release",
         &serde_json::json!({"Name": release.name, "Namespace": release.namespace}),
     );
-    ctx.insert(
-        "scripts",
-        &SCRIPTS
-            .iter()
-            .map(|(k, v)| (k.to_string(), Value::from(*v)))
-            .collect::<serde_json::Map<_, _>>(),
-    );
+    // The scripts are the same for every release: converted once, shared by every context.
+    static SCRIPTS_VALUE: OnceLock<tera::Value> = OnceLock::new();
+    let scripts = SCRIPTS_VALUE.get_or_init(|| {
+        tera::Value::from_serializable(
+            &SCRIPTS
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::from(*v)))
+                .collect::<serde_json::Map<_, _>>(),
+        )
+    });
+    ctx.insert_value("scripts", scripts.clone());
     ctx.insert("chart", chart);
     ctx
 }
