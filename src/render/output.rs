@@ -70,20 +70,33 @@ impl Manifest {
     /// Render the manifest as text; unless `show_secrets`, Secret values are masked and so is
     /// every known secret value wherever it appears (see [`SecretValues`]).
     pub fn to_text(&self, format: OutputFormat, show_secrets: bool) -> String {
-        let shown: Vec<Value> = self
+        use std::borrow::Cow;
+        // Only objects with something to mask are copied.
+        let shown: Vec<Cow<'_, Value>> = self
             .objects
             .iter()
             .map(|o| {
-                if show_secrets {
-                    o.value.clone()
+                if show_secrets || (o.kind() != "Secret" && !self.secrets.appear_in(&o.value)) {
+                    Cow::Borrowed(&o.value)
                 } else {
-                    masked(&o.value, &self.secrets)
+                    Cow::Owned(masked(&o.value, &self.secrets))
                 }
             })
             .collect();
         match format {
             OutputFormat::Json => {
-                let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": shown});
+                #[derive(serde::Serialize)]
+                #[serde(rename_all = "camelCase")]
+                struct List<'a> {
+                    api_version: &'a str,
+                    kind: &'a str,
+                    items: &'a [Cow<'a, Value>],
+                }
+                let list = List {
+                    api_version: "v1",
+                    kind: "List",
+                    items: &shown,
+                };
                 let mut s = serde_json::to_string_pretty(&list).unwrap_or_default();
                 s.push('\n');
                 s
@@ -242,6 +255,17 @@ impl SecretValues {
             }
         }
         out
+    }
+
+    /// Whether a known secret value appears in a string of `value` (what [`Self::mask`]
+    /// would change).
+    pub fn appear_in(&self, value: &Value) -> bool {
+        match value {
+            Value::String(s) => self.0.iter().any(|v| s.contains(v.as_str())),
+            Value::Array(items) => items.iter().any(|v| self.appear_in(v)),
+            Value::Object(map) => map.values().any(|v| self.appear_in(v)),
+            _ => false,
+        }
     }
 
     /// Mask every string in `value` (map keys are left alone).
