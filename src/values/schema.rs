@@ -61,8 +61,24 @@ pub(crate) fn check_source(
 ) -> Result<(), Error> {
     // The clone costs little next to parsing the source, and only a source with a problem
     // goes on to collect errors.
-    let instance = Value::Object(tree.clone());
-    if ValuesSchema::is_valid(&instance) {
+    let mut checked = tree.clone();
+    // A string gitlabUrl is checked by hand against its pattern (see `is_gitlab_url`): the
+    // validator would compile a regular expression for it on every run.
+    let url_problem = match checked.get(GITLAB_URL) {
+        Some(Value::String(url)) => {
+            let bad = !is_gitlab_url(url);
+            let given = checked.shift_remove(GITLAB_URL).unwrap_or_default();
+            bad.then(|| Problem {
+                at: locs.and_then(|l| l.get(GITLAB_URL).copied()),
+                path: KeyPath(vec![Seg::Key(GITLAB_URL.to_owned())]),
+                node: format!("/properties/{GITLAB_URL}"),
+                given,
+            })
+        }
+        _ => None,
+    };
+    let instance = Value::Object(checked);
+    if url_problem.is_none() && ValuesSchema::is_valid(&instance) {
         return Ok(());
     }
     let mut problems: Vec<Problem> = ValuesSchema::iter_errors(&instance)
@@ -82,6 +98,7 @@ pub(crate) fn check_source(
             }
         })
         .collect();
+    problems.extend(url_problem);
     // Stable: problems without a location keep the validator's order.
     problems.sort_by_key(|p| p.at.unwrap_or((u64::MAX, u64::MAX)));
     let Some(p) = problems.into_iter().next() else {
@@ -97,6 +114,49 @@ pub(crate) fn check_source(
         default_hint: default.map_or_else(String::new, |d| check::default_hint(d, sensitive)),
         got: check::describe(&p.given, sensitive),
     })
+}
+
+/// The top-level key whose pattern is checked by [`is_gitlab_url`].
+const GITLAB_URL: &str = "gitlabUrl";
+
+/// Whether `url` matches the schema's gitlabUrl pattern,
+/// `^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\s]+([/?#]\S*)?$` with `\s` as JSON Schema (ECMA-262)
+/// reads it: a scheme, a host part without `/?#@` or whitespace, then nothing or a path,
+/// query or fragment without whitespace. A test holds it equal to a regex-based validator.
+fn is_gitlab_url(url: &str) -> bool {
+    let bytes = url.as_bytes();
+    let scheme = if bytes.len() >= 5 && bytes[..5].eq_ignore_ascii_case(b"https") {
+        5
+    } else if bytes.len() >= 4 && bytes[..4].eq_ignore_ascii_case(b"http") {
+        4
+    } else {
+        return false;
+    };
+    let Some(rest) = url[scheme..].strip_prefix("://") else {
+        return false;
+    };
+    let host_end = rest
+        .find(|c: char| matches!(c, '/' | '?' | '#' | '@') || is_ecma_whitespace(c))
+        .unwrap_or(rest.len());
+    let tail = &rest[host_end..];
+    host_end > 0
+        && (tail.is_empty()
+            || (tail.starts_with(['/', '?', '#']) && !tail.chars().any(is_ecma_whitespace)))
+}
+
+/// ECMA-262 `\s`: white space and line terminators.
+fn is_ecma_whitespace(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
+    )
 }
 
 /// The key path of a JSON pointer location from the validator.
@@ -228,6 +288,65 @@ mod tests {
     fn check(v: Value, locs: Option<&Locations>) -> Result<(), String> {
         let Value::Object(m) = v else { panic!() };
         check_source(&m, &Source::File("v.yaml".into()), locs).map_err(|e| e.to_string())
+    }
+
+    /// The hand-written gitlabUrl check accepts exactly what the schema's pattern accepts in
+    /// a regex-based validator.
+    #[test]
+    fn gitlab_url_check_agrees_with_the_pattern() {
+        let runtime = jsonschema::draft7::new(schema()).expect("a valid draft-07 schema");
+        let mut urls: Vec<String> = [
+            "https://gitlab.example.com",
+            "https://gitlab.example.com/",
+            "http://gitlab.example.com:8080/sub/path?x=1#frag",
+            "HTTPS://GITLAB.EXAMPLE.COM",
+            "HtTp://h",
+            "https://h?",
+            "https://h#",
+            "https://h/p@q",
+            "https://u:p@gitlab.example.com",
+            "https://token@h",
+            "https://@h",
+            "https://",
+            "http://",
+            "https:/h",
+            "https//h",
+            "httpss://h",
+            "ftp://h",
+            "gitlab.example.com",
+            "",
+            " https://h",
+            "https://h ",
+            "https://h/a b",
+            "https://h\n",
+            "https://h/\t",
+            "https://ü.example/ä",
+            "https://h/\u{85}",
+            "https://h\u{85}x",
+            "https://h:port",
+            "https://[::1]:8443/",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for ws in [
+            '\u{b}', '\u{c}', '\u{a0}', '\u{1680}', '\u{2000}', '\u{200a}', '\u{2028}', '\u{2029}',
+            '\u{202f}', '\u{205f}', '\u{3000}', '\u{feff}', '\u{200b}', '\u{180e}',
+        ] {
+            urls.push(format!("https://h{ws}x"));
+            urls.push(format!("https://h/{ws}"));
+        }
+        for url in &urls {
+            let expected = runtime.is_valid(&json!({ "gitlabUrl": url }));
+            assert_eq!(is_gitlab_url(url), expected, "{url:?}");
+            let given = check(json!({ "gitlabUrl": url }), None);
+            assert_eq!(given.is_ok(), expected, "{url:?}: {given:?}");
+        }
+        let err = check(json!({"gitlabUrl": "ftp://h", "concurrent": 1}), None).unwrap_err();
+        assert!(
+            err.contains("gitlabUrl") && err.contains("an http:// or https:// URL"),
+            "{err}"
+        );
     }
 
     #[test]
