@@ -5,6 +5,11 @@ use clap::Parser;
 use clap::error::ErrorKind;
 use runnerctl::cli::{Cli, EXIT_ERROR, EXIT_OK};
 
+/// The first 4 MiB of allocations come from a bump arena (a render needs about 1.3 MB), the
+/// rest from the system allocator: see [`runnerctl::cli::arena`].
+#[global_allocator]
+static ALLOCATOR: runnerctl::cli::arena::Arena<{ 4 << 20 }> = runnerctl::cli::arena::Arena::new();
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
