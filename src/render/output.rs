@@ -257,11 +257,16 @@ impl SecretValues {
         out
     }
 
+    /// Whether a known secret value occurs in `s`.
+    fn found_in(&self, s: &str) -> bool {
+        self.0.iter().any(|v| s.contains(v.as_str()))
+    }
+
     /// Whether a known secret value appears in a string of `value` (what [`Self::mask`]
     /// would change).
     pub fn appear_in(&self, value: &Value) -> bool {
         match value {
-            Value::String(s) => self.0.iter().any(|v| s.contains(v.as_str())),
+            Value::String(s) => self.found_in(s),
             Value::Array(items) => items.iter().any(|v| self.appear_in(v)),
             Value::Object(map) => map.values().any(|v| self.appear_in(v)),
             _ => false,
@@ -274,7 +279,7 @@ impl SecretValues {
             return;
         }
         match value {
-            Value::String(s) if self.0.iter().any(|v| s.contains(v.as_str())) => {
+            Value::String(s) if self.found_in(s) => {
                 *s = self.mask_str(s);
             }
             Value::Array(items) => items.iter_mut().for_each(|v| self.mask(v)),

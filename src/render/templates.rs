@@ -86,11 +86,13 @@ fn has_template(tera: &tera::Tera, name: &str) -> bool {
 fn render_embedded(index: usize, ctx: &tera::Context) -> tera::TeraResult<String> {
     let (name, text) = TEMPLATES[index];
     // A panic while the lock is held cannot leave a half-added template: use it anyway.
-    let read = |e: &'static std::sync::RwLock<tera::Tera>| {
-        e.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    let read = || {
+        engine()
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     };
     {
-        let tera = read(engine());
+        let tera = read();
         if has_template(&tera, name) {
             return tera.render(name, ctx);
         }
@@ -104,7 +106,7 @@ fn render_embedded(index: usize, ctx: &tera::Context) -> tera::TeraResult<String
                 .unwrap_or_else(|e| panic!("embedded template {name} must parse: {e}"));
         }
     }
-    read(engine()).render(name, ctx)
+    read().render(name, ctx)
 }
 
 /// Whether a template can render anything for this release: `false` only when the condition
