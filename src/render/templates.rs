@@ -228,37 +228,47 @@ fn field_on_line(json: &str, line: usize) -> Option<&str> {
     (plain && after.trim_start().starts_with(':')).then_some(name)
 }
 
-/// Remove commas that directly precede `}` or `]` (outside strings).
-fn strip_trailing_commas(text: &str) -> String {
+/// Remove commas that directly precede `}` or `]` (outside strings). Borrowed when there is
+/// none to remove.
+fn strip_trailing_commas(text: &str) -> std::borrow::Cow<'_, str> {
     let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
+    let mut out = String::new();
+    // `text[copied..]` is not yet in `out`.
+    let mut copied = 0;
+    let mut i = 0;
+    while let Some(found) = memchr::memchr2(b'"', b',', &bytes[i..]) {
+        let at = i + found;
+        i = at + 1;
+        if bytes[at] == b'"' {
+            // Skip the string: to its closing quote, stepping over escapes.
+            loop {
+                let Some(found) = memchr::memchr2(b'"', b'\\', &bytes[i..]) else {
+                    i = bytes.len();
+                    break;
+                };
+                let at = i + found;
+                i = at + 1;
+                if bytes[at] == b'"' {
+                    break;
+                }
+                i = (i + 1).min(bytes.len());
             }
             continue;
         }
-        match b {
-            b'"' => in_string = true,
-            b',' => {
-                let next = bytes[i + 1..].iter().find(|c| !c.is_ascii_whitespace());
-                if matches!(next, Some(b'}' | b']')) {
-                    out.push_str(&text[start..i]);
-                    start = i + 1;
-                }
+        let next = bytes[i..].iter().find(|c| !c.is_ascii_whitespace());
+        if matches!(next, Some(b'}' | b']')) {
+            if out.is_empty() {
+                out.reserve(text.len());
             }
-            _ => {}
+            out.push_str(&text[copied..at]);
+            copied = i;
         }
     }
-    out.push_str(&text[start..]);
-    out
+    if copied == 0 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    std::borrow::Cow::Owned(out)
 }
 
 /// A `null` field means "not set" to Kubernetes; leave such fields out of the object.
@@ -276,21 +286,26 @@ fn drop_nulls(v: &mut Value) {
 /// The variables the templates see: `Values` (with the defaults the user removed back as
 /// unset), `Release`, `scripts` and `chart`.
 pub(super) fn context(release: &Release, chart: &Chart) -> tera::Context {
-    let mut template_values = release.values.as_json().clone();
-    fill_removed(&mut template_values, crate::values::default_tree());
     let mut ctx = tera::Context::new();
-    ctx.insert("Values", &template_values);
+    ctx.insert(
+        "Values",
+        &Filled {
+            values: Some(release.values.as_json()),
+            defaults: crate::values::default_tree(),
+        },
+    );
     ctx.insert(
         "Release",
         &serde_json::json!({"Name": release.name, "Namespace": release.namespace}),
     );
-    // The scripts are the same for every release: converted once, shared by every context.
+    // The scripts are the same for every release: each JSON-encoded once per process (the
+    // ConfigMap template writes them as they are), shared by every context.
     static SCRIPTS_VALUE: OnceLock<tera::Value> = OnceLock::new();
     let scripts = SCRIPTS_VALUE.get_or_init(|| {
         tera::Value::from_serializable(
             &SCRIPTS
                 .iter()
-                .map(|(k, v)| (k.to_string(), Value::from(*v)))
+                .map(|(k, v)| (k.to_string(), Value::from(Value::from(*v).to_string())))
                 .collect::<serde_json::Map<_, _>>(),
         )
     });
@@ -299,25 +314,51 @@ pub(super) fn context(release: &Release, chart: &Chart) -> tera::Context {
     ctx
 }
 
-/// Keys of the defaults that the user deleted with `null` come back as `null` (maps as `{}`),
-/// so templates see "unset" rather than an undefined variable.
-fn fill_removed(values: &mut Value, defaults: &Value) {
-    let (Value::Object(map), Value::Object(defaults)) = (values, defaults) else {
-        return;
-    };
-    for (key, default) in defaults {
-        match map.get_mut(key) {
-            Some(v) => fill_removed(v, default),
-            None => {
-                let mut blank = if default.is_object() {
-                    Value::Object(Default::default())
-                } else {
-                    Value::Null
-                };
-                fill_removed(&mut blank, default);
-                map.insert(key.clone(), blank);
+/// The values as templates see them, serialised without a copy: keys of the defaults that the
+/// user deleted with `null` come back as `null` (maps as `{}`, their keys filled the same
+/// way), after the user's keys, so templates see "unset" rather than an undefined variable.
+struct Filled<'a> {
+    /// The user's value here; `None` where the key is missing.
+    values: Option<&'a Value>,
+    /// The default at the same place (`null` where there is none).
+    defaults: &'a Value,
+}
+
+impl serde::Serialize for Filled<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        static NONE: Value = Value::Null;
+        let Value::Object(defaults) = self.defaults else {
+            return self.values.unwrap_or(&NONE).serialize(serializer);
+        };
+        let values = match self.values {
+            Some(Value::Object(values)) => Some(values),
+            Some(other) => return other.serialize(serializer),
+            None => None,
+        };
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in values.into_iter().flatten() {
+            let defaults = defaults.get(key).unwrap_or(&NONE);
+            map.serialize_entry(
+                key,
+                &Filled {
+                    values: Some(value),
+                    defaults,
+                },
+            )?;
+        }
+        for (key, defaults) in defaults {
+            if !values.is_some_and(|v| v.contains_key(key)) {
+                map.serialize_entry(
+                    key,
+                    &Filled {
+                        values: None,
+                        defaults,
+                    },
+                )?;
             }
         }
+        map.end()
     }
 }
 
@@ -336,6 +377,57 @@ mod tests {
             serde_json::json!({"a": [1, 2], "b": ",}", "c": {"d": "\",]"}})
         );
         assert_eq!(objects[1].value, serde_json::json!({"e": 1}));
+        // An escaped backslash ends before the quote; nothing to remove borrows the text.
+        assert_eq!(
+            strip_trailing_commas(r#"{"a": "x\\", "b": ["\\\"", ] , }"#),
+            r#"{"a": "x\\", "b": ["\\\"" ]  }"#
+        );
+        let plain = r#"{"a": [1, 2], "b": ",]"}"#;
+        assert!(matches!(
+            strip_trailing_commas(plain),
+            std::borrow::Cow::Borrowed(t) if t == plain
+        ));
+        // An unterminated string or escape at the very end is left for the parser to report.
+        assert_eq!(strip_trailing_commas("{\"a\": \"b,}"), "{\"a\": \"b,}");
+        assert_eq!(strip_trailing_commas("[1,]\"\\"), "[1]\"\\");
+    }
+
+    /// The definition, byte by byte: a comma outside strings followed (after whitespace) by
+    /// `}` or `]` goes.
+    fn strip_reference(text: &str) -> String {
+        let bytes = text.as_bytes();
+        let (mut out, mut in_string, mut escaped) = (String::new(), false, false);
+        for (i, &b) in bytes.iter().enumerate() {
+            let next = bytes[i + 1..].iter().find(|c| !c.is_ascii_whitespace());
+            match b {
+                _ if in_string && escaped => escaped = false,
+                b'\\' if in_string => escaped = true,
+                b'"' => in_string = !in_string,
+                b',' if !in_string && matches!(next, Some(b'}' | b']')) => continue,
+                _ => {}
+            }
+            out.push(b as char);
+        }
+        out
+    }
+
+    #[test]
+    fn stripping_commas_agrees_with_the_definition_on_every_short_text() {
+        let alphabet = [b'"', b'\\', b',', b']', b'}', b' ', b'a'];
+        for len in 0..=6u32 {
+            for n in 0..alphabet.len().pow(len) {
+                let (mut text, mut rest) = (String::new(), n);
+                for _ in 0..len {
+                    text.push(alphabet[rest % alphabet.len()] as char);
+                    rest /= alphabet.len();
+                }
+                assert_eq!(
+                    strip_trailing_commas(&text),
+                    strip_reference(&text),
+                    "{text:?}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -359,12 +451,44 @@ mod tests {
 
     #[test]
     fn removed_defaults_come_back_unset() {
-        let mut values = serde_json::json!({"a": {"keep": 1}});
-        let defaults = serde_json::json!({"a": {"keep": 0, "gone": "x"}, "m": {"n": 1}, "s": "y"});
-        fill_removed(&mut values, &defaults);
+        let values = serde_json::json!({"a": {"keep": 1, "x": [1]}, "s": "given", "z": null});
+        let defaults = serde_json::json!({"a": {"keep": 0, "gone": "x", "m": {"k": 1}},
+            "m": {"n": 1, "o": {"p": []}}, "s": "y", "t": [1], "z": {"q": 1}});
+        let filled = serde_json::to_value(Filled {
+            values: Some(&values),
+            defaults: &defaults,
+        })
+        .unwrap();
         assert_eq!(
-            values,
-            serde_json::json!({"a": {"keep": 1, "gone": null}, "m": {"n": null}, "s": null})
+            serde_json::to_string(&filled).unwrap(),
+            concat!(
+                r#"{"a":{"keep":1,"x":[1],"gone":null,"m":{"k":null}},"s":"given","z":null,"#,
+                r#""m":{"n":null,"o":{"p":null}},"t":null}"#
+            )
         );
+    }
+
+    #[test]
+    fn scripts_are_written_json_encoded() {
+        let chart_values = crate::ValuesBuilder::new()
+            .values_file(
+                "v.yaml",
+                "gitlabUrl: https://gitlab.example.com\nrunnerToken: glrt-t\n",
+            )
+            .build()
+            .unwrap()
+            .0;
+        let release = Release {
+            name: "r".into(),
+            namespace: "n".into(),
+            values: chart_values,
+            create_namespace: false,
+            api_versions: Vec::new(),
+        };
+        let objects = super::super::render(&release).unwrap().objects;
+        let configmap = objects.iter().find(|o| o.kind() == "ConfigMap").unwrap();
+        for (key, text) in SCRIPTS {
+            assert_eq!(configmap.value["data"][key], *text, "{key}");
+        }
     }
 }

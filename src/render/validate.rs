@@ -33,13 +33,18 @@ fn without_value(message: &str) -> String {
 fn check_as<T: DeserializeOwned>(o: &Object) -> Result<(), Error> {
     let mut unknown = Vec::new();
     let mut record = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
-    let ignoring = serde_ignored::Deserializer::new(&o.value, &mut record);
-    let result: Result<T, _> = serde_path_to_error::deserialize(ignoring);
-    if let Err(e) = result {
-        return Err(Error::Schema {
-            object: describe(o),
-            message: format!("{}: {}", e.path(), without_value(&e.inner().to_string())),
-        });
+    // Most objects are valid: check without tracking the path, and only when that fails
+    // again with it, for the message.
+    let result: Result<T, _> = serde_ignored::deserialize(&o.value, &mut record);
+    if result.is_err() {
+        let mut skip = |_: serde_ignored::Path<'_>| {};
+        let ignoring = serde_ignored::Deserializer::new(&o.value, &mut skip);
+        if let Err(e) = serde_path_to_error::deserialize::<_, T>(ignoring) {
+            return Err(Error::Schema {
+                object: describe(o),
+                message: format!("{}: {}", e.path(), without_value(&e.inner().to_string())),
+            });
+        }
     }
     if !unknown.is_empty() {
         let fields = unknown
