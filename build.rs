@@ -1,7 +1,7 @@
 //! Build-time conversions, so that a run parses less: the embedded default values
 //! (values/values.yaml) become JSON (read with a fast JSON parser instead of YAML), and GitLab
 //! Runner's config keys (src/render/runner_keys.json) become sorted static tables (nothing to
-//! parse at all).
+//! parse at all), and the runner's scripts are JSON-encoded (nothing to escape at run time).
 use std::fmt::Write as _;
 
 fn main() {
@@ -24,7 +24,20 @@ fn main() {
     )
     .expect("OUT_DIR is writable");
     runner_keys(&out);
+    for script in SCRIPTS {
+        let path = format!("manifests/scripts/{script}");
+        println!("cargo::rerun-if-changed={path}");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        std::fs::write(
+            out.join(format!("script-{script}.json")),
+            serde_json::to_string(&text).expect("JSON"),
+        )
+        .expect("OUT_DIR is writable");
+    }
 }
+
+/// The runner's scripts (manifests/scripts/), written JSON-encoded for the ConfigMap template.
+const SCRIPTS: &[&str] = &["entrypoint", "check-live"];
 
 /// `src/render/runner_keys.json` as Rust: the module string and the sections with their keys,
 /// each list sorted by name so lookups can binary-search.

@@ -64,6 +64,18 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// [`SCRIPTS`] JSON-encoded at build time (build.rs), as the ConfigMap template writes them.
+const SCRIPTS_JSON: &[(&str, &str)] = &[
+    (
+        "entrypoint",
+        include_str!(concat!(env!("OUT_DIR"), "/script-entrypoint.json")),
+    ),
+    (
+        "check-live",
+        include_str!(concat!(env!("OUT_DIR"), "/script-check-live.json")),
+    ),
+];
+
 /// The Tera engine, shared by all templates; a template is compiled on its first use, so a
 /// process compiles only the templates its release renders, not all of them at start.
 fn engine() -> &'static std::sync::RwLock<tera::Tera> {
@@ -298,14 +310,14 @@ pub(super) fn context(release: &Release, chart: &Chart) -> tera::Context {
         "Release",
         &serde_json::json!({"Name": release.name, "Namespace": release.namespace}),
     );
-    // The scripts are the same for every release: each JSON-encoded once per process (the
-    // ConfigMap template writes them as they are), shared by every context.
+    // The scripts are the same for every release: JSON-encoded at build time (the ConfigMap
+    // template writes them as they are), one template value per process.
     static SCRIPTS_VALUE: OnceLock<tera::Value> = OnceLock::new();
     let scripts = SCRIPTS_VALUE.get_or_init(|| {
         tera::Value::from_serializable(
-            &SCRIPTS
+            &SCRIPTS_JSON
                 .iter()
-                .map(|(k, v)| (k.to_string(), Value::from(Value::from(*v).to_string())))
+                .map(|&(key, json)| (key.to_string(), Value::from(json)))
                 .collect::<serde_json::Map<_, _>>(),
         )
     });
