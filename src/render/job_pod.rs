@@ -210,7 +210,7 @@ fn volumes(k: &toml::Table) -> (Vec<Value>, Vec<Value>) {
             if let Some(s) = str_of(t, "size_limit") {
                 dir.insert("sizeLimit".into(), json!(s));
             }
-            json!({ "emptyDir": dir })
+            object([("emptyDir", Value::Object(dir))])
         }),
         (
             "csi",
@@ -253,6 +253,16 @@ fn volumes(k: &toml::Table) -> (Vec<Value>, Vec<Value>) {
         mounts.push(json!({ "name": name, "mountPath": path }));
     }
     (volumes, mounts)
+}
+
+/// A JSON object of these fields, in this order.
+fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    Value::Object(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
 }
 
 fn str_of<'a>(t: &'a toml::Table, key: &str) -> Option<&'a str> {
@@ -312,28 +322,56 @@ pub fn job_pod(runner: &toml::Table, namespace: &str, mode: Option<BuildMode>) -
         .collect();
     let (volumes, mounts) = volumes(k);
     let context = |own: &str| container_security_context(k, k.get(own));
+    // Built from parts (moved, or cloned where shared), not with `json!`, which would copy
+    // each part again by serialising it.
     let container = |name: &str, image: &str, own: &str, env: &[Value]| {
-        let mut c = json!({
-            "name": name,
-            "image": image,
-            "securityContext": context(own),
-            "volumeMounts": mounts,
-        });
+        let mut c = object([
+            ("name", Value::from(name)),
+            ("image", Value::from(image)),
+            ("securityContext", context(own)),
+            ("volumeMounts", Value::Array(mounts.clone())),
+        ]);
         if !env.is_empty() {
-            c["env"] = json!(env);
+            c["env"] = Value::Array(env.to_vec());
         }
         c
     };
-    let mut spec = json!({
-        "restartPolicy": "Never",
-        "initContainers": [container("init-permissions", helper_image, "init_permissions_container_security_context", &[])],
-        "containers": [
-            container("build", build_image, "build_container_security_context", &env),
-            container("helper", helper_image, "helper_container_security_context", &[]),
-            container("svc-0", service_image, "service_container_security_context", &env),
-        ],
-        "volumes": volumes,
-    });
+    let mut spec = object([
+        ("restartPolicy", Value::from("Never")),
+        (
+            "initContainers",
+            Value::Array(vec![container(
+                "init-permissions",
+                helper_image,
+                "init_permissions_container_security_context",
+                &[],
+            )]),
+        ),
+        (
+            "containers",
+            Value::Array(vec![
+                container(
+                    "build",
+                    build_image,
+                    "build_container_security_context",
+                    &env,
+                ),
+                container(
+                    "helper",
+                    helper_image,
+                    "helper_container_security_context",
+                    &[],
+                ),
+                container(
+                    "svc-0",
+                    service_image,
+                    "service_container_security_context",
+                    &env,
+                ),
+            ]),
+        ),
+        ("volumes", Value::Array(volumes)),
+    ]);
     if let Some(ctx) = pod_security_context(k) {
         spec["securityContext"] = ctx;
     }
@@ -341,16 +379,19 @@ pub fn job_pod(runner: &toml::Table, namespace: &str, mode: Option<BuildMode>) -
         spec["serviceAccountName"] = json!(sa);
     }
     let assessment = pod_security::assess(&spec);
-    let pod = json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "generateName": "runner-preview-project-0-concurrent-0-",
-            "namespace": namespace,
-            "labels": { "pod": "runner-preview-project-0-concurrent-0" },
-        },
-        "spec": spec,
-    });
+    let pod = object([
+        ("apiVersion", Value::from("v1")),
+        ("kind", Value::from("Pod")),
+        (
+            "metadata",
+            json!({
+                "generateName": "runner-preview-project-0-concurrent-0-",
+                "namespace": namespace,
+                "labels": { "pod": "runner-preview-project-0-concurrent-0" },
+            }),
+        ),
+        ("spec", spec),
+    ]);
     JobPod { pod, assessment }
 }
 
