@@ -7,6 +7,32 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// What `value.pointer(ptr)` finds (RFC 6901), without the copy of each reference token that
+/// serde_json makes: paths with no `~` escape are followed as they are.
+pub fn pointer<'a>(value: &'a Value, ptr: &str) -> Option<&'a Value> {
+    if ptr.contains('~') {
+        return value.pointer(ptr);
+    }
+    if ptr.is_empty() {
+        return Some(value);
+    }
+    ptr.strip_prefix('/')?
+        .split('/')
+        .try_fold(value, |target, token| match target {
+            Value::Object(map) => map.get(token),
+            Value::Array(list) => array_index(token).and_then(|i| list.get(i)),
+            _ => None,
+        })
+}
+
+/// A reference token as an array index: digits, no sign, no leading zero.
+fn array_index(token: &str) -> Option<usize> {
+    if token.starts_with('+') || (token.starts_with('0') && token.len() != 1) {
+        return None;
+    }
+    token.parse().ok()
+}
+
 /// One object, shown as `Kind/namespace/name` (or `Kind/name` when cluster-scoped).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ObjectRef {
@@ -25,7 +51,7 @@ pub struct ObjectRef {
 impl ObjectRef {
     /// The reference of a JSON object (apiVersion, kind, metadata.namespace, metadata.name).
     pub fn of(v: &Value) -> Self {
-        let s = |p: &str| v.pointer(p).and_then(Value::as_str);
+        let s = |p: &str| pointer(v, p).and_then(Value::as_str);
         ObjectRef {
             api_version: s("/apiVersion").unwrap_or("").to_string(),
             kind: s("/kind").unwrap_or("").to_string(),
@@ -164,6 +190,40 @@ pub fn uninstall_order(a: &ObjectRef, b: &ObjectRef) -> Ordering {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn pointer_finds_what_serde_json_finds() {
+        let v = json!({"a": {"b/c": 1, "m~n": 2, "": {"": 3}, "l": [10, {"x": 11}]},
+                        "0": "zero", "k": null});
+        let paths = [
+            "",
+            "/",
+            "/a",
+            "/a/b~1c",
+            "/a/m~0n",
+            "/a/b/c",
+            "/a/",
+            "/a//",
+            "/a/l",
+            "/a/l/0",
+            "/a/l/1/x",
+            "/a/l/2",
+            "/a/l/01",
+            "/a/l/+1",
+            "/a/l/-1",
+            "/a/l/x",
+            "/0",
+            "/k",
+            "/k/x",
+            "a",
+            "/a/l/1/x/y",
+            "/a/l/18446744073709551616",
+        ];
+        for p in paths {
+            assert_eq!(pointer(&v, p), v.pointer(p), "{p:?}");
+        }
+        assert_eq!(pointer(&v, "/a/l/1/x"), Some(&json!(11)));
+    }
 
     fn r(kind: &str, ns: Option<&str>, name: &str) -> ObjectRef {
         ObjectRef {

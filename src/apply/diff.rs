@@ -31,7 +31,7 @@ pub fn mask_secrets(
 
 /// The same secret place on the other side of a diff.
 fn other_side<'a>(other: Option<&'a Value>, ptr: &str, key: &str) -> Option<&'a Value> {
-    other?.pointer(ptr)?.get(key)
+    crate::object::pointer(other?, ptr)?.get(key)
 }
 
 /// The marker for one secret value, compared with the other side.

@@ -63,8 +63,7 @@ pub struct Object {
 
 impl Object {
     fn str_at(&self, ptr: &str) -> &str {
-        self.value
-            .pointer(ptr)
+        crate::object::pointer(&self.value, ptr)
             .and_then(|v| v.as_str())
             .unwrap_or("")
     }
@@ -82,9 +81,7 @@ impl Object {
     }
     /// `metadata.namespace`, `None` for cluster-scoped objects.
     pub fn namespace(&self) -> Option<&str> {
-        self.value
-            .pointer("/metadata/namespace")
-            .and_then(|v| v.as_str())
+        crate::object::pointer(&self.value, "/metadata/namespace").and_then(|v| v.as_str())
     }
 }
 

@@ -125,7 +125,7 @@ fn render_embedded(index: usize, ctx: &tera::Context) -> tera::TeraResult<String
 /// the whole template sits in (its first `if`) is false, so the template need not be compiled.
 /// `true` means "render it and see", never a promise of output; a test checks the `false`s.
 pub(super) fn may_render(name: &str, values: &Value, chart: &Chart) -> bool {
-    let flag = |ptr: &str| values.pointer(ptr).is_some_and(truthy);
+    let flag = |ptr: &str| crate::object::pointer(values, ptr).is_some_and(truthy);
     match name {
         "manifests/namespace.json.tera" => chart.jobs.create_namespace,
         "manifests/secret.json.tera" => chart.tokens.token_secret,
@@ -348,7 +348,9 @@ impl serde::Serialize for Filled<'_> {
             Some(other) => return other.serialize(serializer),
             None => None,
         };
-        let mut map = serializer.serialize_map(None)?;
+        // Room for every key when the user's keys are the defaults' or a subset of them.
+        let len = defaults.len().max(values.map_or(0, serde_json::Map::len));
+        let mut map = serializer.serialize_map(Some(len))?;
         for (key, value) in values.into_iter().flatten() {
             let defaults = defaults.get(key).unwrap_or(&NONE);
             map.serialize_entry(

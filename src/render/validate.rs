@@ -77,7 +77,7 @@ pub fn check(o: &Object) -> Result<(), Error> {
             message: "an object needs apiVersion, kind and metadata.name".into(),
         });
     }
-    if let Some(Value::Object(labels)) = o.value.pointer("/metadata/labels") {
+    if let Some(Value::Object(labels)) = crate::object::pointer(&o.value, "/metadata/labels") {
         for (k, v) in labels {
             if !v.is_string() {
                 return Err(Error::Schema {
