@@ -104,8 +104,15 @@ pub fn process(
     strict: bool,
 ) -> Result<RunnerConfig, Error> {
     let evaluated = gotmpl::evaluate(KEY, source, scope)?;
-    let mut table = parse(&evaluated)?;
-    let unknown = unknown_keys(&evaluated);
+    // One parse serves both the table and the check of its keys against GitLab Runner's.
+    let doc = toml_edit::Document::parse(evaluated.text.as_str()).ok();
+    let mut table = match &doc {
+        Some(doc) => table_of(doc.as_table()),
+        None => parse(&evaluated)?,
+    };
+    let unknown = doc
+        .map(|doc| unknown_keys(&evaluated, &doc))
+        .unwrap_or_default();
     let found = table
         .get("runners")
         .and_then(|r| r.as_array())
@@ -248,6 +255,40 @@ fn dind_warning(text: &str, privileged: bool) -> Option<String> {
          [runners.kubernetes])"
             .to_string()
     })
+}
+
+/// A parsed document's table as the `toml` crate's (what `toml::from_str` gives for the same
+/// text): a document that parsed need not be parsed again.
+fn table_of(table: &dyn toml_edit::TableLike) -> toml::Table {
+    table
+        .iter()
+        .filter_map(|(key, item)| Some((key.to_string(), item_value(item)?)))
+        .collect()
+}
+
+fn item_value(item: &toml_edit::Item) -> Option<toml::Value> {
+    use toml_edit::Item;
+    match item {
+        Item::None => None,
+        Item::Value(v) => Some(value_of(v)),
+        Item::Table(t) => Some(toml::Value::Table(table_of(t))),
+        Item::ArrayOfTables(a) => Some(toml::Value::Array(
+            a.iter().map(|t| toml::Value::Table(table_of(t))).collect(),
+        )),
+    }
+}
+
+fn value_of(value: &toml_edit::Value) -> toml::Value {
+    use toml_edit::Value;
+    match value {
+        Value::String(s) => toml::Value::String(s.value().clone()),
+        Value::Integer(i) => toml::Value::Integer(*i.value()),
+        Value::Float(f) => toml::Value::Float(*f.value()),
+        Value::Boolean(b) => toml::Value::Boolean(*b.value()),
+        Value::Datetime(d) => toml::Value::Datetime(*d.value()),
+        Value::Array(a) => toml::Value::Array(a.iter().map(value_of).collect()),
+        Value::InlineTable(t) => toml::Value::Table(table_of(t)),
+    }
 }
 
 /// Parse the evaluated text; TOML errors point into the user's text.
@@ -467,10 +508,7 @@ fn levenshtein(a: &str, b: &str) -> usize {
 const MAX_KEY_SHOWN: usize = 64;
 
 /// One message per key GitLab Runner does not know, in the order of the text.
-fn unknown_keys(evaluated: &Evaluated) -> Vec<String> {
-    let Ok(doc) = toml_edit::Document::parse(evaluated.text.as_str()) else {
-        return Vec::new(); // `parse` reported it already
-    };
+fn unknown_keys(evaluated: &Evaluated, doc: &toml_edit::Document<&str>) -> Vec<String> {
     let mut found = Vec::new();
     walk_table(known_keys(), doc.as_table(), "", &mut found);
     found.sort_by_key(|(offset, _)| *offset);
@@ -600,6 +638,36 @@ pub fn known_keys_module() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_parsed_document_gives_the_table_toml_gives() {
+        let texts = [
+            EMPTY_CONFIG,
+            "[[runners]]\n  name = \"a\"\n  [runners.kubernetes]\n    privileged = true\n",
+            concat!(
+                "top = 1\nf = 1.5\ninf = inf\nnan = nan\nneg = -0.0\nhex = 0xff\noct = 0o7\n",
+                "bin = 0b1\nbig = 9_223_372_036_854_775_807\nb = false\n",
+                "odt = 1979-05-27T07:32:00Z\nld = 1979-05-27\nlt = 07:32:00\n",
+                "ldt = 1979-05-27T07:32:00.999\n",
+                "s = \"tab\\tq\\\"u\\u00e9\"\nlit = 'C:\\x'\nml = \"\"\"\nline\\\n  joined\"\"\"\n",
+                "mll = '''\nraw\n'''\n\"quoted key\" = 1\ndotted.key.deep = 2\n",
+                "inline = { a = 1, b = { c = [1, 2] } }\narr = [[1], [\"x\"], [{ t = 1 }]]\n",
+                "[z.y.x]\nk = 1\n[z]\nm = 2\n[[runners]]\nname = \"one\"\n",
+                "[runners.kubernetes.volumes]\n[[runners.kubernetes.volumes.empty_dir]]\n",
+                "name = \"e\"\nmount_path = \"/e\"\n[[runners]]\nname = \"two\"\n",
+                "[runners.cache]\nType = \"s3\"\n[runners.cache.s3]\nServerAddress = \"s3\"\n",
+            ),
+        ];
+        for text in texts {
+            let doc = toml_edit::Document::parse(text).unwrap();
+            let expected: toml::Table = toml::from_str(text).unwrap();
+            assert_eq!(
+                format!("{:?}", table_of(doc.as_table())),
+                format!("{expected:?}"),
+                "{text}"
+            );
+        }
+    }
     use crate::render::gotmpl::scope;
     use serde_json::json;
 
