@@ -184,7 +184,7 @@ fn literal_block_safe(s: &str) -> bool {
 /// forms of the non-ASCII ones are matched directly.
 fn has_unprintable(s: &str, lines: bool) -> bool {
     let bytes = s.as_bytes();
-    bytes.iter().enumerate().any(|(i, &b)| match b {
+    let at = |i: usize| match bytes[i] {
         b'\n' | b'\t' => !lines,
         0..=0x1f | 0x7f => true,
         // U+0080..U+009F (C1 controls, NEL among them).
@@ -194,7 +194,22 @@ fn has_unprintable(s: &str, lines: bool) -> bool {
         // U+FEFF.
         0xef => bytes.get(i + 1) == Some(&0xbb) && bytes.get(i + 2) == Some(&0xbf),
         _ => false,
-    })
+    };
+    // Eight bytes at a time: a word of printable ASCII only (0x20..=0x7e) holds nothing to
+    // find; any other word is looked at byte by byte.
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut chunks = bytes.chunks_exact(8);
+    for (n, chunk) in chunks.by_ref().enumerate() {
+        let x = u64::from_ne_bytes(chunk.try_into().expect("8 bytes"));
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let above_tilde = (x.wrapping_add(ONES) | x) & HIGH;
+        if below_space | above_tilde != 0 && (n * 8..n * 8 + 8).any(at) {
+            return true;
+        }
+    }
+    let tail = bytes.len() - chunks.remainder().len();
+    (tail..bytes.len()).any(at)
 }
 
 /// A string that reads back as itself when written without quotes.
@@ -391,12 +406,15 @@ mod tests {
         ];
         for c in probes {
             for lines in [false, true] {
-                for text in [
+                let texts = [
                     format!("{c}"),
                     format!("ab{c}"),
                     format!("{c}cd"),
                     format!("é{c}é"),
-                ] {
+                ];
+                // Every position of an eight-byte word, and across the edge of two words.
+                let around = (0..=17).map(|n| format!("{}{c}{}", "x".repeat(n), "~".repeat(20)));
+                for text in texts.into_iter().chain(around) {
                     assert_eq!(
                         has_unprintable(&text, lines),
                         special(c, lines),
