@@ -30,9 +30,50 @@ fn without_value(message: &str) -> String {
     message.to_string()
 }
 
+/// A field's path as the other messages write it, `spec.volumes[3].hostPth` (serde_ignored's
+/// own form is `spec.?.volumes.?.3.hostPth`: a `?` for every optional level).
+fn field_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    enum Step<'a> {
+        Key(&'a str),
+        Index(usize),
+    }
+    let mut steps = Vec::new();
+    let mut at = path;
+    loop {
+        at = match at {
+            Path::Root => break,
+            Path::Seq { parent, index } => {
+                steps.push(Step::Index(*index));
+                parent
+            }
+            Path::Map { parent, key } => {
+                steps.push(Step::Key(key));
+                parent
+            }
+            Path::Some { parent }
+            | Path::NewtypeStruct { parent }
+            | Path::NewtypeVariant { parent } => parent,
+        };
+    }
+    let mut out = String::new();
+    for step in steps.iter().rev() {
+        match step {
+            Step::Key(key) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Step::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
 fn check_as<T: DeserializeOwned>(o: &Object) -> Result<(), Error> {
     let mut unknown = Vec::new();
-    let mut record = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let mut record = |path: serde_ignored::Path<'_>| unknown.push(field_path(&path));
     // Most objects are valid: check without tracking the path, and only when that fails
     // again with it, for the message.
     let result: Result<T, _> = serde_ignored::deserialize(&o.value, &mut record);
@@ -113,6 +154,22 @@ pub fn check(o: &Object) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_fields_are_named_by_their_path() {
+        let o = Object {
+            source: "t".into(),
+            value: serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "d", "namespace": "n", "labelz": {}},
+                "spec": {"selector": {}, "template": {"spec": {"containers": [],
+                    "volumes": [{"name": "a"}, {"name": "b", "hostPth": {}}]}}}}),
+        };
+        assert_eq!(
+            check(&o).unwrap_err().to_string(),
+            "Deployment/n/d: unknown fields `metadata.labelz`, `spec.template.spec.volumes[1].hostPth` \
+             (not part of apps/v1 Deployment); check the spelling in your values"
+        );
+    }
 
     #[test]
     fn errors_name_the_field_not_the_value() {
