@@ -24,20 +24,46 @@ fn main() {
     )
     .expect("OUT_DIR is writable");
     runner_keys(&out);
-    for script in SCRIPTS {
-        let path = format!("manifests/scripts/{script}");
-        println!("cargo::rerun-if-changed={path}");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        std::fs::write(
-            out.join(format!("script-{script}.json")),
-            serde_json::to_string(&text).expect("JSON"),
-        )
-        .expect("OUT_DIR is writable");
-    }
+    scripts(&out);
 }
 
-/// The runner's scripts (manifests/scripts/), written JSON-encoded for the ConfigMap template.
-const SCRIPTS: &[&str] = &["entrypoint", "check-live"];
+/// The runner's scripts (manifests/scripts/): `scripts.rs` holds `SCRIPTS` (key, text) and
+/// `SCRIPTS_JSON` (key, the text JSON-encoded, as the ConfigMap template writes it).
+fn scripts(out: &std::path::Path) {
+    const NAMES: &[&str] = &["entrypoint", "check-live"];
+    let dir = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"))
+        .join("manifests/scripts");
+    let mut texts = String::new();
+    let mut encoded = String::new();
+    for name in NAMES {
+        let path = dir.join(name);
+        println!("cargo::rerun-if-changed={}", path.display());
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let json = out.join(format!("script-{name}.json"));
+        std::fs::write(&json, serde_json::to_string(&text).expect("JSON"))
+            .expect("OUT_DIR is writable");
+        writeln!(
+            texts,
+            "    ({name:?}, include_str!({:?})),",
+            path.display().to_string()
+        )
+        .expect("String");
+        writeln!(
+            encoded,
+            "    ({name:?}, include_str!({:?})),",
+            json.display().to_string()
+        )
+        .expect("String");
+    }
+    let code = format!(
+        "/// The runner's scripts, embedded and shipped in the ConfigMap: (key, text).\n\
+         pub const SCRIPTS: &[(&str, &str)] = &[\n{texts}];\n\n\
+         /// [`SCRIPTS`] JSON-encoded at build time, as the ConfigMap template writes them.\n\
+         const SCRIPTS_JSON: &[(&str, &str)] = &[\n{encoded}];\n"
+    );
+    std::fs::write(out.join("scripts.rs"), code).expect("OUT_DIR is writable");
+}
 
 /// `src/render/runner_keys.json` as Rust: the module string and the sections with their keys,
 /// each list sorted by name so lookups can binary-search.

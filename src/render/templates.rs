@@ -52,29 +52,8 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The runner's scripts, embedded and shipped in the ConfigMap: (key, text).
-pub const SCRIPTS: &[(&str, &str)] = &[
-    (
-        "entrypoint",
-        include_str!("../../manifests/scripts/entrypoint"),
-    ),
-    (
-        "check-live",
-        include_str!("../../manifests/scripts/check-live"),
-    ),
-];
-
-/// [`SCRIPTS`] JSON-encoded at build time (build.rs), as the ConfigMap template writes them.
-const SCRIPTS_JSON: &[(&str, &str)] = &[
-    (
-        "entrypoint",
-        include_str!(concat!(env!("OUT_DIR"), "/script-entrypoint.json")),
-    ),
-    (
-        "check-live",
-        include_str!(concat!(env!("OUT_DIR"), "/script-check-live.json")),
-    ),
-];
+// `SCRIPTS` and `SCRIPTS_JSON`, made by build.rs from manifests/scripts/.
+include!(concat!(env!("OUT_DIR"), "/scripts.rs"));
 
 /// The Tera engine, shared by all templates; a template is compiled on its first use, so a
 /// process compiles only the templates its release renders, not all of them at start.
@@ -269,7 +248,7 @@ fn strip_trailing_commas(text: &str) -> std::borrow::Cow<'_, str> {
         }
         let next = bytes[i..].iter().find(|c| !c.is_ascii_whitespace());
         if matches!(next, Some(b'}' | b']')) {
-            if out.is_empty() {
+            if copied == 0 {
                 out.reserve(text.len());
             }
             out.push_str(&text[copied..at]);
