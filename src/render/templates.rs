@@ -278,11 +278,17 @@ fn drop_nulls(v: &mut Value) {
 /// unset), `Release`, `scripts` and `chart`.
 pub(super) fn context(release: &Release, chart: &Chart) -> tera::Context {
     let mut ctx = tera::Context::new();
+    // The defaults as a template value, once per process: parts of the values equal to their
+    // default (most of them) are shared from it instead of converted again.
+    static DEFAULTS_VALUE: OnceLock<tera::Value> = OnceLock::new();
+    let defaults = crate::values::default_tree();
+    let converted = DEFAULTS_VALUE.get_or_init(|| tera::Value::from_serializable(defaults));
     ctx.insert(
         "Values",
         &Filled {
             values: Some(release.values.as_json()),
-            defaults: crate::values::default_tree(),
+            defaults,
+            converted: Some(converted),
         },
     );
     ctx.insert(
@@ -313,12 +319,37 @@ struct Filled<'a> {
     values: Option<&'a Value>,
     /// The default at the same place (`null` where there is none).
     defaults: &'a Value,
+    /// `defaults` as a template value, where known: used as it is (shared, not converted) when
+    /// the user's value equals the default.
+    converted: Option<&'a tera::Value>,
+}
+
+/// `a == b` with maps compared in order (the order the templates see): equal values whose keys
+/// come in another order are "different", which only costs a conversion.
+fn same_in_order(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|((ka, va), (kb, vb))| ka == kb && same_in_order(va, vb))
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same_in_order(a, b))
+        }
+        _ => a == b,
+    }
 }
 
 impl serde::Serialize for Filled<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         static NONE: Value = Value::Null;
+        if let (Some(values), Some(converted)) = (self.values, self.converted)
+            && same_in_order(values, self.defaults)
+        {
+            return converted.serialize(serializer);
+        }
         let Value::Object(defaults) = self.defaults else {
             return self.values.unwrap_or(&NONE).serialize(serializer);
         };
@@ -330,25 +361,41 @@ impl serde::Serialize for Filled<'_> {
         // Room for every key when the user's keys are the defaults' or a subset of them.
         let len = defaults.len().max(values.map_or(0, serde_json::Map::len));
         let mut map = serializer.serialize_map(Some(len))?;
+        // The merged values keep the defaults' order, so each key is usually the next default
+        // (found without a lookup, and with its converted value at the same index).
+        let converted = self.converted.and_then(tera::Value::as_map);
+        let mut next = defaults.iter().enumerate().peekable();
+        let mut found = 0;
         for (key, value) in values.into_iter().flatten() {
-            let defaults = defaults.get(key).unwrap_or(&NONE);
+            let (defaults, converted) = match next.next_if(|(_, (k, _))| *k == key) {
+                Some((i, (_, d))) => (
+                    Some(d),
+                    converted.and_then(|c| c.get_index(i)).map(|(_, v)| v),
+                ),
+                None => (defaults.get(key), None),
+            };
+            found += usize::from(defaults.is_some());
             map.serialize_entry(
                 key,
                 &Filled {
                     values: Some(value),
-                    defaults,
+                    defaults: defaults.unwrap_or(&NONE),
+                    converted,
                 },
             )?;
         }
-        for (key, defaults) in defaults {
-            if !values.is_some_and(|v| v.contains_key(key)) {
-                map.serialize_entry(
-                    key,
-                    &Filled {
-                        values: None,
-                        defaults,
-                    },
-                )?;
+        if found < defaults.len() {
+            for (key, defaults) in defaults {
+                if !values.is_some_and(|v| v.contains_key(key)) {
+                    map.serialize_entry(
+                        key,
+                        &Filled {
+                            values: None,
+                            defaults,
+                            converted: None,
+                        },
+                    )?;
+                }
             }
         }
         map.end()
@@ -450,6 +497,7 @@ mod tests {
         let filled = serde_json::to_value(Filled {
             values: Some(&values),
             defaults: &defaults,
+            converted: None,
         })
         .unwrap();
         assert_eq!(
@@ -458,6 +506,69 @@ mod tests {
                 r#"{"a":{"keep":1,"x":[1],"gone":null,"m":{"k":null}},"s":"given","z":null,"#,
                 r#""m":{"n":null,"o":{"p":null}},"t":null}"#
             )
+        );
+    }
+
+    #[test]
+    fn values_equal_to_defaults_are_shared_and_convert_the_same() {
+        let defaults = crate::values::default_tree();
+        let converted = tera::Value::from_serializable(defaults);
+        let convert = |values: &Value, shared: bool| {
+            tera::Value::from_serializable(&Filled {
+                values: Some(values),
+                defaults,
+                converted: shared.then_some(&converted),
+            })
+        };
+        fn reversed(map: serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
+            let mut entries: Vec<_> = map.into_iter().collect();
+            entries.reverse();
+            entries.into_iter().collect()
+        }
+        type Edit = dyn Fn(&mut serde_json::Map<String, Value>);
+        let edits: [&Edit; 8] = [
+            &|_| {},
+            // a default removed with null (keys after it no longer line up)
+            &|v| {
+                v.shift_remove("rbac");
+            },
+            &|v| {
+                v["runners"].as_object_mut().unwrap().shift_remove("cache");
+            },
+            // a new key, and a changed leaf deep down
+            &|v| {
+                v.insert("zzz".into(), serde_json::json!({"a": 1}));
+                v["rbac"]["create"] = Value::Bool(true);
+            },
+            // the same keys in another order
+            &|v| {
+                let runners = v["runners"].as_object_mut().unwrap();
+                *runners = reversed(std::mem::take(runners));
+            },
+            &|v| *v = reversed(std::mem::take(v)),
+            // equal as JSON numbers, different as template values
+            &|v| v["replicas"] = serde_json::json!(1.0),
+            // a map replaced by a scalar and a list by a map
+            &|v| {
+                v["rbac"] = Value::Bool(false);
+                v["volumes"] = serde_json::json!({"a": []});
+            },
+        ];
+        for (i, edit) in edits.iter().enumerate() {
+            let mut values = defaults.as_object().unwrap().clone();
+            edit(&mut values);
+            let values = Value::Object(values);
+            let shared = convert(&values, true);
+            let full = convert(&values, false);
+            assert_eq!(format!("{shared:?}"), format!("{full:?}"), "edit {i}");
+        }
+        assert!(
+            same_in_order(defaults, &defaults.clone())
+                && !same_in_order(
+                    &serde_json::json!({"a": 1, "b": 2}),
+                    &serde_json::json!({"b": 2, "a": 1})
+                )
+                && !same_in_order(&serde_json::json!(1), &serde_json::json!(1.0))
         );
     }
 
