@@ -15,7 +15,11 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 ///
 /// Memory from the arena is freed only when the process ends; memory from the system
 /// allocator is freed as usual. The static block sits in zero-filled memory: only the pages
-/// actually handed out are ever touched.
+/// actually handed out are ever touched. On Linux the block asks for transparent huge pages
+/// (`madvise(MADV_HUGEPAGE)` at the first allocation; the block starts on a 2 MiB boundary),
+/// so a render's allocations fault in one 2 MiB page instead of about 300 pages of 4 KiB:
+/// less kernel time. Where the kernel's huge pages are off, the advice does nothing.
+#[repr(C, align(2097152))]
 pub struct Arena<const N: usize> {
     memory: UnsafeCell<[u8; N]>,
     /// Bytes of `memory` handed out so far (including alignment gaps).
@@ -53,9 +57,24 @@ impl<const N: usize> Arena<N> {
             let start = (base + used).checked_next_multiple_of(align)? - base;
             let end = start.checked_add(size).filter(|end| *end <= N)?;
             match self.used.compare_exchange_weak(used, end, Relaxed, Relaxed) {
-                Ok(_) => return Some((base + start) as *mut u8),
+                Ok(_) => {
+                    if used == 0 {
+                        self.advise_huge_pages();
+                    }
+                    return Some((base + start) as *mut u8);
+                }
                 Err(now) => used = now,
             }
+        }
+    }
+
+    /// Asks the kernel to back the block with huge pages (a hint: failure changes nothing).
+    fn advise_huge_pages(&self) {
+        #[cfg(target_os = "linux")]
+        // SAFETY: the range is this block, which lives as long as the program; the advice
+        // does not change its contents or who may use it.
+        unsafe {
+            libc::madvise(self.memory.get().cast(), N, libc::MADV_HUGEPAGE);
         }
     }
 
@@ -126,6 +145,11 @@ mod tests {
     #[test]
     fn allocations_are_aligned_distinct_and_fall_back_when_full() {
         static ARENA: Arena<4096> = Arena::new();
+        assert_eq!(
+            ARENA.base() % (2 << 20),
+            0,
+            "starts on a huge-page boundary"
+        );
         let mut seen: Vec<(usize, usize)> = Vec::new();
         for (size, align) in [
             (1, 1),
