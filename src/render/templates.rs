@@ -546,8 +546,8 @@ mod tests {
                 *runners = reversed(std::mem::take(runners));
             },
             &|v| *v = reversed(std::mem::take(v)),
-            // equal as JSON numbers, different as template values
-            &|v| v["replicas"] = serde_json::json!(1.0),
+            // the default 10 written as 10.0: equal as numbers, not as JSON values
+            &|v| v["concurrent"] = serde_json::json!(10.0),
             // a map replaced by a scalar and a list by a map
             &|v| {
                 v["rbac"] = Value::Bool(false);
