@@ -163,7 +163,7 @@ pub fn install_rank(kind: &str) -> usize {
 }
 
 /// Ties within one rank: kind, namespace, name, apiVersion.
-fn tie_break(a: &ObjectRef, b: &ObjectRef) -> Ordering {
+pub(crate) fn tie_break(a: &ObjectRef, b: &ObjectRef) -> Ordering {
     (&a.kind, &a.namespace, &a.name, &a.api_version).cmp(&(
         &b.kind,
         &b.namespace,

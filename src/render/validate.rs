@@ -33,41 +33,28 @@ fn without_value(message: &str) -> String {
 /// A field's path as the other messages write it, `spec.volumes[3].hostPth` (serde_ignored's
 /// own form is `spec.?.volumes.?.3.hostPth`: a `?` for every optional level).
 fn field_path(path: &serde_ignored::Path<'_>) -> String {
-    use serde_ignored::Path;
-    enum Step<'a> {
-        Key(&'a str),
-        Index(usize),
-    }
-    let mut steps = Vec::new();
-    let mut at = path;
-    loop {
-        at = match at {
-            Path::Root => break,
+    fn write(path: &serde_ignored::Path<'_>, out: &mut String) {
+        use serde_ignored::Path;
+        match path {
+            Path::Root => {}
             Path::Seq { parent, index } => {
-                steps.push(Step::Index(*index));
-                parent
+                write(parent, out);
+                out.push_str(&format!("[{index}]"));
             }
             Path::Map { parent, key } => {
-                steps.push(Step::Key(key));
-                parent
-            }
-            Path::Some { parent }
-            | Path::NewtypeStruct { parent }
-            | Path::NewtypeVariant { parent } => parent,
-        };
-    }
-    let mut out = String::new();
-    for step in steps.iter().rev() {
-        match step {
-            Step::Key(key) => {
+                write(parent, out);
                 if !out.is_empty() {
                     out.push('.');
                 }
                 out.push_str(key);
             }
-            Step::Index(i) => out.push_str(&format!("[{i}]")),
+            Path::Some { parent }
+            | Path::NewtypeStruct { parent }
+            | Path::NewtypeVariant { parent } => write(parent, out),
         }
     }
+    let mut out = String::new();
+    write(path, &mut out);
     out
 }
 
