@@ -21,6 +21,7 @@ mod order;
 mod output;
 pub mod pod_security;
 pub mod runner_config;
+mod template_json;
 mod templates;
 mod validate;
 mod yaml;

@@ -161,26 +161,30 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Parse a template's output: zero or more JSON objects, where a comma may trail the last
-/// member of an object or list (so templates can add members conditionally).
+/// member of an object or list (so templates can add members conditionally); `null` members
+/// are left out.
 pub(super) fn parse_documents(source: &str, text: &str) -> Result<Vec<Object>, Error> {
-    let json = strip_trailing_commas(text);
-    let mut objects = Vec::new();
-    for value in serde_json::Deserializer::from_str(&json).into_iter::<Value>() {
-        let mut value = value.map_err(|e| Error::Object {
+    let values = super::template_json::read_all(text).map_err(|e| {
+        let (line, column) = e.line_column(text);
+        let what = e.what;
+        Error::Object {
             template: source.to_string(),
             // The rendered text holds values (tokens too): name the place, never echo it.
-            message: match field_on_line(&json, e.line()) {
-                Some(field) => format!("{e} (near field {field:?})"),
-                None => e.to_string(),
+            message: match field_on_line(text, line) {
+                Some(field) => {
+                    format!("{what} at line {line} column {column} (near field {field:?})")
+                }
+                None => format!("{what} at line {line} column {column}"),
             },
-        })?;
-        drop_nulls(&mut value);
-        objects.push(Object {
+        }
+    })?;
+    Ok(values
+        .into_iter()
+        .map(|value| Object {
             source: source.to_string(),
             value,
-        });
-    }
-    Ok(objects)
+        })
+        .collect())
 }
 
 /// `{{ value | toml }}`: a TOML scalar. A string is TOML-encoded (quoted, escaped: it can
@@ -217,61 +221,6 @@ fn field_on_line(json: &str, line: usize) -> Option<&str> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'));
     (plain && after.trim_start().starts_with(':')).then_some(name)
-}
-
-/// Remove commas that directly precede `}` or `]` (outside strings). Borrowed when there is
-/// none to remove.
-fn strip_trailing_commas(text: &str) -> std::borrow::Cow<'_, str> {
-    let bytes = text.as_bytes();
-    let mut out = String::new();
-    // `text[copied..]` is not yet in `out`.
-    let mut copied = 0;
-    let mut i = 0;
-    while let Some(found) = memchr::memchr2(b'"', b',', &bytes[i..]) {
-        let at = i + found;
-        i = at + 1;
-        if bytes[at] == b'"' {
-            // Skip the string: to its closing quote, stepping over escapes.
-            loop {
-                let Some(found) = memchr::memchr2(b'"', b'\\', &bytes[i..]) else {
-                    i = bytes.len();
-                    break;
-                };
-                let at = i + found;
-                i = at + 1;
-                if bytes[at] == b'"' {
-                    break;
-                }
-                i = (i + 1).min(bytes.len());
-            }
-            continue;
-        }
-        let next = bytes[i..].iter().find(|c| !c.is_ascii_whitespace());
-        if matches!(next, Some(b'}' | b']')) {
-            if copied == 0 {
-                out.reserve(text.len());
-            }
-            out.push_str(&text[copied..at]);
-            copied = i;
-        }
-    }
-    if copied == 0 {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    out.push_str(&text[copied..]);
-    std::borrow::Cow::Owned(out)
-}
-
-/// A `null` field means "not set" to Kubernetes; leave such fields out of the object.
-fn drop_nulls(v: &mut Value) {
-    match v {
-        Value::Object(map) => {
-            map.retain(|_, x| !x.is_null());
-            map.values_mut().for_each(drop_nulls);
-        }
-        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
-        _ => {}
-    }
 }
 
 /// The variables the templates see: `Values` (with the defaults the user removed back as
@@ -417,57 +366,6 @@ mod tests {
             serde_json::json!({"a": [1, 2], "b": ",}", "c": {"d": "\",]"}})
         );
         assert_eq!(objects[1].value, serde_json::json!({"e": 1}));
-        // An escaped backslash ends before the quote; nothing to remove borrows the text.
-        assert_eq!(
-            strip_trailing_commas(r#"{"a": "x\\", "b": ["\\\"", ] , }"#),
-            r#"{"a": "x\\", "b": ["\\\"" ]  }"#
-        );
-        let plain = r#"{"a": [1, 2], "b": ",]"}"#;
-        assert!(matches!(
-            strip_trailing_commas(plain),
-            std::borrow::Cow::Borrowed(t) if t == plain
-        ));
-        // An unterminated string or escape at the very end is left for the parser to report.
-        assert_eq!(strip_trailing_commas("{\"a\": \"b,}"), "{\"a\": \"b,}");
-        assert_eq!(strip_trailing_commas("[1,]\"\\"), "[1]\"\\");
-    }
-
-    /// The definition, byte by byte: a comma outside strings followed (after whitespace) by
-    /// `}` or `]` goes.
-    fn strip_reference(text: &str) -> String {
-        let bytes = text.as_bytes();
-        let (mut out, mut in_string, mut escaped) = (String::new(), false, false);
-        for (i, &b) in bytes.iter().enumerate() {
-            let next = bytes[i + 1..].iter().find(|c| !c.is_ascii_whitespace());
-            match b {
-                _ if in_string && escaped => escaped = false,
-                b'\\' if in_string => escaped = true,
-                b'"' => in_string = !in_string,
-                b',' if !in_string && matches!(next, Some(b'}' | b']')) => continue,
-                _ => {}
-            }
-            out.push(b as char);
-        }
-        out
-    }
-
-    #[test]
-    fn stripping_commas_agrees_with_the_definition_on_every_short_text() {
-        let alphabet = [b'"', b'\\', b',', b']', b'}', b' ', b'a'];
-        for len in 0..=6u32 {
-            for n in 0..alphabet.len().pow(len) {
-                let (mut text, mut rest) = (String::new(), n);
-                for _ in 0..len {
-                    text.push(alphabet[rest % alphabet.len()] as char);
-                    rest /= alphabet.len();
-                }
-                assert_eq!(
-                    strip_trailing_commas(&text),
-                    strip_reference(&text),
-                    "{text:?}"
-                );
-            }
-        }
     }
 
     #[test]
