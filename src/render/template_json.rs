@@ -88,7 +88,7 @@ impl Reader<'_> {
     }
 
     /// After an opening bracket: whether the container is empty (`{}`, `{ , }`: a lone
-    /// trailing comma is one too), consuming the closer if so.
+    /// trailing comma is one too), stepping over the closer if so.
     fn empty(&mut self, close: u8) -> bool {
         self.skip_whitespace();
         let start = self.at;
@@ -153,12 +153,18 @@ impl Reader<'_> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Result<Value, ReadError> {
+    /// On an opening bracket: steps over it; `true` when the container is empty (and
+    /// closed).
+    fn open(&mut self, depth: usize, close: u8) -> Result<bool, ReadError> {
         if depth >= MAX_DEPTH {
             return self.fail("recursion limit exceeded");
         }
         self.at += 1;
-        if self.empty(b'}') {
+        Ok(self.empty(close))
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Value, ReadError> {
+        if self.open(depth, b'}')? {
             return Ok(Value::Object(Map::new()));
         }
         let first = self.members.len();
@@ -193,11 +199,7 @@ impl Reader<'_> {
     }
 
     fn list(&mut self, depth: usize) -> Result<Value, ReadError> {
-        if depth >= MAX_DEPTH {
-            return self.fail("recursion limit exceeded");
-        }
-        self.at += 1;
-        if self.empty(b']') {
+        if self.open(depth, b']')? {
             return Ok(Value::Array(Vec::new()));
         }
         let first = self.items.len();
