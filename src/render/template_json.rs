@@ -11,7 +11,7 @@ use serde_json::{Map, Number, Value};
 const MAX_DEPTH: usize = 128;
 
 /// Where reading stopped and why; the position is a byte offset into the text.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub(super) struct ReadError {
     /// What was wrong, without the text's content (it may hold tokens).
     pub what: &'static str,
@@ -33,7 +33,6 @@ impl ReadError {
 pub(super) fn read_all(text: &str) -> Result<Vec<Value>, ReadError> {
     let mut reader = Reader {
         src: text,
-        text: text.as_bytes(),
         at: 0,
         members: Vec::new(),
         items: Vec::new(),
@@ -41,20 +40,17 @@ pub(super) fn read_all(text: &str) -> Result<Vec<Value>, ReadError> {
     let mut values = Vec::new();
     loop {
         reader.skip_whitespace();
-        if reader.at == reader.text.len() {
+        if reader.at == reader.src.len() {
             return Ok(values);
         }
         let value = reader.value(0)?;
         // A number, `true`, `false` or `null` must end before the next text starts.
         let delimited = matches!(value, Value::Object(_) | Value::Array(_) | Value::String(_));
-        if !delimited
-            && !matches!(
-                reader.peek(),
-                None | Some(
-                    b' ' | b'\n' | b'\t' | b'\r' | b'"' | b'[' | b']' | b'{' | b'}' | b',' | b':'
-                )
-            )
-        {
+        let ends = match reader.peek() {
+            None => true,
+            Some(b) => is_whitespace(b) || b"\"[]{},:".contains(&b),
+        };
+        if !delimited && !ends {
             return reader.fail("trailing characters");
         }
         values.push(value);
@@ -62,9 +58,7 @@ pub(super) fn read_all(text: &str) -> Result<Vec<Value>, ReadError> {
 }
 
 struct Reader<'a> {
-    /// The text, and the same as bytes.
     src: &'a str,
-    text: &'a [u8],
     at: usize,
     /// Members of the objects being read, innermost last.
     members: Vec<(String, Value)>,
@@ -72,17 +66,27 @@ struct Reader<'a> {
     items: Vec<Value>,
 }
 
-impl Reader<'_> {
+/// JSON's whitespace.
+fn is_whitespace(b: u8) -> bool {
+    matches!(b, b' ' | b'\n' | b'\t' | b'\r')
+}
+
+impl<'a> Reader<'a> {
+    /// The text as bytes.
+    fn text(&self) -> &'a [u8] {
+        self.src.as_bytes()
+    }
+
     fn fail<T>(&self, what: &'static str) -> Result<T, ReadError> {
         Err(ReadError { what, at: self.at })
     }
 
     fn peek(&self) -> Option<u8> {
-        self.text.get(self.at).copied()
+        self.text().get(self.at).copied()
     }
 
     fn skip_whitespace(&mut self) {
-        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+        while self.peek().is_some_and(is_whitespace) {
             self.at += 1;
         }
     }
@@ -145,7 +149,7 @@ impl Reader<'_> {
     }
 
     fn literal(&mut self, word: &str, value: Value) -> Result<Value, ReadError> {
-        if self.text[self.at..].starts_with(word.as_bytes()) {
+        if self.text()[self.at..].starts_with(word.as_bytes()) {
             self.at += word.len();
             Ok(value)
         } else {
@@ -219,7 +223,7 @@ impl Reader<'_> {
         let mut plain = self.at;
         let mut out: Option<String> = None;
         loop {
-            self.at = special_byte(self.text, self.at);
+            self.at = special_byte(self.text(), self.at);
             match self.peek() {
                 Some(b'"') => {
                     let tail = &self.src[plain..self.at];
@@ -272,7 +276,7 @@ impl Reader<'_> {
                         None => self.fail("lone trailing surrogate in hex escape"),
                     };
                 }
-                if !self.text[self.at..].starts_with(b"\\u") {
+                if !self.text()[self.at..].starts_with(b"\\u") {
                     return self.fail("lone leading surrogate in hex escape");
                 }
                 self.at += 2;
@@ -292,7 +296,7 @@ impl Reader<'_> {
     }
 
     fn hex4(&mut self) -> Result<u16, ReadError> {
-        let digits = self.text.get(self.at..self.at + 4);
+        let digits = self.text().get(self.at..self.at + 4);
         let value = digits
             .and_then(|d| std::str::from_utf8(d).ok())
             .filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit()))

@@ -36,20 +36,23 @@ fn without_value(message: &str) -> String {
 fn check_as<T: DeserializeOwned>(o: &Object) -> Result<(), Error> {
     // Most objects are valid: a first read without the path says so.
     let quick = Seen::new(false);
-    if T::deserialize(Strict::new(&o.value, &quick)).is_ok() && !quick.skipped.get() {
+    let read = T::deserialize(Strict::new(&o.value, &quick)).is_ok();
+    if read && !quick.skipped.get() {
         return Ok(());
     }
-    let seen = Seen::new(true);
-    if T::deserialize(Strict::new(&o.value, &seen)).is_err() {
-        // Read again through serde_path_to_error, for the path of the wrong type.
-        let again = Seen::new(false);
-        if let Err(e) = serde_path_to_error::deserialize::<_, T>(Strict::new(&o.value, &again)) {
-            return Err(Error::Schema {
-                object: describe(o),
-                message: format!("{}: {}", e.path(), without_value(&e.inner().to_string())),
-            });
-        }
+    // A wrong type: read again through serde_path_to_error, for its path.
+    if !read
+        && let Err(e) =
+            serde_path_to_error::deserialize::<_, T>(Strict::new(&o.value, &Seen::new(false)))
+    {
+        return Err(Error::Schema {
+            object: describe(o),
+            message: format!("{}: {}", e.path(), without_value(&e.inner().to_string())),
+        });
     }
+    // Unknown fields: read again tracking the path, to name them.
+    let seen = Seen::new(true);
+    let _ = T::deserialize(Strict::new(&o.value, &seen));
     let unknown = seen.unknown.take();
     if !unknown.is_empty() {
         let fields = unknown
@@ -83,7 +86,6 @@ struct Seen<'a> {
     unknown: RefCell<Vec<String>>,
 }
 
-#[derive(Clone, Copy)]
 enum Step<'a> {
     Key(&'a str),
     Index(usize),
