@@ -202,7 +202,7 @@ impl<'de> serde::Deserializer<'de> for Strict<'de> {
                 (Some(u), _, _) => visitor.visit_u64(u),
                 (None, Some(i), _) => visitor.visit_i64(i),
                 (None, None, Some(f)) => visitor.visit_f64(f),
-                (None, None, None) => Err(Invalid(format!("unreadable number {n}"))),
+                (None, None, None) => Err(Invalid("a number that is no u64, i64 or f64".into())),
             },
             Value::String(s) => visitor.visit_borrowed_str(s),
             Value::Array(items) => {
