@@ -35,7 +35,10 @@ fn without_value(message: &str) -> String {
 /// Read `o` as a `T`: unknown fields and wrong types, each named by its path.
 fn check_as<T: DeserializeOwned>(o: &Object) -> Result<(), Error> {
     // Most objects are valid: a first read without the path says so.
-    let quick = Seen::new(false);
+    let quick = Seen {
+        blank: true,
+        ..Seen::new(false)
+    };
     let read = T::deserialize(Strict::new(&o.value, &quick)).is_ok();
     if read && !quick.skipped.get() {
         return Ok(());
@@ -84,6 +87,9 @@ struct Seen<'a> {
     path: RefCell<Vec<Step<'a>>>,
     /// The paths of the fields the type skipped, as the messages write them, when tracked.
     unknown: RefCell<Vec<String>>,
+    /// Give plain `String`s an empty text (see [`plain_string`]); not for serde_path_to_error,
+    /// which reads the keys it names through the same visitors.
+    blank: bool,
 }
 
 enum Step<'a> {
@@ -98,6 +104,7 @@ impl Seen<'_> {
             skipped: std::cell::Cell::new(false),
             path: RefCell::new(Vec::new()),
             unknown: RefCell::new(Vec::new()),
+            blank: false,
         }
     }
 
@@ -126,6 +133,8 @@ impl Seen<'_> {
 struct Strict<'a> {
     value: &'a Value,
     seen: &'a Seen<'a>,
+    /// The key this value sits under (`""` at the top and in lists).
+    key: &'a str,
 }
 
 /// A deserialisation error: serde's message for it (`invalid type: ...`).
@@ -171,7 +180,11 @@ fn json_word(found: de::Unexpected<'_>) -> String {
 
 impl<'a> Strict<'a> {
     fn new(value: &'a Value, seen: &'a Seen<'a>) -> Self {
-        Strict { value, seen }
+        Strict {
+            value,
+            seen,
+            key: "",
+        }
     }
 
     /// Read `value`, one `step` below this one.
@@ -181,11 +194,19 @@ impl<'a> Strict<'a> {
         value: &'a Value,
         read: impl FnOnce(Strict<'a>) -> Result<T, Invalid>,
     ) -> Result<T, Invalid> {
+        let at = Strict {
+            value,
+            seen: self.seen,
+            key: match step {
+                Step::Key(key) => key,
+                Step::Index(_) => "",
+            },
+        };
         if !self.seen.track {
-            return read(Strict::new(value, self.seen));
+            return read(at);
         }
         self.seen.path.borrow_mut().push(step);
-        let result = read(Strict::new(value, self.seen));
+        let result = read(at);
         self.seen.path.borrow_mut().pop();
         result
     }
@@ -271,9 +292,71 @@ impl<'de> serde::Deserializer<'de> for Strict<'de> {
         Err(Invalid(format!("cannot check the enum {name}")))
     }
 
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Invalid> {
+        match self.value {
+            // A resource's type compares its apiVersion and kind with its own.
+            Value::String(_)
+                if self.seen.blank
+                    && !matches!(self.key, "apiVersion" | "kind")
+                    && plain_string(&visitor) =>
+            {
+                visitor.visit_borrowed_str("")
+            }
+            _ => self.deserialize_any(visitor),
+        }
+    }
+
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str bytes byte_buf
         unit unit_struct seq tuple tuple_struct map struct identifier
+    }
+}
+
+/// Whether `visitor` is the one of a plain `String` (serde's says it expects "a string"). Any
+/// text is a valid `String`, and the check only needs to know that one is there: such a
+/// visitor is given an empty string, so the check copies no text. Every other visitor (a
+/// timestamp, base64 bytes, a field name) gets the text itself, and so do `apiVersion` and
+/// `kind`, which a resource's type compares with its own; the test against the reference
+/// replaces every string with another to catch any other field whose text a type reads.
+fn plain_string<'de, V: Visitor<'de>>(visitor: &V) -> bool {
+    use std::fmt::Write;
+    /// Compares what is written with `rest`, piece by piece, without allocating.
+    struct Expect(&'static str);
+    impl Write for Expect {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0 = self.0.strip_prefix(s).ok_or(std::fmt::Error)?;
+            Ok(())
+        }
+    }
+    let mut expect = Expect("a string");
+    write!(expect, "{}", visitor as &dyn de::Expected).is_ok() && expect.0.is_empty()
+}
+
+/// A map key: its text, or (when `blank`) an empty string for a plain `String` key (see
+/// [`plain_string`]).
+struct Key<'a> {
+    text: &'a str,
+    blank: bool,
+}
+
+impl<'de> serde::Deserializer<'de> for Key<'de> {
+    type Error = Invalid;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Invalid> {
+        visitor.visit_borrowed_str(self.text)
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Invalid> {
+        match self.blank && plain_string(&visitor) {
+            true => visitor.visit_borrowed_str(""),
+            false => visitor.visit_borrowed_str(self.text),
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str bytes byte_buf option
+        unit unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier
+        ignored_any
     }
 }
 
@@ -320,8 +403,11 @@ impl<'de> de::MapAccess<'de> for Entries<'_, 'de> {
             return Ok(None);
         };
         self.value = Some((key, value));
-        seed.deserialize(de::value::BorrowedStrDeserializer::new(key))
-            .map(Some)
+        seed.deserialize(Key {
+            text: key,
+            blank: self.of.seen.blank,
+        })
+        .map(Some)
     }
 
     fn next_value_seed<V: de::DeserializeSeed<'de>>(
