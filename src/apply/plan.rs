@@ -655,8 +655,7 @@ fn ownership_of(
 fn scratch_name(o: &ObjectRef) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(o.to_string().as_bytes());
-    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    format!("runnerctl-dry-run-{hex}")
+    format!("runnerctl-dry-run-{}", crate::render::hex(&digest[..6]))
 }
 
 /// What runnerctl may do with an existing object.

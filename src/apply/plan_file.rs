@@ -129,8 +129,7 @@ pub struct PlannedObject {
 /// `sha256:<hex>` of an object's JSON.
 pub fn digest(value: &Value) -> String {
     let hash = Sha256::digest(serde_json::to_vec(value).expect("JSON serialises"));
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", crate::render::hex(&hash))
 }
 
 fn resource_version(v: Option<&Value>) -> Option<String> {

@@ -235,11 +235,18 @@ fn checksum(release: &Release, text: &str) -> String {
     let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key.as_bytes())
         .expect("HMAC takes a key of any length");
     mac.update(text.as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&mac.finalize().into_bytes())
+}
+
+/// Bytes as lower-case hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// The checksums the pod template carries, so that the pod restarts when they change: of the
