@@ -61,7 +61,7 @@ fn engine() -> &'static std::sync::RwLock<tera::Tera> {
     static ENGINE: OnceLock<std::sync::RwLock<tera::Tera>> = OnceLock::new();
     ENGINE.get_or_init(|| {
         let mut tera = tera::Tera::new();
-        tera.register_filter("json", tera_contrib::json::json_encode);
+        tera.register_filter("json", json_encode);
         tera.register_filter("b64", tera_contrib::base64::b64_encode);
         tera.register_filter("toml", toml_encode);
         std::sync::RwLock::new(tera)
@@ -187,6 +187,31 @@ pub(super) fn parse_documents(source: &str, text: &str) -> Result<Vec<Object>, E
         .collect())
 }
 
+/// `{{ value | json }}`: the value as compact JSON, as serde_json writes it. The text is built
+/// in a buffer kept per thread, so a call allocates only when the result is too long to be
+/// kept inline in the template value (over 21 bytes).
+fn json_encode(
+    val: &tera::Value,
+    _: tera::Kwargs,
+    _: &tera::State,
+) -> tera::TeraResult<tera::Value> {
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUFFER.with_borrow_mut(|buffer| {
+        buffer.clear();
+        serde_json::to_writer(&mut *buffer, val)
+            .map_err(|e| tera::Error::message(format!("cannot write the value as JSON: {e}")))?;
+        let value =
+            tera::Value::from(std::str::from_utf8(buffer).expect("serde_json writes UTF-8"));
+        // A huge value does not stay held by the thread.
+        if buffer.capacity() > 1 << 16 {
+            *buffer = Vec::new();
+        }
+        Ok(value)
+    })
+}
+
 /// `{{ value | toml }}`: a TOML scalar. A string is TOML-encoded (quoted, escaped: it can
 /// never end its string or add a key or table), a number or boolean is written as is;
 /// anything else is an error.
@@ -266,8 +291,9 @@ pub(super) fn context(release: &Release, chart: &Chart) -> tera::Context {
 struct Filled<'a> {
     /// The user's value here; `None` where the key is missing.
     values: Option<&'a Value>,
-    /// The default at the same place (`null` where there is none).
-    defaults: &'a Value,
+    /// The default at the same place (`null` where there is none): the process's defaults,
+    /// whose keys the template value borrows.
+    defaults: &'static Value,
     /// `defaults` as a template value, where known: used as it is (shared, not converted) when
     /// the user's value equals the default.
     converted: Option<&'a tera::Value>,
@@ -292,7 +318,7 @@ fn same_in_order(a: &Value, b: &Value) -> bool {
 
 impl serde::Serialize for Filled<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
+        use serde::ser::{SerializeMap, SerializeStruct};
         static NONE: Value = Value::Null;
         if let (Some(values), Some(converted)) = (self.values, self.converted)
             && same_in_order(values, self.defaults)
@@ -307,48 +333,77 @@ impl serde::Serialize for Filled<'_> {
             Some(other) => return other.serialize(serializer),
             None => None,
         };
-        // Room for every key when the user's keys are the defaults' or a subset of them.
-        let len = defaults.len().max(values.map_or(0, serde_json::Map::len));
-        let mut map = serializer.serialize_map(Some(len))?;
-        // The merged values keep the defaults' order, so each key is usually the next default
-        // (found without a lookup, and with its converted value at the same index).
-        let converted = self.converted.and_then(tera::Value::as_map);
-        let mut next = defaults.iter().enumerate().peekable();
-        let mut found = 0;
-        for (key, value) in values.into_iter().flatten() {
-            let (defaults, converted) = match next.next_if(|(_, (k, _))| *k == key) {
-                Some((i, (_, d))) => (
-                    Some(d),
-                    converted.and_then(|c| c.get_index(i)).map(|(_, v)| v),
-                ),
-                None => (defaults.get(key), None),
-            };
-            found += usize::from(defaults.is_some());
-            map.serialize_entry(
-                key,
-                &Filled {
-                    values: Some(value),
-                    defaults: defaults.unwrap_or(&NONE),
-                    converted,
-                },
-            )?;
-        }
-        if found < defaults.len() {
-            for (key, defaults) in defaults {
-                if !values.is_some_and(|v| v.contains_key(key)) {
-                    map.serialize_entry(
-                        key,
-                        &Filled {
-                            values: None,
-                            defaults,
-                            converted: None,
-                        },
-                    )?;
-                }
+        let entries = filled_entries(values, defaults, self.converted);
+        // When every key is a default's (the usual case), the keys are written as a struct's
+        // fields: the template value then borrows each name from the defaults, where a map's
+        // keys would each be copied.
+        if entries.iter().all(|(_, known, _)| known.is_some()) {
+            let mut fields = serializer.serialize_struct("Values", entries.len())?;
+            for (_, known, value) in &entries {
+                fields.serialize_field(known.unwrap_or_default(), value)?;
             }
+            return fields.end();
+        }
+        let mut map = serializer.serialize_map(Some(entries.len()))?;
+        for (key, _, value) in &entries {
+            map.serialize_entry(key, value)?;
         }
         map.end()
     }
+}
+
+/// The members of a map as templates see them: the user's keys, then the defaults' keys the
+/// user removed (as unset). Each with its key, the key as the defaults hold it (`None` when
+/// only the user's), and its value.
+fn filled_entries<'a>(
+    values: Option<&'a serde_json::Map<String, Value>>,
+    defaults: &'static serde_json::Map<String, Value>,
+    converted: Option<&'a tera::Value>,
+) -> Vec<(&'a str, Option<&'static str>, Filled<'a>)> {
+    static NONE: Value = Value::Null;
+    // Room for every key when the user's keys are the defaults' or a subset of them.
+    let mut entries =
+        Vec::with_capacity(defaults.len().max(values.map_or(0, serde_json::Map::len)));
+    // The merged values keep the defaults' order, so each key is usually the next default
+    // (found without a lookup, and with its converted value at the same index).
+    let converted = converted.and_then(tera::Value::as_map);
+    let mut next = defaults.iter().enumerate().peekable();
+    let mut found = 0;
+    for (key, value) in values.into_iter().flatten() {
+        let (known, converted) = match next.next_if(|(_, (k, _))| *k == key) {
+            Some((i, (k, d))) => (
+                Some((k, d)),
+                converted.and_then(|c| c.get_index(i)).map(|(_, v)| v),
+            ),
+            None => (defaults.get_key_value(key), None),
+        };
+        found += usize::from(known.is_some());
+        entries.push((
+            key.as_str(),
+            known.map(|(k, _)| k.as_str()),
+            Filled {
+                values: Some(value),
+                defaults: known.map_or(&NONE, |(_, d)| d),
+                converted,
+            },
+        ));
+    }
+    if found < defaults.len() {
+        for (key, defaults) in defaults {
+            if !values.is_some_and(|v| v.contains_key(key)) {
+                entries.push((
+                    key.as_str(),
+                    Some(key.as_str()),
+                    Filled {
+                        values: None,
+                        defaults,
+                        converted: None,
+                    },
+                ));
+            }
+        }
+    }
+    entries
 }
 
 #[cfg(test)]
@@ -392,9 +447,10 @@ mod tests {
         let values = serde_json::json!({"a": {"keep": 1, "x": [1]}, "s": "given", "z": null});
         let defaults = serde_json::json!({"a": {"keep": 0, "gone": "x", "m": {"k": 1}},
             "m": {"n": 1, "o": {"p": []}}, "s": "y", "t": [1], "z": {"q": 1}});
+        let defaults = Box::leak(Box::new(defaults));
         let filled = serde_json::to_value(Filled {
             values: Some(&values),
-            defaults: &defaults,
+            defaults,
             converted: None,
         })
         .unwrap();
@@ -405,6 +461,21 @@ mod tests {
                 r#""m":{"n":null,"o":{"p":null}},"t":null}"#
             )
         );
+    }
+
+    /// Template values equal in every part, maps in order, numbers of the same kind; a key
+    /// borrowed or owned alike.
+    fn same_value(a: &tera::Value, b: &tera::Value) -> bool {
+        if let (Some(a), Some(b)) = (a.as_map(), b.as_map()) {
+            return a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|((ka, va), (kb, vb))| ka.as_str() == kb.as_str() && same_value(va, vb));
+        }
+        if let (Some(a), Some(b)) = (a.as_array(), b.as_array()) {
+            return a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same_value(a, b));
+        }
+        format!("{a:?}") == format!("{b:?}")
     }
 
     #[test]
@@ -458,7 +529,7 @@ mod tests {
             let values = Value::Object(values);
             let shared = convert(&values, true);
             let full = convert(&values, false);
-            assert_eq!(format!("{shared:?}"), format!("{full:?}"), "edit {i}");
+            assert!(same_value(&shared, &full), "edit {i}: {shared:?} {full:?}");
         }
         assert!(
             same_in_order(defaults, &defaults.clone())
