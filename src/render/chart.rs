@@ -2,6 +2,8 @@
 //! `Release`, in small named parts (names and labels, image, service account, tokens, jobs and
 //! Pod Security, RBAC rules, session server, monitors).
 use serde::Serialize;
+use std::sync::OnceLock;
+
 use serde_json::{Map, Value, json};
 
 use super::build_mode::{self, BuildMode};
@@ -25,15 +27,19 @@ pub const CONFIG_DIR_ROOT: &str = "/etc/gitlab-runner";
 
 /// Least-privilege rules for the Kubernetes executor (used when `rbac.rules` is empty).
 pub fn default_rules() -> Value {
-    json!([
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "create", "delete"]},
-        {"apiGroups": [""], "resources": ["pods/exec", "pods/attach"], "verbs": ["create", "delete", "get", "patch"]},
-        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get", "list"]},
-        {"apiGroups": [""], "resources": ["secrets", "configmaps"], "verbs": ["get", "create", "update", "delete"]},
-        {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"]},
-        {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "create"]},
-        {"apiGroups": [""], "resources": ["events"], "verbs": ["list", "watch"]}
-    ])
+    Value::Array(default_rule_list())
+}
+
+fn default_rule_list() -> Vec<Value> {
+    vec![
+        json!({"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "create", "delete"]}),
+        json!({"apiGroups": [""], "resources": ["pods/exec", "pods/attach"], "verbs": ["create", "delete", "get", "patch"]}),
+        json!({"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get", "list"]}),
+        json!({"apiGroups": [""], "resources": ["secrets", "configmaps"], "verbs": ["get", "create", "update", "delete"]}),
+        json!({"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"]}),
+        json!({"apiGroups": [""], "resources": ["services"], "verbs": ["get", "create"]}),
+        json!({"apiGroups": [""], "resources": ["events"], "verbs": ["list", "watch"]}),
+    ]
 }
 
 /// The scalar at `path` as a string; `None` when absent, empty or not a scalar.
@@ -143,8 +149,8 @@ pub struct Chart {
     /// `runners.config` and what it means for the job pods' namespace.
     #[serde(flatten)]
     pub jobs: Jobs,
-    /// The rules of the runner's Role (or ClusterRole).
-    pub rbac_rules: Value,
+    /// The rules of the runner's Role (or ClusterRole), as the template reads them.
+    pub rbac_rules: tera::Value,
     /// `envVars` with every scalar `value` as a string, as the chart quotes them
     /// (`value: true` -> `"true"`).
     pub env_vars: Vec<Value>,
@@ -595,7 +601,12 @@ fn env_vars(values: &Value) -> Vec<Value> {
 /// The Role's rules: `rbac.rules` (missing fields defaulted) or [`default_rules`], plus the
 /// PodSecurityPolicy rule when `rbac.podSecurityPolicy.enabled`, plus namespace rights when
 /// the config gives each job a namespace of its own.
-fn rbac_rules(values: &Value, jobs: &Jobs, warnings: &mut Vec<String>) -> Result<Value, Error> {
+fn rbac_rules(
+    values: &Value,
+    jobs: &Jobs,
+    warnings: &mut Vec<String>,
+) -> Result<tera::Value, Error> {
+    // `None`: the default rules, not yet needed as a list of our own.
     let mut rbac_rules = match lookup(values, "rbac.rules") {
         Some(Value::Array(rules)) if !rules.is_empty() => {
             if let Some(i) = rules.iter().position(|r| !r.is_object()) {
@@ -606,15 +617,13 @@ fn rbac_rules(values: &Value, jobs: &Jobs, warnings: &mut Vec<String>) -> Result
                         .into(),
                 });
             }
-            Value::Array(rules.iter().map(with_rule_defaults).collect())
+            Some(rules.iter().map(with_rule_defaults).collect())
         }
-        _ => default_rules(),
+        _ => None,
     };
     if jobs.namespace_per_job && bool_at(values, "rbac.create").unwrap_or(false) {
         if bool_at(values, "rbac.clusterWideAccess").unwrap_or(false) {
-            if let Value::Array(rules) = &mut rbac_rules {
-                rules.push(json!({"apiGroups": [""], "resources": ["namespaces"], "verbs": ["create", "delete", "get"]}));
-            }
+            rbac_rules.get_or_insert_with(default_rule_list).push(json!({"apiGroups": [""], "resources": ["namespaces"], "verbs": ["create", "delete", "get"]}));
         } else {
             warnings.push(
                 "runners.config sets namespace_per_job: each job gets a namespace of its own, \
@@ -624,15 +633,21 @@ fn rbac_rules(values: &Value, jobs: &Jobs, warnings: &mut Vec<String>) -> Result
             );
         }
     }
-    if bool_at(values, "rbac.podSecurityPolicy.enabled").unwrap_or(false)
-        && let Value::Array(rules) = &mut rbac_rules
-    {
+    if bool_at(values, "rbac.podSecurityPolicy.enabled").unwrap_or(false) {
         let names = lookup(values, "rbac.podSecurityPolicy.resourceNames")
             .cloned()
             .unwrap_or(json!([]));
-        rules.push(json!({"apiGroups": ["policy"], "resources": ["podsecuritypolicies"], "verbs": ["use"], "resourceNames": names}));
+        rbac_rules.get_or_insert_with(default_rule_list).push(json!({"apiGroups": ["policy"], "resources": ["podsecuritypolicies"], "verbs": ["use"], "resourceNames": names}));
     }
-    Ok(rbac_rules)
+    // The default rules alone, the usual case, are converted for the templates once per
+    // process.
+    static DEFAULT_RULES: OnceLock<tera::Value> = OnceLock::new();
+    Ok(match rbac_rules {
+        None => DEFAULT_RULES
+            .get_or_init(|| tera::Value::from_serializable(&default_rules()))
+            .clone(),
+        Some(rules) => tera::Value::from_serializable(&rules),
+    })
 }
 
 /// A user's rule with `apiGroups`, `resources` and `verbs` defaulted as the chart does.
