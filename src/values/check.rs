@@ -220,8 +220,17 @@ fn fits(default: &Value, user: &Value) -> bool {
 
 /// Whether a string looks like a GitLab token whatever its key (runner, registration, PAT).
 pub(crate) fn looks_like_token(s: &str) -> bool {
-    let l = s.to_ascii_lowercase();
-    l.contains("glrt-") || l.contains("gr1348941") || l.contains("glpat-") || random_looking(s)
+    ["glrt-", "gr1348941", "glpat-"]
+        .iter()
+        .any(|prefix| contains_ignoring_case(s, prefix))
+        || random_looking(s)
+}
+
+/// Whether `s` contains `needle` (lower-case ASCII), upper or lower case alike.
+fn contains_ignoring_case(s: &str, needle: &str) -> bool {
+    s.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// A run of 16 or more letters and digits mixing upper case, lower case and digits, as
@@ -348,4 +357,34 @@ pub(crate) fn deprecated_in(user: &Map<String, Value>) -> Vec<usize> {
         })
         .map(|(i, _)| i)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_prefixes_are_found_in_any_case_anywhere() {
+        for token in [
+            "glrt-x",
+            "GLRT-X",
+            "a GlRt-b",
+            "xxglpat-y",
+            "GR1348941abc",
+            "AbCdEfGh12345678",
+        ] {
+            assert!(looks_like_token(token), "{token}");
+        }
+        for plain in [
+            "",
+            "g",
+            "glrt",
+            "glr-t",
+            "gr134894",
+            "runner-name",
+            "abcdefghijklmnop",
+        ] {
+            assert!(!looks_like_token(plain), "{plain}");
+        }
+    }
 }
