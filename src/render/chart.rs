@@ -107,6 +107,9 @@ fn pull_secrets(values: &Value, paths: &[&str]) -> Vec<Value> {
 /// The endpoint fields of a ServiceMonitor/PodMonitor that the user set.
 fn monitor_endpoint(values: &Value, base: &str) -> Map<String, Value> {
     let mut out = Map::new();
+    let Some(Value::Object(monitor)) = lookup(values, base) else {
+        return out;
+    };
     for key in [
         "interval",
         "scheme",
@@ -115,7 +118,7 @@ fn monitor_endpoint(values: &Value, base: &str) -> Map<String, Value> {
         "metricRelabelings",
         "relabelings",
     ] {
-        let set = lookup(values, &format!("{base}.{key}")).filter(|v| match v {
+        let set = monitor.get(key).filter(|v| match v {
             Value::String(s) => !s.is_empty(),
             Value::Array(a) => !a.is_empty(),
             Value::Object(o) => !o.is_empty(),
