@@ -62,6 +62,7 @@ fn engine() -> &'static std::sync::RwLock<tera::Tera> {
     ENGINE.get_or_init(|| {
         let mut tera = tera::Tera::new();
         tera.register_filter("json", json_encode);
+        tera.register_filter("members", json_members);
         tera.register_filter("b64", tera_contrib::base64::b64_encode);
         tera.register_filter("toml", toml_encode);
         std::sync::RwLock::new(tera)
@@ -187,20 +188,53 @@ pub(super) fn parse_documents(source: &str, text: &str) -> Result<Vec<Object>, E
         .collect())
 }
 
-/// `{{ value | json }}`: the value as compact JSON, as serde_json writes it. The text is built
-/// in a buffer kept per thread, so a call allocates only when the result is too long to be
-/// kept inline in the template value (over 21 bytes).
+/// `{{ value | json }}`: the value as compact JSON, as serde_json writes it.
 fn json_encode(
     val: &tera::Value,
     _: tera::Kwargs,
     _: &tera::State,
+) -> tera::TeraResult<tera::Value> {
+    write_json(|buffer| serde_json::to_writer(buffer, val))
+}
+
+/// `{{ map | members }}`: the members of a map as JSON, each followed by a comma
+/// (`"a":"1","b":"2",`), to be written inside an object: `{ {{ a | members }}{{ b | members }} }`
+/// is `a` with `b`'s members added, a key of both taking `b`'s value at `a`'s place, as
+/// reading the output does. Nothing for `null`; an error for anything but a map.
+fn json_members(
+    val: &tera::Value,
+    _: tera::Kwargs,
+    _: &tera::State,
+) -> tera::TeraResult<tera::Value> {
+    if val.is_none() || val.is_undefined() {
+        return Ok(tera::Value::from(""));
+    }
+    let map = val
+        .as_map()
+        .ok_or_else(|| tera::Error::message(format!("members needs a map, not {}", val.name())))?;
+    write_json(|buffer| {
+        for (key, value) in map {
+            serde_json::to_writer(&mut *buffer, key)?;
+            buffer.push(b':');
+            serde_json::to_writer(&mut *buffer, value)?;
+            buffer.push(b',');
+        }
+        Ok(())
+    })
+}
+
+/// The JSON text `write` writes, as a template value. The text is built in a buffer kept per
+/// thread, so a call allocates only when the result is too long to be kept inline in the
+/// template value (over 21 bytes).
+fn write_json(
+    write: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
 ) -> tera::TeraResult<tera::Value> {
     thread_local! {
         static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     BUFFER.with_borrow_mut(|buffer| {
         buffer.clear();
-        serde_json::to_writer(&mut *buffer, val)
+        write(buffer)
             .map_err(|e| tera::Error::message(format!("cannot write the value as JSON: {e}")))?;
         let value =
             tera::Value::from(std::str::from_utf8(buffer).expect("serde_json writes UTF-8"));
@@ -539,6 +573,45 @@ mod tests {
                 )
                 && !same_in_order(&serde_json::json!(1), &serde_json::json!(1.0))
         );
+    }
+
+    /// `members` writes each member as serde_json does, comma after each; written between
+    /// braces after another map's, the output reads as the first map with the second's
+    /// members added and its keys overriding in place.
+    #[test]
+    fn members_write_a_map_inside_another() {
+        let ctx = tera::Context::new();
+        let state = tera::State::new(&ctx);
+        let members = |v: serde_json::Value| {
+            json_members(
+                &tera::Value::from_serializable(&v),
+                tera::Kwargs::default(),
+                &state,
+            )
+            .map(|v| v.as_str().unwrap().to_string())
+        };
+        let a = serde_json::json!({"app": "x", "q\"k\n": "ü\u{1}", "n": 1, "gone": "y"});
+        let b = serde_json::json!({"gone": null, "app": "y", "new": [true]});
+        assert_eq!(
+            members(a.clone()).unwrap(),
+            r#""app":"x","q\"k\n":"ü\u0001","n":1,"gone":"y","#
+        );
+        assert_eq!(members(serde_json::json!({})).unwrap(), "");
+        assert_eq!(members(Value::Null).unwrap(), "");
+        let text = format!("{{{}{}}}", members(a).unwrap(), members(b).unwrap());
+        let read = parse_documents("t", &text).unwrap();
+        assert_eq!(
+            serde_json::to_string(&read[0].value).unwrap(),
+            r#"{"app":"y","q\"k\n":"ü\u0001","n":1,"new":[true]}"#
+        );
+        for not_a_map in [
+            serde_json::json!("s"),
+            serde_json::json!([1]),
+            serde_json::json!(2),
+        ] {
+            let e = members(not_a_map).unwrap_err().to_string();
+            assert!(e.contains("members needs a map"), "{e}");
+        }
     }
 
     #[test]
