@@ -10,7 +10,7 @@ pub const MAX_LABEL_LEN: usize = 63;
 /// Check a DNS-1123 label (a namespace, a container name): at most 63 characters, lowercase
 /// letters, digits and `-`, starting and ending with a letter or digit. `what` names it in
 /// the error (`namespace "Team_A"`).
-pub fn check_label(what: &str, name: &str) -> Result<(), Error> {
+pub fn check_label(what: impl std::fmt::Display, name: &str) -> Result<(), Error> {
     let invalid = |rule: String| Error::InvalidName {
         what: what.to_string(),
         rule,
@@ -43,11 +43,11 @@ pub fn check_label(what: &str, name: &str) -> Result<(), Error> {
 
 /// Check a release name as helm does: a DNS-1123 label of at most 53 characters.
 pub fn check_release_name(name: &str) -> Result<(), Error> {
-    let what = format!("release name {name:?}");
-    check_label(&what, name)?;
+    let what = format_args!("release name {name:?}");
+    check_label(what, name)?;
     if name.len() > MAX_RELEASE_NAME_LEN {
         return Err(Error::InvalidName {
-            what,
+            what: what.to_string(),
             rule: format!(
                 "it has {} characters; helm allows at most {MAX_RELEASE_NAME_LEN} (object names add suffixes)",
                 name.len()
