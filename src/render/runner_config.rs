@@ -151,8 +151,9 @@ pub fn process(
             message: format!("after adding privileged = true: {}", e.message().trim()),
         })?;
     }
-    let runner = runner_table(&table).cloned().unwrap_or_default();
-    let kubernetes = runner.get("kubernetes").and_then(|k| k.as_table());
+    let kubernetes = runner_table(&table)
+        .and_then(|r| r.get("kubernetes"))
+        .and_then(|k| k.as_table());
     let sets_namespace = kubernetes.is_some_and(|k| k.contains_key("namespace"));
     let namespace = kubernetes
         .and_then(|k| k.get("namespace"))
@@ -168,6 +169,7 @@ pub fn process(
     }
     let mut credentials = SecretValues::default();
     add_credentials(&mut credentials, &table);
+    let runner = take_runner(table);
     let mut warnings = unknown;
     warnings.extend(dind_warning(&text, privileged));
     Ok(RunnerConfig {
@@ -201,6 +203,19 @@ fn runner_table(table: &toml::Table) -> Option<&toml::Table> {
         .and_then(|r| r.as_array())
         .and_then(|r| r.first())
         .and_then(|r| r.as_table())
+}
+
+/// The one `[[runners]]` entry of a parsed config, taken out of it (empty if there is none).
+fn take_runner(mut table: toml::Table) -> toml::Table {
+    match table.remove("runners") {
+        Some(toml::Value::Array(runners)) => runners.into_iter().next(),
+        _ => None,
+    }
+    .and_then(|r| match r {
+        toml::Value::Table(t) => Some(t),
+        _ => None,
+    })
+    .unwrap_or_default()
 }
 
 /// The string values under sensitive keys of a TOML table, at any depth.
