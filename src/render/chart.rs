@@ -132,25 +132,19 @@ fn monitor_endpoint(values: &Value, base: &str) -> Map<String, Value> {
 }
 
 /// What the templates see as `chart`: the names, labels and decisions the official chart
-/// computes in helpers, worked out once. Each part serialises flat into `chart`, so a template
-/// reads `chart.fullname`, `chart.image`, `chart.rbacRules`, ...
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// computes in helpers, worked out once. Every part's fields serialise into `chart` itself, so
+/// a template reads `chart.fullname`, `chart.image`, `chart.rbacRules`, ...
+#[derive(Debug)]
 pub struct Chart {
     /// Names and labels.
-    #[serde(flatten)]
     pub names: Names,
     /// The runner image and where its config lives.
-    #[serde(flatten)]
     pub image: Image,
     /// The runner's ServiceAccount.
-    #[serde(flatten)]
     pub service_account: ServiceAccount,
     /// The tokens and the Secret that holds them.
-    #[serde(flatten)]
     pub tokens: Tokens,
     /// `runners.config` and what it means for the job pods' namespace.
-    #[serde(flatten)]
     pub jobs: Jobs,
     /// The rules of the runner's Role (or ClusterRole), as the template reads them.
     pub rbac_rules: tera::Value,
@@ -158,11 +152,109 @@ pub struct Chart {
     /// (`value: true` -> `"true"`).
     pub env_vars: Vec<Value>,
     /// The session server and the autoscaler that rules it out.
-    #[serde(flatten)]
     pub session: Session,
     /// ServiceMonitor and PodMonitor settings.
-    #[serde(flatten)]
     pub monitors: Monitors,
+}
+
+/// The parts' fields as one struct's, named as each part's own `Serialize` names them (a test
+/// checks both agree): a struct's field names are borrowed by the template value, where the
+/// keys of `#[serde(flatten)]`, which writes a map, would each be copied.
+impl Serialize for Chart {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let Chart {
+            names:
+                Names {
+                    fullname,
+                    namespace,
+                    job_namespace,
+                    labels,
+                    selector,
+                    service_selector,
+                    pod_labels,
+                    session_server_name,
+                },
+            image:
+                Image {
+                    image,
+                    config_dir,
+                    pod_image_pull_secrets,
+                },
+            service_account:
+                ServiceAccount {
+                    create_service_account,
+                    service_account_name,
+                    service_account_image_pull_secrets,
+                },
+            tokens:
+                Tokens {
+                    token_secret,
+                    secret_name,
+                    runner_token,
+                    registration_token,
+                },
+            jobs:
+                Jobs {
+                    runner_config,
+                    sets_namespace,
+                    build_mode,
+                    create_namespace,
+                    rbac_namespace,
+                    namespace_per_job,
+                    credentials: _,
+                    job_pod: _,
+                },
+            rbac_rules,
+            env_vars,
+            session: Session {
+                session_server,
+                hpa,
+            },
+            monitors:
+                Monitors {
+                    monitoring_api,
+                    service_monitor_endpoint,
+                    pod_monitor_endpoint,
+                },
+        } = self;
+        let mut s = serializer.serialize_struct("Chart", 31)?;
+        s.serialize_field("fullname", fullname)?;
+        s.serialize_field("namespace", namespace)?;
+        s.serialize_field("jobNamespace", job_namespace)?;
+        s.serialize_field("labels", labels)?;
+        s.serialize_field("selector", selector)?;
+        s.serialize_field("serviceSelector", service_selector)?;
+        s.serialize_field("podLabels", pod_labels)?;
+        s.serialize_field("sessionServerName", session_server_name)?;
+        s.serialize_field("image", image)?;
+        s.serialize_field("configDir", config_dir)?;
+        s.serialize_field("podImagePullSecrets", pod_image_pull_secrets)?;
+        s.serialize_field("createServiceAccount", create_service_account)?;
+        s.serialize_field("serviceAccountName", service_account_name)?;
+        s.serialize_field(
+            "serviceAccountImagePullSecrets",
+            service_account_image_pull_secrets,
+        )?;
+        s.serialize_field("tokenSecret", token_secret)?;
+        s.serialize_field("secretName", secret_name)?;
+        s.serialize_field("runnerToken", runner_token)?;
+        s.serialize_field("registrationToken", registration_token)?;
+        s.serialize_field("runnerConfig", runner_config)?;
+        s.serialize_field("setsNamespace", sets_namespace)?;
+        s.serialize_field("buildMode", build_mode)?;
+        s.serialize_field("createNamespace", create_namespace)?;
+        s.serialize_field("rbacNamespace", rbac_namespace)?;
+        s.serialize_field("namespacePerJob", namespace_per_job)?;
+        s.serialize_field("rbacRules", rbac_rules)?;
+        s.serialize_field("envVars", env_vars)?;
+        s.serialize_field("sessionServer", session_server)?;
+        s.serialize_field("hpa", hpa)?;
+        s.serialize_field("monitoringApi", monitoring_api)?;
+        s.serialize_field("serviceMonitorEndpoint", service_monitor_endpoint)?;
+        s.serialize_field("podMonitorEndpoint", pod_monitor_endpoint)?;
+        s.end()
+    }
 }
 
 impl Chart {
@@ -229,13 +321,14 @@ impl Names {
     fn new(release: &Release) -> Result<Names, Error> {
         let values = release.values.as_json();
         names::check_release_name(&release.name)?;
+        // The descriptions are written only for an error.
         names::check_label(
-            &format!("namespace {:?}", release.namespace),
+            format_args!("namespace {:?}", release.namespace),
             &release.namespace,
         )?;
         let fullname = fullname(&release.name, values);
         names::check_label(
-            &format!(
+            format_args!(
                 "object name {fullname:?} (the release name, nameOverride or fullnameOverride)"
             ),
             &fullname,
@@ -247,7 +340,7 @@ impl Names {
             ("namespace", &namespace),
             ("runners.jobNamespace", &job_namespace),
         ] {
-            names::check_label(&format!("{key}: namespace {ns:?}"), ns)?;
+            names::check_label(format_args!("{key}: namespace {ns:?}"), ns)?;
         }
         let mut labels = Map::new();
         labels.insert("app".into(), fullname.clone().into());
@@ -737,6 +830,54 @@ impl Monitors {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `chart` holds each part's fields as the part's own serialisation names them, in order,
+    /// and nothing else.
+    #[test]
+    fn chart_serialises_as_its_parts_flattened() {
+        for sets in [
+            &["runnerToken=glrt-x"][..],
+            &[
+                "runners.secret=mine",
+                "metrics.enabled=true",
+                "metrics.serviceMonitor.interval=30s",
+                "rbac.create=true",
+                "rbac.podSecurityPolicy.enabled=true",
+                "envVars[0].name=A",
+                "envVars[0].value=1",
+                "sessionServer.enabled=true",
+                "runnerctl.buildMode=dind",
+            ],
+        ] {
+            let mut b = crate::ValuesBuilder::new().set("gitlabUrl=https://gitlab.example.com");
+            for s in sets {
+                b = b.set(*s);
+            }
+            let release = Release {
+                name: "r".into(),
+                namespace: "ns".into(),
+                values: b.build().unwrap().0,
+                create_namespace: true,
+                api_versions: vec!["monitoring.coreos.com/v1".into()],
+            };
+            let chart = Chart::new(&release, &mut Vec::new()).unwrap();
+            let mut expected = Map::new();
+            let mut add = |part: Value| expected.extend(part.as_object().unwrap().clone());
+            add(serde_json::to_value(&chart.names).unwrap());
+            add(serde_json::to_value(&chart.image).unwrap());
+            add(serde_json::to_value(&chart.service_account).unwrap());
+            add(serde_json::to_value(&chart.tokens).unwrap());
+            add(serde_json::to_value(&chart.jobs).unwrap());
+            add(json!({"rbacRules": chart.rbac_rules, "envVars": chart.env_vars}));
+            add(serde_json::to_value(&chart.session).unwrap());
+            add(serde_json::to_value(&chart.monitors).unwrap());
+            assert_eq!(
+                serde_json::to_string(&chart).unwrap(),
+                serde_json::to_string(&expected).unwrap(),
+                "{sets:?}"
+            );
+        }
+    }
 
     #[test]
     fn fullname_follows_helm() {
