@@ -621,7 +621,7 @@ impl Jobs {
         warnings.extend(cfg_warnings);
         // Where the job pods really run: the config's namespace wins over the values.
         let pods_namespace = config_namespace.as_deref().unwrap_or(job_namespace);
-        let job_pod = job_pod::job_pod(&runner, pods_namespace, mode);
+        let job_pod = job_pod::job_pod(runner, pods_namespace, mode);
         if let Some(mode) = mode {
             mode.check_pod(&job_pod.assessment)?;
         }

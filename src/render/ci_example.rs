@@ -13,12 +13,12 @@ pub fn effective_mode(jobs: &JobSetup) -> (BuildMode, bool) {
     match jobs.build_mode {
         Some(mode) => (mode, false),
         None => {
-            let privileged = jobs.job_pod.pod["spec"]["containers"]
+            let privileged = jobs.job_pod.pod()["spec"]["containers"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .any(|c| c["securityContext"]["privileged"] == json!(true));
-            let certs = jobs.job_pod.pod["spec"]["containers"][0]["volumeMounts"]
+            let certs = jobs.job_pod.pod()["spec"]["containers"][0]["volumeMounts"]
                 .as_array()
                 .into_iter()
                 .flatten()
@@ -77,7 +77,7 @@ pub fn ci_example(jobs: &JobSetup) -> String {
             );
         }
         BuildMode::None => {
-            let image = jobs.job_pod.pod["spec"]["containers"][0]["image"]
+            let image = jobs.job_pod.pod()["spec"]["containers"][0]["image"]
                 .as_str()
                 .filter(|i| *i != super::job_pod::JOB_IMAGE_PLACEHOLDER)
                 .unwrap_or("alpine:3");

@@ -10,6 +10,8 @@
 //!
 //! Images the job chooses (`image:`, `services:`) are the build mode's (its jobs name them),
 //! else the config's `image` and first `services` entry, else placeholders that say so.
+use std::sync::OnceLock;
+
 use serde_json::{Map, Value, json};
 
 use super::build_mode::BuildMode;
@@ -25,13 +27,34 @@ pub const JOB_IMAGE_PLACEHOLDER: &str = "job-image.invalid/from-gitlab-ci:image"
 /// Stands for a `services:` entry of the job when neither the config nor the mode names one.
 pub const SERVICE_IMAGE_PLACEHOLDER: &str = "job-service.invalid/from-gitlab-ci:services";
 
-/// The preview of a job pod and the Pod Security level it needs.
+/// The preview of a job pod and the Pod Security level it needs. The pod itself is built when
+/// first asked for ([`JobPod::pod`]): a render needs only the assessment.
 #[derive(Debug, Clone, Default)]
 pub struct JobPod {
-    /// The Pod object (v1).
-    pub pod: Value,
     /// Its Pod Security assessment.
     pub assessment: Assessment,
+    /// What the pod is built from.
+    source: Option<PodSource>,
+    /// The pod, once built.
+    pod: OnceLock<Value>,
+}
+
+/// The `[[runners]]` entry, namespace and build mode a job pod is built from.
+#[derive(Debug, Clone)]
+struct PodSource {
+    runner: toml::Table,
+    namespace: String,
+    mode: Option<BuildMode>,
+}
+
+impl JobPod {
+    /// The Pod object (v1); `null` for a `JobPod::default()`.
+    pub fn pod(&self) -> &Value {
+        self.pod.get_or_init(|| match &self.source {
+            Some(s) => pod(&s.runner, &s.namespace, s.mode),
+            None => Value::Null,
+        })
+    }
 }
 
 /// The executor's container security context for one container: `own` (the container's
@@ -291,7 +314,51 @@ pub fn mask_environment(pod: &mut Value) {
 /// The job pod of a runner config: `runner` is the `[[runners]]` entry of the final config,
 /// `namespace` where job pods go, `mode` the build mode if any. Environment values are as
 /// configured: see [`mask_environment`].
-pub fn job_pod(runner: &toml::Table, namespace: &str, mode: Option<BuildMode>) -> JobPod {
+pub fn job_pod(runner: toml::Table, namespace: &str, mode: Option<BuildMode>) -> JobPod {
+    // The assessment reads the security settings, volumes and names of the pod and its
+    // containers, never their images, mounts or environment: it is made from a spec without
+    // them (a test checks it equals the full pod's).
+    let assessment = pod_security::assess(&spec(&runner, mode, Detail::Security));
+    JobPod {
+        assessment,
+        source: Some(PodSource {
+            runner,
+            namespace: namespace.to_string(),
+            mode,
+        }),
+        pod: OnceLock::new(),
+    }
+}
+
+/// How much of a job pod's spec to build.
+#[derive(Clone, Copy, PartialEq)]
+enum Detail {
+    /// Everything.
+    Full,
+    /// What a Pod Security assessment reads: no images, mounts or environment.
+    Security,
+}
+
+/// The job pod (see [`job_pod`]).
+fn pod(runner: &toml::Table, namespace: &str, mode: Option<BuildMode>) -> Value {
+    object([
+        ("apiVersion", Value::from("v1")),
+        ("kind", Value::from("Pod")),
+        (
+            "metadata",
+            json!({
+                "generateName": "runner-preview-project-0-concurrent-0-",
+                "namespace": namespace,
+                "labels": { "pod": "runner-preview-project-0-concurrent-0" },
+            }),
+        ),
+        ("spec", spec(runner, mode, Detail::Full)),
+    ])
+}
+
+/// The job pod's spec, in the detail asked for.
+fn spec(runner: &toml::Table, mode: Option<BuildMode>, detail: Detail) -> Value {
+    let full = detail == Detail::Full;
     let empty = toml::Table::new();
     let k = runner
         .get("kubernetes")
@@ -313,7 +380,7 @@ pub fn job_pod(runner: &toml::Table, namespace: &str, mode: Option<BuildMode>) -
         .map(|s| s.0)
         .or(configured_service)
         .unwrap_or(SERVICE_IMAGE_PLACEHOLDER);
-    let env: Vec<Value> = strings(runner.get("environment"))
+    let env: Vec<Value> = strings(runner.get("environment").filter(|_| full))
         .iter()
         .map(|entry| {
             let (name, value) = entry.split_once('=').unwrap_or((entry, ""));
@@ -325,6 +392,12 @@ pub fn job_pod(runner: &toml::Table, namespace: &str, mode: Option<BuildMode>) -
     // Built from parts (moved, or cloned where shared), not with `json!`, which would copy
     // each part again by serialising it.
     let container = |name: &str, image: &str, own: &str, env: &[Value]| {
+        if !full {
+            return object([
+                ("name", Value::from(name)),
+                ("securityContext", context(own)),
+            ]);
+        }
         let mut c = object([
             ("name", Value::from(name)),
             ("image", Value::from(image)),
@@ -378,21 +451,7 @@ pub fn job_pod(runner: &toml::Table, namespace: &str, mode: Option<BuildMode>) -
     if let Some(sa) = str_of(k, "service_account").filter(|s| !s.is_empty()) {
         spec["serviceAccountName"] = json!(sa);
     }
-    let assessment = pod_security::assess(&spec);
-    let pod = object([
-        ("apiVersion", Value::from("v1")),
-        ("kind", Value::from("Pod")),
-        (
-            "metadata",
-            json!({
-                "generateName": "runner-preview-project-0-concurrent-0-",
-                "namespace": namespace,
-                "labels": { "pod": "runner-preview-project-0-concurrent-0" },
-            }),
-        ),
-        ("spec", spec),
-    ]);
-    JobPod { pod, assessment }
+    spec
 }
 
 #[cfg(test)]
@@ -411,7 +470,11 @@ mod tests {
             .merge_into("[[runners]]\n[runners.kubernetes]\n")
             .unwrap();
         let t: toml::Table = toml::from_str(&text).unwrap();
-        job_pod(t["runners"][0].as_table().unwrap(), "ci", Some(mode))
+        job_pod(
+            t["runners"][0].as_table().unwrap().clone(),
+            "ci",
+            Some(mode),
+        )
     }
 
     #[test]
@@ -437,16 +500,16 @@ mod tests {
 
     #[test]
     fn the_default_config_is_baseline_and_drops_net_raw() {
-        let p = job_pod(&runner("image = \"alpine\"\n"), "ci", None);
+        let p = job_pod(runner("image = \"alpine\"\n"), "ci", None);
         assert_eq!(p.assessment.level, Level::Baseline);
-        let build = &p.pod["spec"]["containers"][0];
+        let build = &p.pod()["spec"]["containers"][0];
         assert_eq!(build["image"], "alpine");
         assert_eq!(
             build["securityContext"]["capabilities"],
             json!({"drop": ["NET_RAW"]})
         );
         assert_eq!(
-            p.pod["spec"]["containers"][2]["image"],
+            p.pod()["spec"]["containers"][2]["image"],
             SERVICE_IMAGE_PLACEHOLDER
         );
     }
@@ -454,7 +517,7 @@ mod tests {
     #[test]
     fn container_contexts_override_the_defaults() {
         let p = job_pod(
-            &runner(
+            runner(
                 "privileged = true\ncap_add = [\"SYS_ADMIN\"]\n\
                  [runners.kubernetes.helper_container_security_context]\nprivileged = false\n\
                  [runners.kubernetes.helper_container_security_context.capabilities]\ndrop = [\"ALL\"]\n",
@@ -462,7 +525,7 @@ mod tests {
             "ci",
             None,
         );
-        let containers = &p.pod["spec"]["containers"];
+        let containers = &p.pod()["spec"]["containers"];
         assert_eq!(containers[0]["securityContext"]["privileged"], true);
         assert_eq!(
             containers[0]["securityContext"]["capabilities"],
@@ -475,13 +538,47 @@ mod tests {
         );
     }
 
+    /// The assessment made from the spec without images, mounts and environment is the full
+    /// pod's, for every build mode and for configs that touch each thing it checks.
+    #[test]
+    fn the_assessment_is_the_full_pods() {
+        let configs = [
+            "",
+            "image = \"alpine\"\nhelper_image = \"h\"\nservice_account = \"sa\"\n",
+            "privileged = true\ncap_add = [\"SYS_ADMIN\", \"NET_RAW\"]\ncap_drop = [\"ALL\"]\n",
+            "allow_privilege_escalation = false\n\
+             [runners.kubernetes.build_container_security_context]\nrun_as_user = 0\n\
+             run_as_non_root = false\nproc_mount = \"Unmasked\"\n\
+             [runners.kubernetes.build_container_security_context.capabilities]\nadd = [\"SYS_TIME\"]\n",
+            "[runners.kubernetes.pod_security_context]\nrun_as_user = 0\nfs_group = 1\n\
+             [runners.kubernetes.pod_security_context.seccomp_profile]\ntype = \"Unconfined\"\n",
+            "[runners.kubernetes.helper_container_security_context]\nprivileged = true\n\
+             [runners.kubernetes.helper_container_security_context.seccomp_profile]\ntype = \"RuntimeDefault\"\n",
+            "[[runners.kubernetes.volumes.host_path]]\nname = \"docker\"\nmount_path = \"/var/run/docker.sock\"\n\
+             [[runners.kubernetes.volumes.empty_dir]]\nname = \"e\"\nmount_path = \"/e\"\nmedium = \"Memory\"\n\
+             [[runners.kubernetes.volumes.secret]]\nname = \"s\"\nmount_path = \"/s\"\n",
+        ];
+        let mut pods: Vec<JobPod> = configs
+            .iter()
+            .map(|c| job_pod(runner(c), "ci", None))
+            .collect();
+        pods.extend(BuildMode::ALL.iter().map(|m| pod_of(*m)));
+        let mut levels = std::collections::BTreeSet::new();
+        for p in &pods {
+            let full = pod_security::assess(&p.pod()["spec"]);
+            assert_eq!(p.assessment, full, "{}", p.pod());
+            levels.insert(p.assessment.level);
+        }
+        assert_eq!(levels.len(), 3, "every level met: {levels:?}");
+    }
+
     #[test]
     fn secret_environment_values_are_masked() {
         let t: toml::Table =
             toml::from_str("[[runners]]\nenvironment = [\"A=1\", \"AWS_SECRET_ACCESS_KEY=xyz\"]\n")
                 .unwrap();
         let runner = t["runners"][0].as_table().unwrap();
-        let mut pod = job_pod(runner, "ci", None).pod;
+        let mut pod = job_pod(runner.clone(), "ci", None).pod().clone();
         assert!(pod.to_string().contains("xyz"));
         mask_environment(&mut pod);
         let masked = pod.to_string();

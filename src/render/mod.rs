@@ -149,7 +149,7 @@ impl Manifest {
     /// The job pod preview to print: environment values with secret names and every known
     /// secret value masked unless `show_secrets`.
     pub fn job_pod(&self, show_secrets: bool) -> Value {
-        let mut pod = self.jobs.job_pod.pod.clone();
+        let mut pod = self.jobs.job_pod.pod().clone();
         if !show_secrets {
             job_pod::mask_environment(&mut pod);
             self.secrets.mask(&mut pod);
