@@ -63,26 +63,30 @@ pub struct Object {
 }
 
 impl Object {
-    fn str_at(&self, ptr: &str) -> &str {
-        crate::object::pointer(&self.value, ptr)
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
+    /// The string at `key` of the object, or of its `metadata`.
+    fn str_at(&self, metadata: bool, key: &str) -> Option<&str> {
+        let map = if metadata {
+            self.value.get("metadata")?
+        } else {
+            &self.value
+        };
+        map.get(key)?.as_str()
     }
     /// `apiVersion`, e.g. `apps/v1`.
     pub fn api_version(&self) -> &str {
-        self.str_at("/apiVersion")
+        self.str_at(false, "apiVersion").unwrap_or("")
     }
     /// `kind`, e.g. `Deployment`.
     pub fn kind(&self) -> &str {
-        self.str_at("/kind")
+        self.str_at(false, "kind").unwrap_or("")
     }
     /// `metadata.name`.
     pub fn name(&self) -> &str {
-        self.str_at("/metadata/name")
+        self.str_at(true, "name").unwrap_or("")
     }
     /// `metadata.namespace`, `None` for cluster-scoped objects.
     pub fn namespace(&self) -> Option<&str> {
-        crate::object::pointer(&self.value, "/metadata/namespace").and_then(|v| v.as_str())
+        self.str_at(true, "namespace")
     }
 }
 
