@@ -299,9 +299,19 @@ pub(super) fn context(release: &Release, chart: &Chart) -> tera::Context {
             converted: Some(converted),
         },
     );
+    /// `Release`: helm's names for them.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct ReleaseNames<'a> {
+        name: &'a str,
+        namespace: &'a str,
+    }
     ctx.insert(
         "Release",
-        &serde_json::json!({"Name": release.name, "Namespace": release.namespace}),
+        &ReleaseNames {
+            name: &release.name,
+            namespace: &release.namespace,
+        },
     );
     // The scripts are the same for every release: JSON-encoded at build time (the ConfigMap
     // template writes them as they are), one template value per process.
