@@ -40,11 +40,21 @@ pub struct JobPod {
 }
 
 /// The `[[runners]]` entry, namespace and build mode a job pod is built from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct PodSource {
     runner: toml::Table,
     namespace: String,
     mode: Option<BuildMode>,
+}
+
+/// Without the runner entry, which holds its token.
+impl std::fmt::Debug for PodSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PodSource")
+            .field("namespace", &self.namespace)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
 }
 
 impl JobPod {

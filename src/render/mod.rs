@@ -445,6 +445,7 @@ mod tests {
             format!("{m:?}"),
             format!("{:?}", m.objects),
             format!("{:?}", m.secrets),
+            format!("{:?}", m.jobs.job_pod),
             format!(
                 "{:?}",
                 crate::ValuesBuilder::new().set("runnerToken=glrt-DEBUG-LEAK")
