@@ -849,17 +849,9 @@ mod tests {
                 "runnerctl.buildMode=dind",
             ],
         ] {
-            let mut b = crate::ValuesBuilder::new().set("gitlabUrl=https://gitlab.example.com");
-            for s in sets {
-                b = b.set(*s);
-            }
-            let release = Release {
-                name: "r".into(),
-                namespace: "ns".into(),
-                values: b.build().unwrap().0,
-                create_namespace: true,
-                api_versions: vec!["monitoring.coreos.com/v1".into()],
-            };
+            let mut release = crate::render::tests::release(sets);
+            release.create_namespace = true;
+            release.api_versions = vec!["monitoring.coreos.com/v1".into()];
             let chart = Chart::new(&release, &mut Vec::new()).unwrap();
             let mut expected = Map::new();
             let mut add = |part: Value| expected.extend(part.as_object().unwrap().clone());

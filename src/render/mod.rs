@@ -419,7 +419,8 @@ fn known_secrets(release: &Release, chart: &chart::Chart, objects: &[Object]) ->
 mod tests {
     use super::*;
 
-    fn release(sets: &[&str]) -> Release {
+    /// A release `r` in namespace `ns` with `gitlabUrl` and these `--set`s.
+    pub(super) fn release(sets: &[&str]) -> Release {
         let mut b = crate::ValuesBuilder::new().set("gitlabUrl=https://gitlab.example.com");
         for s in sets {
             b = b.set(*s);
