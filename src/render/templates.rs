@@ -588,6 +588,32 @@ mod tests {
     /// `members` writes each member as serde_json does, comma after each; written between
     /// braces after another map's, the output reads as the first map with the second's
     /// members added and its keys overriding in place.
+    /// `json` writes what serde_json writes for the value, strings of every kind included.
+    #[test]
+    fn json_writes_as_serde_json_does() {
+        let ctx = tera::Context::new();
+        let state = tera::State::new(&ctx);
+        for v in [
+            serde_json::json!("plain"),
+            serde_json::json!("q\"b\\n\nt\tc\u{1}\u{7f}ü€😀\u{2028}"),
+            serde_json::json!(""),
+            serde_json::json!("a string longer than twenty-one bytes"),
+            serde_json::json!(1),
+            serde_json::json!(-1.5),
+            serde_json::json!(true),
+            Value::Null,
+            serde_json::json!({"k": ["v", 2, {"n": null}]}),
+        ] {
+            let written = json_encode(
+                &tera::Value::from_serializable(&v),
+                tera::Kwargs::default(),
+                &state,
+            )
+            .unwrap();
+            assert_eq!(written.as_str(), Some(v.to_string().as_str()), "{v}");
+        }
+    }
+
     #[test]
     fn members_write_a_map_inside_another() {
         let ctx = tera::Context::new();
