@@ -422,6 +422,15 @@ impl KnownKeys {
 
     /// The known key of `section` that `key` names: exactly, else ignoring ASCII case (the
     /// runner's decoder matches names case-insensitively). The top level knows `runners`.
+    /// What `key` of `section` is to the key checks.
+    fn classify(&self, section: &str, key: &str) -> Known<'_> {
+        match self.lookup(section, key) {
+            None => Known::Unknown,
+            Some((name, "table" | "array")) => Known::Section(name),
+            Some(_) => Known::Value,
+        }
+    }
+
     fn lookup(&self, section: &str, key: &str) -> Option<(&str, &str)> {
         if section.is_empty() {
             return (key == "runners").then_some(("runners", "array"));
@@ -518,6 +527,16 @@ fn entries(table: &dyn toml_edit::TableLike) -> Vec<(&str, Option<usize>, &toml_
         .collect()
 }
 
+/// What a key of a section is to the key checks.
+enum Known<'k> {
+    /// GitLab Runner does not know it.
+    Unknown,
+    /// A value, or a map or type that takes any keys.
+    Value,
+    /// A table, or an array of tables, whose keys are checked as the section of this name.
+    Section(&'k str),
+}
+
 /// Checks the keys of `table`, the section `section` (`""` for the top level), and below.
 fn walk_table(
     known: &KnownKeys,
@@ -526,18 +545,17 @@ fn walk_table(
     found: &mut Vec<(usize, String)>,
 ) {
     for (key, span, item) in entries(table) {
-        let Some((name, kind)) = known.lookup(section, key) else {
-            found.push((span.unwrap_or(0), unknown_message(known, section, key)));
-            continue;
-        };
-        let child = if section.is_empty() {
-            name.to_string()
-        } else {
-            format!("{section}.{name}")
-        };
-        match kind {
-            "table" | "array" => walk_item(known, item, &child, found),
-            _ => {} // a value, or a map or type that takes any keys
+        match known.classify(section, key) {
+            Known::Unknown => found.push((span.unwrap_or(0), unknown_message(known, section, key))),
+            Known::Value => {}
+            Known::Section(name) => {
+                let child = if section.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{section}.{name}")
+                };
+                walk_item(known, item, &child, found);
+            }
         }
     }
 }
@@ -547,12 +565,11 @@ fn walk_table(
 fn has_unknown_keys(table: &toml::Table) -> bool {
     fn table_has(known: &KnownKeys, table: &toml::Table, section: &mut String) -> bool {
         table.iter().any(|(key, value)| {
-            let Some((name, kind)) = known.lookup(section, key) else {
-                return true;
+            let name = match known.classify(section, key) {
+                Known::Unknown => return true,
+                Known::Value => return false,
+                Known::Section(name) => name,
             };
-            if !matches!(kind, "table" | "array") {
-                return false; // a value, or a map or type that takes any keys
-            }
             let len = section.len();
             if !section.is_empty() {
                 section.push('.');
