@@ -162,11 +162,21 @@ pub fn install_rank(kind: &str) -> usize {
         .unwrap_or(INSTALL_ORDER.len())
 }
 
-/// Ties within one rank: kind, namespace, name, apiVersion.
-pub(crate) fn tie_break(a: &ObjectRef, b: &ObjectRef) -> Ordering {
-    (&a.kind, &a.namespace, &a.name, &a.api_version).cmp(&(
+/// What breaks ties within one rank: kind, namespace, name, apiVersion, in this order.
+pub(crate) fn tie_key<'a>(
+    kind: &'a str,
+    namespace: Option<&'a str>,
+    name: &'a str,
+    api_version: &'a str,
+) -> (&'a str, Option<&'a str>, &'a str, &'a str) {
+    (kind, namespace, name, api_version)
+}
+
+/// Ties within one rank (see [`tie_key`]).
+fn tie_break(a: &ObjectRef, b: &ObjectRef) -> Ordering {
+    tie_key(&a.kind, a.namespace.as_deref(), &a.name, &a.api_version).cmp(&tie_key(
         &b.kind,
-        &b.namespace,
+        b.namespace.as_deref(),
         &b.name,
         &b.api_version,
     ))

@@ -1,9 +1,8 @@
 //! Sorting rendered objects into helm's install order (see [`crate::object::install_order`]).
 use super::Object;
-use crate::object::install_rank;
+use crate::object::{install_rank, tie_key};
 
-/// Sort objects into install order (stable; ties broken by kind, namespace, name and
-/// apiVersion, as [`crate::object::tie_break`] does).
+/// Sort objects into install order (stable; ties broken by [`tie_key`]).
 pub fn sort(objects: &mut Vec<Object>) {
     // The order is worked out on borrowed keys (each object's rank looked up once), then
     // applied: no key is copied.
@@ -12,21 +11,15 @@ pub fn sort(objects: &mut Vec<Object>) {
         .enumerate()
         .map(|(i, o)| {
             let kind = o.kind();
-            (
-                install_rank(kind),
-                kind,
-                o.namespace(),
-                o.name(),
-                o.api_version(),
-                i,
-            )
+            let ties = tie_key(kind, o.namespace(), o.name(), o.api_version());
+            (install_rank(kind), ties, i)
         })
         .collect();
     // The index last: equal keys keep their order, as in a stable sort.
     keys.sort_unstable();
     let mut place = vec![0; keys.len()];
-    for (at, key) in keys.iter().enumerate() {
-        place[key.5] = at;
+    for (at, (_, _, i)) in keys.iter().enumerate() {
+        place[*i] = at;
     }
     let mut placed: Vec<(usize, Object)> = objects
         .drain(..)
