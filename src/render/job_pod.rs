@@ -212,8 +212,10 @@ fn strings(v: Option<&toml::Value>) -> Vec<String> {
         .collect()
 }
 
-/// The config's volumes and the mounts every container gets, then the executor's own.
-fn volumes(k: &toml::Table) -> (Vec<Value>, Vec<Value>) {
+/// The config's volumes and the mounts every container gets, then the executor's own; the
+/// mounts only in full detail (an assessment does not read them).
+fn volumes(k: &toml::Table, detail: Detail) -> (Vec<Value>, Vec<Value>) {
+    let full = detail == Detail::Full;
     let mut volumes = Vec::new();
     let mut mounts = Vec::new();
     let config = k.get("volumes").and_then(toml::Value::as_table);
@@ -267,6 +269,9 @@ fn volumes(k: &toml::Table) -> (Vec<Value>, Vec<Value>) {
             let mut volume = source(entry);
             volume["name"] = json!(name);
             volumes.push(volume);
+            if !full {
+                continue;
+            }
             let mut mount = json!({ "name": name, "mountPath": str_of(entry, "mount_path") });
             if let Some(sub) = str_of(entry, "sub_path") {
                 mount["subPath"] = json!(sub);
@@ -283,7 +288,9 @@ fn volumes(k: &toml::Table) -> (Vec<Value>, Vec<Value>) {
         ("logs", "/logs-0-0"),
     ] {
         volumes.push(json!({ "name": name, "emptyDir": {} }));
-        mounts.push(json!({ "name": name, "mountPath": path }));
+        if full {
+            mounts.push(json!({ "name": name, "mountPath": path }));
+        }
     }
     (volumes, mounts)
 }
@@ -397,7 +404,7 @@ fn spec(runner: &toml::Table, mode: Option<BuildMode>, detail: Detail) -> Value 
             json!({ "name": name, "value": value })
         })
         .collect();
-    let (volumes, mounts) = volumes(k);
+    let (volumes, mounts) = volumes(k, detail);
     let context = |own: &str| container_security_context(k, k.get(own));
     // Built from parts (moved, or cloned where shared), not with `json!`, which would copy
     // each part again by serialising it.
