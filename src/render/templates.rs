@@ -329,6 +329,9 @@ pub(super) fn context(release: &Release, chart: &Chart) -> tera::Context {
     ctx
 }
 
+/// `null`, to borrow where a value is missing.
+static NULL: Value = Value::Null;
+
 /// The values as templates see them, serialised without a copy: keys of the defaults that the
 /// user deleted with `null` come back as `null` (maps as `{}`, their keys filled the same
 /// way), after the user's keys, so templates see "unset" rather than an undefined variable.
@@ -363,14 +366,13 @@ fn same_in_order(a: &Value, b: &Value) -> bool {
 impl serde::Serialize for Filled<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::{SerializeMap, SerializeStruct};
-        static NONE: Value = Value::Null;
         if let (Some(values), Some(converted)) = (self.values, self.converted)
             && same_in_order(values, self.defaults)
         {
             return converted.serialize(serializer);
         }
         let Value::Object(defaults) = self.defaults else {
-            return self.values.unwrap_or(&NONE).serialize(serializer);
+            return self.values.unwrap_or(&NULL).serialize(serializer);
         };
         let values = match self.values {
             Some(Value::Object(values)) => Some(values),
@@ -404,7 +406,6 @@ fn filled_entries<'a>(
     defaults: &'static serde_json::Map<String, Value>,
     converted: Option<&'a tera::Value>,
 ) -> Vec<(&'a str, Option<&'static str>, Filled<'a>)> {
-    static NONE: Value = Value::Null;
     // Room for every key when the user's keys are the defaults' or a subset of them.
     let mut entries =
         Vec::with_capacity(defaults.len().max(values.map_or(0, serde_json::Map::len)));
@@ -427,7 +428,7 @@ fn filled_entries<'a>(
             known.map(|(k, _)| k.as_str()),
             Filled {
                 values: Some(value),
-                defaults: known.map_or(&NONE, |(_, d)| d),
+                defaults: known.map_or(&NULL, |(_, d)| d),
                 converted,
             },
         ));

@@ -347,10 +347,12 @@ impl<'de> serde::Deserializer<'de> for Key<'de> {
     }
 
     fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Invalid> {
-        match self.blank && plain_string(&visitor) {
-            true => visitor.visit_borrowed_str(""),
-            false => visitor.visit_borrowed_str(self.text),
-        }
+        let text = if self.blank && plain_string(&visitor) {
+            ""
+        } else {
+            self.text
+        };
+        visitor.visit_borrowed_str(text)
     }
 
     serde::forward_to_deserialize_any! {
