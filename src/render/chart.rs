@@ -148,6 +148,9 @@ pub struct Chart {
     pub jobs: Jobs,
     /// The rules of the runner's Role (or ClusterRole), as the template reads them.
     pub rbac_rules: tera::Value,
+    /// The runner container's own environment entries, ahead of the user's (`envVars`,
+    /// `extraEnv`, `extraEnvFrom`): see [`runner_env`].
+    pub runner_env: Vec<Value>,
     /// `envVars` with every scalar `value` as a string, as the chart quotes them
     /// (`value: true` -> `"true"`).
     pub env_vars: Vec<Value>,
@@ -206,6 +209,7 @@ impl Serialize for Chart {
                     job_pod: _,
                 },
             rbac_rules,
+            runner_env,
             env_vars,
             session: Session {
                 session_server,
@@ -218,7 +222,7 @@ impl Serialize for Chart {
                     pod_monitor_endpoint,
                 },
         } = self;
-        let mut s = serializer.serialize_struct("Chart", 31)?;
+        let mut s = serializer.serialize_struct("Chart", 32)?;
         s.serialize_field("fullname", fullname)?;
         s.serialize_field("namespace", namespace)?;
         s.serialize_field("jobNamespace", job_namespace)?;
@@ -247,6 +251,7 @@ impl Serialize for Chart {
         s.serialize_field("rbacNamespace", rbac_namespace)?;
         s.serialize_field("namespacePerJob", namespace_per_job)?;
         s.serialize_field("rbacRules", rbac_rules)?;
+        s.serialize_field("runnerEnv", runner_env)?;
         s.serialize_field("envVars", env_vars)?;
         s.serialize_field("sessionServer", session_server)?;
         s.serialize_field("hpa", hpa)?;
@@ -278,6 +283,7 @@ impl Chart {
         let rbac_rules = rbac_rules(values, &jobs, warnings)?;
         let env_vars = env_vars(values);
         let session = Session::new(values, warnings);
+        let runner_env = runner_env(values, &names, jobs.sets_namespace, session.session_server);
         let monitors = Monitors::new(release, warnings);
         Ok(Chart {
             names,
@@ -286,6 +292,7 @@ impl Chart {
             tokens,
             jobs,
             rbac_rules,
+            runner_env,
             env_vars,
             session,
             monitors,
@@ -676,6 +683,98 @@ fn privileged_warning(pods_namespace: &str, release_namespace: &str, pod: &JobPo
     )
 }
 
+/// The runner container's own environment, in this order: the GitLab URL, the executor, the
+/// registration settings (`REGISTER_LOCKED` and `RUNNER_TAG_LIST` always, name, untagged
+/// jobs, protection and timeout only when set; a `glrt-` token ignores them, as they live in
+/// GitLab), the job namespace unless the config sets one, and the session server's service
+/// and address for the entrypoint to complete `advertise_address` (not with a `publicIP`,
+/// which goes into config.toml directly; for a LoadBalancer the entrypoint asks the API).
+///
+/// Values are read as the templates read them: "set" means truthy in Tera's sense (`""`, `0`
+/// and `null` are not) and numbers and booleans become text as Tera's `str` writes them.
+pub fn runner_env(
+    values: &Value,
+    names: &Names,
+    sets_namespace: bool,
+    session_server: bool,
+) -> Vec<Value> {
+    let at = |path: &str| lookup(values, path).filter(|v| tera_truthy(v));
+    let entry = |name: &str, value: Value| json!({ "name": name, "value": value });
+    let text = |name: &str, value: &Value| entry(name, Value::String(tera_text(value)));
+    let mut env = vec![
+        entry(
+            "CI_SERVER_URL",
+            lookup(values, "gitlabUrl").cloned().unwrap_or(Value::Null),
+        ),
+        entry(
+            "RUNNER_EXECUTOR",
+            at("runners.executor").map_or_else(|| "kubernetes".into(), Clone::clone),
+        ),
+        entry(
+            "REGISTER_LOCKED",
+            match lookup(values, "runners.locked") {
+                Some(v) if !tera_truthy(v) => "false",
+                _ => "true",
+            }
+            .into(),
+        ),
+        text(
+            "RUNNER_TAG_LIST",
+            at("runners.tags").unwrap_or(&Value::Null),
+        ),
+    ];
+    if let Some(name) = at("runners.name") {
+        env.push(text("RUNNER_NAME", name));
+    }
+    if let Some(untagged) = lookup(values, "runners.runUntagged").filter(|v| !v.is_null()) {
+        env.push(text("REGISTER_RUN_UNTAGGED", untagged));
+    }
+    if at("runners.protected").is_some() {
+        env.push(entry("REGISTER_ACCESS_LEVEL", "ref_protected".into()));
+    }
+    if let Some(timeout) = at("runners.maximumTimeout") {
+        env.push(text("REGISTER_MAXIMUM_TIMEOUT", timeout));
+    }
+    if !sets_namespace {
+        env.push(entry(
+            "KUBERNETES_NAMESPACE",
+            names.job_namespace.clone().into(),
+        ));
+    }
+    if session_server && at("sessionServer.publicIP").is_none() {
+        let service = &names.session_server_name;
+        env.push(entry("SESSION_SERVER_SERVICE", service.clone().into()));
+        let service_type = lookup(values, "sessionServer.serviceType");
+        if service_type.and_then(Value::as_str) == Some("NodePort") {
+            env.push(json!({
+                "name": "SESSION_SERVER_ADDRESS",
+                "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}},
+            }));
+            if let Some(port) = at("sessionServer.nodePort") {
+                env.push(text("SESSION_SERVER_PORT", port));
+            }
+        } else {
+            if service_type.and_then(Value::as_str) != Some("LoadBalancer") {
+                let address = format!("{service}.{}.svc.cluster.local", names.namespace);
+                env.push(entry("SESSION_SERVER_ADDRESS", address.into()));
+            }
+            let port = lookup(values, "sessionServer.externalPort").unwrap_or(&Value::Null);
+            env.push(text("SESSION_SERVER_PORT", port));
+        }
+    }
+    env
+}
+
+/// Whether a template would take `value` as true (`if value`).
+fn tera_truthy(value: &Value) -> bool {
+    tera::Value::from_serializable(value).is_truthy()
+}
+
+/// `value` as a template writes it with the `str` filter (`null` as nothing).
+fn tera_text(value: &Value) -> String {
+    tera::Value::from_serializable(value).to_string()
+}
+
 /// `envVars` with scalar values as strings (the chart quotes them).
 fn env_vars(values: &Value) -> Vec<Value> {
     let Some(Value::Array(vars)) = lookup(values, "envVars") else {
@@ -860,7 +959,11 @@ mod tests {
             add(serde_json::to_value(&chart.service_account).unwrap());
             add(serde_json::to_value(&chart.tokens).unwrap());
             add(serde_json::to_value(&chart.jobs).unwrap());
-            add(json!({"rbacRules": chart.rbac_rules, "envVars": chart.env_vars}));
+            add(json!({
+                "rbacRules": chart.rbac_rules,
+                "runnerEnv": chart.runner_env,
+                "envVars": chart.env_vars,
+            }));
             add(serde_json::to_value(&chart.session).unwrap());
             add(serde_json::to_value(&chart.monitors).unwrap());
             assert_eq!(
@@ -936,6 +1039,7 @@ mod tests {
                 "rbacRules",
                 "registrationToken",
                 "runnerConfig",
+                "runnerEnv",
                 "runnerToken",
                 "secretName",
                 "selector",

@@ -455,6 +455,152 @@ fn filled_entries<'a>(
 mod tests {
     use super::*;
 
+    /// The runner's environment as the Deployment template wrote it before `chart.runnerEnv`
+    /// (the reference the Rust version is held to).
+    const RUNNER_ENV_TEMPLATE: &str = r#"[
+  {"name": "CI_SERVER_URL", "value": {{ Values.gitlabUrl | json }}},
+  {"name": "RUNNER_EXECUTOR", "value": {{ (Values.runners.executor or "kubernetes") | json }}},
+  {"name": "REGISTER_LOCKED", "value": {{ ("true" if Values.runners.locked is none or Values.runners.locked else "false") | json }}},
+  {"name": "RUNNER_TAG_LIST", "value": {{ (Values.runners.tags or "") | str | json }}},
+{%- if Values.runners.name %}
+  {"name": "RUNNER_NAME", "value": {{ Values.runners.name | str | json }}},
+{%- endif %}
+{%- if Values.runners.runUntagged is not none %}
+  {"name": "REGISTER_RUN_UNTAGGED", "value": {{ Values.runners.runUntagged | str | json }}},
+{%- endif %}
+{%- if Values.runners.protected %}
+  {"name": "REGISTER_ACCESS_LEVEL", "value": "ref_protected"},
+{%- endif %}
+{%- if Values.runners.maximumTimeout %}
+  {"name": "REGISTER_MAXIMUM_TIMEOUT", "value": {{ Values.runners.maximumTimeout | str | json }}},
+{%- endif %}
+{%- if not chart.setsNamespace %}
+  {"name": "KUBERNETES_NAMESPACE", "value": {{ chart.jobNamespace | json }}},
+{%- endif %}
+{%- if chart.sessionServer and not Values.sessionServer.publicIP %}
+{%- set ss = Values.sessionServer %}
+  {"name": "SESSION_SERVER_SERVICE", "value": {{ chart.sessionServerName | json }}},
+{%- if ss.serviceType == "NodePort" %}
+  {"name": "SESSION_SERVER_ADDRESS", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+{%- if ss.nodePort %}
+  {"name": "SESSION_SERVER_PORT", "value": {{ ss.nodePort | str | json }}},
+{%- endif %}
+{%- else %}
+{%- if ss.serviceType != "LoadBalancer" %}
+  {"name": "SESSION_SERVER_ADDRESS", "value": {{ (chart.sessionServerName ~ "." ~ chart.namespace ~ ".svc.cluster.local") | json }}},
+{%- endif %}
+  {"name": "SESSION_SERVER_PORT", "value": {{ ss.externalPort | str | json }}},
+{%- endif %}
+{%- endif %}
+]"#;
+
+    /// `chart.runnerEnv` equals what the template wrote, for every value of each setting it
+    /// reads (over a base, one setting at a time) and for 400 mixed releases.
+    #[test]
+    fn runner_env_equals_the_template_it_replaced() {
+        let choices: &[(&str, &[&str])] = &[
+            ("runners.executor", &["\"kubernetes\"", "\"docker\""]),
+            ("runners.locked", &["null", "true", "false"]),
+            (
+                "runners.tags",
+                &["null", "\"\"", "\"a, b\"", "0", "7", "1000.0"],
+            ),
+            ("runners.name", &["null", "\"\"", "\"runner-1\"", "0", "12"]),
+            ("runners.runUntagged", &["null", "true", "false"]),
+            ("runners.protected", &["null", "true", "false"]),
+            (
+                "runners.maximumTimeout",
+                &["null", "0", "3600", "\"7200\"", "3600.0", "\"\""],
+            ),
+            ("sessionServer.enabled", &["false", "true"]),
+            (
+                "sessionServer.serviceType",
+                &["\"LoadBalancer\"", "\"ClusterIP\"", "\"NodePort\""],
+            ),
+            ("sessionServer.nodePort", &["null", "30001", "32767"]),
+            (
+                "sessionServer.publicIP",
+                &["null", "\"\"", "\"203.0.113.7\"", "0", "5"],
+            ),
+            ("sessionServer.externalPort", &["9000", "null", "8443"]),
+            (
+                "runners.config",
+                &[
+                    "\"[[runners]]\\n\"",
+                    "\"[[runners]]\\n[runners.kubernetes]\\nnamespace = \\\"jobs\\\"\\n\"",
+                ],
+            ),
+            (
+                "gitlabUrl",
+                &[
+                    "\"https://gitlab.example.com\"",
+                    "\"https://g.example.org/x\"",
+                ],
+            ),
+        ];
+        let mut tera = tera::Tera::new();
+        tera.register_filter("json", json_encode);
+        tera.add_raw_template("env", RUNNER_ENV_TEMPLATE).unwrap();
+        let check = |picks: &[usize]| {
+            let mut b = crate::ValuesBuilder::new().set("runnerToken=glrt-x");
+            for ((key, values), pick) in choices.iter().zip(picks) {
+                b = b.set_json(format!("{key}={}", values[*pick]));
+            }
+            // Values the schema refuses never reach a template.
+            let values = b.build().ok()?.0;
+            let release = Release {
+                name: "r".into(),
+                namespace: "ns".into(),
+                values,
+                create_namespace: false,
+                api_versions: vec![],
+            };
+            let chart = Chart::new(&release, &mut Vec::new()).unwrap();
+            let text = tera.render("env", &context(&release, &chart)).unwrap();
+            let expected = crate::render::template_json::read_all(&text).unwrap();
+            assert_eq!(
+                Value::Array(chart.runner_env.clone()),
+                expected[0],
+                "{picks:?}"
+            );
+            Some(chart.session.session_server)
+        };
+        let base = vec![0; choices.len()];
+        let (mut with_session_server, mut refused) = (0, 0);
+        for (i, (_, values)) in choices.iter().enumerate() {
+            for pick in 0..values.len() {
+                let mut picks = base.clone();
+                picks[i] = pick;
+                // The session server's settings count only with the server enabled.
+                if choices[i].0.starts_with("sessionServer.")
+                    && choices[i].0 != "sessionServer.enabled"
+                {
+                    picks[7] = 1;
+                }
+                let checked = check(&picks);
+                with_session_server += usize::from(checked == Some(true));
+                refused += usize::from(checked.is_none());
+            }
+        }
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..400 {
+            let picks: Vec<usize> = choices
+                .iter()
+                .map(|(_, values)| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    usize::try_from(seed % values.len() as u64).unwrap()
+                })
+                .collect();
+            let checked = check(&picks);
+            with_session_server += usize::from(checked == Some(true));
+            refused += usize::from(checked.is_none());
+        }
+        assert!(with_session_server > 100, "{with_session_server}");
+        assert!(refused < 100, "{refused} of the releases refused");
+    }
+
     #[test]
     fn trailing_commas_go_but_strings_keep_theirs() {
         let text =
