@@ -154,6 +154,10 @@ pub struct Chart {
     /// `envVars` with every scalar `value` as a string, as the chart quotes them
     /// (`value: true` -> `"true"`).
     pub env_vars: Vec<Value>,
+    /// The runner container's liveness probe: see [`probe`].
+    pub liveness_probe: Value,
+    /// The runner container's readiness probe: see [`probe`].
+    pub readiness_probe: Value,
     /// The session server and the autoscaler that rules it out.
     pub session: Session,
     /// ServiceMonitor and PodMonitor settings.
@@ -211,6 +215,8 @@ impl Serialize for Chart {
             rbac_rules,
             runner_env,
             env_vars,
+            liveness_probe,
+            readiness_probe,
             session: Session {
                 session_server,
                 hpa,
@@ -222,7 +228,7 @@ impl Serialize for Chart {
                     pod_monitor_endpoint,
                 },
         } = self;
-        let mut s = serializer.serialize_struct("Chart", 32)?;
+        let mut s = serializer.serialize_struct("Chart", 34)?;
         s.serialize_field("fullname", fullname)?;
         s.serialize_field("namespace", namespace)?;
         s.serialize_field("jobNamespace", job_namespace)?;
@@ -253,6 +259,8 @@ impl Serialize for Chart {
         s.serialize_field("rbacRules", rbac_rules)?;
         s.serialize_field("runnerEnv", runner_env)?;
         s.serialize_field("envVars", env_vars)?;
+        s.serialize_field("livenessProbe", liveness_probe)?;
+        s.serialize_field("readinessProbe", readiness_probe)?;
         s.serialize_field("sessionServer", session_server)?;
         s.serialize_field("hpa", hpa)?;
         s.serialize_field("monitoringApi", monitoring_api)?;
@@ -284,6 +292,8 @@ impl Chart {
         let env_vars = env_vars(values);
         let session = Session::new(values, warnings);
         let runner_env = runner_env(values, &names, jobs.sets_namespace, session.session_server);
+        let liveness_probe = probe(values, "livenessProbe", LIVENESS_COMMAND, true);
+        let readiness_probe = probe(values, "readinessProbe", READINESS_COMMAND, false);
         let monitors = Monitors::new(release, warnings);
         Ok(Chart {
             names,
@@ -294,6 +304,8 @@ impl Chart {
             rbac_rules,
             runner_env,
             env_vars,
+            liveness_probe,
+            readiness_probe,
             session,
             monitors,
         })
@@ -765,6 +777,35 @@ pub fn runner_env(
     env
 }
 
+/// The liveness probe's command: the check script in the ConfigMap.
+const LIVENESS_COMMAND: [&str; 2] = ["/bin/bash", "/configmaps/check-live"];
+/// The readiness probe's command: a runner process is up.
+const READINESS_COMMAND: [&str; 2] = ["/usr/bin/pgrep", "gitlab.*runner"];
+
+/// A probe of the runner container: `command`, with the timings of the values' map at `key`
+/// (`livenessProbe`, `readinessProbe`) where set and the chart's defaults where not (initial
+/// delay and period 60 s, one success, three failures), `probeTimeoutSeconds` as its timeout,
+/// and for the liveness probe its own `terminationGracePeriodSeconds` when set.
+pub fn probe(values: &Value, key: &str, command: [&str; 2], with_grace_period: bool) -> Value {
+    let overrides = lookup(values, key);
+    let field = |name: &str| overrides.and_then(|probe| probe.get(name));
+    let timing = |name: &str, default: u32| field(name).cloned().unwrap_or(default.into());
+    let mut probe = json!({
+        "exec": {"command": command},
+        "initialDelaySeconds": timing("initialDelaySeconds", 60),
+        "periodSeconds": timing("periodSeconds", 60),
+        "timeoutSeconds": lookup(values, "probeTimeoutSeconds").cloned().unwrap_or(Value::Null),
+        "successThreshold": timing("successThreshold", 1),
+        "failureThreshold": timing("failureThreshold", 3),
+    });
+    if with_grace_period
+        && let Some(grace) = field("terminationGracePeriodSeconds").filter(|v| tera_truthy(v))
+    {
+        probe["terminationGracePeriodSeconds"] = grace.clone();
+    }
+    probe
+}
+
 /// Whether a template would take `value` as true (`if value`).
 fn tera_truthy(value: &Value) -> bool {
     tera::Value::from_serializable(value).is_truthy()
@@ -963,6 +1004,8 @@ mod tests {
                 "rbacRules": chart.rbac_rules,
                 "runnerEnv": chart.runner_env,
                 "envVars": chart.env_vars,
+                "livenessProbe": chart.liveness_probe,
+                "readinessProbe": chart.readiness_probe,
             }));
             add(serde_json::to_value(&chart.session).unwrap());
             add(serde_json::to_value(&chart.monitors).unwrap());
@@ -1029,6 +1072,7 @@ mod tests {
                 "image",
                 "jobNamespace",
                 "labels",
+                "livenessProbe",
                 "monitoringApi",
                 "namespace",
                 "namespacePerJob",
@@ -1037,6 +1081,7 @@ mod tests {
                 "podMonitorEndpoint",
                 "rbacNamespace",
                 "rbacRules",
+                "readinessProbe",
                 "registrationToken",
                 "runnerConfig",
                 "runnerEnv",

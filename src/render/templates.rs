@@ -494,6 +494,99 @@ mod tests {
 {%- endif %}
 ]"#;
 
+    /// The probes as the Deployment template wrote them before `chart.livenessProbe` and
+    /// `chart.readinessProbe`.
+    const PROBES_TEMPLATE: &str = r#"{%- set lp = Values.livenessProbe %}
+{%- set rp = Values.readinessProbe %}
+[
+            {
+              "exec": {"command": ["/bin/bash", "/configmaps/check-live"]},
+              "initialDelaySeconds": {{ lp.initialDelaySeconds | default(value=60) | json }},
+              "periodSeconds": {{ lp.periodSeconds | default(value=60) | json }},
+              "timeoutSeconds": {{ Values.probeTimeoutSeconds | json }},
+              "successThreshold": {{ lp.successThreshold | default(value=1) | json }},
+              "failureThreshold": {{ lp.failureThreshold | default(value=3) | json }},
+{%- if lp.terminationGracePeriodSeconds %}
+              "terminationGracePeriodSeconds": {{ lp.terminationGracePeriodSeconds | json }},
+{%- endif %}
+            },
+            {
+              "exec": {"command": ["/usr/bin/pgrep", "gitlab.*runner"]},
+              "initialDelaySeconds": {{ rp.initialDelaySeconds | default(value=60) | json }},
+              "periodSeconds": {{ rp.periodSeconds | default(value=60) | json }},
+              "timeoutSeconds": {{ Values.probeTimeoutSeconds | json }},
+              "successThreshold": {{ rp.successThreshold | default(value=1) | json }},
+              "failureThreshold": {{ rp.failureThreshold | default(value=3) | json }},
+            },
+]"#;
+
+    /// Renders `template` (one JSON list) for the release `sets` (JSON values) make, with the
+    /// chart's own `json` filter; `None` when the values refuse a setting.
+    fn reference(template: &str, sets: &[String]) -> Option<(Value, Chart)> {
+        let mut tera = tera::Tera::new();
+        tera.register_filter("json", json_encode);
+        tera.add_raw_template("reference", template).unwrap();
+        let mut b = crate::ValuesBuilder::new()
+            .set("runnerToken=glrt-x")
+            .set("gitlabUrl=https://gitlab.example.com");
+        for set in sets {
+            b = b.set_json(set.clone());
+        }
+        // Values the schema refuses never reach a template.
+        let values = b.build().ok()?.0;
+        let release = Release {
+            name: "r".into(),
+            namespace: "ns".into(),
+            values,
+            create_namespace: false,
+            api_versions: vec![],
+        };
+        let chart = Chart::new(&release, &mut Vec::new()).unwrap();
+        let text = tera
+            .render("reference", &context(&release, &chart))
+            .unwrap();
+        let mut list = crate::render::template_json::read_all(&text).unwrap();
+        Some((list.remove(0), chart))
+    }
+
+    /// `chart.livenessProbe` and `chart.readinessProbe` equal what the template wrote, for
+    /// each timing unset, set, zero and removed (`null`), one probe at a time and all at once.
+    #[test]
+    fn probes_equal_the_template_they_replaced() {
+        let fields = [
+            "initialDelaySeconds",
+            "periodSeconds",
+            "successThreshold",
+            "failureThreshold",
+            "terminationGracePeriodSeconds",
+        ];
+        let mut cases: Vec<Vec<String>> = vec![vec![]];
+        for timeout in ["null", "0", "9"] {
+            cases.push(vec![format!("probeTimeoutSeconds={timeout}")]);
+        }
+        for probe in ["livenessProbe", "readinessProbe"] {
+            for field in fields {
+                for value in ["null", "0", "1", "45"] {
+                    cases.push(vec![format!("{probe}.{field}={value}")]);
+                }
+            }
+            let all = fields.iter().enumerate();
+            cases.push(all.map(|(i, f)| format!("{probe}.{f}={}", i * 7)).collect());
+        }
+        // Through the `json` filter and the reader, as the Deployment template writes them
+        // (a `null` member is left out).
+        let now = "[{{ chart.livenessProbe | json }}, {{ chart.readinessProbe | json }}]";
+        let mut checked = 0;
+        for sets in &cases {
+            let Some((expected, _)) = reference(PROBES_TEMPLATE, sets) else {
+                continue;
+            };
+            checked += 1;
+            assert_eq!(reference(now, sets).unwrap().0, expected, "{sets:?}");
+        }
+        assert!(checked > 35, "{checked} of {} cases", cases.len());
+    }
+
     /// `chart.runnerEnv` equals what the template wrote, for every value of each setting it
     /// reads (over a base, one setting at a time) and for 400 mixed releases.
     #[test]
@@ -538,31 +631,15 @@ mod tests {
                 ],
             ),
         ];
-        let mut tera = tera::Tera::new();
-        tera.register_filter("json", json_encode);
-        tera.add_raw_template("env", RUNNER_ENV_TEMPLATE).unwrap();
         let check = |picks: &[usize]| {
-            let mut b = crate::ValuesBuilder::new().set("runnerToken=glrt-x");
-            for ((key, values), pick) in choices.iter().zip(picks) {
-                b = b.set_json(format!("{key}={}", values[*pick]));
-            }
-            // Values the schema refuses never reach a template.
-            let values = b.build().ok()?.0;
-            let release = Release {
-                name: "r".into(),
-                namespace: "ns".into(),
-                values,
-                create_namespace: false,
-                api_versions: vec![],
-            };
-            let chart = Chart::new(&release, &mut Vec::new()).unwrap();
-            let text = tera.render("env", &context(&release, &chart)).unwrap();
-            let expected = crate::render::template_json::read_all(&text).unwrap();
-            assert_eq!(
-                Value::Array(chart.runner_env.clone()),
-                expected[0],
-                "{picks:?}"
-            );
+            let sets: Vec<String> = choices
+                .iter()
+                .zip(picks)
+                .map(|((key, values), pick)| format!("{key}={}", values[*pick]))
+                .collect();
+            let (expected, chart) = reference(RUNNER_ENV_TEMPLATE, &sets)?;
+            let now = "[{%- for e in chart.runnerEnv %}{{ e | json }},{%- endfor %}]";
+            assert_eq!(reference(now, &sets).unwrap().0, expected, "{picks:?}");
             Some(chart.session.session_server)
         };
         let base = vec![0; choices.len()];
