@@ -720,3 +720,39 @@ fn the_role_goes_where_the_config_sends_the_jobs() {
     ]);
     assert!(stdout.contains("- namespaces"), "{stdout}");
 }
+
+/// A values file nested as deep as values may be parses on the command's main thread whatever
+/// its stack size limit: on its own stack when the limit leaves room, else on a stack of its
+/// own. The file's innermost map is then refused by the schema (a pod annotation must be
+/// text), which shows the parse finished.
+#[test]
+fn deep_values_parse_under_any_stack_limit() {
+    let dir = std::env::temp_dir().join(format!("runnerctl-deep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let depth = runnerctl::values::MAX_NESTING_DEPTH;
+    let mut text = String::from("podAnnotations:\n");
+    for level in 1..depth - 1 {
+        text.push_str(&format!("{}k{level}:\n", "  ".repeat(level)));
+    }
+    text.push_str(&format!("{}v: 1\n", "  ".repeat(depth - 1)));
+    std::fs::write(dir.join("deep.yaml"), text).unwrap();
+    for limit in ["256", "1024", "8192", "unlimited"] {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -s {limit} && exec \"$0\" render --set gitlabUrl=https://gitlab.example.com --set runnerToken=glrt-x -f deep.yaml"
+            ))
+            .arg(env!("CARGO_BIN_EXE_runnerctl"))
+            .current_dir(&dir)
+            .env("KUBECONFIG", "/nonexistent/kubeconfig")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "stack limit {limit}: {stderr}");
+        assert!(
+            stderr.contains("deep.yaml:3:5: podAnnotations.k1: expected a string"),
+            "stack limit {limit}: {stderr}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

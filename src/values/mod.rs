@@ -37,6 +37,7 @@ mod error;
 mod merge;
 pub(crate) mod path;
 mod schema;
+mod stack;
 mod strvals;
 mod yaml;
 
