@@ -150,14 +150,14 @@ pub struct Chart {
     pub rbac_rules: tera::Value,
     /// The runner container's own environment entries, ahead of the user's (`envVars`,
     /// `extraEnv`, `extraEnvFrom`): see [`runner_env`].
-    pub runner_env: Vec<Value>,
+    pub runner_env: Vec<EnvVar>,
     /// `envVars` with every scalar `value` as a string, as the chart quotes them
     /// (`value: true` -> `"true"`).
     pub env_vars: Vec<Value>,
     /// The runner container's liveness probe: see [`probe`].
-    pub liveness_probe: Value,
+    pub liveness_probe: Probe,
     /// The runner container's readiness probe: see [`probe`].
-    pub readiness_probe: Value,
+    pub readiness_probe: Probe,
     /// The session server and the autoscaler that rules it out.
     pub session: Session,
     /// ServiceMonitor and PodMonitor settings.
@@ -695,6 +695,46 @@ fn privileged_warning(pods_namespace: &str, release_namespace: &str, pod: &JobPo
     )
 }
 
+/// One entry of a container's environment: a name and a value, or where the value comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvVar {
+    /// The variable's name.
+    pub name: &'static str,
+    /// Its value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Where its value comes from instead: a field of the pod.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<EnvSource>,
+}
+
+/// A variable's value taken from a field of the pod (`valueFrom.fieldRef`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvSource {
+    /// The field.
+    pub field_ref: FieldRef,
+}
+
+/// A field of the pod, by path (`status.hostIP`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldRef {
+    /// The field's path.
+    pub field_path: &'static str,
+}
+
+impl EnvVar {
+    fn new(name: &'static str, value: String) -> EnvVar {
+        EnvVar {
+            name,
+            value: Some(value),
+            value_from: None,
+        }
+    }
+}
+
 /// The runner container's own environment, in this order: the GitLab URL, the executor, the
 /// registration settings (`REGISTER_LOCKED` and `RUNNER_TAG_LIST` always, name, untagged
 /// jobs, protection and timeout only when set; a `glrt-` token ignores them, as they live in
@@ -709,23 +749,22 @@ pub fn runner_env(
     names: &Names,
     sets_namespace: bool,
     session_server: bool,
-) -> Vec<Value> {
-    let at = |path: &str| lookup(values, path).filter(|v| tera_truthy(v));
-    let entry = |name: &str, value: Value| json!({ "name": name, "value": value });
-    let text = |name: &str, value: &Value| entry(name, Value::String(tera_text(value)));
+) -> Vec<EnvVar> {
+    let at = |path: &str| lookup(values, path).filter(|v| super::templates::truthy(v));
+    let text = |name: &'static str, value: &Value| EnvVar::new(name, tera_text(value));
     let mut env = vec![
-        entry(
+        EnvVar::new(
             "CI_SERVER_URL",
-            lookup(values, "gitlabUrl").cloned().unwrap_or(Value::Null),
+            string_at(values, "gitlabUrl").unwrap_or_default(),
         ),
-        entry(
+        EnvVar::new(
             "RUNNER_EXECUTOR",
-            at("runners.executor").map_or_else(|| "kubernetes".into(), Clone::clone),
+            at("runners.executor").map_or_else(|| "kubernetes".into(), tera_text),
         ),
-        entry(
+        EnvVar::new(
             "REGISTER_LOCKED",
             match lookup(values, "runners.locked") {
-                Some(v) if !tera_truthy(v) => "false",
+                Some(v) if !v.is_null() && !super::templates::truthy(v) => "false",
                 _ => "true",
             }
             .into(),
@@ -742,39 +781,72 @@ pub fn runner_env(
         env.push(text("REGISTER_RUN_UNTAGGED", untagged));
     }
     if at("runners.protected").is_some() {
-        env.push(entry("REGISTER_ACCESS_LEVEL", "ref_protected".into()));
+        env.push(EnvVar::new("REGISTER_ACCESS_LEVEL", "ref_protected".into()));
     }
     if let Some(timeout) = at("runners.maximumTimeout") {
         env.push(text("REGISTER_MAXIMUM_TIMEOUT", timeout));
     }
     if !sets_namespace {
-        env.push(entry(
+        env.push(EnvVar::new(
             "KUBERNETES_NAMESPACE",
-            names.job_namespace.clone().into(),
+            names.job_namespace.clone(),
         ));
     }
     if session_server && at("sessionServer.publicIP").is_none() {
         let service = &names.session_server_name;
-        env.push(entry("SESSION_SERVER_SERVICE", service.clone().into()));
+        env.push(EnvVar::new("SESSION_SERVER_SERVICE", service.clone()));
         let service_type = lookup(values, "sessionServer.serviceType");
         if service_type.and_then(Value::as_str) == Some("NodePort") {
-            env.push(json!({
-                "name": "SESSION_SERVER_ADDRESS",
-                "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}},
-            }));
+            env.push(EnvVar {
+                name: "SESSION_SERVER_ADDRESS",
+                value: None,
+                value_from: Some(EnvSource {
+                    field_ref: FieldRef {
+                        field_path: "status.hostIP",
+                    },
+                }),
+            });
             if let Some(port) = at("sessionServer.nodePort") {
                 env.push(text("SESSION_SERVER_PORT", port));
             }
         } else {
             if service_type.and_then(Value::as_str) != Some("LoadBalancer") {
                 let address = format!("{service}.{}.svc.cluster.local", names.namespace);
-                env.push(entry("SESSION_SERVER_ADDRESS", address.into()));
+                env.push(EnvVar::new("SESSION_SERVER_ADDRESS", address));
             }
             let port = lookup(values, "sessionServer.externalPort").unwrap_or(&Value::Null);
             env.push(text("SESSION_SERVER_PORT", port));
         }
     }
     env
+}
+
+/// A probe of the runner container (a command to run, and its timings).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Probe {
+    /// The command.
+    pub exec: ExecAction,
+    /// Seconds before the first probe.
+    pub initial_delay_seconds: Value,
+    /// Seconds between probes.
+    pub period_seconds: Value,
+    /// Seconds a probe may take (`null`: the field is left out).
+    pub timeout_seconds: Value,
+    /// Successes that make the container healthy again.
+    pub success_threshold: Value,
+    /// Failures that make it unhealthy.
+    pub failure_threshold: Value,
+    /// The grace period when the probe fails (liveness only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub termination_grace_period_seconds: Option<Value>,
+}
+
+/// A command a probe runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExecAction {
+    /// The program and its argument.
+    pub command: [&'static str; 2],
 }
 
 /// The liveness probe's command: the check script in the ConfigMap.
@@ -786,34 +858,36 @@ const READINESS_COMMAND: [&str; 2] = ["/usr/bin/pgrep", "gitlab.*runner"];
 /// (`livenessProbe`, `readinessProbe`) where set and the chart's defaults where not (initial
 /// delay and period 60 s, one success, three failures), `probeTimeoutSeconds` as its timeout,
 /// and for the liveness probe its own `terminationGracePeriodSeconds` when set.
-pub fn probe(values: &Value, key: &str, command: [&str; 2], with_grace_period: bool) -> Value {
+pub fn probe(
+    values: &Value,
+    key: &str,
+    command: [&'static str; 2],
+    with_grace_period: bool,
+) -> Probe {
     let overrides = lookup(values, key);
     let field = |name: &str| overrides.and_then(|probe| probe.get(name));
     let timing = |name: &str, default: u32| field(name).cloned().unwrap_or(default.into());
-    let mut probe = json!({
-        "exec": {"command": command},
-        "initialDelaySeconds": timing("initialDelaySeconds", 60),
-        "periodSeconds": timing("periodSeconds", 60),
-        "timeoutSeconds": lookup(values, "probeTimeoutSeconds").cloned().unwrap_or(Value::Null),
-        "successThreshold": timing("successThreshold", 1),
-        "failureThreshold": timing("failureThreshold", 3),
-    });
-    if with_grace_period
-        && let Some(grace) = field("terminationGracePeriodSeconds").filter(|v| tera_truthy(v))
-    {
-        probe["terminationGracePeriodSeconds"] = grace.clone();
+    Probe {
+        exec: ExecAction { command },
+        initial_delay_seconds: timing("initialDelaySeconds", 60),
+        period_seconds: timing("periodSeconds", 60),
+        timeout_seconds: lookup(values, "probeTimeoutSeconds")
+            .cloned()
+            .unwrap_or(Value::Null),
+        success_threshold: timing("successThreshold", 1),
+        failure_threshold: timing("failureThreshold", 3),
+        termination_grace_period_seconds: field("terminationGracePeriodSeconds")
+            .filter(|v| with_grace_period && super::templates::truthy(v))
+            .cloned(),
     }
-    probe
-}
-
-/// Whether a template would take `value` as true (`if value`).
-fn tera_truthy(value: &Value) -> bool {
-    tera::Value::from_serializable(value).is_truthy()
 }
 
 /// `value` as a template writes it with the `str` filter (`null` as nothing).
 fn tera_text(value: &Value) -> String {
-    tera::Value::from_serializable(value).to_string()
+    match value {
+        Value::String(s) => s.clone(),
+        other => tera::Value::from_serializable(other).to_string(),
+    }
 }
 
 /// `envVars` with scalar values as strings (the chart quotes them).

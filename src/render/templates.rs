@@ -120,9 +120,9 @@ pub(super) fn may_render(name: &str, values: &Value, chart: &Chart) -> bool {
     }
 }
 
-/// Tera's truthiness of a value, for [`may_render`]: `false`, `null`, `0`, `""`, `[]` and
+/// Tera's truthiness of a value (for [`may_render`] and the chart's decisions): `false`, `null`, `0`, `""`, `[]` and
 /// `{}` are false.
-fn truthy(v: &Value) -> bool {
+pub(super) fn truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,
         Value::Bool(b) => *b,
