@@ -62,7 +62,6 @@ fn engine() -> &'static std::sync::RwLock<tera::Tera> {
     ENGINE.get_or_init(|| {
         let mut tera = tera::Tera::new();
         tera.register_filter("json", json_encode);
-        tera.register_filter("json_if_set", json_if_set);
         tera.register_filter("members", json_members);
         tera.register_filter("b64", tera_contrib::base64::b64_encode);
         tera.register_filter("toml", toml_encode);
@@ -196,23 +195,6 @@ fn json_encode(
     _: &tera::State,
 ) -> tera::TeraResult<tera::Value> {
     write_json(|buffer| serde_json::to_writer(buffer, val))
-}
-
-/// `{{ value | json_if_set }}`: the value as JSON when it is set (true in a template's `if`:
-/// not undefined, `null`, empty, zero or `false`), else `null`. Reading the output leaves a
-/// `null` member out, so `"field": {{ value | json_if_set }},` is
-/// `{% if value %}"field": {{ value | json }},{% endif %}` in one tag (for a field written
-/// once in its object: a later `null` removes an earlier member of the same name).
-fn json_if_set(
-    val: &tera::Value,
-    kwargs: tera::Kwargs,
-    state: &tera::State,
-) -> tera::TeraResult<tera::Value> {
-    if val.is_truthy() {
-        json_encode(val, kwargs, state)
-    } else {
-        Ok(tera::Value::from("null"))
-    }
 }
 
 /// `{{ map | members }}`: the members of a map as JSON, each followed by a comma
@@ -511,45 +493,6 @@ mod tests {
 {%- endif %}
 {%- endif %}
 ]"#;
-
-    /// `"k": {{ v | json_if_set }},` reads as `{% if v %}"k": {{ v | json }},{% endif %}` for
-    /// a value of every kind, set or not, and for a key the map does not have.
-    #[test]
-    fn json_if_set_is_an_if_around_json() {
-        let mut tera = tera::Tera::new();
-        tera.register_filter("json", json_encode);
-        tera.register_filter("json_if_set", json_if_set);
-        tera.add_raw_template(
-            "if",
-            r#"{"a": 1, {% if m.v %}"k": {{ m.v | json }},{% endif %} "z": 2}"#,
-        )
-        .unwrap();
-        tera.add_raw_template(
-            "filter",
-            r#"{"a": 1, "k": {{ m.v | json_if_set }}, "z": 2}"#,
-        )
-        .unwrap();
-        let values = serde_json::json!([
-            null, false, true, 0, 1, -1, 0.0, 0.5, "", "x", "0", "false", [], [0], [null], {},
-            {"a": null}, {"a": {"b": [1, ""]}}
-        ]);
-        let mut set = 0;
-        for v in values.as_array().unwrap().iter().map(Some).chain([None]) {
-            let mut ctx = tera::Context::new();
-            match v {
-                Some(v) => ctx.insert("m", &serde_json::json!({ "v": v })),
-                None => ctx.insert("m", &serde_json::json!({ "other": 1 })),
-            }
-            let read = |name: &str| {
-                let text = tera.render(name, &ctx).unwrap();
-                crate::render::template_json::read_all(&text).unwrap()
-            };
-            let expected = read("if");
-            set += usize::from(expected[0].get("k").is_some());
-            assert_eq!(read("filter"), expected, "{v:?}");
-        }
-        assert_eq!(set, 11);
-    }
 
     /// The probes as the Deployment template wrote them before `chart.livenessProbe` and
     /// `chart.readinessProbe`.
