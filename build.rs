@@ -11,7 +11,12 @@ fn main() {
     let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
     if os == "linux" && env == "gnu" {
         println!("cargo::rustc-link-arg-bins=-no-pie");
+        // The command links GCC's static unwinder when the C toolchain has it (see main.rs).
+        if static_unwinder_available() {
+            println!("cargo::rustc-cfg=static_unwinder");
+        }
     }
+    println!("cargo::rustc-check-cfg=cfg(static_unwinder)");
     println!("cargo::rerun-if-changed=values/values.yaml");
     let text = std::fs::read_to_string("values/values.yaml").expect("values/values.yaml exists");
     let value: serde_json::Value = serde_saphyr::from_str(&text)
@@ -97,4 +102,19 @@ fn runner_keys(out: &std::path::Path) {
     }
     code.push_str("];\n");
     std::fs::write(out.join("runner_keys.rs"), code).expect("OUT_DIR is writable");
+}
+
+/// Whether the linker's C compiler finds GCC's static unwinder, `libgcc_eh.a` (every GCC
+/// installation has it; a toolchain without GCC's libraries may not). `-print-file-name`
+/// prints the archive's full path when it finds it, else the bare name.
+fn static_unwinder_available() -> bool {
+    println!("cargo::rerun-if-env-changed=CC");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    std::process::Command::new(cc)
+        .arg("-print-file-name=libgcc_eh.a")
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+        .is_some_and(|path| path.is_absolute() && path.is_file())
 }

@@ -14,8 +14,9 @@ static ALLOCATOR: runnerctl::cli::arena::Arena<{ 6 << 20 }> = runnerctl::cli::ar
 // The unwinder (used only to print a backtrace) is linked into the command from GCC's static
 // `libgcc_eh.a` instead of loaded from `libgcc_s.so.1`: loading that library runs its CPU
 // feature probe (`cpuid` instructions, each a trap to the hypervisor in a virtual machine) in
-// every process, about 0.1 ms of a render. Linux with glibc only; the library is untouched.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+// every process, about 0.1 ms of a render. Linux with glibc, when the C toolchain has the
+// archive (build.rs checks); the library is untouched.
+#[cfg(static_unwinder)]
 #[link(name = "gcc_eh", kind = "static")]
 unsafe extern "C" {}
 
