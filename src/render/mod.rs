@@ -278,13 +278,26 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
     let mut warnings = Vec::new();
     let chart = chart::Chart::new(release, &mut warnings)?;
     let mut ctx = templates::context(release, &chart);
+    // Every template this release may render (one bit each, in the order of TEMPLATES),
+    // compiled in one go.
+    let used = TEMPLATES
+        .iter()
+        .enumerate()
+        .filter(|(_, (name, _))| {
+            *name == "manifests/configmap.json.tera"
+                || templates::may_render(name, release.values.as_json(), &chart)
+        })
+        .fold(0_u32, |mask, (i, _)| mask | 1 << i);
+    templates::compile(used);
+    let renders = |name: &str| {
+        TEMPLATES
+            .iter()
+            .position(|(n, _)| *n == name)
+            .is_some_and(|i| used & (1 << i) != 0)
+    };
 
     // ConfigMap and Secret first: their checksums go into the pod template.
-    let secret_text = if templates::may_render(
-        "manifests/secret.json.tera",
-        release.values.as_json(),
-        &chart,
-    ) {
+    let secret_text = if renders("manifests/secret.json.tera") {
         templates::render_template_text("manifests/secret.json.tera", &ctx)?
     } else {
         String::new()
@@ -308,14 +321,12 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
             "manifests/secret.json.tera" => objects.extend(secret.take().unwrap_or_default()),
             "manifests/configmap.json.tera" => objects.extend(configmap.take().unwrap_or_default()),
             NAMESPACE_TEMPLATE => {}
-            _ if templates::may_render(name, release.values.as_json(), &chart) => {
-                objects.extend(templates::render_template(name, &ctx)?)
-            }
+            _ if renders(name) => objects.extend(templates::render_template(name, &ctx)?),
             _ => {}
         }
     }
     // The Namespace last: its Pod Security level admits every pod that runs in it.
-    if templates::may_render(NAMESPACE_TEMPLATE, release.values.as_json(), &chart) {
+    if renders(NAMESPACE_TEMPLATE) {
         ctx.insert(
             "podSecurityLevel",
             &namespace_level(release, &chart, &objects),

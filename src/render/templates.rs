@@ -73,6 +73,33 @@ fn has_template(tera: &tera::Tera, name: &str) -> bool {
     tera.get_template_names().any(|n| n == name)
 }
 
+/// The templates of [`TEMPLATES`] this process has compiled, one bit each (bit `i` for
+/// `TEMPLATES[i]`), so that a render that finds its templates compiled checks one number.
+static COMPILED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+const _: () = assert!(TEMPLATES.len() <= 32, "one bit per template in COMPILED");
+
+/// Compile the embedded templates in `wanted` (bit `i` for `TEMPLATES[i]`) that this process
+/// has not compiled yet, in one batch: the engine checks all its templates after each
+/// addition, so adding them one at a time would check the first ones again and again.
+pub(super) fn compile(wanted: u32) {
+    use std::sync::atomic::Ordering;
+    if COMPILED.load(Ordering::Acquire) & wanted == wanted {
+        return;
+    }
+    let mut tera = engine()
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let batch: Vec<(&str, &str)> = TEMPLATES
+        .iter()
+        .enumerate()
+        .filter(|(i, (name, _))| wanted & (1 << i) != 0 && !has_template(&tera, name))
+        .map(|(_, template)| *template)
+        .collect();
+    tera.add_raw_templates(batch)
+        .unwrap_or_else(|e| panic!("embedded templates must parse: {e}"));
+    COMPILED.fetch_or(wanted, Ordering::Release);
+}
+
 /// Render the embedded template `index` of [`TEMPLATES`], compiling it first if this process
 /// has not yet.
 fn render_embedded(index: usize, ctx: &tera::Context) -> tera::TeraResult<String> {
