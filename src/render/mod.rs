@@ -283,10 +283,7 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
     let used = TEMPLATES
         .iter()
         .enumerate()
-        .filter(|(_, (name, _))| {
-            *name == "manifests/configmap.json.tera"
-                || templates::may_render(name, release.values.as_json(), &chart)
-        })
+        .filter(|(_, (name, _))| templates::may_render(name, release.values.as_json(), &chart))
         .fold(0_u32, |mask, (i, _)| mask | 1 << i);
     templates::compile(used);
     let renders = |name: &str| {

@@ -103,29 +103,12 @@ pub(super) fn compile(wanted: u32) {
 /// Render the embedded template `index` of [`TEMPLATES`], compiling it first if this process
 /// has not yet.
 fn render_embedded(index: usize, ctx: &tera::Context) -> tera::TeraResult<String> {
-    let (name, text) = TEMPLATES[index];
+    compile(1 << index);
     // A panic while the lock is held cannot leave a half-added template: use it anyway.
-    let read = || {
-        engine()
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    };
-    {
-        let tera = read();
-        if has_template(&tera, name) {
-            return tera.render(name, ctx);
-        }
-    }
-    {
-        let mut tera = engine()
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !has_template(&tera, name) {
-            tera.add_raw_template(name, text)
-                .unwrap_or_else(|e| panic!("embedded template {name} must parse: {e}"));
-        }
-    }
-    read().render(name, ctx)
+    engine()
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .render(TEMPLATES[index].0, ctx)
 }
 
 /// Whether a template can render anything for this release: `false` only when the condition
@@ -146,8 +129,8 @@ pub(super) fn may_render(name: &str, values: &Value, chart: &Chart) -> bool {
     }
 }
 
-/// Tera's truthiness of a value (for [`may_render`] and the chart's decisions): `false`, `null`, `0`, `""`, `[]` and
-/// `{}` are false.
+/// Tera's truthiness of a value (for [`may_render`] and the chart's decisions): `false`,
+/// `null`, `0`, `""`, `[]` and `{}` are false.
 pub(super) fn truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,
