@@ -295,17 +295,22 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
 
     // ConfigMap and Secret first: their checksums go into the pod template.
     let secret_text = if renders("manifests/secret.json.tera") {
-        templates::render_template_text("manifests/secret.json.tera", &ctx)?
+        Some(templates::render_template_text(
+            "manifests/secret.json.tera",
+            &ctx,
+        )?)
     } else {
-        String::new()
+        None
     };
+    let secret_text = secret_text.as_ref().map_or("", |t| t.as_str());
     let configmap_text = templates::render_template_text("manifests/configmap.json.tera", &ctx)?;
-    let secret = templates::parse_documents("manifests/secret.json.tera", &secret_text)?;
-    let configmap = templates::parse_documents("manifests/configmap.json.tera", &configmap_text)?;
+    let configmap_text = configmap_text.as_str();
+    let secret = templates::parse_documents("manifests/secret.json.tera", secret_text)?;
+    let configmap = templates::parse_documents("manifests/configmap.json.tera", configmap_text)?;
     let checksums = checksums(
         release,
-        &configmap_text,
-        (!secret.is_empty()).then_some(secret_text.as_str()),
+        configmap_text,
+        (!secret.is_empty()).then_some(secret_text),
         chart.tokens.secret_name.as_deref(),
     );
     ctx.insert("checksums", &checksums);

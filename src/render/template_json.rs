@@ -29,32 +29,32 @@ impl ReadError {
     }
 }
 
+thread_local! {
+    /// The member and item stacks of the last reader on this thread, kept for the next one.
+    static SPARE_STACKS: std::cell::Cell<Stacks> = const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+}
+
+/// A reader's stacks: members of the objects being read, items of the lists being read.
+type Stacks = (Vec<(String, Value)>, Vec<Value>);
+
 /// All JSON texts in `text`, in order.
 pub(super) fn read_all(text: &str) -> Result<Vec<Value>, ReadError> {
+    let (members, items) = SPARE_STACKS.try_with(|s| s.take()).unwrap_or_default();
     let mut reader = Reader {
         src: text,
         at: 0,
-        members: Vec::new(),
-        items: Vec::new(),
+        members,
+        items,
     };
-    let mut values = Vec::new();
-    loop {
-        reader.skip_whitespace();
-        if reader.at == reader.src.len() {
-            return Ok(values);
-        }
-        let value = reader.value(0)?;
-        // A number, `true`, `false` or `null` must end before the next text starts.
-        let delimited = matches!(value, Value::Object(_) | Value::Array(_) | Value::String(_));
-        let ends = match reader.peek() {
-            None => true,
-            Some(b) => is_whitespace(b) || b"\"[]{},:".contains(&b),
-        };
-        if !delimited && !ends {
-            return reader.fail("trailing characters");
-        }
-        values.push(value);
+    let values = reader.read_all();
+    let (mut members, mut items) = (reader.members, reader.items);
+    members.clear();
+    items.clear();
+    // Small stacks (a few hundred entries at most for any object) are kept; a huge one is not.
+    if members.capacity() <= 1024 && items.capacity() <= 1024 {
+        let _ = SPARE_STACKS.try_with(|s| s.set((members, items)));
     }
+    values
 }
 
 struct Reader<'a> {
@@ -72,6 +72,27 @@ fn is_whitespace(b: u8) -> bool {
 }
 
 impl<'a> Reader<'a> {
+    fn read_all(&mut self) -> Result<Vec<Value>, ReadError> {
+        let mut values = Vec::new();
+        loop {
+            self.skip_whitespace();
+            if self.at == self.src.len() {
+                return Ok(values);
+            }
+            let value = self.value(0)?;
+            // A number, `true`, `false` or `null` must end before the next text starts.
+            let delimited = matches!(value, Value::Object(_) | Value::Array(_) | Value::String(_));
+            let ends = match self.peek() {
+                None => true,
+                Some(b) => is_whitespace(b) || b"\"[]{},:".contains(&b),
+            };
+            if !delimited && !ends {
+                return self.fail("trailing characters");
+            }
+            values.push(value);
+        }
+    }
+
     /// The text as bytes.
     fn text(&self) -> &'a [u8] {
         self.src.as_bytes()
@@ -237,7 +258,10 @@ impl<'a> Reader<'a> {
                     });
                 }
                 Some(b'\\') => {
-                    let s = out.get_or_insert_with(String::new);
+                    // The unescaped string is shorter than its text: room for all of it at once.
+                    let s = out.get_or_insert_with(|| {
+                        String::with_capacity(string_end(self.text(), self.at) - plain)
+                    });
                     s.push_str(&self.src[plain..self.at]);
                     self.at += 1;
                     let c = self.escape()?;
@@ -325,6 +349,24 @@ impl<'a> Reader<'a> {
             }
         }
     }
+}
+
+/// An upper bound of where the string that goes on at `from` ends: the offset of its closing
+/// quote (the first `"` after an even number of backslashes), or the text's end.
+fn string_end(text: &[u8], from: usize) -> usize {
+    let mut at = from;
+    while let Some(quote) = memchr::memchr(b'"', &text[at..]).map(|i| at + i) {
+        let backslashes = text[from..quote]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
+        if backslashes % 2 == 0 {
+            return quote;
+        }
+        at = quote + 1;
+    }
+    text.len()
 }
 
 /// The offset of the first `"`, `\\` or control character (below 0x20) at or after `from`, or
@@ -500,6 +542,25 @@ mod tests {
                     assert_eq!(special_byte(&text, 0), pos, "{text:?}");
                     assert_eq!(special_byte(&text, pos), pos, "{text:?}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn string_end_is_the_closing_quote() {
+        for (text, end) in [
+            (r#""a\nb" x"#, 5),
+            (r#""\"" x"#, 3),
+            (r#""\\" x"#, 3),
+            (r#""a\\\"b\\\\" x"#, 11),
+            (r#""\u0022" x"#, 7),
+            (r#""\n no end"#, 10),
+        ] {
+            let from = text.find('\\').unwrap();
+            assert_eq!(string_end(text.as_bytes(), from), end, "{text}");
+            // The reader reads the string up to the same quote.
+            if end < text.len() {
+                assert!(read_all(&text[..=end]).is_ok(), "{text}");
             }
         }
     }

@@ -100,15 +100,60 @@ pub(super) fn compile(wanted: u32) {
     COMPILED.fetch_or(wanted, Ordering::Release);
 }
 
-/// Render the embedded template `index` of [`TEMPLATES`], compiling it first if this process
-/// has not yet.
-fn render_embedded(index: usize, ctx: &tera::Context) -> tera::TeraResult<String> {
+/// Render the embedded template `index` of [`TEMPLATES`] into `out`, compiling it first if
+/// this process has not yet.
+fn render_embedded(index: usize, ctx: &tera::Context, out: &mut Vec<u8>) -> tera::TeraResult<()> {
     compile(1 << index);
     // A panic while the lock is held cannot leave a half-added template: use it anyway.
     engine()
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .render(TEMPLATES[index].0, ctx)
+        .render_to(TEMPLATES[index].0, ctx, out)
+}
+
+/// A template's output: text in a buffer that goes back to a per-thread pool when dropped,
+/// so that rendering again reuses it instead of allocating (and growing) a new one.
+pub(super) struct Text {
+    buffer: Vec<u8>,
+}
+
+thread_local! {
+    /// Spare text buffers; a render holds at most two (the ConfigMap's and the Secret's).
+    static SPARE_TEXTS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Text {
+    fn new() -> Self {
+        let buffer = SPARE_TEXTS
+            .try_with(|spare| spare.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        Text { buffer }
+    }
+
+    /// The text.
+    pub(super) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buffer).expect("templates render UTF-8")
+    }
+}
+
+impl Drop for Text {
+    fn drop(&mut self) {
+        let mut buffer = std::mem::take(&mut self.buffer);
+        // A huge output does not stay held by the thread.
+        if buffer.capacity() > 1 << 18 {
+            return;
+        }
+        buffer.clear();
+        // During thread exit the pool may be gone: then the buffer is simply freed.
+        let _ = SPARE_TEXTS.try_with(|spare| {
+            let mut spare = spare.borrow_mut();
+            if spare.len() < 4 {
+                spare.push(buffer);
+            }
+        });
+    }
 }
 
 /// Whether a template can render anything for this release: `false` only when the condition
@@ -144,19 +189,21 @@ pub(super) fn truthy(v: &Value) -> bool {
 
 /// Render one template and parse its output into objects.
 pub(super) fn render_template(name: &str, ctx: &tera::Context) -> Result<Vec<Object>, Error> {
-    render_template_text(name, ctx).and_then(|text| parse_documents(name, &text))
+    render_template_text(name, ctx).and_then(|text| parse_documents(name, text.as_str()))
 }
 
 /// Render one template to text.
-pub(super) fn render_template_text(name: &str, ctx: &tera::Context) -> Result<String, Error> {
+pub(super) fn render_template_text(name: &str, ctx: &tera::Context) -> Result<Text, Error> {
     let index = TEMPLATES
         .iter()
         .position(|(n, _)| *n == name)
         .unwrap_or_else(|| panic!("{name} is not an embedded template"));
-    render_embedded(index, ctx).map_err(|e| Error::Template {
+    let mut text = Text::new();
+    render_embedded(index, ctx, &mut text.buffer).map_err(|e| Error::Template {
         template: name.to_string(),
         message: error_chain(&e),
-    })
+    })?;
+    Ok(text)
 }
 
 /// An error and its causes, `: `-separated.
