@@ -26,11 +26,6 @@ pub(crate) fn render(
     what: &ManifestArgs,
     client: &ClientOptions,
 ) -> anyhow::Result<(crate::Release, crate::Manifest)> {
-    // The Deployment's template compiles on another core while the values are read; the
-    // render waits for it if needed, and compiles it itself if no thread can be started.
-    let _ = std::thread::Builder::new()
-        .name("compile".into())
-        .spawn(crate::render::prepare);
     let (release, mut warnings) = what.release(namespace(&what.release, client))?;
     let manifest = crate::render::render(&release)?;
     warnings.extend(manifest.warnings.iter().cloned());

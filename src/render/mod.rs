@@ -271,14 +271,6 @@ fn checksums(
     checksums
 }
 
-/// Compile now what every render needs (the Deployment's template, the largest), for instance
-/// on another thread while the values are read, so that the first [`render`] finds it ready.
-/// Optional: [`render`] compiles whatever it needs itself, waiting for a compile in progress
-/// rather than doing it twice.
-pub fn prepare() {
-    templates::prepare();
-}
-
 /// Render a release into its objects, in install order, schema-checked.
 ///
 /// Pure: no I/O, no cluster. The same release always gives the same manifest.
@@ -551,31 +543,6 @@ mod tests {
                 !always.contains(name),
                 "{name}: skipped by some release unless always rendered"
             );
-        }
-    }
-
-    /// Renders racing with [`prepare`] on other threads all get the same objects.
-    #[test]
-    fn prepare_races_with_renders() {
-        // Run alone (`cargo test prepare_races`), the threads also race to compile.
-        let r = release(&["runnerToken=glrt-x", "rbac.create=true"]);
-        let results: Vec<_> = std::thread::scope(|s| {
-            let threads: Vec<_> = (0..8)
-                .map(|i| {
-                    let r = &r;
-                    s.spawn(move || {
-                        if i % 2 == 0 {
-                            prepare();
-                        }
-                        render(r).unwrap().objects
-                    })
-                })
-                .collect();
-            threads.into_iter().map(|t| t.join().unwrap()).collect()
-        });
-        let expected = render(&r).unwrap().objects;
-        for objects in results {
-            assert_eq!(objects, expected);
         }
     }
 

@@ -55,46 +55,18 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 // `SCRIPTS` and `SCRIPTS_JSON`, made by build.rs from manifests/scripts/.
 include!(concat!(env!("OUT_DIR"), "/scripts.rs"));
 
-/// A Tera engine with runnerctl's filters and no templates.
-fn new_engine() -> tera::Tera {
-    let mut tera = tera::Tera::new();
-    tera.register_filter("json", json_encode);
-    tera.register_filter("members", json_members);
-    tera.register_filter("b64", tera_contrib::base64::b64_encode);
-    tera.register_filter("toml", toml_encode);
-    tera
-}
-
-/// The Tera engine shared by the templates other than the Deployment's; a template is compiled
-/// on its first use, so a process compiles only the templates its release renders, not all of
-/// them at start.
+/// The Tera engine, shared by all templates; a template is compiled on its first use, so a
+/// process compiles only the templates its release renders, not all of them at start.
 fn engine() -> &'static std::sync::RwLock<tera::Tera> {
     static ENGINE: OnceLock<std::sync::RwLock<tera::Tera>> = OnceLock::new();
-    ENGINE.get_or_init(|| std::sync::RwLock::new(new_engine()))
-}
-
-/// The Deployment's template: in every release, and the largest.
-const DEPLOYMENT_TEMPLATE: &str = "manifests/deployment.json.tera";
-
-/// The Deployment's template has an engine of its own, compiled on first use, so that
-/// [`super::prepare`] can compile it on another thread while the shared engine is in use.
-fn deployment_engine() -> &'static tera::Tera {
-    static ENGINE: OnceLock<tera::Tera> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        let mut tera = new_engine();
-        let template = TEMPLATES
-            .iter()
-            .find(|(name, _)| *name == DEPLOYMENT_TEMPLATE)
-            .expect("the Deployment's template is embedded");
-        tera.add_raw_template(template.0, template.1)
-            .unwrap_or_else(|e| panic!("embedded templates must parse: {e}"));
-        tera
+        let mut tera = tera::Tera::new();
+        tera.register_filter("json", json_encode);
+        tera.register_filter("members", json_members);
+        tera.register_filter("b64", tera_contrib::base64::b64_encode);
+        tera.register_filter("toml", toml_encode);
+        std::sync::RwLock::new(tera)
     })
-}
-
-/// Compile the Deployment's template now, if this process has not (see [`super::prepare`]).
-pub(super) fn prepare() {
-    deployment_engine();
 }
 
 fn has_template(tera: &tera::Tera, name: &str) -> bool {
@@ -107,36 +79,24 @@ static COMPILED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::ne
 const _: () = assert!(TEMPLATES.len() <= 32, "one bit per template in COMPILED");
 
 /// Compile the embedded templates in `wanted` (bit `i` for `TEMPLATES[i]`) that this process
-/// has not compiled yet: the Deployment's in its own engine, the others in one batch (the
-/// engine checks all its templates after each addition, so adding them one at a time would
-/// check the first ones again and again).
+/// has not compiled yet, in one batch: the engine checks all its templates after each
+/// addition, so adding them one at a time would check the first ones again and again.
 pub(super) fn compile(wanted: u32) {
     use std::sync::atomic::Ordering;
     if COMPILED.load(Ordering::Acquire) & wanted == wanted {
         return;
     }
-    let deployment = TEMPLATES
+    let mut tera = engine()
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let batch: Vec<(&str, &str)> = TEMPLATES
         .iter()
-        .position(|(name, _)| *name == DEPLOYMENT_TEMPLATE)
-        .map_or(0, |i| 1 << i);
-    if wanted & !deployment != 0 {
-        let mut tera = engine()
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let batch: Vec<(&str, &str)> = TEMPLATES
-            .iter()
-            .enumerate()
-            .filter(|(i, (name, _))| {
-                wanted & !deployment & (1 << i) != 0 && !has_template(&tera, name)
-            })
-            .map(|(_, template)| *template)
-            .collect();
-        tera.add_raw_templates(batch)
-            .unwrap_or_else(|e| panic!("embedded templates must parse: {e}"));
-    }
-    if wanted & deployment != 0 {
-        deployment_engine();
-    }
+        .enumerate()
+        .filter(|(i, (name, _))| wanted & (1 << i) != 0 && !has_template(&tera, name))
+        .map(|(_, template)| *template)
+        .collect();
+    tera.add_raw_templates(batch)
+        .unwrap_or_else(|e| panic!("embedded templates must parse: {e}"));
     COMPILED.fetch_or(wanted, Ordering::Release);
 }
 
@@ -144,15 +104,11 @@ pub(super) fn compile(wanted: u32) {
 /// this process has not yet.
 fn render_embedded(index: usize, ctx: &tera::Context, out: &mut Vec<u8>) -> tera::TeraResult<()> {
     compile(1 << index);
-    let name = TEMPLATES[index].0;
-    if name == DEPLOYMENT_TEMPLATE {
-        return deployment_engine().render_to(name, ctx, out);
-    }
     // A panic while the lock is held cannot leave a half-added template: use it anyway.
     engine()
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .render_to(name, ctx, out)
+        .render_to(TEMPLATES[index].0, ctx, out)
 }
 
 /// A template's output: text in a buffer that goes back to a per-thread pool when dropped,
