@@ -1,7 +1,7 @@
 //! Build-time conversions, so that a run parses less: the embedded default values
 //! (values/values.yaml) become JSON (read with a fast JSON parser instead of YAML), and GitLab
 //! Runner's config keys (src/render/runner_keys.json) become sorted static tables (nothing to
-//! parse at all), and the runner's scripts are JSON-encoded (nothing to escape at run time).
+//! parse at all), and the runner's scripts are listed for embedding.
 use std::fmt::Write as _;
 
 fn main() {
@@ -32,40 +32,25 @@ fn main() {
     scripts(&out);
 }
 
-/// The runner's scripts (manifests/scripts/): `scripts.rs` holds `SCRIPTS` (key, text) and
-/// `SCRIPTS_JSON` (key, the text JSON-encoded, as the ConfigMap template writes it).
+/// The runner's scripts (manifests/scripts/): `scripts.rs` holds `SCRIPTS` (key, text).
 fn scripts(out: &std::path::Path) {
     const NAMES: &[&str] = &["entrypoint", "check-live"];
     let dir = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"))
         .join("manifests/scripts");
     let mut texts = String::new();
-    let mut encoded = String::new();
     for name in NAMES {
         let path = dir.join(name);
         println!("cargo::rerun-if-changed={}", path.display());
-        let text =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let json = out.join(format!("script-{name}.json"));
-        std::fs::write(&json, serde_json::to_string(&text).expect("JSON"))
-            .expect("OUT_DIR is writable");
         writeln!(
             texts,
             "    ({name:?}, include_str!({:?})),",
             path.display().to_string()
         )
         .expect("String");
-        writeln!(
-            encoded,
-            "    ({name:?}, include_str!({:?})),",
-            json.display().to_string()
-        )
-        .expect("String");
     }
     let code = format!(
         "/// The runner's scripts, embedded and shipped in the ConfigMap: (key, text).\n\
-         pub const SCRIPTS: &[(&str, &str)] = &[\n{texts}];\n\n\
-         /// [`SCRIPTS`] JSON-encoded at build time, as the ConfigMap template writes them.\n\
-         const SCRIPTS_JSON: &[(&str, &str)] = &[\n{encoded}];\n"
+         pub const SCRIPTS: &[(&str, &str)] = &[\n{texts}];\n"
     );
     std::fs::write(out.join("scripts.rs"), code).expect("OUT_DIR is writable");
 }

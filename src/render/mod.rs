@@ -229,16 +229,57 @@ pub enum Error {
     },
 }
 
-/// A keyed hash (HMAC-SHA256) of `text`, hex. The key is the release's namespace and name, so
-/// a checksum annotation is never a plain hash of a token (it cannot be looked up in a table
-/// of hashes, nor matched across releases); tokens are long random strings, so guessing one
-/// from its checksum is not feasible either way.
-fn checksum(release: &Release, text: &str) -> String {
+/// Put the chart's scripts ([`SCRIPTS`]) into the ConfigMap's data, where its template marks
+/// their places with `true`; a place a `configMaps` entry took (a string) keeps that entry.
+fn add_scripts(configmap: &mut [Object]) {
+    let Some(data) = configmap
+        .first_mut()
+        .and_then(|o| o.value.get_mut("data"))
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for (key, text) in SCRIPTS {
+        if let Some(place) = data.get_mut(*key)
+            && *place == Value::Bool(true)
+        {
+            *place = Value::from(*text);
+        }
+    }
+}
+
+/// SHA-256 of the chart's scripts (names and texts), once per process: the ConfigMap's checksum
+/// covers them through it, as the rendered text it hashes does not hold them.
+fn scripts_digest() -> &'static [u8] {
+    static DIGEST: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    DIGEST.get_or_init(|| digest_of(SCRIPTS))
+}
+
+/// SHA-256 of named texts, each name and text preceded by its length (so that no two
+/// different lists give the same bytes).
+fn digest_of(texts: &[(&str, &str)]) -> Vec<u8> {
+    use sha2::Digest;
+    let mut sha = Sha256::new();
+    for (name, text) in texts {
+        for part in [name, text] {
+            sha.update((part.len() as u64).to_le_bytes());
+            sha.update(part.as_bytes());
+        }
+    }
+    sha.finalize().to_vec()
+}
+
+/// A keyed hash (HMAC-SHA256) of `text` and then `extra`, hex. The key is the release's
+/// namespace and name, so a checksum annotation is never a plain hash of a token (it cannot be
+/// looked up in a table of hashes, nor matched across releases); tokens are long random
+/// strings, so guessing one from its checksum is not feasible either way.
+fn checksum(release: &Release, text: &str, extra: &[u8]) -> String {
     use hmac::{KeyInit, Mac};
     let key = format!("runnerctl checksum {}/{}", release.namespace, release.name);
     let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key.as_bytes())
         .expect("HMAC takes a key of any length");
     mac.update(text.as_bytes());
+    mac.update(extra);
     hex(&mac.finalize().into_bytes())
 }
 
@@ -254,7 +295,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 /// The checksums the pod template carries, so that the pod restarts when they change: of the
-/// ConfigMap, and of the Secret the runner reads (`secret_text` when runnerctl renders it,
+/// ConfigMap (its rendered text and the scripts added to it), and of the Secret the runner reads (`secret_text` when runnerctl renders it,
 /// else the name of the user's Secret, as runnerctl cannot see its data offline).
 fn checksums(
     release: &Release,
@@ -263,10 +304,13 @@ fn checksums(
     secret_name: Option<&str>,
 ) -> serde_json::Map<String, Value> {
     let mut checksums = serde_json::Map::new();
-    checksums.insert("configmap".into(), checksum(release, configmap_text).into());
+    checksums.insert(
+        "configmap".into(),
+        checksum(release, configmap_text, scripts_digest()).into(),
+    );
     if let Some(name) = secret_name {
         let basis = secret_text.unwrap_or(name);
-        checksums.insert("secrets".into(), checksum(release, basis).into());
+        checksums.insert("secrets".into(), checksum(release, basis, &[]).into());
     }
     checksums
 }
@@ -306,7 +350,9 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
     let configmap_text = templates::render_template_text("manifests/configmap.json.tera", &ctx)?;
     let configmap_text = configmap_text.as_str();
     let secret = templates::parse_documents("manifests/secret.json.tera", secret_text)?;
-    let configmap = templates::parse_documents("manifests/configmap.json.tera", configmap_text)?;
+    let mut configmap =
+        templates::parse_documents("manifests/configmap.json.tera", configmap_text)?;
+    add_scripts(&mut configmap);
     let checksums = checksums(
         release,
         configmap_text,
@@ -544,6 +590,25 @@ mod tests {
                 "{name}: skipped by some release unless always rendered"
             );
         }
+    }
+
+    /// The scripts' digest changes with any byte of any script, and with where a name ends
+    /// and its text begins.
+    #[test]
+    fn the_scripts_digest_covers_every_script() {
+        let base = digest_of(SCRIPTS);
+        assert_eq!(scripts_digest(), base);
+        for (i, (name, text)) in SCRIPTS.iter().enumerate() {
+            for at in [0, text.len() / 2, text.len() - 1] {
+                let mut changed = text.as_bytes().to_vec();
+                changed[at] ^= 1;
+                let changed = String::from_utf8(changed).unwrap();
+                let mut scripts = SCRIPTS.to_vec();
+                scripts[i] = (name, &changed);
+                assert_ne!(digest_of(&scripts), base, "{name} at {at}");
+            }
+        }
+        assert_ne!(digest_of(&[("ab", "c")]), digest_of(&[("a", "bc")]));
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
-// `SCRIPTS` and `SCRIPTS_JSON`, made by build.rs from manifests/scripts/.
+// `SCRIPTS`, made by build.rs from manifests/scripts/.
 include!(concat!(env!("OUT_DIR"), "/scripts.rs"));
 
 /// The Tera engine, shared by all templates; a template is compiled on its first use, so a
@@ -340,7 +340,7 @@ fn field_on_line(json: &str, line: usize) -> Option<&str> {
 }
 
 /// The variables the templates see: `Values` (with the defaults the user removed back as
-/// unset), `Release`, `scripts` and `chart`.
+/// unset), `Release` and `chart`.
 pub(super) fn context(release: &Release, chart: &Chart) -> tera::Context {
     let mut ctx = tera::Context::new();
     // The defaults as a template value, once per process: parts of the values equal to their
@@ -370,18 +370,6 @@ pub(super) fn context(release: &Release, chart: &Chart) -> tera::Context {
             namespace: &release.namespace,
         },
     );
-    // The scripts are the same for every release: JSON-encoded at build time (the ConfigMap
-    // template writes them as they are), one template value per process.
-    static SCRIPTS_VALUE: OnceLock<tera::Value> = OnceLock::new();
-    let scripts = SCRIPTS_VALUE.get_or_init(|| {
-        tera::Value::from_serializable(
-            &SCRIPTS_JSON
-                .iter()
-                .map(|&(key, json)| (key.to_string(), Value::from(json)))
-                .collect::<serde_json::Map<_, _>>(),
-        )
-    });
-    ctx.insert_value("scripts", scripts.clone());
     ctx.insert("chart", chart);
     ctx
 }
