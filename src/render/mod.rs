@@ -295,8 +295,9 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 /// The checksums the pod template carries, so that the pod restarts when they change: of the
-/// ConfigMap (its rendered text and the scripts added to it), and of the Secret the runner reads (`secret_text` when runnerctl renders it,
-/// else the name of the user's Secret, as runnerctl cannot see its data offline).
+/// ConfigMap (its rendered text and the scripts added to it), and of the Secret the runner
+/// reads (`secret_text` when runnerctl renders it, else the name of the user's Secret, as
+/// runnerctl cannot see its data offline).
 fn checksums(
     release: &Release,
     configmap_text: &str,
