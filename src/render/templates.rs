@@ -59,14 +59,17 @@ include!(concat!(env!("OUT_DIR"), "/scripts.rs"));
 /// process compiles only the templates its release renders, not all of them at start.
 fn engine() -> &'static std::sync::RwLock<tera::Tera> {
     static ENGINE: OnceLock<std::sync::RwLock<tera::Tera>> = OnceLock::new();
-    ENGINE.get_or_init(|| {
-        let mut tera = tera::Tera::new();
-        tera.register_filter("json", json_encode);
-        tera.register_filter("members", json_members);
-        tera.register_filter("b64", tera_contrib::base64::b64_encode);
-        tera.register_filter("toml", toml_encode);
-        std::sync::RwLock::new(tera)
-    })
+    ENGINE.get_or_init(|| std::sync::RwLock::new(new_engine()))
+}
+
+/// A Tera engine with runnerctl's filters and no templates.
+fn new_engine() -> tera::Tera {
+    let mut tera = tera::Tera::new();
+    tera.register_filter("json", json_encode);
+    tera.register_filter("members", json_members);
+    tera.register_filter("b64", tera_contrib::base64::b64_encode);
+    tera.register_filter("toml", toml_encode);
+    tera
 }
 
 fn has_template(tera: &tera::Tera, name: &str) -> bool {
@@ -566,10 +569,9 @@ mod tests {
 ]"#;
 
     /// Renders `template` (one JSON list) for the release `sets` (JSON values) make, with the
-    /// chart's own `json` filter; `None` when the values refuse a setting.
+    /// chart's own filters; `None` when the values refuse a setting.
     fn reference(template: &str, sets: &[String]) -> Option<(Value, Chart)> {
-        let mut tera = tera::Tera::new();
-        tera.register_filter("json", json_encode);
+        let mut tera = new_engine();
         tera.add_raw_template("reference", template).unwrap();
         let mut b = crate::ValuesBuilder::new()
             .set("runnerToken=glrt-x")
