@@ -612,6 +612,41 @@ mod tests {
         assert_ne!(digest_of(&[("ab", "c")]), digest_of(&[("a", "bc")]));
     }
 
+    /// A `configMaps` entry named like a script replaces that script (even one whose value
+    /// reads as `true`), leaves the others in place, and changes the ConfigMap's checksum.
+    #[test]
+    fn a_configmaps_entry_replaces_the_script_of_its_name() {
+        let configmap = |sets: &[&str]| {
+            let m = render(&release(&[&["runnerToken=glrt-t"], sets].concat())).unwrap();
+            let sum = m
+                .objects
+                .iter()
+                .find(|o| o.kind() == "Deployment")
+                .unwrap()
+                .value["spec"]["template"]["metadata"]["annotations"]["checksum/configmap"]
+                .clone();
+            let cm = m.objects.into_iter().find(|o| o.kind() == "ConfigMap");
+            (cm.unwrap().value["data"].clone(), sum)
+        };
+        let (plain, plain_sum) = configmap(&[]);
+        for (set, replaced) in [
+            ("configMaps.entrypoint=echo mine", "echo mine"),
+            ("configMaps.check-live=true", "true"),
+        ] {
+            let (data, sum) = configmap(&[set]);
+            for (key, script) in SCRIPTS {
+                let (expected, what) = if set.contains(&format!(".{key}=")) {
+                    (replaced, "the entry's text")
+                } else {
+                    (*script, "the chart's script")
+                };
+                assert!(data[*key] == expected, "{set}: data.{key} is not {what}");
+            }
+            assert_ne!(sum, plain_sum, "{set}: the checksum follows the ConfigMap");
+        }
+        assert_eq!(plain, configmap(&[]).0);
+    }
+
     #[test]
     fn checksums_are_keyed_not_plain_hashes() {
         use sha2::Digest;
