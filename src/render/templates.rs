@@ -922,7 +922,7 @@ mod tests {
     }
 
     #[test]
-    fn scripts_are_written_json_encoded() {
+    fn every_script_is_in_the_configmap() {
         let chart_values = crate::ValuesBuilder::new()
             .values_file(
                 "v.yaml",

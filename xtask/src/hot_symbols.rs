@@ -4,9 +4,11 @@
 //! places those functions next to each other: a render then faults in a few contiguous pages
 //! of code instead of pages spread over the whole binary.
 //!
-//! The names are mangled symbols. Those of non-generic functions keep their names while the
-//! code changes, so the file goes stale slowly (a name the binary no longer has is skipped);
-//! run this again after dependency upgrades or large moves. Needs valgrind and nm.
+//! The names are mangled symbols whose hashes follow how the dependencies were built: the
+//! binary `cargo build --release` or `cargo install --path .` makes has them all, the one
+//! `cargo bench` leaves in target/release (dev-dependencies' features unified in) only some.
+//! lld skips a name the binary does not have, so a stale list costs speed, never a build;
+//! run this again after dependency or compiler upgrades. Needs valgrind and nm.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
