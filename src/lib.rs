@@ -42,6 +42,7 @@
 //!
 //! Library users should depend on runnerctl with `default-features = false` (which drops the
 //! command-line parts) and enable the k8s-openapi version feature of their choice.
+#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod apply;

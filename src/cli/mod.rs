@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 pub mod apply;
-pub mod arena;
 pub mod args;
 pub mod ci_example;
 pub mod completion;

@@ -37,7 +37,6 @@ mod error;
 mod merge;
 pub(crate) mod path;
 mod schema;
-mod stack;
 mod strvals;
 mod yaml;
 

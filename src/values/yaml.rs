@@ -202,17 +202,13 @@ const PARSE_STACK_NEEDED: usize = 6 * 1024 * 1024;
 
 /// Parses one values file. An empty file (or one holding only `null`) is an empty map.
 ///
-/// Runs on the caller's stack when [`PARSE_STACK_NEEDED`] is left on it (a command's main
-/// thread), else on a fresh stack of [`PARSE_STACK_BYTES`] (a library caller's small thread).
-/// The main thread's room is worked out cheaply ([`super::stack`]); on other threads stacker
-/// asks the thread library.
+/// Runs on the caller's stack when [`PARSE_STACK_NEEDED`] is left on it, else on a fresh
+/// stack of [`PARSE_STACK_BYTES`] (a library caller's small thread): stacker asks the thread
+/// library how much is left.
 pub(crate) fn load(
     source_name: &str,
     text: &str,
 ) -> Result<(Map<String, Value>, Locations), Error> {
-    if super::stack::main_thread_left().is_some_and(|left| left >= PARSE_STACK_NEEDED) {
-        return load_here(source_name, text);
-    }
     stacker::maybe_grow(PARSE_STACK_NEEDED, PARSE_STACK_BYTES, || {
         load_here(source_name, text)
     })

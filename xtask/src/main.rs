@@ -1,9 +1,8 @@
 //! Project tasks: `cargo xtask testenv up|down|env|status`, `cargo xtask test`,
-//! `cargo xtask runner-keys`, `cargo xtask man`, `cargo xtask hot-symbols`.
+//! `cargo xtask runner-keys`, `cargo xtask man`.
 
 mod check_jsonschema;
 mod helm;
-mod hot_symbols;
 mod man;
 mod runner_keys;
 mod shellcheck;
@@ -43,10 +42,6 @@ usage: cargo xtask <task>
                                  --check fails when the file is out of date
   man [DIR]                      man pages for runnerctl and each subcommand, from its
                                  clap definitions, into DIR (default target/man/)
-  hot-symbols                    rewrite link/hot-symbols.txt (the functions a release
-                                 build runs for --version and a render of the seed, which
-                                 the linker places together) under callgrind; needs
-                                 valgrind and nm
   testenv up|down|env|status     the test control plane for trying runnerctl by hand
                                  (`cargo xtask testenv help` says more)
 ";
@@ -70,7 +65,6 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }),
         Some("man") => man::main(&args[1..]).map(|()| ExitCode::SUCCESS),
-        Some("hot-symbols") => hot_symbols::main(&args[1..]).map(|()| ExitCode::SUCCESS),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
