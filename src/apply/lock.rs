@@ -109,9 +109,11 @@ impl Engine {
         let mut told = false;
         loop {
             let body = lease_body(&lease, &holder);
+            // Sent again after a passing failure: a repeat that finds the Lease made by a
+            // lost first try sees this run's own holder below.
             match self
                 .cluster
-                .create(&kind, lease.namespace.as_deref(), &body)
+                .create_retried(&kind, lease.namespace.as_deref(), &body)
                 .await
             {
                 Ok(_) => return Ok(Some(self.held(kind, lease, holder))),
@@ -136,6 +138,9 @@ impl Engine {
                 });
             }
             let spec = |k: &str| live.pointer(&format!("/spec/{k}")).and_then(Value::as_str);
+            if spec("holderIdentity") == Some(holder.as_str()) {
+                return Ok(Some(self.held(kind, lease, holder)));
+            }
             let other = spec("holderIdentity").unwrap_or("someone").to_string();
             let duration = live
                 .pointer("/spec/leaseDurationSeconds")

@@ -196,8 +196,8 @@ pub struct EngineOptions {
     /// Adopt existing objects that are not members of the release (`--adopt`). Without it,
     /// only objects helm created for the same release name and namespace are adopted.
     pub adopt: bool,
-    /// How requests that fail for a passing reason (connection refused or reset, 429, 5xx)
-    /// are retried.
+    /// How requests that fail for a passing reason (connection refused or reset, no answer in
+    /// time, 429, 5xx) are retried, and how long one try may take.
     pub retry: RetryPolicy,
 }
 
@@ -248,6 +248,12 @@ impl Engine {
             cluster: Cluster::new(client).with_retry(opts.retry),
             opts,
         }
+    }
+
+    /// Start no retry of an API request that would end after `deadline` (see
+    /// [`Cluster::set_deadline`]); shared with the engine's clones.
+    pub fn set_deadline(&self, deadline: Option<std::time::Instant>) {
+        self.cluster.set_deadline(deadline);
     }
 
     /// Call `notice` before each retry of a failed request (e.g. to say so on stderr).

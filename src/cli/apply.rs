@@ -99,7 +99,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.plan_file {
         return apply_plan_file(&args, path, opts);
     }
-    let s = Session::connect(&p.cluster, opts)?;
+    let s = Session::connect(&p.cluster, opts, args.write.wait.timeout)?;
     if args.write.dry_run {
         print_plan(&s.plan(&p.manifest)?.0, p.show_secrets)?;
         return Ok(ExitCode::from(super::EXIT_OK));
@@ -171,7 +171,7 @@ fn apply_plan_file(
         release: file.release.clone(),
         namespace: Some(file.namespace.clone()),
     };
-    let s = Session::connect(&args.plan.cluster, opts)?;
+    let s = Session::connect(&args.plan.cluster, opts, args.write.wait.timeout)?;
     let show = |plan: &Plan| {
         for line in change_lines(plan) {
             println!("{line}");
@@ -238,6 +238,10 @@ pub(crate) fn execute(
         eprintln!("runnerctl: not applied");
         return Ok(ExitCode::from(super::EXIT_ERROR));
     }
+    if changes && !how.write.yes {
+        // The time the user took to answer is not the command's: its budget starts again.
+        s.restart_clock();
+    }
     if let Some(lock) = lock {
         s.rt.block_on(lock.confirm())?;
     }
@@ -285,7 +289,7 @@ fn wait(s: &Session, report: &crate::apply::Report, args: &WaitArgs) -> anyhow::
         return Ok(Outcome::Applied);
     }
     let wopts = WaitOptions {
-        timeout: args.timeout,
+        timeout: s.time_left(),
         ..Default::default()
     };
     let waited =

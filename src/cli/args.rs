@@ -93,7 +93,7 @@ pub struct PrintArgs {
 
 /// Where the cluster is, like kubectl: `--kubeconfig`, `--context`, else `$KUBECONFIG`,
 /// `~/.kube/config`, the in-cluster service account.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ClusterArgs {
     /// Path to the kubeconfig file [default: $KUBECONFIG, ~/.kube/config, in-cluster config].
     #[arg(long, value_name = "PATH")]
@@ -101,12 +101,22 @@ pub struct ClusterArgs {
     /// The kubeconfig context to use [default: the current context].
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
-    /// Print the number of API requests and the wall time on stderr when done.
+    /// Print the number of API requests (retries among them) and the wall time on stderr
+    /// when done.
     #[arg(long)]
     pub stats: bool,
+    /// How long one API request may wait for its answer before it is given up: 30s, 1m. A
+    /// request that fails for a passing reason (no answer, connection lost, 429, 5xx) gets up
+    /// to 5 tries, and none starts past --timeout (5 minutes for verbs without one).
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub request_timeout: Duration,
 }
 
 impl ClusterArgs {
+    /// How long a verb without `--timeout` may go on retrying failed API requests: no retry
+    /// starts after this much time (each request may still take `--request-timeout`).
+    pub const RETRY_DEADLINE: Duration = Duration::from_secs(5 * 60);
+
     /// The connection options these flags name.
     pub fn client_options(&self) -> crate::k8s::ClientOptions {
         crate::k8s::ClientOptions {
@@ -196,7 +206,8 @@ pub struct WaitArgs {
     /// Wait until done.
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value_t = true, default_missing_value = "true", value_name = "BOOL")]
     pub wait: bool,
-    /// How long to wait: 30s, 5m, 1h.
+    /// How long the whole command may take, waiting included: 30s, 5m, 1h. No failed API
+    /// request is retried past it (one request may still take --request-timeout).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
 }

@@ -69,7 +69,11 @@ pub struct DoctorArgs {
 
 /// Run `runnerctl doctor`: exit 1 when a check failed.
 pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
-    let s = Session::connect(&args.cluster, EngineOptions::default())?;
+    let s = Session::connect(
+        &args.cluster,
+        EngineOptions::default(),
+        ClusterArgs::RETRY_DEADLINE,
+    )?;
     let (release, manifest) = session::render(&args.manifest, &args.cluster.client_options())?;
     let opts = DoctorOptions {
         offline: args.offline,

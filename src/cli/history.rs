@@ -39,7 +39,11 @@ pub struct HistoryArgs {
 
 /// Run `runnerctl history`.
 pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
-    let s = Session::connect(&args.cluster, EngineOptions::default())?;
+    let s = Session::connect(
+        &args.cluster,
+        EngineOptions::default(),
+        ClusterArgs::RETRY_DEADLINE,
+    )?;
     let set = s.applyset(&args.release);
     let history = s.rt.block_on(s.engine.history(&set))?;
     let infos: Vec<&RevisionInfo> = history.iter().map(|r| &r.info).collect();

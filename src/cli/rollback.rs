@@ -50,7 +50,11 @@ pub fn run(mut args: RollbackArgs) -> anyhow::Result<ExitCode> {
         args.revision = Some(n);
         args.release.release = ReleaseArgs::DEFAULT_RELEASE.into();
     }
-    let s = Session::connect(&args.cluster, args.write.engine_options())?;
+    let s = Session::connect(
+        &args.cluster,
+        args.write.engine_options(),
+        args.write.wait.timeout,
+    )?;
     let set = s.applyset(&args.release);
     let plan_target = || -> anyhow::Result<_> {
         let history = s.rt.block_on(s.engine.history(&set))?;

@@ -1,8 +1,9 @@
 //! What the verbs share at run time: the one default-namespace rule, rendering the release
 //! with its warnings printed, the stdout color decision, and for the cluster verbs the
 //! session (tokio runtime, connected [`Engine`], `--stats` when done).
+use std::cell::Cell;
 use std::io::{IsTerminal, Write};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
@@ -68,7 +69,8 @@ pub(crate) fn print_plan(plan: &Plan, show_secrets: bool) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// A runtime and a connected engine, plus the start time for `--stats` (printed on drop).
+/// A runtime and a connected engine, plus the start time for `--stats` (printed on drop) and
+/// the command's time budget (its `--timeout`), which bounds the retries of API requests.
 pub(crate) struct Session {
     /// The runtime the engine's futures run on.
     pub rt: tokio::runtime::Runtime,
@@ -76,12 +78,21 @@ pub(crate) struct Session {
     pub engine: Engine,
     client: ClientOptions,
     started: Instant,
+    /// When the budget started: the command's start, or the user's answer to a question.
+    clock: Cell<Instant>,
+    budget: Duration,
     stats: bool,
 }
 
 impl Session {
-    /// Connect with the cluster flags.
-    pub(crate) fn connect(cluster: &ClusterArgs, opts: EngineOptions) -> anyhow::Result<Session> {
+    /// Connect with the cluster flags. `budget` is how long the command may take (its
+    /// `--timeout`, or [`ClusterArgs::RETRY_DEADLINE`] for verbs without one): no failed
+    /// request is retried past it.
+    pub(crate) fn connect(
+        cluster: &ClusterArgs,
+        mut opts: EngineOptions,
+        budget: Duration,
+    ) -> anyhow::Result<Session> {
         let started = Instant::now();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -89,14 +100,31 @@ impl Session {
             .context("starting the runtime")?;
         let client = cluster.client_options();
         let kube = rt.block_on(crate::k8s::client(&client))?;
+        opts.retry = opts.retry.request_timeout(cluster.request_timeout);
+        let engine = Engine::new(kube, opts)
+            .with_retry_notice(std::sync::Arc::new(|m| eprintln!("runnerctl: {m}")));
+        engine.set_deadline(Some(started + budget));
         Ok(Session {
             rt,
-            engine: Engine::new(kube, opts)
-                .with_retry_notice(std::sync::Arc::new(|m| eprintln!("runnerctl: {m}"))),
+            engine,
             client,
             started,
+            clock: Cell::new(started),
+            budget,
             stats: cluster.stats,
         })
+    }
+
+    /// Start the budget again (after the command waited for the user's answer).
+    pub(crate) fn restart_clock(&self) {
+        let now = Instant::now();
+        self.clock.set(now);
+        self.engine.set_deadline(Some(now + self.budget));
+    }
+
+    /// What is left of the budget (for a wait that must end with it).
+    pub(crate) fn time_left(&self) -> Duration {
+        self.budget.saturating_sub(self.clock.get().elapsed())
     }
 
     /// The ApplySet of an installed release (status, uninstall).
@@ -171,8 +199,9 @@ impl Drop for Session {
     fn drop(&mut self) {
         if self.stats {
             eprintln!(
-                "runnerctl: stats: {} API requests, {} ms",
+                "runnerctl: stats: {} API requests ({} retries), {} ms",
                 self.engine.requests(),
+                self.engine.cluster().retries(),
                 self.started.elapsed().as_millis()
             );
         }

@@ -36,7 +36,11 @@ pub struct StatusArgs {
 
 /// Run `runnerctl status`.
 pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let s = Session::connect(&args.cluster, EngineOptions::default())?;
+    let s = Session::connect(
+        &args.cluster,
+        EngineOptions::default(),
+        ClusterArgs::RETRY_DEADLINE,
+    )?;
     let set = s.applyset(&args.release);
     let report = s.rt.block_on(s.engine.status(&set))?;
     match args.output {

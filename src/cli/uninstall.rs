@@ -36,7 +36,7 @@ pub struct UninstallArgs {
 
 /// Run `runnerctl uninstall`.
 pub fn run(args: UninstallArgs) -> anyhow::Result<ExitCode> {
-    let s = Session::connect(&args.cluster, EngineOptions::default())?;
+    let s = Session::connect(&args.cluster, EngineOptions::default(), args.wait.timeout)?;
     let set = s.applyset(&args.release);
     let opts = UninstallOptions {
         delete_namespace: args.delete_namespace,

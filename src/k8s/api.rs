@@ -117,17 +117,32 @@ macro_rules! send {
     };
 }
 
-/// How requests that fail for a passing reason are retried: connection refused or reset,
-/// 429 Too Many Requests (after the server's Retry-After), 500, 502, 503 and 504.
+/// The one retry policy for API requests: requests that fail for a passing reason
+/// (connection refused or reset, no answer in time, 429 Too Many Requests, 500, 502, 503,
+/// 504) are sent again with a doubling pause, but never past the caller's deadline
+/// ([`Cluster::set_deadline`]).
+///
+/// The bound: one request takes at most `attempts` tries of at most `request_timeout` each,
+/// with pauses of at most `max_delay` between them (the server's Retry-After included); no
+/// retry starts when its pause would reach the deadline, so an operation ends at the latest
+/// one `request_timeout` after its deadline. Without a deadline, the defaults bound one
+/// request by 5 tries of 30 s and pauses of 0.25 + 0.5 + 1 + 2 s: 2 min 34 s at worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
-    /// Attempts in all, the first included (1: no retry).
+    /// Tries in all, the first included (1: no retry).
     pub attempts: u32,
     /// The pause before the first retry; it doubles with each further one.
     pub first_delay: Duration,
     /// The longest pause, the server's Retry-After included.
     pub max_delay: Duration,
+    /// How long one try may wait for its answer before it counts as failed (and is retried
+    /// when it may be).
+    pub request_timeout: Duration,
 }
+
+/// The default [`RetryPolicy::request_timeout`].
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -135,17 +150,46 @@ impl Default for RetryPolicy {
             attempts: 5,
             first_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(8),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
 
 impl RetryPolicy {
+    /// Set the time one try may wait for its answer.
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Set how many tries a request gets in all (at least 1).
+    #[must_use]
+    pub fn attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts.max(1);
+        self
+    }
+
     /// The pause before retry number `n` (1-based), or the server's wish when it said one.
     fn delay(&self, n: u32, server: Option<Duration>) -> Duration {
         let backoff = self
             .first_delay
             .saturating_mul(1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX));
         server.unwrap_or(backoff).min(self.max_delay)
+    }
+}
+
+/// A try that got no answer in time.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer within {}", seconds(*.0))]
+pub struct NoAnswer(Duration);
+
+/// A duration in whole seconds, or milliseconds below one second.
+fn seconds(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
     }
 }
 
@@ -163,6 +207,11 @@ fn transient(e: &kube::Error) -> Option<Option<Duration>> {
         kube::Error::HyperError(_) | kube::Error::Service(_) => Some(None),
         _ => None,
     }
+}
+
+/// Whether the server turned the request away as too many (429 Too Many Requests).
+fn is_429(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 429)
 }
 
 /// Whether a request failed before it could reach the server (no connection was made).
@@ -212,7 +261,9 @@ pub struct Cluster {
     client: Client,
     requests: Arc<AtomicU64>,
     cache: Arc<Mutex<Cache>>,
+    retries: Arc<AtomicU64>,
     retry: RetryPolicy,
+    deadline: Arc<Mutex<Option<tokio::time::Instant>>>,
     notice: Option<RetryNotice>,
 }
 
@@ -220,6 +271,8 @@ impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cluster")
             .field("requests", &self.requests())
+            .field("retries", &self.retries())
+            .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
 }
@@ -252,8 +305,10 @@ impl Cluster {
         Cluster {
             client,
             requests: Arc::new(AtomicU64::new(0)),
+            retries: Arc::new(AtomicU64::new(0)),
             cache: Arc::new(Mutex::new(cache)),
             retry: RetryPolicy::default(),
+            deadline: Arc::default(),
             notice: None,
         }
     }
@@ -263,6 +318,19 @@ impl Cluster {
     pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
+    }
+
+    /// Start no retry that would end after `deadline` (`None`: retry by the policy alone).
+    /// The deadline is shared with the clones of this cluster; a new one replaces it (e.g. a
+    /// command's clock started again after it waited for the user).
+    pub fn set_deadline(&self, deadline: Option<std::time::Instant>) {
+        *self.deadline.lock().expect("deadline") = deadline.map(tokio::time::Instant::from_std);
+    }
+
+    /// The time left before the deadline, `None` without one.
+    fn time_left(&self) -> Option<Duration> {
+        let deadline = *self.deadline.lock().expect("deadline");
+        deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()))
     }
 
     /// Call `notice` before each retry (for a progress line on stderr).
@@ -283,8 +351,8 @@ impl Cluster {
         .await
     }
 
-    /// Run a counted request `call` until it succeeds, fails for good, or the retry policy
-    /// is spent; `what` names it in retry notices.
+    /// Run a counted request `call` until it succeeds, fails for good, the retry policy is
+    /// spent or the deadline leaves no time for another try; `what` names it in notices.
     async fn with_retries<T, F, Fut>(
         &self,
         what: &str,
@@ -298,29 +366,57 @@ impl Cluster {
         let attempts = self.retry.attempts.max(1);
         let mut n = 1;
         loop {
+            let limit = self.retry.request_timeout;
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let err = match call().await {
-                Ok(v) => return Ok(v),
-                Err(e) => e,
+            let err = match tokio::time::timeout(limit, call()).await {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) => e,
+                Err(_) => kube::Error::Service(Box::new(NoAnswer(limit))),
             };
-            // A request that must not be repeated is still sent again when the connection
-            // was never made: the server cannot have seen it.
+            // A request that must not be repeated is still sent again when the server cannot
+            // have acted on it: the connection was never made, or the server said 429 (it
+            // turns such requests away before acting on them).
             let server_delay = match transient(&err) {
-                Some(d) if n < attempts && (retry || never_sent(&err)) => d,
+                Some(d) if n < attempts && (retry || never_sent(&err) || is_429(&err)) => d,
                 _ => return Err(err),
             };
             let delay = self.retry.delay(n, server_delay);
-            if let Some(notice) = &self.notice {
-                notice(&format!(
+            if let Some(left) = self.time_left()
+                && left <= delay
+            {
+                self.notify(|| {
+                    format!(
+                        "{what} failed ({}); not retried: {} left before the deadline",
+                        short_error(&err),
+                        seconds(left)
+                    )
+                });
+                return Err(err);
+            }
+            self.notify(|| {
+                format!(
                     "{what} failed ({}); retrying in {} ms (attempt {} of {attempts})",
                     short_error(&err),
                     delay.as_millis(),
                     n + 1
-                ));
-            }
+                )
+            });
+            self.retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(delay).await;
             n += 1;
         }
+    }
+
+    /// Hand a line to the retry notice, if there is one.
+    fn notify(&self, line: impl FnOnce() -> String) {
+        if let Some(notice) = &self.notice {
+            notice(&line());
+        }
+    }
+
+    /// How many requests were sent again after a passing failure.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
     }
 
     /// The underlying client.
@@ -328,7 +424,7 @@ impl Cluster {
         &self.client
     }
 
-    /// How many API requests were sent so far (discovery included).
+    /// How many API requests were sent so far (discovery and retries included).
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
@@ -512,16 +608,30 @@ impl Cluster {
         ns: Option<&str>,
         body: &Value,
     ) -> Result<Value, kube::Error> {
-        self.post(kind, ns, body, false).await
+        self.post(kind, ns, body, false, false).await
     }
 
-    /// POST `body`; a dry run persists nothing and so is sent again after a lost answer.
+    /// Create an object, repeated after a passing failure like a read: for a caller that
+    /// tells its own object from another's when the repeat answers 409 (a lost answer to the
+    /// first try may have created it).
+    pub async fn create_retried(
+        &self,
+        kind: &Kind,
+        ns: Option<&str>,
+        body: &Value,
+    ) -> Result<Value, kube::Error> {
+        self.post(kind, ns, body, false, true).await
+    }
+
+    /// POST `body`, sent again after a passing failure when `retry` (a dry run persists
+    /// nothing, so it always is).
     async fn post(
         &self,
         kind: &Kind,
         ns: Option<&str>,
         body: &Value,
         dry_run: bool,
+        retry: bool,
     ) -> Result<Value, kube::Error> {
         let data = serde_json::to_vec(body).map_err(kube::Error::SerdeError)?;
         let pp = kube::api::PostParams {
@@ -531,7 +641,7 @@ impl Cluster {
         let req = Request::new(kind.url(ns))
             .create(&pp, data)
             .map_err(kube::Error::BuildRequest)?;
-        self.send(req, dry_run).await
+        self.send(req, retry || dry_run).await
     }
 
     /// A server-side dry-run create (`dryRun=All`): admission (Pod Security included) answers
@@ -542,7 +652,7 @@ impl Cluster {
         ns: Option<&str>,
         body: &Value,
     ) -> Result<Value, kube::Error> {
-        self.post(kind, ns, body, true).await
+        self.post(kind, ns, body, true, true).await
     }
 
     /// The server's version (`GET /version`): `major`, `minor`, `gitVersion`.

@@ -36,14 +36,15 @@ pub struct ClientOptions {
     pub context: Option<String>,
 }
 
-/// Build a client as kubectl would. The client's `default_namespace()` is the context's
+/// Build a client as kubectl would, without kube's own retry layer (runnerctl retries by
+/// one policy, [`RetryPolicy`](super::RetryPolicy)). The client's `default_namespace()` is the context's
 /// namespace (or `default`).
 pub async fn client(opts: &ClientOptions) -> Result<Client, Error> {
     let kopts = KubeConfigOptions {
         context: opts.context.clone(),
         ..Default::default()
     };
-    let config = if let Some(path) = &opts.kubeconfig {
+    let mut config = if let Some(path) = &opts.kubeconfig {
         let kc = Kubeconfig::read_from(path).map_err(|source| Error::Kubeconfig {
             path: path.display().to_string(),
             source,
@@ -64,6 +65,9 @@ pub async fn client(opts: &ClientOptions) -> Result<Client, Error> {
     } else {
         kube::Config::infer().await.map_err(Error::Infer)?
     };
+    // One retry policy: runnerctl's own (counted, reported, bounded by the caller's deadline;
+    // see `RetryPolicy`), not kube's retry layer under it as well.
+    config.default_retry = false;
     Client::try_from(config).map_err(Error::Client)
 }
 
