@@ -6,6 +6,7 @@ mod support;
 
 mod build_modes;
 mod cli_errors;
+mod doc_commands;
 mod doctor_gitlab;
 mod injection;
 mod render_snapshots;
