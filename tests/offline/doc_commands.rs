@@ -253,6 +253,13 @@ fn simple_commands(line: &str) -> Result<Vec<Vec<String>>, String> {
     Ok(commands)
 }
 
+/// Checks every command of one line; `Err` says what is wrong with the first bad one.
+fn check_line(repo: &Repo, line: &str) -> Result<(), String> {
+    simple_commands(line)?
+        .into_iter()
+        .try_for_each(|words| check(repo, words))
+}
+
 /// Checks one simple command; `Err` says what is wrong with it.
 fn check(repo: &Repo, mut words: Vec<String>) -> Result<(), String> {
     while let Some(first) = words.first() {
@@ -287,9 +294,7 @@ fn check(repo: &Repo, mut words: Vec<String>) -> Result<(), String> {
             }
             let first = arg.split_whitespace().next().unwrap_or("");
             if arg.contains(' ') && (is_runnerctl(first) || first == "cargo") {
-                for command in simple_commands(arg)? {
-                    check(repo, command)?;
-                }
+                check_line(repo, arg)?;
             }
         }
         return Ok(());
@@ -306,10 +311,10 @@ fn is_runnerctl(word: &str) -> bool {
 
 fn check_runnerctl(repo: &Repo, args: &[String]) -> Result<(), String> {
     let argv = std::iter::once("runnerctl").chain(args.iter().map(String::as_str));
-    if let Err(e) = Cli::try_parse_from(argv) {
-        if !matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-            return Err(format!("runnerctl does not parse it: {}", e.render()));
-        }
+    if let Err(e) = Cli::try_parse_from(argv)
+        && !matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+    {
+        return Err(format!("runnerctl does not parse it: {}", e.render()));
     }
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -446,12 +451,7 @@ fn every_command_in_the_docs_runs() {
         let name = file.strip_prefix(&repo.root).unwrap().display().to_string();
         let text = std::fs::read_to_string(&file).unwrap();
         for (line, command) in command_lines(&text) {
-            let result = simple_commands(&command).and_then(|commands| {
-                commands
-                    .into_iter()
-                    .try_for_each(|words| check(&repo, words))
-            });
-            match result {
+            match check_line(&repo, &command) {
                 Ok(()) => {
                     checked.insert(command.split_whitespace().collect::<Vec<_>>().join(" "));
                 }
@@ -496,9 +496,7 @@ fn wrong_commands_are_caught() {
         "runnerctl render 'unbalanced",
     ];
     for line in bad {
-        let result = simple_commands(line)
-            .and_then(|cs| cs.into_iter().try_for_each(|words| check(&repo, words)));
-        assert!(result.is_err(), "not caught: {line}");
+        assert!(check_line(&repo, line).is_err(), "not caught: {line}");
     }
     let good = [
         "runnerctl render gitlab-runner -n gitlab-runner --set runnerToken=glrt-XXXX # a comment",
@@ -508,9 +506,7 @@ fn wrong_commands_are_caught() {
         "cargo run --example embed_engine -- my-namespace",
     ];
     for line in good {
-        let result = simple_commands(line)
-            .and_then(|cs| cs.into_iter().try_for_each(|words| check(&repo, words)));
-        assert_eq!(result, Ok(()), "{line}");
+        assert_eq!(check_line(&repo, line), Ok(()), "{line}");
     }
 }
 
