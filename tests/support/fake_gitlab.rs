@@ -4,8 +4,6 @@
 //! answers 200 with `{"id", "token", "token_expires_at"}` when the token is valid and 403
 //! when it is not. Any other path answers 404. Plain http, or https with a certificate made
 //! by the openssl command (a CA and a leaf for 127.0.0.1).
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
-//! The one kubectl runner of the tests that drive a real control plane: included with
-//! `#[path = ...] mod kubectl;` by `tests/cluster_support` and by `xtask/tests/testenv.rs`.
+//! The one kubectl runner of the tests that drive a real control plane: a module of
+//! `tests/support` and included with `#[path = ...] mod kubectl;` by `xtask/tests/testenv.rs`.
 //! Standard library only, so both packages can include it.
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

