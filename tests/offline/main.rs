@@ -10,6 +10,7 @@ mod doc_commands;
 mod doctor_gitlab;
 mod injection;
 mod render_snapshots;
+mod retries;
 mod runtime_scripts;
 mod set_grammar;
 mod values_defaults;

@@ -289,7 +289,7 @@ impl Engine {
                         Status::Warning,
                         format!("runnerctl renders no RBAC for {who} and cannot ask the server about it: {}", super::said(&e)),
                     )
-                    .fix("check the account's permissions against GitLab's table (README, runnerctl doctor), or set rbac.create=true");
+                    .fix("check the account's permissions against GitLab's table (docs/guide/rendering.md, runnerctl doctor), or set rbac.create=true");
                 }
             }
         } else {

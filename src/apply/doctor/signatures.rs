@@ -1,6 +1,6 @@
 //! Known failure lines of GitLab Runner's log, each mapped to its cause and fix: the one
 //! table ([`SIGNATURES`]) that `runnerctl doctor` scans the runner's recent log with, and
-//! that README shows. The first matching signature of a line wins, so the specific ones
+//! that docs/guide/doctor.md shows. The first matching signature of a line wins, so the specific ones
 //! come before the general ones. The matched lines are shown with tokens masked.
 
 /// One known failure: what a log line contains, what it means, what fixes it.
@@ -207,8 +207,8 @@ mod tests {
     }
 
     #[test]
-    fn readme_shows_this_table() {
-        let readme = include_str!("../../../README.md");
+    fn the_doctor_guide_shows_this_table() {
+        let guide = include_str!("../../../docs/guide/doctor.md");
         for s in SIGNATURES {
             let pats: Vec<String> = s.all.iter().map(|p| format!("`{p}`")).collect();
             let row = format!(
@@ -218,7 +218,10 @@ mod tests {
                 s.cause,
                 s.fix
             );
-            assert!(readme.contains(&row), "README lacks the row:\n{row}");
+            assert!(
+                guide.contains(&row),
+                "docs/guide/doctor.md lacks the row:\n{row}"
+            );
         }
     }
 
