@@ -125,10 +125,7 @@ fn plan_benches(c: &mut Criterion) {
         .zip(&lives)
         .map(|(o, live)| change(o, live.clone()))
         .collect();
-    let opts = DiffOptions {
-        secrets: manifest.secrets.clone(),
-        ..Default::default()
-    };
+    let opts = DiffOptions::default().secrets(manifest.secrets.clone());
     assert!(
         changes.iter().all(|c| !c.diff(&opts).is_empty()),
         "every change has a diff to present"

@@ -45,6 +45,25 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// Builder methods for an options struct, one per field: `setters!(Type { /// doc\n field:
+/// Ty, ... })` gives `Type::field(self, value) -> Self`, `#[must_use]`. Option structs are
+/// `#[non_exhaustive]`: embedders start from `Default` and set what they need, so a new field
+/// is not a breaking change.
+macro_rules! setters {
+    ($ty:ty { $($(#[$doc:meta])* $field:ident: $t:ty),* $(,)? }) => {
+        impl $ty {
+            $(
+                $(#[$doc])*
+                #[must_use]
+                pub fn $field(mut self, $field: $t) -> Self {
+                    self.$field = $field;
+                    self
+                }
+            )*
+        }
+    };
+}
+
 pub mod apply;
 #[cfg(feature = "cli")]
 #[doc(hidden)]

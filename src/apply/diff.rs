@@ -45,6 +45,7 @@ fn marker(mine: &Value, other: Option<&Value>, side: &str) -> Value {
 
 /// How to print diffs.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct DiffOptions {
     /// Print Secret values (tokens!) instead of masking them.
     pub show_secrets: bool,
@@ -54,6 +55,15 @@ pub struct DiffOptions {
     /// unless `show_secrets`); [`Plan::diff`] adds the plan's own.
     pub secrets: SecretValues,
 }
+
+setters!(DiffOptions {
+    /// Set whether Secret values are printed.
+    show_secrets: bool,
+    /// Set whether ANSI colors are used.
+    color: bool,
+    /// Set the values masked wherever they appear.
+    secrets: SecretValues,
+});
 
 const RED: &str = "\x1b[31m";
 const GREEN: &str = "\x1b[32m";

@@ -25,6 +25,7 @@ const POLL: Duration = Duration::from_secs(1);
 
 /// How to take a release's lock.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct LockOptions {
     /// How long to wait for another run to finish.
     pub wait: Duration,
@@ -32,6 +33,13 @@ pub struct LockOptions {
     /// and whose lease has not expired yet).
     pub force_unlock: bool,
 }
+
+setters!(LockOptions {
+    /// Set how long to wait for another run.
+    wait: Duration,
+    /// Set whether the lock is taken even if another run holds it.
+    force_unlock: bool,
+});
 
 impl Default for LockOptions {
     fn default() -> Self {

@@ -186,6 +186,7 @@ impl Report {
 
 /// Engine settings.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct EngineOptions {
     /// The field manager, `runnerctl` by default.
     pub field_manager: String,
@@ -213,26 +214,18 @@ impl Default for EngineOptions {
     }
 }
 
-impl EngineOptions {
-    /// Set `force_conflicts`.
-    #[must_use]
-    pub fn force_conflicts(mut self, yes: bool) -> Self {
-        self.force_conflicts = yes;
-        self
-    }
-    /// Set `recreate`.
-    #[must_use]
-    pub fn recreate(mut self, yes: bool) -> Self {
-        self.recreate = yes;
-        self
-    }
-    /// Set `adopt`.
-    #[must_use]
-    pub fn adopt(mut self, yes: bool) -> Self {
-        self.adopt = yes;
-        self
-    }
-}
+setters!(EngineOptions {
+    /// Set the field manager.
+    field_manager: String,
+    /// Set whether fields owned by other managers are taken over.
+    force_conflicts: bool,
+    /// Set whether objects whose immutable fields change are deleted and created again.
+    recreate: bool,
+    /// Set whether existing objects that are not members are adopted.
+    adopt: bool,
+    /// Set the retry policy.
+    retry: RetryPolicy,
+});
 
 /// The apply engine: a counted client plus options. Cheap to clone.
 #[derive(Debug, Clone)]

@@ -13,6 +13,7 @@ use crate::object::uninstall_order;
 
 /// Options of [`Engine::uninstall`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct UninstallOptions {
     /// Also delete the Namespace, if runnerctl created it (it is a member and carries
     /// [`ANNOTATION_CREATED_NAMESPACE`](super::ANNOTATION_CREATED_NAMESPACE) with this
@@ -23,6 +24,15 @@ pub struct UninstallOptions {
     /// How long to wait.
     pub timeout: Duration,
 }
+
+setters!(UninstallOptions {
+    /// Set whether the Namespace runnerctl created is deleted too.
+    delete_namespace: bool,
+    /// Set whether to wait until every deleted object is gone.
+    wait: bool,
+    /// Set how long to wait.
+    timeout: Duration,
+});
 
 impl Default for UninstallOptions {
     fn default() -> Self {

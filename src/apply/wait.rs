@@ -155,12 +155,20 @@ struct Watched {
 
 /// How long and how often to wait.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct WaitOptions {
     /// Give up after this long (default 5 minutes).
     pub timeout: Duration,
     /// Poll interval (default 1 s).
     pub interval: Duration,
 }
+
+setters!(WaitOptions {
+    /// Set how long to wait.
+    timeout: Duration,
+    /// Set the poll interval.
+    interval: Duration,
+});
 
 impl Default for WaitOptions {
     fn default() -> Self {

@@ -155,21 +155,18 @@ impl Default for RetryPolicy {
     }
 }
 
+setters!(RetryPolicy {
+    /// Set how many tries a request gets in all, the first included (0 counts as 1).
+    attempts: u32,
+    /// Set the pause before the first retry.
+    first_delay: Duration,
+    /// Set the longest pause.
+    max_delay: Duration,
+    /// Set how long one try may wait for its answer.
+    request_timeout: Duration,
+});
+
 impl RetryPolicy {
-    /// Set the time one try may wait for its answer.
-    #[must_use]
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// Set how many tries a request gets in all (at least 1).
-    #[must_use]
-    pub fn attempts(mut self, attempts: u32) -> Self {
-        self.attempts = attempts.max(1);
-        self
-    }
-
     /// The pause before retry number `n` (1-based), or the server's wish when it said one.
     fn delay(&self, n: u32, server: Option<Duration>) -> Duration {
         let backoff = self
@@ -279,6 +276,7 @@ impl std::fmt::Debug for Cluster {
 
 /// Options of a server-side apply request.
 #[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
 pub struct ApplyParams<'a> {
     /// Field manager (`runnerctl`).
     pub manager: &'a str,
@@ -287,6 +285,23 @@ pub struct ApplyParams<'a> {
     /// Server-side dry run: nothing is persisted.
     pub dry_run: bool,
 }
+
+impl<'a> ApplyParams<'a> {
+    /// An apply by field manager `manager`, not forced, not a dry run.
+    pub fn new(manager: &'a str) -> Self {
+        ApplyParams {
+            manager,
+            ..Default::default()
+        }
+    }
+}
+
+setters!(ApplyParams<'_> {
+    /// Set whether fields owned by other managers are taken.
+    force: bool,
+    /// Set whether this is a server-side dry run.
+    dry_run: bool,
+});
 
 impl Cluster {
     /// Wrap a client.

@@ -28,6 +28,7 @@ pub enum Error {
 
 /// Where to find the cluster, like kubectl's `--kubeconfig` and `--context`.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct ClientOptions {
     /// A kubeconfig file; `None` uses `$KUBECONFIG`, then `~/.kube/config`, then the
     /// in-cluster service account.
@@ -35,6 +36,13 @@ pub struct ClientOptions {
     /// A context in the kubeconfig; `None` uses its current context.
     pub context: Option<String>,
 }
+
+setters!(ClientOptions {
+    /// Set the kubeconfig file.
+    kubeconfig: Option<PathBuf>,
+    /// Set the kubeconfig context.
+    context: Option<String>,
+});
 
 /// Build a client as kubectl would, without kube's own retry layer (runnerctl retries by
 /// one policy, [`RetryPolicy`](super::RetryPolicy)). The client's `default_namespace()` is the context's

@@ -29,12 +29,10 @@ fn manifest(ns: &str, concurrent: u32) -> Manifest {
 }
 
 async fn engine(opts: EngineOptions) -> Engine {
-    let client = runnerctl::k8s::client(&ClientOptions {
-        kubeconfig: Some(kubeconfig().into()),
-        context: None,
-    })
-    .await
-    .unwrap();
+    let client =
+        runnerctl::k8s::client(&ClientOptions::default().kubeconfig(Some(kubeconfig().into())))
+            .await
+            .unwrap();
     Engine::new(client, opts)
 }
 
@@ -102,10 +100,7 @@ async fn install_noop_change_status_uninstall_as_data() {
     let done = engine
         .uninstall(
             &set,
-            &UninstallOptions {
-                delete_namespace: true,
-                ..Default::default()
-            },
+            &UninstallOptions::default().delete_namespace(true),
             |_| {},
         )
         .await

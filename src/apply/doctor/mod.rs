@@ -157,6 +157,7 @@ impl std::fmt::Display for Checklist {
 
 /// What [`Engine::doctor`] does beyond the cluster checks.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DoctorOptions {
     /// Skip the checks that reach GitLab (DNS, TLS, runner API).
     pub offline: bool,
@@ -165,6 +166,15 @@ pub struct DoctorOptions {
     /// The longest a network step (DNS, connect, TLS, HTTP) may take.
     pub network_timeout: Duration,
 }
+
+setters!(DoctorOptions {
+    /// Set whether the checks that reach GitLab are skipped.
+    offline: bool,
+    /// Set how many lines of the runner's log are scanned.
+    log_lines: i64,
+    /// Set the longest a network step may take.
+    network_timeout: Duration,
+});
 
 impl Default for DoctorOptions {
     fn default() -> Self {
