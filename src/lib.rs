@@ -12,9 +12,8 @@
 //! | [`object`] | naming and ordering objects: `Kind/namespace/name`, helm's install order, the Namespace predicate |
 //! | [`k8s`] | cluster access: connecting as kubectl does, the default namespace, counted and retried requests, discovery |
 //! | [`apply`] | the engine: plan (server-side dry-run), diff, apply, prune, wait, status, uninstall over an ApplySet inventory; doctor (a checklist of what would keep the runner from working) |
-//! | `cli` | the `runnerctl` command (feature `cli`): flags, the cluster session, one file per verb |
 //!
-//! Calls go one way: `cli` -> `apply` -> `render` -> `values`, with `object` and `k8s` below
+//! Calls go one way: the command (`src/cli/`) -> `apply` -> `render` -> `values`, with `object` and `k8s` below
 //! `apply`. `values` and `render` do no I/O and never reach a cluster: rendering works
 //! without one. `apply` never names a command-line flag; the CLI turns its
 //! [`Remedy`](apply::Remedy) into a hint.
@@ -40,8 +39,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Library users should depend on runnerctl with `default-features = false` (which drops the
-//! command-line parts) and enable the k8s-openapi version feature of their choice.
+//! The library has no command-line dependencies (the `runnerctl` command is the package
+//! `runnerctl-cli` in `src/cli/`) and, as k8s-openapi asks of libraries, enables no
+//! Kubernetes version: depend on `k8s-openapi` with the version feature of your choice.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -65,9 +65,6 @@ macro_rules! setters {
 }
 
 pub mod apply;
-#[cfg(feature = "cli")]
-#[doc(hidden)]
-pub mod cli;
 pub mod k8s;
 pub mod object;
 pub mod render;

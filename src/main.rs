@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use runnerctl::cli::{Cli, EXIT_ERROR, EXIT_OK};
+use runnerctl_cli::{Cli, EXIT_ERROR, EXIT_OK};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -24,10 +24,10 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
-    match runnerctl::cli::run(cli) {
+    match runnerctl_cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("runnerctl: {}", runnerctl::cli::error::describe(&err));
+            eprintln!("runnerctl: {}", runnerctl_cli::error::describe(&err));
             ExitCode::from(EXIT_ERROR)
         }
     }

@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::args::{HistoryArgs, PlanArgs, ReleaseArgs, WaitArgs, WriteArgs};
 use super::session::{Session, print_plan};
-use crate::apply::{
+use runnerctl::apply::{
     EngineOptions, Lock, NewRevision, Operation, Outcome, Plan, PlanFile, RevisionContent,
     WaitOptions, change_lines, last_good,
 };
@@ -274,9 +274,9 @@ pub(crate) fn execute(
 }
 
 /// Apply a plan, printing each object written.
-fn apply_and_say(s: &Session, plan: &Plan) -> anyhow::Result<crate::apply::Report> {
+fn apply_and_say(s: &Session, plan: &Plan) -> anyhow::Result<runnerctl::apply::Report> {
     Ok(s.rt.block_on(s.engine.apply(plan, |r| {
-        if r.action != crate::apply::Action::Unchanged {
+        if r.action != runnerctl::apply::Action::Unchanged {
             eprintln!("{r}");
         }
     }))?)
@@ -284,17 +284,18 @@ fn apply_and_say(s: &Session, plan: &Plan) -> anyhow::Result<crate::apply::Repor
 
 /// Wait (unless --wait=false) for the applied objects; the outcome to record. A failed wait
 /// prints its report on stderr.
-fn wait(s: &Session, report: &crate::apply::Report, args: &WaitArgs) -> anyhow::Result<Outcome> {
+fn wait(
+    s: &Session,
+    report: &runnerctl::apply::Report,
+    args: &WaitArgs,
+) -> anyhow::Result<Outcome> {
     if !args.wait {
         return Ok(Outcome::Applied);
     }
-    let wopts = WaitOptions {
-        timeout: s.time_left(),
-        ..Default::default()
-    };
+    let wopts = WaitOptions::default().timeout(s.time_left());
     let waited =
         s.rt.block_on(s.engine.wait(&report.objects(), &wopts, |o, r| match r {
-            crate::apply::Readiness::Ready => eprintln!("{o} ready"),
+            runnerctl::apply::Readiness::Ready => eprintln!("{o} ready"),
             other => eprintln!("{o}: {other}"),
         }))?;
     if waited.is_ready() {

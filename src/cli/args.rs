@@ -60,7 +60,7 @@ pub struct ValueArgs {
     /// applied after every other value flag): dind (privileged, Docker without TLS), dind-tls
     /// (privileged, Docker over TLS), buildkit-rootless (nothing privileged), none (no
     /// builds, locked-down job pods).
-    #[arg(long, value_name = "MODE", value_parser = clap::builder::PossibleValuesParser::new(crate::render::build_mode::BuildMode::NAMES))]
+    #[arg(long, value_name = "MODE", value_parser = clap::builder::PossibleValuesParser::new(runnerctl::render::build_mode::BuildMode::NAMES))]
     pub build_mode: Option<String>,
 }
 
@@ -118,11 +118,10 @@ impl ClusterArgs {
     pub const RETRY_DEADLINE: Duration = Duration::from_secs(5 * 60);
 
     /// The connection options these flags name.
-    pub fn client_options(&self) -> crate::k8s::ClientOptions {
-        crate::k8s::ClientOptions {
-            kubeconfig: self.kubeconfig.clone(),
-            context: self.context.clone(),
-        }
+    pub fn client_options(&self) -> runnerctl::k8s::ClientOptions {
+        runnerctl::k8s::ClientOptions::default()
+            .kubeconfig(self.kubeconfig.clone())
+            .context(self.context.clone())
     }
 }
 
@@ -183,8 +182,8 @@ pub struct WriteArgs {
 
 impl WriteArgs {
     /// The engine options these flags ask for.
-    pub fn engine_options(&self) -> crate::apply::EngineOptions {
-        crate::apply::EngineOptions::default()
+    pub fn engine_options(&self) -> runnerctl::apply::EngineOptions {
+        runnerctl::apply::EngineOptions::default()
             .force_conflicts(self.force_conflicts)
             .recreate(self.recreate)
     }
@@ -195,7 +194,7 @@ impl WriteArgs {
 pub struct HistoryArgs {
     /// How many revisions of the release to keep (each apply that changes something and each
     /// rollback records one; the oldest go first); 0 keeps them all.
-    #[arg(long, default_value_t = crate::apply::DEFAULT_HISTORY_MAX, value_name = "N")]
+    #[arg(long, default_value_t = runnerctl::apply::DEFAULT_HISTORY_MAX, value_name = "N")]
     pub history_max: usize,
 }
 

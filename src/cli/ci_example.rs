@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::args::ManifestArgs;
 use super::session;
-use crate::k8s::ClientOptions;
+use runnerctl::k8s::ClientOptions;
 
 /// Arguments of `runnerctl ci-example`.
 #[derive(Debug, Args)]
@@ -34,9 +34,9 @@ pub struct CiExampleArgs {
 pub fn run(args: CiExampleArgs) -> anyhow::Result<ExitCode> {
     let (_, mut manifest) = session::render(&args.manifest, &ClientOptions::default())?;
     if let Some(tags) = &args.tags {
-        manifest.jobs.tags = crate::render::split_tags(tags);
+        manifest.jobs.tags = runnerctl::render::split_tags(tags);
     }
-    let text = crate::render::ci_example::ci_example(&manifest.jobs);
+    let text = runnerctl::render::ci_example::ci_example(&manifest.jobs);
     session::print(&text)?;
     Ok(ExitCode::from(super::EXIT_OK))
 }

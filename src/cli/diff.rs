@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::args::{ClusterArgs, PlanArgs};
 use super::session::{Session, print_plan};
-use crate::apply::{EngineOptions, PlanFile, SecretsInPlan};
+use runnerctl::apply::{EngineOptions, PlanFile, SecretsInPlan};
 
 /// Write a plan file; one holding secret values is readable by its owner only.
 fn write_plan(path: &std::path::Path, file: &PlanFile) -> anyhow::Result<()> {

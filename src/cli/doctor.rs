@@ -5,8 +5,8 @@ use clap::{Args, ValueEnum};
 
 use super::args::{ClusterArgs, ManifestArgs};
 use super::session::{self, Session};
-use crate::apply::EngineOptions;
-use crate::apply::doctor::DoctorOptions;
+use runnerctl::apply::EngineOptions;
+use runnerctl::apply::doctor::DoctorOptions;
 
 /// Output formats of `doctor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -75,11 +75,9 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         ClusterArgs::RETRY_DEADLINE,
     )?;
     let (release, manifest) = session::render(&args.manifest, &args.cluster.client_options())?;
-    let opts = DoctorOptions {
-        offline: args.offline,
-        log_lines: args.log_lines.max(1),
-        ..Default::default()
-    };
+    let opts = DoctorOptions::default()
+        .offline(args.offline)
+        .log_lines(args.log_lines.max(1));
     let checklist = s.rt.block_on(s.engine.doctor(&release, &manifest, &opts));
     match args.output {
         DoctorFormat::Text => print!("{checklist}"),

@@ -1,6 +1,6 @@
 //! Printing an error once: its cause chain on one line, and what the user can do about it,
 //! in terms of this command line's flags.
-use crate::apply::{self, Remedy};
+use runnerctl::apply::{self, Remedy};
 
 /// The message for an error: `outer: cause: cause`, then a `hint:` line when the apply
 /// engine knows a remedy. The chain stops at an apply error, whose message already holds
@@ -62,7 +62,7 @@ mod tests {
     #[test]
     fn chain_and_hint() {
         let e = apply::Error::Immutable {
-            object: crate::object::ObjectRef::namespace("x"),
+            object: runnerctl::object::ObjectRef::namespace("x"),
             message: "spec.selector: field is immutable".into(),
             source: None,
         };

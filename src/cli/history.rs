@@ -5,7 +5,7 @@ use clap::{Args, ValueEnum};
 
 use super::args::{ClusterArgs, ReleaseArgs};
 use super::session::Session;
-use crate::apply::{EngineOptions, RevisionInfo};
+use runnerctl::apply::{EngineOptions, RevisionInfo};
 
 /// Output formats of `history`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -105,7 +105,7 @@ fn table(infos: &[&RevisionInfo]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apply::{Operation, Outcome, Summary};
+    use runnerctl::apply::{Operation, Outcome, Summary};
 
     #[test]
     fn the_table_lines_up_and_says_what_changed() {

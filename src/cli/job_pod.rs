@@ -7,8 +7,8 @@ use clap::Args;
 use super::args::{ManifestArgs, PrintArgs};
 use super::render::Format;
 use super::session;
-use crate::k8s::ClientOptions;
-use crate::render::pod_security::Level;
+use runnerctl::k8s::ClientOptions;
+use runnerctl::render::pod_security::Level;
 
 /// Arguments of `runnerctl job-pod`.
 #[derive(Debug, Args)]
@@ -67,7 +67,7 @@ pub fn run(args: JobPodArgs) -> anyhow::Result<ExitCode> {
             if assessment.level == Level::Privileged {
                 out.push_str("# Run only on clusters and namespaces where that is acceptable.\n");
             }
-            out.push_str(&crate::render::to_yaml(&pod));
+            out.push_str(&runnerctl::render::to_yaml(&pod));
             out
         }
     };

@@ -1,6 +1,8 @@
-//! The command line: dispatch only. The shared argument groups are in [`args`], building the
-//! release from them in `release.rs`, what the verbs share at run time (cluster session,
-//! default namespace, color, warnings) in `session.rs`, then one file per verb.
+//! The `runnerctl` command (the package `runnerctl-cli`, over the `runnerctl` library):
+//! dispatch only. The shared argument groups are in [`args`], building the release from them
+//! in `release.rs`, what the verbs share at run time (cluster session, default namespace,
+//! color, warnings) in `session.rs`, then one file per verb.
+#![forbid(unsafe_code)]
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -1,10 +1,10 @@
-//! The [`Release`](crate::Release) the flags describe: `-f` files read (`-` = stdin),
+//! The [`Release`](runnerctl::Release) the flags describe: `-f` files read (`-` = stdin),
 //! `--set-file` files read, the value flags merged in helm's order.
 use std::io::Read;
 
 use anyhow::{Context as _, anyhow, bail};
 
-use crate::values::MAX_VALUES_FILE_BYTES;
+use runnerctl::values::MAX_VALUES_FILE_BYTES;
 
 use super::args::ManifestArgs;
 
@@ -15,9 +15,9 @@ impl ManifestArgs {
     pub(crate) fn release(
         &self,
         namespace: String,
-    ) -> anyhow::Result<(crate::Release, Vec<String>)> {
+    ) -> anyhow::Result<(runnerctl::Release, Vec<String>)> {
         let values = &self.values;
-        let mut builder = crate::ValuesBuilder::new().strict(values.strict);
+        let mut builder = runnerctl::ValuesBuilder::new().strict(values.strict);
         for path in &values.values {
             let (name, text) = read_input(path)?;
             builder = builder.values_file(name, text);
@@ -32,15 +32,15 @@ impl ManifestArgs {
             builder = builder.set_string(expr.clone());
         }
         for arg in &values.set_file {
-            let (key, path) = crate::values::parse_set_file_arg(arg)?;
+            let (key, path) = runnerctl::values::parse_set_file_arg(arg)?;
             let content = read_file(&format!("--set-file {key}: file {path}"), &path)?;
             builder = builder.set_file(key, content);
         }
         if let Some(mode) = &values.build_mode {
-            builder = builder.set_string(format!("{}={mode}", crate::render::build_mode::KEY));
+            builder = builder.set_string(format!("{}={mode}", runnerctl::render::build_mode::KEY));
         }
         let (merged, warnings) = builder.build()?;
-        let release = crate::Release {
+        let release = runnerctl::Release {
             name: self.release.release.clone(),
             namespace,
             values: merged,

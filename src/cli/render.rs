@@ -5,8 +5,8 @@ use clap::{Args, ValueEnum};
 
 use super::args::{ManifestArgs, PrintArgs};
 use super::session;
-use crate::k8s::ClientOptions;
-use crate::render::OutputFormat;
+use runnerctl::k8s::ClientOptions;
+use runnerctl::render::OutputFormat;
 
 /// Output formats on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -6,7 +6,7 @@ use clap::Args;
 use super::apply::{Execution, execute};
 use super::args::{ClusterArgs, ReleaseArgs, WriteArgs};
 use super::session::{Session, print_plan};
-use crate::apply::{Operation, RevisionContent, rollback_target};
+use runnerctl::apply::{Operation, RevisionContent, rollback_target};
 
 /// Arguments of `runnerctl rollback`.
 #[derive(Debug, Args)]

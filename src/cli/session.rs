@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use super::args::{ClusterArgs, ManifestArgs, ReleaseArgs};
-use crate::apply::{ApplySet, DiffOptions, Engine, EngineOptions, Lock, LockOptions, Plan};
-use crate::k8s::ClientOptions;
+use runnerctl::apply::{ApplySet, DiffOptions, Engine, EngineOptions, Lock, LockOptions, Plan};
+use runnerctl::k8s::ClientOptions;
 
 /// The release namespace: `-n`, else the one rule every verb uses (the kubeconfig context's
 /// namespace, else in a pod the service account's, else `default`). `render` passes
@@ -18,7 +18,7 @@ pub(crate) fn namespace(release: &ReleaseArgs, client: &ClientOptions) -> String
     release
         .namespace
         .clone()
-        .unwrap_or_else(|| crate::k8s::default_namespace(client))
+        .unwrap_or_else(|| runnerctl::k8s::default_namespace(client))
 }
 
 /// Build the release from the flags and render it; the values' and the render's warnings go
@@ -26,9 +26,9 @@ pub(crate) fn namespace(release: &ReleaseArgs, client: &ClientOptions) -> String
 pub(crate) fn render(
     what: &ManifestArgs,
     client: &ClientOptions,
-) -> anyhow::Result<(crate::Release, crate::Manifest)> {
+) -> anyhow::Result<(runnerctl::Release, runnerctl::Manifest)> {
     let (release, mut warnings) = what.release(namespace(&what.release, client))?;
-    let manifest = crate::render::render(&release)?;
+    let manifest = runnerctl::render::render(&release)?;
     warnings.extend(manifest.warnings.iter().cloned());
     print_warnings(&warnings);
     Ok((release, manifest))
@@ -57,11 +57,9 @@ pub(crate) fn stdout_color() -> bool {
 
 /// Print the plan's diffs and summary line on stdout (diff, apply).
 pub(crate) fn print_plan(plan: &Plan, show_secrets: bool) -> anyhow::Result<()> {
-    let opts = DiffOptions {
-        show_secrets,
-        color: stdout_color(),
-        ..Default::default()
-    };
+    let opts = DiffOptions::default()
+        .show_secrets(show_secrets)
+        .color(stdout_color());
     let mut out = std::io::stdout().lock();
     out.write_all(plan.diff(&opts).as_bytes())?;
     writeln!(out, "{}", plan.summary())?;
@@ -99,7 +97,7 @@ impl Session {
             .build()
             .context("starting the runtime")?;
         let client = cluster.client_options();
-        let kube = rt.block_on(crate::k8s::client(&client))?;
+        let kube = rt.block_on(runnerctl::k8s::client(&client))?;
         opts.retry = opts.retry.request_timeout(cluster.request_timeout);
         let engine = Engine::new(kube, opts)
             .with_retry_notice(std::sync::Arc::new(|m| eprintln!("runnerctl: {m}")));
@@ -140,7 +138,7 @@ impl Session {
         wait: std::time::Duration,
         force_unlock: bool,
     ) -> anyhow::Result<Option<Lock>> {
-        let opts = LockOptions { wait, force_unlock };
+        let opts = LockOptions::default().wait(wait).force_unlock(force_unlock);
         let set = self.applyset(release);
         let locked = self.rt.block_on(self.engine.lock(&set, &opts, |holder| {
             eprintln!(

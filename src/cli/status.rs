@@ -5,7 +5,7 @@ use clap::{Args, ValueEnum};
 
 use super::args::{ClusterArgs, ReleaseArgs};
 use super::session::Session;
-use crate::apply::EngineOptions;
+use runnerctl::apply::EngineOptions;
 
 /// Output formats of `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::args::{ClusterArgs, LockArgs, ReleaseArgs, WaitArgs};
 use super::session::Session;
-use crate::apply::{EngineOptions, UninstallOptions};
+use runnerctl::apply::{EngineOptions, UninstallOptions};
 
 /// Arguments of `runnerctl uninstall`.
 #[derive(Debug, Args)]
@@ -38,11 +38,10 @@ pub struct UninstallArgs {
 pub fn run(args: UninstallArgs) -> anyhow::Result<ExitCode> {
     let s = Session::connect(&args.cluster, EngineOptions::default(), args.wait.timeout)?;
     let set = s.applyset(&args.release);
-    let opts = UninstallOptions {
-        delete_namespace: args.delete_namespace,
-        wait: args.wait.wait,
-        timeout: args.wait.timeout,
-    };
+    let opts = UninstallOptions::default()
+        .delete_namespace(args.delete_namespace)
+        .wait(args.wait.wait)
+        .timeout(args.wait.timeout);
     s.locked(
         &args.release,
         args.wait.timeout,

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::values::{DEFAULT_VALUES_YAML, VALUES_SCHEMA_JSON};
+use runnerctl::values::{DEFAULT_VALUES_YAML, VALUES_SCHEMA_JSON};
 
 /// Arguments of `runnerctl values`.
 #[derive(Debug, Args)]

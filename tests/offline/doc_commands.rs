@@ -7,7 +7,7 @@
 //! `VAR=value` assignments and `time`, `eval` and `export` are stripped. Then, by program:
 //!
 //! - `runnerctl ...` (also `target/*/runnerctl ...`) and `cargo run [--release] -- ...`: the
-//!   arguments parse with the command's own parser, `runnerctl::cli::Cli` (parsing contacts
+//!   arguments parse with the command's own parser, `runnerctl_cli::Cli` (parsing contacts
 //!   nothing, so placeholders such as `glrt-XXXX` are fine);
 //! - `cargo xtask TASK [SUB]`: TASK is one that xtask's usage text lists, and for
 //!   `cargo xtask testenv SUB`, SUB one that the testenv usage text lists;
@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser as _;
 use clap::error::ErrorKind;
-use runnerctl::cli::Cli;
+use runnerctl_cli::Cli;
 
 use crate::support;
 
@@ -80,15 +80,20 @@ struct Repo {
 impl Repo {
     fn load() -> Repo {
         let root = support::root();
-        let manifest: toml::Table = std::fs::read_to_string(root.join("Cargo.toml"))
-            .unwrap()
-            .parse()
-            .expect("Cargo.toml parses");
+        // The targets declared in the library's and the command's manifests.
+        let manifests: Vec<toml::Table> = ["Cargo.toml", "src/cli/Cargo.toml"]
+            .iter()
+            .map(|m| {
+                std::fs::read_to_string(root.join(m))
+                    .unwrap()
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{m} parses: {e}"))
+            })
+            .collect();
         let targets = |kind: &str| -> BTreeSet<String> {
-            manifest
-                .get(kind)
-                .and_then(|t| t.as_array())
-                .into_iter()
+            manifests
+                .iter()
+                .filter_map(|m| m.get(kind).and_then(|t| t.as_array()))
                 .flatten()
                 .map(|t| t["name"].as_str().expect("a target has a name").to_string())
                 .collect()

@@ -10,7 +10,7 @@
 //! provides (`RUNNERCTL_SHELLCHECK`); this test never skips.
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use base64::Engine as _;
@@ -1067,9 +1067,7 @@ fn the_configmap_ships_the_scripts_of_the_repository() {
     let manifest = render_values(&base_values(&format!("runnerToken: {RUNNER_TOKEN}\n")));
     let configmap = object(&manifest, "ConfigMap", "gitlab-runner");
     for name in ["entrypoint", "check-live"] {
-        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("manifests/scripts")
-            .join(name);
+        let file = crate::support::root().join("manifests/scripts").join(name);
         assert_eq!(
             configmap["data"][name].as_str(),
             Some(fs::read_to_string(&file).expect("script").as_str()),

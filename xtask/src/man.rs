@@ -1,5 +1,5 @@
 //! `cargo xtask man [DIR]`: man pages for runnerctl and each of its subcommands, from the
-//! clap definitions the binary parses with (`runnerctl::cli::Cli`), written as roff into
+//! clap definitions the binary parses with (`runnerctl_cli::Cli`), written as roff into
 //! `DIR` (default `target/man/` in the workspace).
 
 use std::path::{Path, PathBuf};
@@ -36,7 +36,7 @@ pub fn main(args: &[String]) -> Result<()> {
 /// missing); returns the files written, sorted.
 pub fn write_pages(dir: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let cmd = runnerctl::cli::Cli::command();
+    let cmd = runnerctl_cli::Cli::command();
     let mut pages = vec![dir.join("runnerctl.1")];
     pages.extend(
         cmd.get_subcommands()
@@ -62,7 +62,7 @@ mod tests {
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
         use clap::CommandFactory as _;
-        let verbs: Vec<String> = runnerctl::cli::Cli::command()
+        let verbs: Vec<String> = runnerctl_cli::Cli::command()
             .get_subcommands()
             .map(|c| c.get_name().to_string())
             .collect();
