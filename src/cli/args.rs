@@ -84,8 +84,8 @@ pub struct ManifestArgs {
 #[derive(Debug, Clone, Args)]
 pub struct PrintArgs {
     /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value = "yaml")]
-    pub output: super::render::Format,
+    #[arg(short = 'o', long, default_value = "yaml", value_parser = super::render::output_format())]
+    pub output: runnerctl::render::OutputFormat,
     /// Print secret values (tokens, secret environment values) instead of ***.
     #[arg(long)]
     pub show_secrets: bool,

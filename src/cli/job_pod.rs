@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::args::{ManifestArgs, PrintArgs};
-use super::render::Format;
 use super::session;
 use runnerctl::k8s::ClientOptions;
+use runnerctl::render::OutputFormat as Format;
 use runnerctl::render::pod_security::Level;
 
 /// Arguments of `runnerctl job-pod`.

@@ -1,20 +1,20 @@
 //! `runnerctl render`: print the objects a release renders to. No cluster needed.
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 
 use super::args::{ManifestArgs, PrintArgs};
 use super::session;
 use runnerctl::k8s::ClientOptions;
 use runnerctl::render::OutputFormat;
 
-/// Output formats on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// Multi-document YAML, a `# Source:` line before each object.
-    Yaml,
-    /// One JSON v1/List.
-    Json,
+/// `-o`: the library's output formats by name, each with its description in `--help`.
+pub(crate) fn output_format() -> impl TypedValueParser<Value = OutputFormat> {
+    PossibleValuesParser::new(
+        OutputFormat::ALL.map(|f| PossibleValue::new(f.name()).help(f.description())),
+    )
+    .map(|name| name.parse().expect("one of the possible values"))
 }
 
 /// Arguments of `runnerctl render`.
@@ -40,15 +40,7 @@ pub struct RenderArgs {
 pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
     // No cluster flags: the default namespace comes from the default kubeconfig, as for the
     // cluster verbs without --kubeconfig/--context.
-    let (release, manifest) = session::render(&args.manifest, &ClientOptions::default())?;
-    let format = match args.print.output {
-        Format::Yaml => OutputFormat::Yaml,
-        Format::Json => OutputFormat::Json,
-    };
-    let text = manifest.to_text(format, args.print.show_secrets);
-    session::print(&text)?;
-    // The process ends here: its memory goes back to the system at once, without walking
-    // these trees to free them piece by piece.
-    std::mem::forget((release, manifest, text));
+    let (_, manifest) = session::render(&args.manifest, &ClientOptions::default())?;
+    session::print(&manifest.to_text(args.print.output, args.print.show_secrets))?;
     Ok(ExitCode::from(super::EXIT_OK))
 }

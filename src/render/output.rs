@@ -16,6 +16,39 @@ pub enum OutputFormat {
     Json,
 }
 
+impl OutputFormat {
+    /// Every format, in the order a command line lists them.
+    pub const ALL: [OutputFormat; 2] = [OutputFormat::Yaml, OutputFormat::Json];
+
+    /// Its name on a command line: `yaml`, `json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Yaml => "yaml",
+            OutputFormat::Json => "json",
+        }
+    }
+
+    /// What it prints, in a few words.
+    pub fn description(self) -> &'static str {
+        match self {
+            OutputFormat::Yaml => "Multi-document YAML, a `# Source:` line before each object",
+            OutputFormat::Json => "One JSON v1/List",
+        }
+    }
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = String;
+
+    /// A format by its [name](OutputFormat::name).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        OutputFormat::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| format!("unknown output format {s:?}: yaml or json"))
+    }
+}
+
 /// The annotation in which `kubectl apply` keeps the last applied object (for a Secret, with
 /// its values).
 pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
