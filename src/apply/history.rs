@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 
 use super::plan::{Plan, PlannedAction, Summary};
 use super::{ApplySet, Engine, Error, ObjectRef};
+use crate::k8s::CreateMode;
 use crate::render::{Object, SecretValues};
 
 /// Label on a revision Secret naming its release.
@@ -395,7 +396,11 @@ impl Engine {
             return UNKNOWN.into();
         };
         let body = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"});
-        match self.cluster.create(&kind, None, &body).await {
+        match self
+            .cluster
+            .create(&kind, None, &body, CreateMode::Once)
+            .await
+        {
             Ok(v) => v
                 .pointer("/status/userInfo/username")
                 .and_then(Value::as_str)
@@ -433,7 +438,7 @@ impl Engine {
         let kind = self.secret_kind().await?;
         let body = encode(applyset, &revision)?;
         self.cluster
-            .create(&kind, Some(&applyset.namespace), &body)
+            .create(&kind, Some(&applyset.namespace), &body, CreateMode::Once)
             .await
             .map_err(|e| Error::api(&applyset.revision_ref(last + 1), "record revision", e))?;
         if history_max > 0 {

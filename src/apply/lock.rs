@@ -12,7 +12,7 @@ use json_patch::{PatchOperation, ReplaceOperation, TestOperation};
 use serde_json::{Value, json};
 
 use super::{ApplySet, Engine, Error, ObjectRef};
-use crate::k8s::Kind;
+use crate::k8s::{CreateMode, Kind};
 
 /// How long a lease lasts without renewal before another run may take it over.
 pub const LEASE_DURATION: Duration = Duration::from_secs(30);
@@ -121,7 +121,12 @@ impl Engine {
             // lost first try sees this run's own holder below.
             match self
                 .cluster
-                .create_retried(&kind, lease.namespace.as_deref(), &body)
+                .create(
+                    &kind,
+                    lease.namespace.as_deref(),
+                    &body,
+                    CreateMode::Retried,
+                )
                 .await
             {
                 Ok(_) => return Ok(Some(self.held(kind, lease, holder))),

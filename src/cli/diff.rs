@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::args::{ClusterArgs, PlanArgs};
+use super::args::PlanArgs;
 use super::session::{Session, print_plan};
 use runnerctl::apply::{EngineOptions, PlanFile, SecretsInPlan};
 
@@ -74,11 +74,7 @@ pub struct DiffArgs {
 /// Run `runnerctl diff`.
 pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
     let p = &args.plan;
-    let s = Session::connect(
-        &p.cluster,
-        EngineOptions::default().adopt(p.adopt),
-        ClusterArgs::RETRY_DEADLINE,
-    )?;
+    let s = Session::connect_untimed(&p.cluster, EngineOptions::default().adopt(p.adopt))?;
     let (plan, values) = s.plan(&p.manifest)?;
     print_plan(&plan, p.show_secrets)?;
     if let Some(path) = &args.out {

@@ -69,11 +69,7 @@ pub struct DoctorArgs {
 
 /// Run `runnerctl doctor`: exit 1 when a check failed.
 pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
-    let s = Session::connect(
-        &args.cluster,
-        EngineOptions::default(),
-        ClusterArgs::RETRY_DEADLINE,
-    )?;
+    let s = Session::connect_untimed(&args.cluster, EngineOptions::default())?;
     let (release, manifest) = session::render(&args.manifest, &args.cluster.client_options())?;
     let opts = DoctorOptions::default()
         .offline(args.offline)

@@ -39,11 +39,7 @@ pub struct HistoryArgs {
 
 /// Run `runnerctl history`.
 pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
-    let s = Session::connect(
-        &args.cluster,
-        EngineOptions::default(),
-        ClusterArgs::RETRY_DEADLINE,
-    )?;
+    let s = Session::connect_untimed(&args.cluster, EngineOptions::default())?;
     let set = s.applyset(&args.release);
     let history = s.rt.block_on(s.engine.history(&set))?;
     let infos: Vec<&RevisionInfo> = history.iter().map(|r| &r.info).collect();

@@ -113,6 +113,15 @@ impl Session {
         })
     }
 
+    /// Connect for a verb without `--timeout` (diff, status, history, doctor): failed
+    /// requests are retried for at most [`ClusterArgs::RETRY_DEADLINE`].
+    pub(crate) fn connect_untimed(
+        cluster: &ClusterArgs,
+        opts: EngineOptions,
+    ) -> anyhow::Result<Session> {
+        Session::connect(cluster, opts, ClusterArgs::RETRY_DEADLINE)
+    }
+
     /// Start the budget again (after the command waited for the user's answer).
     pub(crate) fn restart_clock(&self) {
         let now = Instant::now();

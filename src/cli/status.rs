@@ -36,11 +36,7 @@ pub struct StatusArgs {
 
 /// Run `runnerctl status`.
 pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let s = Session::connect(
-        &args.cluster,
-        EngineOptions::default(),
-        ClusterArgs::RETRY_DEADLINE,
-    )?;
+    let s = Session::connect_untimed(&args.cluster, EngineOptions::default())?;
     let set = s.applyset(&args.release);
     let report = s.rt.block_on(s.engine.status(&set))?;
     match args.output {

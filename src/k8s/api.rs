@@ -252,6 +252,21 @@ struct Cache {
     by_gk: HashMap<(String, String), Option<Kind>>,
 }
 
+/// How [`Cluster::create`] sends a create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateMode {
+    /// Persisted, and not repeated after a lost answer (a second create would fail although
+    /// the first succeeded), unless the server cannot have acted on it.
+    Once,
+    /// Persisted, and repeated after a passing failure like a read: for a caller that tells
+    /// its own object from another's when a repeat answers 409 (a lost answer to the first
+    /// try may have created it).
+    Retried,
+    /// A server-side dry run (`dryRun=All`): admission (Pod Security included) answers as for
+    /// a real create, nothing is persisted, and so it is repeated like a read.
+    DryRun,
+}
+
 /// A counted REST client over untyped JSON objects.
 #[derive(Clone)]
 pub struct Cluster {
@@ -615,59 +630,24 @@ impl Cluster {
         self.send(req, false).await
     }
 
-    /// Create an object (POST): an error with status 409 when it exists. Not repeated after
-    /// a lost answer (a second create would fail although the first succeeded).
+    /// Create an object (POST), sent as `mode` says: an error with status 409 when it
+    /// exists.
     pub async fn create(
         &self,
         kind: &Kind,
         ns: Option<&str>,
         body: &Value,
-    ) -> Result<Value, kube::Error> {
-        self.post(kind, ns, body, false, false).await
-    }
-
-    /// Create an object, repeated after a passing failure like a read: for a caller that
-    /// tells its own object from another's when the repeat answers 409 (a lost answer to the
-    /// first try may have created it).
-    pub async fn create_retried(
-        &self,
-        kind: &Kind,
-        ns: Option<&str>,
-        body: &Value,
-    ) -> Result<Value, kube::Error> {
-        self.post(kind, ns, body, false, true).await
-    }
-
-    /// POST `body`, sent again after a passing failure when `retry` (a dry run persists
-    /// nothing, so it always is).
-    async fn post(
-        &self,
-        kind: &Kind,
-        ns: Option<&str>,
-        body: &Value,
-        dry_run: bool,
-        retry: bool,
+        mode: CreateMode,
     ) -> Result<Value, kube::Error> {
         let data = serde_json::to_vec(body).map_err(kube::Error::SerdeError)?;
         let pp = kube::api::PostParams {
-            dry_run,
+            dry_run: mode == CreateMode::DryRun,
             ..Default::default()
         };
         let req = Request::new(kind.url(ns))
             .create(&pp, data)
             .map_err(kube::Error::BuildRequest)?;
-        self.send(req, retry || dry_run).await
-    }
-
-    /// A server-side dry-run create (`dryRun=All`): admission (Pod Security included) answers
-    /// as for a real create, and nothing is persisted.
-    pub async fn create_dry_run(
-        &self,
-        kind: &Kind,
-        ns: Option<&str>,
-        body: &Value,
-    ) -> Result<Value, kube::Error> {
-        self.post(kind, ns, body, true, true).await
+        self.send(req, mode != CreateMode::Once).await
     }
 
     /// The server's version (`GET /version`): `major`, `minor`, `gitVersion`.

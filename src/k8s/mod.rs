@@ -4,7 +4,7 @@ mod api;
 mod client;
 
 pub use api::{
-    ApplyParams, Cluster, DEFAULT_REQUEST_TIMEOUT, Kind, NoAnswer, RetryNotice, RetryPolicy,
-    group_kind, split_api_version,
+    ApplyParams, Cluster, CreateMode, DEFAULT_REQUEST_TIMEOUT, Kind, NoAnswer, RetryNotice,
+    RetryPolicy, group_kind, split_api_version,
 };
 pub use client::{ClientOptions, Error, client, default_namespace};

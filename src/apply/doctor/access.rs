@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::{Check, Status};
 use crate::apply::{BoxFut, Engine, concurrently};
-use crate::k8s::{Kind, split_api_version};
+use crate::k8s::{CreateMode, Kind, split_api_version};
 use crate::render::{Manifest, Release};
 
 /// One permission: a verb on a resource (`pods`, `pods/exec`) of an API group, in a
@@ -201,7 +201,7 @@ pub(super) async fn review(
             });
             let (cluster, kind) = (engine.cluster.clone(), kind.clone());
             Box::pin(async move {
-                let answer = cluster.create(&kind, None, &body).await?;
+                let answer = cluster.create(&kind, None, &body, CreateMode::Once).await?;
                 Ok(answer.pointer("/status/allowed").and_then(Value::as_bool) == Some(true))
             }) as BoxFut<_>
         })

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::{Check, Status};
 use crate::apply::Engine;
+use crate::k8s::CreateMode;
 use crate::render::{Manifest, Release};
 
 /// The label Pod Security Admission enforces.
@@ -199,7 +200,10 @@ impl Engine {
             Ok(Some(k)) => k,
             _ => return Check::new(ID, Status::Failed, "the cluster does not serve pods"),
         };
-        match self.cluster.create_dry_run(&kind, Some(&jobs.namespace), &pod).await {
+        match self
+            .cluster
+            .create(&kind, Some(&jobs.namespace), &pod, CreateMode::DryRun)
+            .await {
             Ok(_) => Check::new(
                 ID,
                 Status::Ok,
