@@ -5,9 +5,10 @@
 //! the diff of each object against a live copy that differs from it (a [`Change`] built by
 //! hand: no cluster).
 use criterion::{Criterion, criterion_group, criterion_main};
-use runnerctl::apply::{Change, DiffOptions, ObjectRef, PlannedAction, mask_secrets, normalize};
+use runnerctl::apply::{Change, DiffOptions, ObjectRef, PlannedAction, normalize};
 use runnerctl::k8s::Kind;
 use runnerctl::render::{Object, OutputFormat, to_yaml};
+use runnerctl::secret::mask_secrets;
 use runnerctl::{Release, ValuesBuilder, render};
 use serde_json::{Value, json};
 

@@ -9,13 +9,15 @@
 //! |---|---|
 //! | [`values`] | the embedded defaults, values files and `--set` flags merged with helm's rules, type and unknown-key checks |
 //! | [`render`](mod@render) | values -> the chart's objects: Tera templates, the Go-template subset of `runners.config`, schema checks, YAML/JSON output with secrets masked |
+//! | [`secret`] | the one place for secrets: what looks like a token, sensitive key names, the masks, [`SecretValues`](secret::SecretValues), masking of objects, diffs and messages |
 //! | [`object`] | naming and ordering objects: `Kind/namespace/name`, helm's install order, the Namespace predicate |
 //! | [`k8s`] | cluster access: connecting as kubectl does, the default namespace, counted and retried requests, discovery |
 //! | [`apply`] | the engine: plan (server-side dry-run), diff, apply, prune, wait, status, uninstall over an ApplySet inventory; doctor (a checklist of what would keep the runner from working) |
 //!
-//! Calls go one way: the command (`src/cli/`) -> `apply` -> `render` -> `values`, with `object` and `k8s` below
-//! `apply`. `values` and `render` do no I/O and never reach a cluster: rendering works
-//! without one. `apply` never names a command-line flag; the CLI turns its
+//! Calls go one way: the command (`src/cli/`) -> `apply` -> `render` -> `values`, with
+//! `object` and `k8s` below `apply`, and `secret` below them all (it uses nothing else of the
+//! crate). `values` and `render` do no I/O and never reach a cluster: rendering works without
+//! one. `apply` never names a command-line flag; the command turns its
 //! [`Remedy`](apply::Remedy) into a hint.
 //!
 //! ```
@@ -68,6 +70,7 @@ pub mod apply;
 pub mod k8s;
 pub mod object;
 pub mod render;
+pub mod secret;
 pub mod values;
 
 pub use render::{Manifest, Object, Release, render};

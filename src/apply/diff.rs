@@ -4,44 +4,8 @@ use serde_json::Value;
 
 use super::managed_fields::normalize;
 use super::plan::{Adoption, Change, Plan, PlannedAction};
-use crate::render::{MASK, SecretValues, mask_secret_values, to_yaml};
-
-/// Replace Secret values by markers that show which keys changed but not their values:
-/// `(unchanged)`, `(before)`/`(after)`, or `***` for a key on one side only. Covers every
-/// place [`mask_secret_values`] knows (`data`, `stringData`, the last-applied annotation).
-/// Other kinds are returned as they are.
-pub fn mask_secrets(
-    before: Option<&Value>,
-    after: Option<&Value>,
-) -> (Option<Value>, Option<Value>) {
-    let mut b = before.cloned();
-    let mut a = after.cloned();
-    if let Some(v) = b.as_mut() {
-        mask_secret_values(v, |ptr, key, old| {
-            marker(old, other_side(after, ptr, key), "before")
-        });
-    }
-    if let Some(v) = a.as_mut() {
-        mask_secret_values(v, |ptr, key, new| {
-            marker(new, other_side(before, ptr, key), "after")
-        });
-    }
-    (b, a)
-}
-
-/// The same secret place on the other side of a diff.
-fn other_side<'a>(other: Option<&'a Value>, ptr: &str, key: &str) -> Option<&'a Value> {
-    crate::object::pointer(other?, ptr)?.get(key)
-}
-
-/// The marker for one secret value, compared with the other side.
-fn marker(mine: &Value, other: Option<&Value>, side: &str) -> Value {
-    Value::String(match other {
-        Some(o) if o == mine => format!("{MASK} (unchanged)"),
-        Some(_) => format!("{MASK} ({side})"),
-        None => MASK.into(),
-    })
-}
+use crate::render::to_yaml;
+use crate::secret::{SecretValues, mask_secrets};
 
 /// How to print diffs.
 #[derive(Debug, Clone, Default)]
@@ -227,7 +191,7 @@ mod tests {
 
     #[test]
     fn secrets_are_masked_but_changed_keys_show() {
-        let before = json!({"kind":"Secret","metadata":{"name":"s","annotations":{crate::render::LAST_APPLIED_ANNOTATION:"{\"token\":\"glrt-old\"}"}},
+        let before = json!({"kind":"Secret","metadata":{"name":"s","annotations":{crate::secret::LAST_APPLIED_ANNOTATION:"{\"token\":\"glrt-old\"}"}},
             "data":{"runner-token":"Z2xydC1vbGQ=","same":"eA=="}});
         let after = json!({"kind":"Secret","metadata":{"name":"s"},
             "data":{"runner-token":"Z2xydC1uZXc=","same":"eA==","new":"eQ=="}});

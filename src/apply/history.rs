@@ -25,7 +25,8 @@ use serde_json::{Value, json};
 use super::plan::{Plan, PlannedAction, Summary};
 use super::{ApplySet, Engine, Error, ObjectRef};
 use crate::k8s::CreateMode;
-use crate::render::{Object, SecretValues};
+use crate::render::Object;
+use crate::secret::SecretValues;
 
 /// Label on a revision Secret naming its release.
 pub const LABEL_RELEASE: &str = "runnerctl.io/release";

@@ -80,7 +80,7 @@ pub use applyset::{
     ANNOTATION_CREATED_NAMESPACE, ANNOTATION_GROUP_KINDS, ANNOTATION_NAMESPACES,
     ANNOTATION_TOOLING, ApplySet, LABEL_ID, LABEL_PART_OF, ParentState,
 };
-pub use diff::{DiffOptions, mask_secrets};
+pub use diff::DiffOptions;
 pub use error::{Error, FieldConflict, Remedy};
 pub use history::{
     DEFAULT_HISTORY_MAX, LABEL_RELEASE, LABEL_REVISION, NewRevision, Operation, Outcome,

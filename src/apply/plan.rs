@@ -12,7 +12,8 @@ use super::managed_fields::{adoptable_managers, normalize, ownership};
 use super::{BoxFut, Engine, Error, ObjectRef, concurrently};
 use crate::k8s::{ApplyParams, Kind};
 use crate::object::{annotation, label, uninstall_order};
-use crate::render::{Object, SecretValues};
+use crate::render::Object;
+use crate::secret::{SecretValues, mask_secrets};
 
 /// What applying would do to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -79,8 +80,8 @@ pub struct Change {
 
 impl fmt::Debug for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (live, after) = super::diff::mask_secrets(self.live.as_ref(), self.after.as_ref());
-        let (desired, _) = super::diff::mask_secrets(Some(&self.desired), None);
+        let (live, after) = mask_secrets(self.live.as_ref(), self.after.as_ref());
+        let (desired, _) = mask_secrets(Some(&self.desired), None);
         f.debug_struct("Change")
             .field("object", &self.object)
             .field("action", &self.action)

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use super::history::{Revision, RevisionContent};
 use super::plan::{Adoption, Change, Plan, PlannedAction, Summary};
 use super::{ApplySet, BoxFut, Engine, Error, ObjectRef, concurrently};
-use crate::render::{SecretValues, masked};
+use crate::secret::{SecretValues, masked};
 
 /// The `format` of a plan file.
 pub const PLAN_FORMAT: &str = "runnerctl.io/plan.v1";

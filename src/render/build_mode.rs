@@ -386,11 +386,7 @@ impl Merge {
                 .find(|t| t.get("mount_path").and_then(Item::as_str) == Some(mount))
             {
                 let other = clash.get("name").and_then(Item::as_str).unwrap_or("");
-                let other = if crate::values::check::looks_like_token(other) {
-                    "<redacted>"
-                } else {
-                    other
-                };
+                let other = crate::secret::redact_token(other);
                 return Err(self.conflict(
                     &format!("{path}[name = \"{other}\"].mount_path"),
                     format!("\"{mount}\""),
@@ -435,7 +431,7 @@ fn shown(item: &Item) -> String {
 /// A configured value as the error shows it; a string that looks like a token is not echoed.
 fn shown_value(v: &Value) -> String {
     match v {
-        Value::String(s) if crate::values::check::looks_like_token(s.value()) => "a string".into(),
+        Value::String(s) if crate::secret::looks_like_token(s.value()) => "a string".into(),
         _ => v.clone().decorated("", "").to_string(),
     }
 }

@@ -11,7 +11,8 @@ use super::gotmpl::{self, Scope};
 use super::job_pod::{self, JobPod};
 use super::pod_security::Level;
 use super::runner_config::{self, RunnerConfig};
-use super::{Error, MASK, Release, names};
+use super::{Error, Release, names};
+use crate::secret::MASK;
 use crate::values::path::lookup;
 
 /// The image tag when `image.tag` is unset: the runner version the chart ships.
@@ -573,7 +574,7 @@ pub struct Jobs {
     pub namespace_per_job: bool,
     /// Credentials written in the config, masked in output.
     #[serde(skip)]
-    pub credentials: super::SecretValues,
+    pub credentials: crate::secret::SecretValues,
     /// The pod the runner creates for a job.
     #[serde(skip)]
     pub job_pod: JobPod,

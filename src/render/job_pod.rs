@@ -309,28 +309,9 @@ fn str_of<'a>(t: &'a toml::Table, key: &str) -> Option<&'a str> {
     t.get(key).and_then(toml::Value::as_str)
 }
 
-/// Mask the values of environment variables whose names say they are secret, in every
-/// container of a pod.
-pub fn mask_environment(pod: &mut Value) {
-    for field in ["initContainers", "containers"] {
-        let containers = pod
-            .pointer_mut(&format!("/spec/{field}"))
-            .and_then(Value::as_array_mut)
-            .into_iter()
-            .flatten();
-        let env = containers.filter_map(|c| c.get_mut("env").and_then(Value::as_array_mut));
-        for var in env.flatten() {
-            let name = var["name"].as_str().unwrap_or("");
-            if super::sensitive_name(name) {
-                var["value"] = json!(super::output::MASK);
-            }
-        }
-    }
-}
-
 /// The job pod of a runner config: `runner` is the `[[runners]]` entry of the final config,
 /// `namespace` where job pods go, `mode` the build mode if any. Environment values are as
-/// configured: see [`mask_environment`].
+/// configured: see [`mask_environment`](crate::secret::mask_environment).
 pub fn job_pod(runner: toml::Table, namespace: &str, mode: Option<BuildMode>) -> JobPod {
     // The assessment reads the security settings, volumes and names of the pod and its
     // containers, never their images, mounts or environment: it is made from a spec without
@@ -597,7 +578,7 @@ mod tests {
         let runner = t["runners"][0].as_table().unwrap();
         let mut pod = job_pod(runner.clone(), "ci", None).pod().clone();
         assert!(pod.to_string().contains("xyz"));
-        mask_environment(&mut pod);
+        crate::secret::mask_environment(&mut pod);
         let masked = pod.to_string();
         assert!(
             !masked.contains("xyz") && masked.contains("\"A\",\"value\":\"1\""),

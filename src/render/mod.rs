@@ -4,10 +4,12 @@
 //! decisions from the values (evaluating the [`gotmpl`] expressions in `image.tag` and
 //! [`runner_config`]); the embedded Tera templates render the objects; `extraObjects` are
 //! added; each object is schema-checked and the list sorted into install order. [`to_yaml`]
-//! and [`mask_secret_values`] print objects the same way everywhere.
+//! and [`mask_secret_values`](crate::secret::mask_secret_values) print objects the same way
+//! everywhere.
 use serde_json::Value;
 use sha2::Sha256;
 
+use crate::secret::{SecretValues, mask_secret, masked, redact_token_like};
 use crate::values::Values;
 
 pub mod build_mode;
@@ -30,10 +32,7 @@ use build_mode::BuildMode;
 pub use chart::{DEFAULT_IMAGE_TAG, default_rules, fullname};
 pub use extra_objects::EXTRA_OBJECTS_SOURCE;
 use job_pod::JobPod;
-pub use output::{
-    LAST_APPLIED_ANNOTATION, MASK, MIN_MASKED_SECRET_LEN, OutputFormat, SecretValues, mask_secret,
-    mask_secret_values, masked,
-};
+pub use output::OutputFormat;
 use pod_security::Level;
 pub use templates::{SCRIPTS, TEMPLATES};
 pub use yaml::to_yaml;
@@ -94,7 +93,7 @@ impl Object {
 impl std::fmt::Debug for Object {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut value = mask_secret(&self.value);
-        crate::values::redact_token_like(&mut value);
+        redact_token_like(&mut value);
         f.debug_struct("Object")
             .field("source", &self.source)
             .field("value", &value)
@@ -155,7 +154,7 @@ impl Manifest {
     pub fn job_pod(&self, show_secrets: bool) -> Value {
         let mut pod = self.jobs.job_pod.pod().clone();
         if !show_secrets {
-            job_pod::mask_environment(&mut pod);
+            crate::secret::mask_environment(&mut pod);
             self.secrets.mask(&mut pod);
         }
         pod
@@ -428,16 +427,6 @@ fn namespace_level(release: &Release, chart: &chart::Chart, objects: &[Object]) 
     runner.chain(jobs).min().unwrap_or(Level::Baseline)
 }
 
-/// Whether a name (a values key, an environment variable, a TOML key) says its value is
-/// secret: token, password, secret, access key, API key, credential.
-pub(super) fn sensitive_name(name: &str) -> bool {
-    let l = name.to_ascii_lowercase().replace(['_', '-'], "");
-    crate::values::path::is_sensitive_key(&l)
-        || ["accesskey", "apikey", "credential", "privatekey"]
-            .iter()
-            .any(|w| l.contains(w))
-}
-
 /// The secret values of a release: its tokens, sensitive environment variables
 /// (`envVars`, `extraEnv`), credentials in the runner config, and every rendered Secret's
 /// values.
@@ -454,19 +443,15 @@ fn known_secrets(release: &Release, chart: &chart::Chart, objects: &[Object]) ->
     if let Some(Value::Array(vars)) = values.get("envVars") {
         for var in vars {
             let name = var.get("name").and_then(Value::as_str).unwrap_or("");
-            if sensitive_name(name)
-                && let Some(v) = var.get("value").and_then(scalar)
-            {
-                secrets.add(&v);
+            if let Some(v) = var.get("value").and_then(scalar) {
+                secrets.add_named(name, &v);
             }
         }
     }
     if let Some(Value::Object(env)) = values.get("extraEnv") {
         for (name, v) in env {
-            if sensitive_name(name)
-                && let Some(v) = scalar(v)
-            {
-                secrets.add(&v);
+            if let Some(v) = scalar(v) {
+                secrets.add_named(name, &v);
             }
         }
     }

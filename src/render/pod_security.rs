@@ -177,11 +177,7 @@ fn containers(spec: &Value) -> impl Iterator<Item = (&'static str, &Value)> {
 /// A name from the pod as reasons show it: one that looks like a token is never echoed, and
 /// control characters are escaped (reasons are printed in YAML comments).
 fn named(s: &str) -> std::borrow::Cow<'_, str> {
-    if crate::values::check::looks_like_token(s) {
-        "<redacted>".into()
-    } else {
-        super::yaml::one_line(s)
-    }
+    super::yaml::one_line(crate::secret::redact_token(s))
 }
 
 fn is_true(v: Option<&Value>) -> bool {

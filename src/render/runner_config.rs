@@ -19,9 +19,9 @@
 //! `[runners.kubernetes]` of the one `[[runners]]` (the table is created if missing), so the
 //! user's comments and layout stay and the line can never land inside a multi-line string.
 
-use super::SecretValues;
 use super::build_mode::{BuildMode, Conflict, MergeError};
 use super::gotmpl::{self, Evaluated, Scope};
+use crate::secret::SecretValues;
 
 /// The value this module reads, as errors name it.
 pub const KEY: &str = "runners.config";
@@ -223,7 +223,7 @@ fn take_runner(mut table: toml::Table) -> toml::Table {
 fn add_credentials(secrets: &mut SecretValues, table: &toml::Table) {
     for (key, value) in table {
         match value {
-            toml::Value::String(s) if super::sensitive_name(key) => secrets.add(s),
+            toml::Value::String(s) => secrets.add_named(key, s),
             toml::Value::Table(t) => add_credentials(secrets, t),
             toml::Value::Array(items) => {
                 for item in items {

@@ -8,6 +8,7 @@ use super::MAX_REPORTED_UNKNOWN_KEYS;
 use super::error::Error;
 use super::path::{KeyPath, Seg, lookup_in};
 use super::yaml::Locations;
+use crate::secret::{REDACTED, looks_like_token};
 
 /// Top-level keys holding Kubernetes objects whose fields the defaults only sample: any key
 /// is allowed below them (known ones are still type-checked).
@@ -218,37 +219,11 @@ fn fits(default: &Value, user: &Value) -> bool {
     }
 }
 
-/// Whether a string looks like a GitLab token whatever its key (runner, registration, PAT).
-pub(crate) fn looks_like_token(s: &str) -> bool {
-    ["glrt-", "gr1348941", "glpat-"]
-        .iter()
-        .any(|prefix| contains_ignoring_case(s, prefix))
-        || random_looking(s)
-}
-
-/// Whether `s` contains `needle` (lower-case ASCII), upper or lower case alike.
-fn contains_ignoring_case(s: &str, needle: &str) -> bool {
-    s.as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-}
-
-/// A run of 16 or more letters and digits mixing upper case, lower case and digits, as
-/// generated tokens and keys are (names people give keys are words: no digits in the mix).
-fn random_looking(s: &str) -> bool {
-    s.split(|c: char| !c.is_ascii_alphanumeric()).any(|run| {
-        run.len() >= 16
-            && run.chars().any(|c| c.is_ascii_digit())
-            && run.chars().any(|c| c.is_ascii_uppercase())
-            && run.chars().any(|c| c.is_ascii_lowercase())
-    })
-}
-
 pub(crate) fn describe(v: &Value, sensitive: bool) -> String {
     let sensitive = sensitive || v.as_str().is_some_and(looks_like_token);
     let scalar = |kind: &str, shown: String| {
         if sensitive {
-            format!("the {kind} <redacted>")
+            format!("the {kind} {REDACTED}")
         } else {
             format!("the {kind} {shown}")
         }
@@ -357,34 +332,4 @@ pub(crate) fn deprecated_in(user: &Map<String, Value>) -> Vec<usize> {
         })
         .map(|(i, _)| i)
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_prefixes_are_found_in_any_case_anywhere() {
-        for token in [
-            "glrt-x",
-            "GLRT-X",
-            "a GlRt-b",
-            "xxglpat-y",
-            "GR1348941abc",
-            "AbCdEfGh12345678",
-        ] {
-            assert!(looks_like_token(token), "{token}");
-        }
-        for plain in [
-            "",
-            "g",
-            "glrt",
-            "glr-t",
-            "gr134894",
-            "runner-name",
-            "abcdefghijklmnop",
-        ] {
-            assert!(!looks_like_token(plain), "{plain}");
-        }
-    }
 }

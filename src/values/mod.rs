@@ -88,35 +88,8 @@ pub struct Values(Value, bool);
 impl std::fmt::Debug for Values {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut shown = self.0.clone();
-        redact_sensitive(&mut shown);
+        crate::secret::redact_sensitive(&mut shown);
         f.debug_tuple("Values").field(&shown).finish()
-    }
-}
-
-/// Replace the values of sensitive keys and token-like strings by `<redacted>`.
-fn redact_sensitive(v: &mut Value) {
-    match v {
-        Value::Object(map) => {
-            for (k, x) in map.iter_mut() {
-                if path::is_sensitive_key(k) && !x.is_null() && !x.is_object() && !x.is_array() {
-                    *x = Value::String("<redacted>".into());
-                } else {
-                    redact_sensitive(x);
-                }
-            }
-        }
-        other => redact_token_like(other),
-    }
-}
-
-/// Replace every string that looks like a token (`glrt-...`, a long random run) by
-/// `<redacted>`, at any depth.
-pub(crate) fn redact_token_like(v: &mut Value) {
-    match v {
-        Value::String(s) if check::looks_like_token(s) => *s = "<redacted>".into(),
-        Value::Array(items) => items.iter_mut().for_each(redact_token_like),
-        Value::Object(map) => map.values_mut().for_each(redact_token_like),
-        _ => {}
     }
 }
 
@@ -465,7 +438,7 @@ impl<'d> UserTree<'d> {
 const SHOWN_EXPR_CHARS: usize = 200;
 
 fn syntax_error(flag: &'static str, expr: &str, e: strvals::ParseError) -> Error {
-    let (mut shown, redacted) = strvals::redact_expr(expr);
+    let (mut shown, redacted) = crate::secret::redact_set_expr(expr);
     if shown.chars().count() > SHOWN_EXPR_CHARS {
         shown = shown.chars().take(SHOWN_EXPR_CHARS).collect::<String>() + "...";
     }
@@ -563,12 +536,5 @@ mod tests {
         );
         let p = strvals::parse_key("zzzzzzzzzz").unwrap();
         assert_eq!(check::suggest(&p, &known), None);
-    }
-
-    #[test]
-    fn redaction_hides_token_values() {
-        let (s, r) = strvals::redact_expr("a=1,runnerToken=glrt-abc,b");
-        assert!(r);
-        assert_eq!(s, "a=1,runnerToken=<redacted>,b");
     }
 }

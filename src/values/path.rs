@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use crate::secret::{REDACTED, is_sensitive_key, looks_like_token};
+
 /// One step of a key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Seg {
@@ -84,14 +86,8 @@ impl KeyPath {
     }
 }
 
-/// Keys whose values are never printed: anything named like `*token*`, `*password*`, `*secret*`.
-pub(crate) fn is_sensitive_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    k.contains("token") || k.contains("password") || k.contains("secret")
-}
-
 /// How a key path prints in messages: a segment that looks like a token (someone passed
-/// `--set glrt-...`) prints as `<redacted>`, so no message echoes it.
+/// `--set glrt-...`) prints as [`REDACTED`], so no message echoes it.
 impl fmt::Display for KeyPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, seg) in self.0.iter().enumerate() {
@@ -100,8 +96,8 @@ impl fmt::Display for KeyPath {
                     if i > 0 {
                         f.write_str(".")?;
                     }
-                    if super::check::looks_like_token(k) {
-                        f.write_str("<redacted>")?;
+                    if looks_like_token(k) {
+                        f.write_str(REDACTED)?;
                         continue;
                     }
                     // Runs without special characters are written whole.

@@ -15,6 +15,7 @@ use super::check::{self, Source};
 use super::error::Error;
 use super::path::{KeyPath, Seg};
 use super::yaml::Locations;
+use crate::secret::url_has_credentials;
 
 /// The schema text, embedded.
 pub(crate) const SCHEMA_JSON: &str = include_str!("../../values/values.schema.json");
@@ -105,7 +106,7 @@ pub(crate) fn check_source(
         return Ok(());
     };
     let node = schema().pointer(&p.node).unwrap_or(&Value::Null);
-    let sensitive = p.path.is_sensitive() || p.given.as_str().is_some_and(has_credentials);
+    let sensitive = p.path.is_sensitive() || p.given.as_str().is_some_and(url_has_credentials);
     let default = p.path.find(super::default_tree());
     Err(Error::Type {
         source_desc: source.describe(p.at),
@@ -170,14 +171,6 @@ fn key_path(location: &jsonschema::paths::Location) -> KeyPath {
             })
             .collect(),
     )
-}
-
-/// Whether a string is a URL with `user:password@` (or `token@`) in it.
-fn has_credentials(s: &str) -> bool {
-    s.split_once("://").is_some_and(|(_, rest)| {
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        authority.contains('@')
-    })
 }
 
 /// What a schema node accepts, in words: "an integer from 1 to 65535", "one of ClusterIP,

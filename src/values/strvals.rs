@@ -32,7 +32,7 @@ use serde_json::Value;
 
 #[allow(unused_imports)] // for the docs
 use super::MAX_SET_EXPR_BYTES;
-use super::path::{KeyPath, Seg, is_sensitive_key};
+use super::path::{KeyPath, Seg};
 use super::{MAX_LIST_INDEX, MAX_NESTING_DEPTH};
 
 /// One `key=value` of an expression.
@@ -476,55 +476,4 @@ pub(crate) fn parse_key(key: &str) -> Result<KeyPath, ParseError> {
         return p.err(p.i, "unexpected '=' in a key; escape it as \\=");
     }
     Ok(path)
-}
-
-/// The expression for messages: values of secret-looking pairs replaced by `<redacted>`.
-/// Returns whether anything was replaced.
-pub(crate) fn redact_expr(expr: &str) -> (String, bool) {
-    // Split at top-level commas (outside {} [] and "..."), honouring backslash escapes.
-    let mut pieces: Vec<String> = Vec::new();
-    let mut cur = String::new();
-    let (mut depth, mut in_quotes, mut escaped) = (0usize, false, false);
-    for c in expr.chars() {
-        if escaped {
-            cur.push(c);
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' => {
-                escaped = true;
-                cur.push(c);
-                continue;
-            }
-            '"' => in_quotes = !in_quotes,
-            '{' | '[' if !in_quotes => depth += 1,
-            '}' | ']' if !in_quotes => depth = depth.saturating_sub(1),
-            ',' if depth == 0 && !in_quotes => {
-                pieces.push(std::mem::take(&mut cur));
-                continue;
-            }
-            _ => {}
-        }
-        cur.push(c);
-    }
-    pieces.push(cur);
-    let mut any = false;
-    let out: Vec<String> = pieces
-        .into_iter()
-        .map(|piece| {
-            if is_sensitive_key(&piece) || super::check::looks_like_token(&piece) {
-                any = true;
-                match piece.find('=') {
-                    Some(i) if !super::check::looks_like_token(&piece[..i]) => {
-                        format!("{}=<redacted>", &piece[..i])
-                    }
-                    _ => "<redacted>".to_owned(),
-                }
-            } else {
-                piece
-            }
-        })
-        .collect();
-    (out.join(","), any)
 }

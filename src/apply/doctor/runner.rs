@@ -12,25 +12,7 @@ use crate::apply::wait::{newest_first, selector};
 use crate::apply::{Engine, ObjectRef};
 use crate::apply::{Readiness, readiness};
 use crate::render::{Manifest, Release};
-
-/// Mask words that look like a GitLab token (`glrt-`, `glrtr-`, `GR1348941` and longer than
-/// the runner's own 8-character short form), wherever a log line holds one.
-fn mask_tokens(line: &str) -> String {
-    line.split_inclusive(|c: char| c.is_whitespace() || c == '"' || c == '=')
-        .map(|w| {
-            let word = w.trim_end_matches(|c: char| c.is_whitespace() || c == '"' || c == '=');
-            let token = ["glrt-", "glrtr-", "GR1348941", "glpat-"]
-                .iter()
-                .any(|p| word.starts_with(p))
-                && word.len() > 12;
-            if token {
-                w.replacen(word, crate::render::MASK, 1)
-            } else {
-                w.to_string()
-            }
-        })
-        .collect()
-}
+use crate::secret::mask_tokens;
 
 impl Engine {
     /// The post-install checks; `Skipped` ones when the runner is not installed.
@@ -217,22 +199,5 @@ impl Engine {
         )
         .details(details)
         .fix(found[0].signature.fix)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_in_log_lines_are_masked() {
-        let line = r#"net/http: invalid header field value "glrt-AAAABBBBCCCCDDDD\n" for key PRIVATE-TOKEN runner=glrt-t3"#;
-        let m = mask_tokens(line);
-        assert!(!m.contains("AAAABBBB"), "{m}");
-        assert!(m.contains("runner=glrt-t3"), "{m}");
-        assert_eq!(
-            mask_tokens("token=GR1348941abcdefghij end"),
-            format!("token={} end", crate::render::MASK)
-        );
     }
 }
