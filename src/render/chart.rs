@@ -750,7 +750,7 @@ pub fn runner_env(
     sets_namespace: bool,
     session_server: bool,
 ) -> Vec<EnvVar> {
-    let at = |path: &str| lookup(values, path).filter(|v| super::templates::truthy(v));
+    let at = |path: &str| lookup(values, path).filter(|v| gotmpl::truthy(v));
     let text = |name: &'static str, value: &Value| EnvVar::new(name, tera_text(value));
     let mut env = vec![
         EnvVar::new(
@@ -764,7 +764,7 @@ pub fn runner_env(
         EnvVar::new(
             "REGISTER_LOCKED",
             match lookup(values, "runners.locked") {
-                Some(v) if !v.is_null() && !super::templates::truthy(v) => "false",
+                Some(v) if !v.is_null() && !gotmpl::truthy(v) => "false",
                 _ => "true",
             }
             .into(),
@@ -877,7 +877,7 @@ pub fn probe(
         success_threshold: timing("successThreshold", 1),
         failure_threshold: timing("failureThreshold", 3),
         termination_grace_period_seconds: field("terminationGracePeriodSeconds")
-            .filter(|v| with_grace_period && super::templates::truthy(v))
+            .filter(|v| with_grace_period && gotmpl::truthy(v))
             .cloned(),
     }
 }

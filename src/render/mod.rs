@@ -23,6 +23,7 @@ pub mod pod_security;
 pub mod runner_config;
 mod template_json;
 mod templates;
+mod toml_text;
 mod validate;
 mod yaml;
 

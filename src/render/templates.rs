@@ -163,7 +163,7 @@ impl Drop for Text {
 /// the whole template sits in (its first `if`) is false, so the template need not be compiled.
 /// `true` means "render it and see", never a promise of output; a test checks the `false`s.
 pub(super) fn may_render(name: &str, values: &Value, chart: &Chart) -> bool {
-    let flag = |ptr: &str| crate::object::pointer(values, ptr).is_some_and(truthy);
+    let flag = |ptr: &str| crate::object::pointer(values, ptr).is_some_and(super::gotmpl::truthy);
     match name {
         "manifests/namespace.json.tera" => chart.jobs.create_namespace,
         "manifests/secret.json.tera" => chart.tokens.token_secret,
@@ -174,19 +174,6 @@ pub(super) fn may_render(name: &str, values: &Value, chart: &Chart) -> bool {
         "manifests/session-server.json.tera" => chart.session.session_server,
         "manifests/hpa.json.tera" => chart.session.hpa,
         _ => true,
-    }
-}
-
-/// Tera's truthiness of a value (for [`may_render`] and the chart's decisions): `false`,
-/// `null`, `0`, `""`, `[]` and `{}` are false.
-pub(super) fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64() != Some(0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
     }
 }
 
