@@ -165,13 +165,7 @@ fn containers(spec: &Value) -> impl Iterator<Item = (&'static str, &Value)> {
         ("ephemeralContainer", "ephemeralContainers"),
     ]
     .into_iter()
-    .flat_map(move |(kind, field)| {
-        spec.get(field)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(move |c| (kind, c))
-    })
+    .flat_map(move |(kind, field)| items(spec, field).map(move |c| (kind, c)))
 }
 
 /// A name from the pod as reasons show it: one that looks like a token is never echoed, and
@@ -182,6 +176,11 @@ fn named(s: &str) -> std::borrow::Cow<'_, str> {
     } else {
         super::yaml::one_line(s)
     }
+}
+
+/// The items of the list at `field` of `v` (none when it is not a list).
+fn items<'a>(v: &'a Value, field: &str) -> impl Iterator<Item = &'a Value> {
+    v.get(field).and_then(Value::as_array).into_iter().flatten()
 }
 
 fn is_true(v: Option<&Value>) -> bool {
@@ -201,12 +200,7 @@ fn pod_checks(spec: &Value, ctx: &Value, baseline: &mut Vec<String>, restricted:
             baseline.push(format!("pod: {field}: true"));
         }
     }
-    for volume in spec
-        .get("volumes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for volume in items(spec, "volumes") {
         let name = named(volume.get("name").and_then(Value::as_str).unwrap_or(""));
         let kinds = volume
             .as_object()
@@ -221,12 +215,7 @@ fn pod_checks(spec: &Value, ctx: &Value, baseline: &mut Vec<String>, restricted:
             }
         }
     }
-    for sysctl in ctx
-        .get("sysctls")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for sysctl in items(ctx, "sysctls") {
         let name = sysctl.get("name").and_then(Value::as_str).unwrap_or("");
         if !SAFE_SYSCTLS.contains(&name) {
             baseline.push(format!("pod: sysctl {} is not a safe sysctl", named(name)));
@@ -273,10 +262,7 @@ fn container_checks(
     }
     let caps = ctx.get("capabilities").unwrap_or(&Value::Null);
     let list = |field: &str| -> Vec<String> {
-        caps.get(field)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+        items(caps, field)
             .filter_map(Value::as_str)
             .map(str::to_string)
             .collect()
@@ -291,12 +277,7 @@ fn container_checks(
     if !list("drop").iter().any(|c| c == "ALL") {
         restricted.push(format!("{place}: capabilities.drop does not include ALL"));
     }
-    for port in container
-        .get("ports")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for port in items(container, "ports") {
         if port.get("hostPort").and_then(Value::as_i64).unwrap_or(0) != 0 {
             baseline.push(format!("{place}: hostPort set"));
         }
