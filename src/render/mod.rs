@@ -23,7 +23,6 @@ mod output;
 pub mod pod_security;
 mod post_pass;
 pub mod runner_config;
-mod template_json;
 mod templates;
 mod toml_text;
 mod validate;

@@ -122,29 +122,84 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// Parse a template's output: zero or more JSON objects, where a comma may trail the last
 /// member of an object or list (so templates can add members conditionally); `null` members
-/// are left out.
+/// are left out (Kubernetes reads `null` as "not set"; a later `null` member removes an
+/// earlier one of the same key, as a later member replaces it).
 pub(super) fn parse_documents(source: &str, text: &str) -> Result<Vec<Object>, Error> {
-    let values = super::template_json::read_all(text).map_err(|e| {
-        let (line, column) = e.line_column(text);
-        let what = e.what;
-        Error::Object {
-            template: source.to_string(),
-            // The rendered text holds values (tokens too): name the place, never echo it.
-            message: match field_on_line(text, line) {
-                Some(field) => {
-                    format!("{what} at line {line} column {column} (near field {field:?})")
-                }
-                None => format!("{what} at line {line} column {column}"),
-            },
-        }
-    })?;
-    Ok(values
-        .into_iter()
-        .map(|value| Object {
-            source: source.to_string(),
-            value,
+    let json = without_trailing_commas(text);
+    serde_json::Deserializer::from_str(&json)
+        .into_iter::<Value>()
+        .map(|value| {
+            let mut value = value.map_err(|e| invalid_output(source, text, &e))?;
+            drop_nulls(&mut value);
+            Ok(Object {
+                source: source.to_string(),
+                value,
+            })
         })
-        .collect())
+        .collect()
+}
+
+/// `text` with each comma outside strings that only whitespace separates from a closing `}`
+/// or `]` replaced by a space: JSON, with everything else where it was (so the reader's
+/// error positions are the text's).
+fn without_trailing_commas(text: &str) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    let (mut in_string, mut escaped, mut comma) = (false, false, None);
+    for i in 0..bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b',' => comma = Some(i),
+            b'}' | b']' => {
+                if let Some(at) = comma.take() {
+                    bytes[at] = b' ';
+                }
+            }
+            b' ' | b'\n' | b'\t' | b'\r' => {}
+            b'"' => {
+                in_string = true;
+                comma = None;
+            }
+            _ => comma = None,
+        }
+    }
+    String::from_utf8(bytes).expect("an ASCII comma replaced by a space keeps the text UTF-8")
+}
+
+/// Remove the `null` members of every map in `value`, keeping the order of the others.
+fn drop_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
+/// A template's output that is not JSON: the error names the template and the place, never
+/// the text there (the rendered text holds values, tokens too).
+fn invalid_output(source: &str, text: &str, e: &serde_json::Error) -> Error {
+    let (line, column) = (e.line(), e.column());
+    // The reader's message ends with the same place: only what was wrong is kept of it.
+    let message = e.to_string();
+    let what = message.split(" at line ").next().unwrap_or_default();
+    Error::Object {
+        template: source.to_string(),
+        message: match field_on_line(text, line) {
+            Some(field) => format!("{what} at line {line} column {column} (near field {field:?})"),
+            None => format!("{what} at line {line} column {column}"),
+        },
+    }
 }
 
 /// `{{ value | json }}`: the value as compact JSON, as serde_json writes it.
@@ -502,8 +557,8 @@ mod tests {
         let text = tera
             .render("reference", &context(&release, &chart))
             .unwrap();
-        let mut list = crate::render::template_json::read_all(&text).unwrap();
-        Some((list.remove(0), chart))
+        let mut list = parse_documents("reference", &text).unwrap();
+        Some((list.remove(0).value, chart))
     }
 
     /// `chart.livenessProbe` and `chart.readinessProbe` equal what the template wrote, for
@@ -679,6 +734,25 @@ mod tests {
             serde_json::json!({"a": [1, 2], "b": ",}", "c": {"d": "\",]"}})
         );
         assert_eq!(objects[1].value, serde_json::json!({"e": 1}));
+    }
+
+    #[test]
+    fn null_members_go_and_a_later_member_wins_in_place() {
+        let text = r#"{"a": 1, "b": 2, "a": null, "c": [null, {"x": null}], "b": 3, "d": {"e": 1, "e": null,},}"#;
+        let objects = parse_documents("t", text).unwrap();
+        assert_eq!(
+            serde_json::to_string(&objects[0].value).unwrap(),
+            r#"{"b":3,"c":[null,{}],"d":{}}"#
+        );
+        for not_json in ["[1,,]", "[,1]", "[1, 2", "{\"a\": 1}}", "{\"a\": 1,}x"] {
+            assert!(parse_documents("t", not_json).is_err(), "{not_json}");
+        }
+        assert_eq!(parse_documents("t", " \n").unwrap(), vec![]);
+        // A lone trailing comma is one too.
+        assert_eq!(
+            parse_documents("t", "{ , }").unwrap()[0].value,
+            serde_json::json!({})
+        );
     }
 
     #[test]
