@@ -13,6 +13,7 @@ use serde::Serialize;
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, TableLike, Value};
 
 use super::pod_security::{Assessment, Level};
+use super::toml_text::{self, key_indent, set_key_indent};
 
 /// The values key that picks the mode.
 pub const KEY: &str = "runnerctl.buildMode";
@@ -202,21 +203,12 @@ impl BuildMode {
             MergeError::Toml(format!("runners.config: {}", e.message().trim()))
         })?;
         let settings: DocumentMut = self.settings().parse().expect("mode settings are TOML");
-        let runner = doc
-            .get_mut("runners")
-            .and_then(Item::as_array_of_tables_mut)
-            .and_then(|runners| runners.get_mut(0))
+        let runner = toml_text::runner_mut(&mut doc)
             .ok_or_else(|| MergeError::Toml("runners.config: no [[runners]] table".into()))?;
         let kubernetes = runner
             .entry("kubernetes")
             .or_insert_with(|| Item::Table(Table::new()));
-        let indent = match kubernetes.as_table() {
-            Some(t) => super::runner_config::sibling_indent(t).unwrap_or_else(|| {
-                let header = t.decor().prefix().and_then(|p| p.as_str());
-                format!("{}  ", super::runner_config::line_indent(header))
-            }),
-            None => String::new(),
-        };
+        let indent = kubernetes.as_table().map(key_indent).unwrap_or_default();
         let inline = kubernetes.is_inline_table();
         let Some(kubernetes) = kubernetes.as_table_like_mut() else {
             return Err(MergeError::Toml(format!(
@@ -282,9 +274,7 @@ fn lay_out_table(table: &mut Table, indent: &str) {
     let keys: Vec<String> = table.iter().map(|(k, _)| k.to_string()).collect();
     for key in keys {
         if table.get(&key).is_some_and(Item::is_value) {
-            if let Some(mut k) = table.key_mut(&key) {
-                k.leaf_decor_mut().set_prefix(format!("{indent}  "));
-            }
+            set_key_indent(table, &key, &format!("{indent}  "));
         } else if let Some(child) = table.get_mut(&key) {
             lay_out(child, indent);
         }
@@ -294,7 +284,7 @@ fn lay_out_table(table: &mut Table, indent: &str) {
 impl Merge {
     fn conflict(&self, key: &str, configured: String, wanted: String) -> MergeError {
         MergeError::Conflict(Conflict {
-            source_key: super::runner_config::KEY.to_string(),
+            source_key: toml_text::KEY.to_string(),
             key: key.to_string(),
             configured,
             mode: self.mode,
@@ -323,11 +313,8 @@ impl Merge {
                         item = item.into_value().map(Item::Value).unwrap_or_else(|i| i);
                     }
                     user.insert(key, item);
-                    if is_value
-                        && !inline
-                        && let Some(mut k) = user.key_mut(key)
-                    {
-                        k.leaf_decor_mut().set_prefix(self.indent.clone());
+                    if is_value && !inline {
+                        set_key_indent(user, key, &self.indent);
                     }
                 }
                 (Some(have), Item::Value(wanted)) => match have.as_value() {

@@ -276,14 +276,16 @@ fn render_value(v: &Value) -> String {
     }
 }
 
-fn is_empty(v: &Value) -> bool {
+/// Whether a value counts as set, in Go templates (`if`, `default`: Go's "empty" is the
+/// opposite) and in Tera alike: `false`, `null`, `0`, `""`, `[]` and `{}` do not.
+pub(crate) fn truthy(v: &Value) -> bool {
     match v {
-        Value::Null => true,
-        Value::String(s) => s.is_empty(),
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
     }
 }
 
@@ -412,10 +414,10 @@ fn eval_command(tokens: &[&str], piped: Option<Value>, scope: &Scope<'_>) -> Res
         .collect::<Result<Vec<_>, _>>()?;
     args.extend(piped);
     match (head, args.as_slice()) {
-        ("default", [fallback, given]) => Ok(if is_empty(given) {
-            fallback.clone()
-        } else {
+        ("default", [fallback, given]) => Ok(if truthy(given) {
             given.clone()
+        } else {
+            fallback.clone()
         }),
         ("default", _) => Err("`default` takes two arguments: default FALLBACK VALUE".into()),
         ("quote", [v]) => Ok(Value::String(

@@ -126,41 +126,65 @@ fn container_security_context(k: &toml::Table, own: Option<&toml::Value>) -> Val
             ctx.insert(field.into(), json!(v));
         }
     }
-    copy_ids(&mut ctx, own);
-    if let Some(v) = get("read_only_root_filesystem").and_then(toml::Value::as_bool) {
-        ctx.insert("readOnlyRootFilesystem".into(), json!(v));
+    if let Some(own) = own {
+        copy_ids(&mut ctx, own);
+        copy(
+            &mut ctx,
+            own,
+            &[("readOnlyRootFilesystem", "read_only_root_filesystem")],
+            boolean,
+        );
+        copy(&mut ctx, own, &[("procMount", "proc_mount")], |v| {
+            let unmasked = v.as_str()?.eq_ignore_ascii_case("unmasked");
+            Some(Value::from(if unmasked { "Unmasked" } else { "Default" }))
+        });
+        copy_profiles(&mut ctx, own);
     }
-    if let Some(v) = get("proc_mount").and_then(toml::Value::as_str) {
-        let mount = if v.eq_ignore_ascii_case("unmasked") {
-            "Unmasked"
-        } else {
-            "Default"
-        };
-        ctx.insert("procMount".into(), json!(mount));
-    }
-    copy_profiles(&mut ctx, own);
     Value::Object(ctx)
 }
 
-/// `run_as_user`, `run_as_group`, `run_as_non_root` and `selinux_type` of a security context.
-fn copy_ids(ctx: &mut Map<String, Value>, own: Option<&toml::Table>) {
-    let Some(own) = own else { return };
-    for (field, key) in [("runAsUser", "run_as_user"), ("runAsGroup", "run_as_group")] {
-        if let Some(v) = own.get(key).and_then(toml::Value::as_integer) {
-            ctx.insert(field.into(), json!(v));
+/// Copy each value of `own` at a TOML key to its JSON field (`(field, key)` pairs), as `read`
+/// converts it; a value `read` does not take (not of the type the field needs) is left out.
+fn copy(
+    ctx: &mut Map<String, Value>,
+    own: &toml::Table,
+    fields: &[(&str, &str)],
+    read: impl Fn(&toml::Value) -> Option<Value>,
+) {
+    for (field, key) in fields {
+        if let Some(v) = own.get(*key).and_then(&read) {
+            ctx.insert((*field).into(), v);
         }
-    }
-    if let Some(v) = own.get("run_as_non_root").and_then(toml::Value::as_bool) {
-        ctx.insert("runAsNonRoot".into(), json!(v));
-    }
-    if let Some(v) = own.get("selinux_type").and_then(toml::Value::as_str) {
-        ctx.insert("seLinuxOptions".into(), json!({ "type": v }));
     }
 }
 
+/// An integer, for [`copy`].
+fn integer(v: &toml::Value) -> Option<Value> {
+    v.as_integer().map(Value::from)
+}
+
+/// A boolean, for [`copy`].
+fn boolean(v: &toml::Value) -> Option<Value> {
+    v.as_bool().map(Value::from)
+}
+
+/// A string, for [`copy`].
+fn string(v: &toml::Value) -> Option<Value> {
+    v.as_str().map(Value::from)
+}
+
+/// `run_as_user`, `run_as_group`, `run_as_non_root` and `selinux_type` of a security context.
+fn copy_ids(ctx: &mut Map<String, Value>, own: &toml::Table) {
+    let ids = [("runAsUser", "run_as_user"), ("runAsGroup", "run_as_group")];
+    copy(ctx, own, &ids, integer);
+    copy(ctx, own, &[("runAsNonRoot", "run_as_non_root")], boolean);
+    copy(ctx, own, &[("seLinuxOptions", "selinux_type")], |v| {
+        Some(json!({ "type": v.as_str()? }))
+    });
+}
+
 /// `seccomp_profile` and `app_armor_profile` of a security context.
-fn copy_profiles(ctx: &mut Map<String, Value>, own: Option<&toml::Table>) {
-    let Some(own) = own else { return };
+fn copy_profiles(ctx: &mut Map<String, Value>, own: &toml::Table) {
     for (field, key) in [
         ("seccompProfile", "seccomp_profile"),
         ("appArmorProfile", "app_armor_profile"),
@@ -169,15 +193,8 @@ fn copy_profiles(ctx: &mut Map<String, Value>, own: Option<&toml::Table>) {
             continue;
         };
         let mut p = Map::new();
-        if let Some(t) = profile.get("type").and_then(toml::Value::as_str) {
-            p.insert("type".into(), json!(t));
-        }
-        if let Some(l) = profile
-            .get("localhost_profile")
-            .and_then(toml::Value::as_str)
-        {
-            p.insert("localhostProfile".into(), json!(l));
-        }
+        let fields = [("type", "type"), ("localhostProfile", "localhost_profile")];
+        copy(&mut p, profile, &fields, string);
         ctx.insert(field.into(), Value::Object(p));
     }
 }
@@ -188,18 +205,18 @@ fn pod_security_context(k: &toml::Table) -> Option<Value> {
         .get("pod_security_context")
         .and_then(toml::Value::as_table)?;
     let mut ctx = Map::new();
-    if let Some(v) = own.get("fs_group").and_then(toml::Value::as_integer) {
-        ctx.insert("fsGroup".into(), json!(v));
-    }
-    if let Some(groups) = own
-        .get("supplemental_groups")
-        .and_then(toml::Value::as_array)
-    {
-        let groups: Vec<i64> = groups.iter().filter_map(toml::Value::as_integer).collect();
-        ctx.insert("supplementalGroups".into(), json!(groups));
-    }
-    copy_ids(&mut ctx, Some(own));
-    copy_profiles(&mut ctx, Some(own));
+    copy(&mut ctx, own, &[("fsGroup", "fs_group")], integer);
+    copy(
+        &mut ctx,
+        own,
+        &[("supplementalGroups", "supplemental_groups")],
+        |v| {
+            let groups = v.as_array()?.iter().filter_map(toml::Value::as_integer);
+            Some(Value::from(groups.collect::<Vec<i64>>()))
+        },
+    );
+    copy_ids(&mut ctx, own);
+    copy_profiles(&mut ctx, own);
     (!ctx.is_empty()).then_some(Value::Object(ctx))
 }
 

@@ -2,12 +2,14 @@
 //!
 //! The parts, in the order [`render`] uses them: `chart.rs` works out names, labels and
 //! decisions from the values (evaluating the [`gotmpl`] expressions in `image.tag` and
-//! [`runner_config`]); the embedded Tera templates render the objects; `extraObjects` are
-//! added; each object is schema-checked and the list sorted into install order. [`to_yaml`]
-//! and [`mask_secret_values`](crate::secret::mask_secret_values) print objects the same way
+//! [`runner_config`]); the embedded Tera templates (`templates.rs`) render the objects, each
+//! template once, each deciding itself whether it renders anything; `post_pass.rs` fills in
+//! what only the rendered output tells (scripts, checksums, Pod Security labels);
+//! `extraObjects` are added; each object is schema-checked and the list sorted into install
+//! order. [`to_yaml`] and
+//! [`mask_secret_values`](crate::secret::mask_secret_values) print objects the same way
 //! everywhere.
 use serde_json::Value;
-use sha2::Sha256;
 
 use crate::secret::{SecretValues, mask_secret, masked, redact_token_like};
 use crate::values::Values;
@@ -22,9 +24,10 @@ pub mod names;
 mod order;
 mod output;
 pub mod pod_security;
+mod post_pass;
 pub mod runner_config;
-mod template_json;
 mod templates;
+mod toml_text;
 mod validate;
 mod yaml;
 
@@ -33,7 +36,7 @@ pub use chart::{DEFAULT_IMAGE_TAG, default_rules, fullname};
 pub use extra_objects::EXTRA_OBJECTS_SOURCE;
 use job_pod::JobPod;
 pub use output::OutputFormat;
-use pod_security::Level;
+pub(crate) use post_pass::hex;
 pub use templates::{SCRIPTS, TEMPLATES};
 pub use yaml::to_yaml;
 
@@ -228,159 +231,19 @@ pub enum Error {
     },
 }
 
-/// Put the chart's scripts ([`SCRIPTS`]) into the ConfigMap's data, where its template marks
-/// their places with `true`; a place a `configMaps` entry took (a string) keeps that entry.
-fn add_scripts(configmap: &mut [Object]) {
-    let Some(data) = configmap
-        .first_mut()
-        .and_then(|o| o.value.get_mut("data"))
-        .and_then(Value::as_object_mut)
-    else {
-        return;
-    };
-    for (key, text) in SCRIPTS {
-        if let Some(place) = data.get_mut(*key)
-            && *place == Value::Bool(true)
-        {
-            *place = Value::from(*text);
-        }
-    }
-}
-
-/// SHA-256 of the chart's scripts (names and texts), once per process: the ConfigMap's checksum
-/// covers them through it, as the rendered text it hashes does not hold them.
-fn scripts_digest() -> &'static [u8] {
-    static DIGEST: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    DIGEST.get_or_init(|| digest_of(SCRIPTS))
-}
-
-/// SHA-256 of named texts, each name and text preceded by its length (so that no two
-/// different lists give the same bytes).
-fn digest_of(texts: &[(&str, &str)]) -> Vec<u8> {
-    use sha2::Digest;
-    let mut sha = Sha256::new();
-    for (name, text) in texts {
-        for part in [name, text] {
-            sha.update((part.len() as u64).to_le_bytes());
-            sha.update(part.as_bytes());
-        }
-    }
-    sha.finalize().to_vec()
-}
-
-/// A keyed hash (HMAC-SHA256) of `text` and then `extra`, hex. The key is the release's
-/// namespace and name, so a checksum annotation is never a plain hash of a token (it cannot be
-/// looked up in a table of hashes, nor matched across releases); tokens are long random
-/// strings, so guessing one from its checksum is not feasible either way.
-fn checksum(release: &Release, text: &str, extra: &[u8]) -> String {
-    use hmac::{KeyInit, Mac};
-    let key = format!("runnerctl checksum {}/{}", release.namespace, release.name);
-    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key.as_bytes())
-        .expect("HMAC takes a key of any length");
-    mac.update(text.as_bytes());
-    mac.update(extra);
-    hex(&mac.finalize().into_bytes())
-}
-
-/// Bytes as lower-case hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
-}
-
-/// The checksums the pod template carries, so that the pod restarts when they change: of the
-/// ConfigMap (its rendered text and the scripts added to it), and of the Secret the runner
-/// reads (`secret_text` when runnerctl renders it, else the name of the user's Secret, as
-/// runnerctl cannot see its data offline).
-fn checksums(
-    release: &Release,
-    configmap_text: &str,
-    secret_text: Option<&str>,
-    secret_name: Option<&str>,
-) -> serde_json::Map<String, Value> {
-    let mut checksums = serde_json::Map::new();
-    checksums.insert(
-        "configmap".into(),
-        checksum(release, configmap_text, scripts_digest()).into(),
-    );
-    if let Some(name) = secret_name {
-        let basis = secret_text.unwrap_or(name);
-        checksums.insert("secrets".into(), checksum(release, basis, &[]).into());
-    }
-    checksums
-}
-
 /// Render a release into its objects, in install order, schema-checked.
 ///
-/// Pure: no I/O, no cluster. The same release always gives the same manifest.
+/// Pure: no I/O, no cluster. The same release always gives the same manifest. One straight
+/// pipeline: the context (`Chart::new`, with `Values` and `Release`), every template once
+/// (`templates::render_all`), one pass for what only the rendered output tells
+/// (`post_pass::fill_in`: scripts, checksums, Pod Security labels), `extraObjects`, the
+/// schema check (`validate::check`), install order (`order::sort`), and the secret values to
+/// mask in output (`known_secrets`).
 pub fn render(release: &Release) -> Result<Manifest, Error> {
     let mut warnings = Vec::new();
     let chart = chart::Chart::new(release, &mut warnings)?;
-    let mut ctx = templates::context(release, &chart);
-    // Every template this release may render (one bit each, in the order of TEMPLATES),
-    // compiled in one go.
-    let used = TEMPLATES
-        .iter()
-        .enumerate()
-        .filter(|(_, (name, _))| templates::may_render(name, release.values.as_json(), &chart))
-        .fold(0_u32, |mask, (i, _)| mask | 1 << i);
-    templates::compile(used);
-    let renders = |name: &str| {
-        TEMPLATES
-            .iter()
-            .position(|(n, _)| *n == name)
-            .is_some_and(|i| used & (1 << i) != 0)
-    };
-
-    // ConfigMap and Secret first: their checksums go into the pod template.
-    let secret_text = if renders("manifests/secret.json.tera") {
-        Some(templates::render_template_text(
-            "manifests/secret.json.tera",
-            &ctx,
-        )?)
-    } else {
-        None
-    };
-    let secret_text = secret_text.as_ref().map_or("", |t| t.as_str());
-    let configmap_text = templates::render_template_text("manifests/configmap.json.tera", &ctx)?;
-    let configmap_text = configmap_text.as_str();
-    let secret = templates::parse_documents("manifests/secret.json.tera", secret_text)?;
-    let mut configmap =
-        templates::parse_documents("manifests/configmap.json.tera", configmap_text)?;
-    add_scripts(&mut configmap);
-    let checksums = checksums(
-        release,
-        configmap_text,
-        (!secret.is_empty()).then_some(secret_text),
-        chart.tokens.secret_name.as_deref(),
-    );
-    ctx.insert("checksums", &checksums);
-
-    let mut objects = Vec::new();
-    let mut secret = Some(secret);
-    let mut configmap = Some(configmap);
-    for (name, _) in TEMPLATES {
-        match *name {
-            "manifests/secret.json.tera" => objects.extend(secret.take().unwrap_or_default()),
-            "manifests/configmap.json.tera" => objects.extend(configmap.take().unwrap_or_default()),
-            NAMESPACE_TEMPLATE => {}
-            _ if renders(name) => objects.extend(templates::render_template(name, &ctx)?),
-            _ => {}
-        }
-    }
-    // The Namespace last: its Pod Security level admits every pod that runs in it.
-    if renders(NAMESPACE_TEMPLATE) {
-        ctx.insert(
-            "podSecurityLevel",
-            &namespace_level(release, &chart, &objects),
-        );
-        objects.extend(templates::render_template(NAMESPACE_TEMPLATE, &ctx)?);
-    }
+    let rendered = templates::render_all(&templates::context(release, &chart))?;
+    let mut objects = post_pass::fill_in(release, &chart, rendered);
     objects.extend(extra_objects::extra_objects(release)?);
     for o in &objects {
         validate::check(o)?;
@@ -411,20 +274,6 @@ pub fn split_tags(tags: &str) -> Vec<String> {
         .filter(|t| !t.is_empty())
         .map(str::to_string)
         .collect()
-}
-
-const NAMESPACE_TEMPLATE: &str = "manifests/namespace.json.tera";
-
-/// The Pod Security level of the release namespace: the least strict level of the pods that
-/// run there, the runner's (from the rendered Deployment) and the job pods when they run there.
-fn namespace_level(release: &Release, chart: &chart::Chart, objects: &[Object]) -> Level {
-    let runner = objects
-        .iter()
-        .filter(|o| o.kind() == "Deployment")
-        .map(|o| pod_security::assess(&o.value["spec"]["template"]["spec"]).level);
-    let jobs = (chart.jobs.rbac_namespace == release.namespace)
-        .then_some(chart.jobs.job_pod.assessment.level);
-    runner.chain(jobs).min().unwrap_or(Level::Baseline)
 }
 
 /// The secret values of a release: its tokens, sensitive environment variables
@@ -503,165 +352,5 @@ mod tests {
                 "base64 of the token: {text}"
             );
         }
-    }
-
-    /// A template [`templates::may_render`] skips renders nothing for that release; over these
-    /// releases each gated template is both skipped and rendered at least once.
-    #[test]
-    fn templates_skipped_for_a_release_render_nothing_for_it() {
-        let releases: &[(&[&str], bool, bool)] = &[
-            (&["runnerToken=glrt-x"], false, false),
-            (
-                &["runners.secret=mine", "serviceAccount.create=false"],
-                false,
-                false,
-            ),
-            (
-                &[
-                    "runnerToken=glrt-x",
-                    "rbac.create=true",
-                    "metrics.enabled=true",
-                    "service.enabled=true",
-                    "metrics.serviceMonitor.enabled=true",
-                    "sessionServer.enabled=true",
-                ],
-                true,
-                true,
-            ),
-            (
-                &[
-                    "runnerToken=glrt-x",
-                    "hpa.minReplicas=1",
-                    "metrics.enabled=true",
-                ],
-                true,
-                false,
-            ),
-        ];
-        let mut skipped = std::collections::BTreeSet::new();
-        let mut rendered = std::collections::BTreeSet::new();
-        for (sets, create_namespace, monitoring) in releases {
-            let mut r = release(sets);
-            r.create_namespace = *create_namespace;
-            if *monitoring {
-                r.api_versions = vec!["monitoring.coreos.com/v1".into()];
-            }
-            let chart = chart::Chart::new(&r, &mut Vec::new()).unwrap();
-            let mut ctx = templates::context(&r, &chart);
-            ctx.insert(
-                "checksums",
-                &serde_json::json!({"configmap": "c", "secrets": "s"}),
-            );
-            for (name, _) in TEMPLATES {
-                let objects = templates::render_template(name, &ctx).unwrap();
-                if templates::may_render(name, r.values.as_json(), &chart) {
-                    if !objects.is_empty() {
-                        rendered.insert(*name);
-                    }
-                } else {
-                    assert_eq!(objects, vec![], "{name} skipped for {sets:?} but renders");
-                    skipped.insert(*name);
-                }
-            }
-        }
-        let always = [
-            "manifests/configmap.json.tera",
-            "manifests/deployment.json.tera",
-        ];
-        for (name, _) in TEMPLATES {
-            assert!(rendered.contains(name), "{name} never rendered");
-            assert_eq!(
-                skipped.contains(name),
-                !always.contains(name),
-                "{name}: skipped by some release unless always rendered"
-            );
-        }
-    }
-
-    /// The scripts' digest changes with any byte of any script, and with where a name ends
-    /// and its text begins.
-    #[test]
-    fn the_scripts_digest_covers_every_script() {
-        let base = digest_of(SCRIPTS);
-        assert_eq!(scripts_digest(), base);
-        for (i, (name, text)) in SCRIPTS.iter().enumerate() {
-            for at in [0, text.len() / 2, text.len() - 1] {
-                let mut changed = text.as_bytes().to_vec();
-                changed[at] ^= 1;
-                let changed = String::from_utf8(changed).unwrap();
-                let mut scripts = SCRIPTS.to_vec();
-                scripts[i] = (name, &changed);
-                assert_ne!(digest_of(&scripts), base, "{name} at {at}");
-            }
-        }
-        assert_ne!(digest_of(&[("ab", "c")]), digest_of(&[("a", "bc")]));
-    }
-
-    /// A `configMaps` entry named like a script replaces that script (even one whose value
-    /// reads as `true`), leaves the others in place, and changes the ConfigMap's checksum.
-    #[test]
-    fn a_configmaps_entry_replaces_the_script_of_its_name() {
-        let configmap = |sets: &[&str]| {
-            let m = render(&release(&[&["runnerToken=glrt-t"], sets].concat())).unwrap();
-            let sum = m
-                .objects
-                .iter()
-                .find(|o| o.kind() == "Deployment")
-                .unwrap()
-                .value["spec"]["template"]["metadata"]["annotations"]["checksum/configmap"]
-                .clone();
-            let cm = m.objects.into_iter().find(|o| o.kind() == "ConfigMap");
-            (cm.unwrap().value["data"].clone(), sum)
-        };
-        let (plain, plain_sum) = configmap(&[]);
-        for (set, replaced) in [
-            ("configMaps.entrypoint=echo mine", "echo mine"),
-            ("configMaps.check-live=true", "true"),
-        ] {
-            let (data, sum) = configmap(&[set]);
-            for (key, script) in SCRIPTS {
-                let (expected, what) = if set.contains(&format!(".{key}=")) {
-                    (replaced, "the entry's text")
-                } else {
-                    (*script, "the chart's script")
-                };
-                assert!(data[*key] == expected, "{set}: data.{key} is not {what}");
-            }
-            assert_ne!(sum, plain_sum, "{set}: the checksum follows the ConfigMap");
-        }
-        assert_eq!(plain, configmap(&[]).0);
-    }
-
-    #[test]
-    fn checksums_are_keyed_not_plain_hashes() {
-        use sha2::Digest;
-        let r = release(&["runnerToken=glrt-CHECKSUM"]);
-        let m = render(&r).unwrap();
-        let deployment = m.objects.iter().find(|o| o.kind() == "Deployment").unwrap();
-        let sum =
-            deployment.value["spec"]["template"]["metadata"]["annotations"]["checksum/secrets"]
-                .as_str()
-                .unwrap()
-                .to_string();
-        let secret = m.objects.iter().find(|o| o.kind() == "Secret").unwrap();
-        let plain: String = sha2::Sha256::digest(serde_json::to_string(&secret.value).unwrap())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_ne!(sum, plain);
-        assert_eq!(sum.len(), 64);
-        let mut other = release(&["runnerToken=glrt-CHECKSUM"]);
-        other.name = "other".into();
-        let m2 = render(&other).unwrap();
-        let d2 = m2
-            .objects
-            .iter()
-            .find(|o| o.kind() == "Deployment")
-            .unwrap();
-        assert_ne!(
-            d2.value["spec"]["template"]["metadata"]["annotations"]["checksum/secrets"], sum,
-            "the same token in another release gives another checksum"
-        );
-        assert_eq!(render(&r).unwrap().objects, m.objects, "deterministic");
     }
 }

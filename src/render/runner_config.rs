@@ -21,10 +21,11 @@
 
 use super::build_mode::{BuildMode, Conflict, MergeError};
 use super::gotmpl::{self, Evaluated, Scope};
+use super::toml_text::{self, key_indent, line_indent, set_key_indent};
 use crate::secret::SecretValues;
 
 /// The value this module reads, as errors name it.
-pub const KEY: &str = "runners.config";
+pub use super::toml_text::KEY;
 
 /// Errors in `runners.config`.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -133,11 +134,7 @@ pub fn process(
             })));
         }
         text = mode.merge_into(&text)?;
-        table = toml::from_str(&text).map_err(|e| Error::Toml {
-            line: 0,
-            column: 0,
-            message: format!("after merging build mode {mode}: {}", e.message().trim()),
-        })?;
+        table = reparse(&text, &format!("after merging build mode {mode}"))?;
     }
     let configured = runner_table(&table)
         .and_then(|r| r.get("kubernetes"))
@@ -146,11 +143,7 @@ pub fn process(
         .and_then(|p| p.as_bool());
     let privileged = decide_privileged(&mut text, want_privileged, configured)?;
     if privileged && configured.is_none() {
-        table = toml::from_str(&text).map_err(|e| Error::Toml {
-            line: 0,
-            column: 0,
-            message: format!("after adding privileged = true: {}", e.message().trim()),
-        })?;
+        table = reparse(&text, "after adding privileged = true")?;
     }
     let kubernetes = runner_table(&table)
         .and_then(|r| r.get("kubernetes"))
@@ -273,6 +266,16 @@ fn dind_warning(text: &str, privileged: bool) -> Option<String> {
     })
 }
 
+/// Parse the text runnerctl changed (`after` says how); an error here is runnerctl's, and has
+/// no place in the user's text.
+fn reparse(text: &str, after: &str) -> Result<toml::Table, Error> {
+    toml::from_str(text).map_err(|e| Error::Toml {
+        line: 0,
+        column: 0,
+        message: format!("{after}: {}", e.message().trim()),
+    })
+}
+
 /// Parse the evaluated text; TOML errors point into the user's text.
 fn parse(evaluated: &Evaluated) -> Result<toml::Table, Error> {
     toml::from_str::<toml::Table>(&evaluated.text).map_err(|e| {
@@ -295,11 +298,7 @@ fn set_privileged(text: &str) -> Result<String, String> {
     let mut doc: DocumentMut = text
         .parse()
         .map_err(|e: toml_edit::TomlError| e.message().trim().to_string())?;
-    let runner = doc
-        .get_mut("runners")
-        .and_then(Item::as_array_of_tables_mut)
-        .and_then(|runners| runners.get_mut(0))
-        .ok_or("no [[runners]] table")?;
+    let runner = toml_text::runner_mut(&mut doc).ok_or("no [[runners]] table")?;
     let runner_indent = line_indent(runner.decor().prefix().and_then(|p| p.as_str()));
     match runner.get_mut("kubernetes") {
         None => {
@@ -316,10 +315,7 @@ fn set_privileged(text: &str) -> Result<String, String> {
                 table.set_implicit(false);
                 table.decor_mut().set_prefix(format!("{runner_indent}  "));
             }
-            let indent = sibling_indent(table).unwrap_or_else(|| {
-                let header = line_indent(table.decor().prefix().and_then(|p| p.as_str()));
-                format!("{header}  ")
-            });
+            let indent = key_indent(table);
             table.insert("privileged", toml_edit::value(true));
             if !table.is_dotted() {
                 set_key_indent(table, "privileged", &indent);
@@ -341,31 +337,6 @@ fn set_privileged(text: &str) -> Result<String, String> {
         Some(_) => return Err("runners.kubernetes is not a table".into()),
     }
     Ok(doc.to_string())
-}
-
-/// The whitespace that starts the last line of a decor prefix (`"\n# note\n  "` -> `"  "`).
-pub(super) fn line_indent(prefix: Option<&str>) -> String {
-    let last = prefix.unwrap_or("").rsplit('\n').next().unwrap_or("");
-    last.chars()
-        .take_while(|c| *c == ' ' || *c == '\t')
-        .collect()
-}
-
-/// The indentation of the table's own keys (the last one's), if it has any.
-pub(super) fn sibling_indent(table: &toml_edit::Table) -> Option<String> {
-    table
-        .iter()
-        .filter(|(_, item)| item.is_value())
-        .filter_map(|(k, _)| table.key(k))
-        .last()
-        .map(|k| line_indent(k.leaf_decor().prefix().and_then(|p| p.as_str())))
-}
-
-/// Indents the line of `key` in `table`.
-fn set_key_indent(table: &mut toml_edit::Table, key: &str, indent: &str) {
-    if let Some(mut k) = table.key_mut(key) {
-        k.leaf_decor_mut().set_prefix(indent);
-    }
 }
 
 /// Where the known keys come from: GitLab Runner's Go module at the pinned version, and the

@@ -55,11 +55,15 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 // `SCRIPTS`, made by build.rs from manifests/scripts/.
 include!(concat!(env!("OUT_DIR"), "/scripts.rs"));
 
-/// The Tera engine, shared by all templates; a template is compiled on its first use, so a
-/// process compiles only the templates its release renders, not all of them at start.
-fn engine() -> &'static std::sync::RwLock<tera::Tera> {
-    static ENGINE: OnceLock<std::sync::RwLock<tera::Tera>> = OnceLock::new();
-    ENGINE.get_or_init(|| std::sync::RwLock::new(new_engine()))
+/// The Tera engine with every template of [`TEMPLATES`], compiled once per process.
+fn engine() -> &'static tera::Tera {
+    static ENGINE: OnceLock<tera::Tera> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut tera = new_engine();
+        tera.add_raw_templates(TEMPLATES.iter().copied())
+            .unwrap_or_else(|e| panic!("embedded templates must parse: {e}"));
+        tera
+    })
 }
 
 /// A Tera engine with runnerctl's filters and no templates.
@@ -72,141 +76,36 @@ fn new_engine() -> tera::Tera {
     tera
 }
 
-fn has_template(tera: &tera::Tera, name: &str) -> bool {
-    tera.get_template_names().any(|n| n == name)
+/// What one template rendered: its text, and the objects read from it.
+pub(super) struct Rendered {
+    /// The template, e.g. `manifests/deployment.json.tera`.
+    pub template: &'static str,
+    /// The text it rendered (the checksums are taken of it).
+    pub text: String,
+    /// The objects in the text, in order.
+    pub objects: Vec<Object>,
 }
 
-/// The templates of [`TEMPLATES`] this process has compiled, one bit each (bit `i` for
-/// `TEMPLATES[i]`), so that a render that finds its templates compiled checks one number.
-static COMPILED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-const _: () = assert!(TEMPLATES.len() <= 32, "one bit per template in COMPILED");
-
-/// Compile the embedded templates in `wanted` (bit `i` for `TEMPLATES[i]`) that this process
-/// has not compiled yet, in one batch: the engine checks all its templates after each
-/// addition, so adding them one at a time would check the first ones again and again.
-pub(super) fn compile(wanted: u32) {
-    use std::sync::atomic::Ordering;
-    if COMPILED.load(Ordering::Acquire) & wanted == wanted {
-        return;
-    }
-    let mut tera = engine()
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let batch: Vec<(&str, &str)> = TEMPLATES
+/// Render every template of [`TEMPLATES`] once, in order, for the context `ctx` (see
+/// [`context`]). Each template holds the condition for rendering anything at all.
+pub(super) fn render_all(ctx: &tera::Context) -> Result<Vec<Rendered>, Error> {
+    TEMPLATES
         .iter()
-        .enumerate()
-        .filter(|(i, (name, _))| wanted & (1 << i) != 0 && !has_template(&tera, name))
-        .map(|(_, template)| *template)
-        .collect();
-    tera.add_raw_templates(batch)
-        .unwrap_or_else(|e| panic!("embedded templates must parse: {e}"));
-    COMPILED.fetch_or(wanted, Ordering::Release);
-}
-
-/// Render the embedded template `index` of [`TEMPLATES`] into `out`, compiling it first if
-/// this process has not yet.
-fn render_embedded(index: usize, ctx: &tera::Context, out: &mut Vec<u8>) -> tera::TeraResult<()> {
-    compile(1 << index);
-    // A panic while the lock is held cannot leave a half-added template: use it anyway.
-    engine()
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .render_to(TEMPLATES[index].0, ctx, out)
-}
-
-/// A template's output: text in a buffer that goes back to a per-thread pool when dropped,
-/// so that rendering again reuses it instead of allocating (and growing) a new one.
-pub(super) struct Text {
-    buffer: Vec<u8>,
-}
-
-thread_local! {
-    /// Spare text buffers; a render holds at most two (the ConfigMap's and the Secret's).
-    static SPARE_TEXTS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-impl Text {
-    fn new() -> Self {
-        let buffer = SPARE_TEXTS
-            .try_with(|spare| spare.borrow_mut().pop())
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        Text { buffer }
-    }
-
-    /// The text.
-    pub(super) fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buffer).expect("templates render UTF-8")
-    }
-}
-
-impl Drop for Text {
-    fn drop(&mut self) {
-        let mut buffer = std::mem::take(&mut self.buffer);
-        // A huge output does not stay held by the thread.
-        if buffer.capacity() > 1 << 18 {
-            return;
-        }
-        buffer.clear();
-        // During thread exit the pool may be gone: then the buffer is simply freed.
-        let _ = SPARE_TEXTS.try_with(|spare| {
-            let mut spare = spare.borrow_mut();
-            if spare.len() < 4 {
-                spare.push(buffer);
-            }
-        });
-    }
-}
-
-/// Whether a template can render anything for this release: `false` only when the condition
-/// the whole template sits in (its first `if`) is false, so the template need not be compiled.
-/// `true` means "render it and see", never a promise of output; a test checks the `false`s.
-pub(super) fn may_render(name: &str, values: &Value, chart: &Chart) -> bool {
-    let flag = |ptr: &str| crate::object::pointer(values, ptr).is_some_and(truthy);
-    match name {
-        "manifests/namespace.json.tera" => chart.jobs.create_namespace,
-        "manifests/secret.json.tera" => chart.tokens.token_secret,
-        "manifests/service-account.json.tera" => chart.service_account.create_service_account,
-        "manifests/rbac.json.tera" => flag("/rbac/create"),
-        "manifests/service.json.tera" => flag("/service/enabled") && flag("/metrics/enabled"),
-        "manifests/monitors.json.tera" => flag("/metrics/enabled") && chart.monitors.monitoring_api,
-        "manifests/session-server.json.tera" => chart.session.session_server,
-        "manifests/hpa.json.tera" => chart.session.hpa,
-        _ => true,
-    }
-}
-
-/// Tera's truthiness of a value (for [`may_render`] and the chart's decisions): `false`,
-/// `null`, `0`, `""`, `[]` and `{}` are false.
-pub(super) fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64() != Some(0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
-}
-
-/// Render one template and parse its output into objects.
-pub(super) fn render_template(name: &str, ctx: &tera::Context) -> Result<Vec<Object>, Error> {
-    render_template_text(name, ctx).and_then(|text| parse_documents(name, text.as_str()))
-}
-
-/// Render one template to text.
-pub(super) fn render_template_text(name: &str, ctx: &tera::Context) -> Result<Text, Error> {
-    let index = TEMPLATES
-        .iter()
-        .position(|(n, _)| *n == name)
-        .unwrap_or_else(|| panic!("{name} is not an embedded template"));
-    let mut text = Text::new();
-    render_embedded(index, ctx, &mut text.buffer).map_err(|e| Error::Template {
-        template: name.to_string(),
-        message: error_chain(&e),
-    })?;
-    Ok(text)
+        .map(|(template, _)| {
+            let text = engine()
+                .render(template, ctx)
+                .map_err(|e| Error::Template {
+                    template: template.to_string(),
+                    message: error_chain(&e),
+                })?;
+            let objects = parse_documents(template, &text)?;
+            Ok(Rendered {
+                template,
+                text,
+                objects,
+            })
+        })
+        .collect()
 }
 
 /// An error and its causes, `: `-separated.
@@ -223,29 +122,84 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// Parse a template's output: zero or more JSON objects, where a comma may trail the last
 /// member of an object or list (so templates can add members conditionally); `null` members
-/// are left out.
+/// are left out (Kubernetes reads `null` as "not set"; a later `null` member removes an
+/// earlier one of the same key, as a later member replaces it).
 pub(super) fn parse_documents(source: &str, text: &str) -> Result<Vec<Object>, Error> {
-    let values = super::template_json::read_all(text).map_err(|e| {
-        let (line, column) = e.line_column(text);
-        let what = e.what;
-        Error::Object {
-            template: source.to_string(),
-            // The rendered text holds values (tokens too): name the place, never echo it.
-            message: match field_on_line(text, line) {
-                Some(field) => {
-                    format!("{what} at line {line} column {column} (near field {field:?})")
-                }
-                None => format!("{what} at line {line} column {column}"),
-            },
-        }
-    })?;
-    Ok(values
-        .into_iter()
-        .map(|value| Object {
-            source: source.to_string(),
-            value,
+    let json = without_trailing_commas(text);
+    serde_json::Deserializer::from_str(&json)
+        .into_iter::<Value>()
+        .map(|value| {
+            let mut value = value.map_err(|e| invalid_output(source, text, &e))?;
+            drop_nulls(&mut value);
+            Ok(Object {
+                source: source.to_string(),
+                value,
+            })
         })
-        .collect())
+        .collect()
+}
+
+/// `text` with each comma outside strings that only whitespace separates from a closing `}`
+/// or `]` replaced by a space: JSON, with everything else where it was (so the reader's
+/// error positions are the text's).
+fn without_trailing_commas(text: &str) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    let (mut in_string, mut escaped, mut comma) = (false, false, None);
+    for i in 0..bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b',' => comma = Some(i),
+            b'}' | b']' => {
+                if let Some(at) = comma.take() {
+                    bytes[at] = b' ';
+                }
+            }
+            b' ' | b'\n' | b'\t' | b'\r' => {}
+            b'"' => {
+                in_string = true;
+                comma = None;
+            }
+            _ => comma = None,
+        }
+    }
+    String::from_utf8(bytes).expect("an ASCII comma replaced by a space keeps the text UTF-8")
+}
+
+/// Remove the `null` members of every map in `value`, keeping the order of the others.
+fn drop_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
+/// A template's output that is not JSON: the error names the template and the place, never
+/// the text there (the rendered text holds values, tokens too).
+fn invalid_output(source: &str, text: &str, e: &serde_json::Error) -> Error {
+    let (line, column) = (e.line(), e.column());
+    // The reader's message ends with the same place: only what was wrong is kept of it.
+    let message = e.to_string();
+    let what = message.split(" at line ").next().unwrap_or_default();
+    Error::Object {
+        template: source.to_string(),
+        message: match field_on_line(text, line) {
+            Some(field) => format!("{what} at line {line} column {column} (near field {field:?})"),
+            None => format!("{what} at line {line} column {column}"),
+        },
+    }
 }
 
 /// `{{ value | json }}`: the value as compact JSON, as serde_json writes it.
@@ -503,7 +457,7 @@ fn filled_entries<'a>(
 mod tests {
     use super::*;
 
-    /// The runner's environment as the Deployment template wrote it before `chart.runnerEnv`
+    /// The runner's environment as the Deployment template wrote it before `chart.env`
     /// (the reference the Rust version is held to).
     const RUNNER_ENV_TEMPLATE: &str = r#"[
   {"name": "CI_SERVER_URL", "value": {{ Values.gitlabUrl | json }}},
@@ -543,29 +497,40 @@ mod tests {
 ]"#;
 
     /// The probes as the Deployment template wrote them before `chart.livenessProbe` and
-    /// `chart.readinessProbe`.
-    const PROBES_TEMPLATE: &str = r#"{%- set lp = Values.livenessProbe %}
-{%- set rp = Values.readinessProbe %}
-[
+    /// `chart.readinessProbe` (one loop over the two, which differed only in their command
+    /// and in the liveness probe's grace period).
+    const PROBES_TEMPLATE: &str = r#"[
+{%- for probe in [
+      {"key": "livenessProbe", "command": ["/bin/bash", "/configmaps/check-live"]},
+      {"key": "readinessProbe", "command": ["/usr/bin/pgrep", "gitlab.*runner"]}
+    ] %}
+{%- set p = Values[probe.key] %}
             {
-              "exec": {"command": ["/bin/bash", "/configmaps/check-live"]},
-              "initialDelaySeconds": {{ lp.initialDelaySeconds | default(value=60) | json }},
-              "periodSeconds": {{ lp.periodSeconds | default(value=60) | json }},
+              "exec": {"command": {{ probe.command | json }}},
+              "initialDelaySeconds": {{ p.initialDelaySeconds | default(value=60) | json }},
+              "periodSeconds": {{ p.periodSeconds | default(value=60) | json }},
               "timeoutSeconds": {{ Values.probeTimeoutSeconds | json }},
-              "successThreshold": {{ lp.successThreshold | default(value=1) | json }},
-              "failureThreshold": {{ lp.failureThreshold | default(value=3) | json }},
-{%- if lp.terminationGracePeriodSeconds %}
-              "terminationGracePeriodSeconds": {{ lp.terminationGracePeriodSeconds | json }},
+              "successThreshold": {{ p.successThreshold | default(value=1) | json }},
+              "failureThreshold": {{ p.failureThreshold | default(value=3) | json }},
+{%- if probe.key == "livenessProbe" and p.terminationGracePeriodSeconds %}
+              "terminationGracePeriodSeconds": {{ p.terminationGracePeriodSeconds | json }},
 {%- endif %}
             },
-            {
-              "exec": {"command": ["/usr/bin/pgrep", "gitlab.*runner"]},
-              "initialDelaySeconds": {{ rp.initialDelaySeconds | default(value=60) | json }},
-              "periodSeconds": {{ rp.periodSeconds | default(value=60) | json }},
-              "timeoutSeconds": {{ Values.probeTimeoutSeconds | json }},
-              "successThreshold": {{ rp.successThreshold | default(value=1) | json }},
-              "failureThreshold": {{ rp.failureThreshold | default(value=3) | json }},
-            },
+{%- endfor %}
+]"#;
+
+    /// The user's part of the environment (`envVars`, `extraEnv`, `extraEnvFrom`) as the
+    /// Deployment template wrote it before `chart.env`, after the runner's own entries.
+    const USER_ENV_TEMPLATE: &str = r#"
+{%- for e in Values.envVars %}
+  {{ e | json }},
+{%- endfor %}
+{%- for name, value in Values.extraEnv %}
+  {"name": {{ name | json }}, "value": {{ value | str | json }}},
+{%- endfor %}
+{%- for name, from in Values.extraEnvFrom %}
+  {"name": {{ name | json }}, "valueFrom": {{ from | json }}},
+{%- endfor %}
 ]"#;
 
     /// Renders `template` (one JSON list) for the release `sets` (JSON values) make, with the
@@ -592,8 +557,8 @@ mod tests {
         let text = tera
             .render("reference", &context(&release, &chart))
             .unwrap();
-        let mut list = crate::render::template_json::read_all(&text).unwrap();
-        Some((list.remove(0), chart))
+        let mut list = parse_documents("reference", &text).unwrap();
+        Some((list.remove(0).value, chart))
     }
 
     /// `chart.livenessProbe` and `chart.readinessProbe` equal what the template wrote, for
@@ -634,8 +599,12 @@ mod tests {
         assert!(checked > 35, "{checked} of {} cases", cases.len());
     }
 
-    /// `chart.runnerEnv` equals what the template wrote, for every value of each setting it
-    /// reads (over a base, one setting at a time) and for 400 mixed releases.
+    /// The environment as the Deployment template writes it now.
+    const ENV: &str = "{{ chart.env | json }}";
+
+    /// `chart.env`, with none of the user's entries, equals what the template wrote for the
+    /// runner's own, for every value of each setting it reads (over a base, one setting at a
+    /// time) and for 400 mixed releases.
     #[test]
     fn runner_env_equals_the_template_it_replaced() {
         let choices: &[(&str, &[&str])] = &[
@@ -685,8 +654,8 @@ mod tests {
                 .map(|((key, values), pick)| format!("{key}={}", values[*pick]))
                 .collect();
             let (expected, chart) = reference(RUNNER_ENV_TEMPLATE, &sets)?;
-            let now = "[{%- for e in chart.runnerEnv %}{{ e | json }},{%- endfor %}]";
-            assert_eq!(reference(now, &sets).unwrap().0, expected, "{picks:?}");
+            // With no envVars, extraEnv or extraEnvFrom, the runner's own entries alone.
+            assert_eq!(reference(ENV, &sets).unwrap().0, expected, "{picks:?}");
             Some(chart.session.session_server)
         };
         let base = vec![0; choices.len()];
@@ -725,6 +694,35 @@ mod tests {
         assert!(refused < 100, "{refused} of the releases refused");
     }
 
+    /// `chart.env` equals what the template wrote, the runner's own entries followed by the
+    /// user's, for `envVars` (string values; numbers and booleans become strings, which the
+    /// template never did), `extraEnv` of every kind of value and `extraEnvFrom` with `null`s
+    /// inside, each alone and all together.
+    #[test]
+    fn env_equals_the_template_it_replaced() {
+        let reference_env = format!(
+            "{}{USER_ENV_TEMPLATE}",
+            RUNNER_ENV_TEMPLATE.strip_suffix(']').unwrap()
+        );
+        let env_vars = r#"envVars=[{"name": "A", "value": "1"}, {"value": "v", "name": "B"},
+            {"name": "C", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k", "optional": null}}}]"#;
+        let extra_env =
+            r#"extraEnv={"S": "text", "I": 7, "F": 1.5, "T": true, "N": null, "Z": ""}"#;
+        let extra_env_from = r#"extraEnvFrom={"X": {"fieldRef": {"fieldPath": "metadata.name", "apiVersion": null}}, "Y": {}}"#;
+        let cases = [
+            vec![],
+            vec![env_vars],
+            vec![extra_env],
+            vec![extra_env_from],
+            vec![extra_env_from, env_vars, extra_env],
+        ];
+        for sets in cases {
+            let sets: Vec<String> = sets.into_iter().map(str::to_string).collect();
+            let (expected, _) = reference(&reference_env, &sets).unwrap();
+            assert_eq!(reference(ENV, &sets).unwrap().0, expected, "{sets:?}");
+        }
+    }
+
     #[test]
     fn trailing_commas_go_but_strings_keep_theirs() {
         let text =
@@ -736,6 +734,25 @@ mod tests {
             serde_json::json!({"a": [1, 2], "b": ",}", "c": {"d": "\",]"}})
         );
         assert_eq!(objects[1].value, serde_json::json!({"e": 1}));
+    }
+
+    #[test]
+    fn null_members_go_and_a_later_member_wins_in_place() {
+        let text = r#"{"a": 1, "b": 2, "a": null, "c": [null, {"x": null}], "b": 3, "d": {"e": 1, "e": null,},}"#;
+        let objects = parse_documents("t", text).unwrap();
+        assert_eq!(
+            serde_json::to_string(&objects[0].value).unwrap(),
+            r#"{"b":3,"c":[null,{}],"d":{}}"#
+        );
+        for not_json in ["[1,,]", "[,1]", "[1, 2", "{\"a\": 1}}", "{\"a\": 1,}x"] {
+            assert!(parse_documents("t", not_json).is_err(), "{not_json}");
+        }
+        assert_eq!(parse_documents("t", " \n").unwrap(), vec![]);
+        // A lone trailing comma is one too.
+        assert_eq!(
+            parse_documents("t", "{ , }").unwrap()[0].value,
+            serde_json::json!({})
+        );
     }
 
     #[test]
