@@ -43,20 +43,22 @@ pub struct ApplySet {
     pub namespace: String,
 }
 
-/// What the live parent says (empty when it does not exist yet).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What the live parent says (empty when it does not exist yet); a plan file keeps it as its
+/// plan saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ParentState {
     /// Whether the parent exists.
     pub exists: bool,
+    /// The parent's resourceVersion as read: the next write of the parent is conditional on
+    /// it (optimistic concurrency), so a parent changed since is never overwritten blindly.
+    pub resource_version: Option<String>,
     /// `Kind` / `Kind.group` of the members, from `contains-group-kinds`.
     pub group_kinds: BTreeSet<String>,
     /// Namespaces of members other than the parent's, from `additional-namespaces`.
     pub namespaces: BTreeSet<String>,
     /// The tooling annotation.
     pub tooling: Option<String>,
-    /// The parent's resourceVersion as read: the next write of the parent is conditional on
-    /// it (optimistic concurrency), so a parent changed since is never overwritten blindly.
-    pub resource_version: Option<String>,
 }
 
 impl ApplySet {

@@ -90,7 +90,7 @@ pub use history::{
 pub use lock::{LEASE_DURATION, Lock, LockOptions};
 pub use managed_fields::{ADOPTABLE_MANAGERS, normalize};
 pub use plan::{Adoption, Change, Plan, PlannedAction, Summary};
-pub use plan_file::{PLAN_FORMAT, PlanFile, PlannedObject, PlannedParent, SecretsInPlan, digest};
+pub use plan_file::{PLAN_FORMAT, PlanFile, PlannedObject, SecretsInPlan, digest};
 pub use status::{ObjectStatus, StatusReport};
 pub use uninstall::UninstallOptions;
 pub use wait::{NotReady, Readiness, WaitOptions, WaitReport, readiness};

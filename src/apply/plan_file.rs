@@ -15,7 +15,6 @@
 //! reviewed); a plan that would create or change one is refused when applied
 //! ([`Error::SealedChange`]). A revision recorded from such a plan takes the sealed objects'
 //! content from the earlier revision with the same digest.
-use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -23,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::history::{Revision, RevisionContent};
 use super::plan::{Adoption, Change, Plan, PlannedAction, Summary};
-use super::{ApplySet, BoxFut, Engine, Error, ObjectRef, concurrently};
+use super::{ApplySet, BoxFut, Engine, Error, ObjectRef, ParentState, concurrently};
 use crate::secret::{SecretValues, masked};
 
 /// The `format` of a plan file.
@@ -58,7 +57,7 @@ pub struct PlanFile {
     /// Counts of the plan.
     pub summary: Summary,
     /// The ApplySet parent as the plan saw it.
-    pub parent: PlannedParent,
+    pub parent: ParentState,
     /// Every rendered object, in install order.
     pub objects: Vec<PlannedObject>,
     /// Members to prune.
@@ -81,22 +80,6 @@ impl std::fmt::Debug for PlanFile {
             .field("summary", &self.summary)
             .finish_non_exhaustive()
     }
-}
-
-/// The ApplySet parent as a plan saw it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PlannedParent {
-    /// Whether it existed.
-    pub exists: bool,
-    /// Its resourceVersion.
-    pub resource_version: Option<String>,
-    /// Its group-kinds.
-    pub group_kinds: BTreeSet<String>,
-    /// Its additional namespaces.
-    pub namespaces: BTreeSet<String>,
-    /// Its tooling annotation.
-    pub tooling: Option<String>,
 }
 
 /// One object of a plan file.
@@ -185,7 +168,6 @@ impl PlanFile {
         if !show_secrets {
             plan.secrets.mask(&mut values);
         }
-        let p = &plan.parent;
         PlanFile {
             format: PLAN_FORMAT.into(),
             secrets,
@@ -194,13 +176,7 @@ impl PlanFile {
             release: plan.applyset.release.clone(),
             namespace: plan.applyset.namespace.clone(),
             summary: plan.summary(),
-            parent: PlannedParent {
-                exists: p.exists,
-                resource_version: p.resource_version.clone(),
-                group_kinds: p.group_kinds.clone(),
-                namespaces: p.namespaces.clone(),
-                tooling: p.tooling.clone(),
-            },
+            parent: plan.parent.clone(),
             objects: plan
                 .changes
                 .iter()

@@ -125,6 +125,17 @@ impl ClusterArgs {
     }
 }
 
+/// An installed release and its cluster (status, history).
+#[derive(Debug, Clone, Args)]
+pub struct InstalledArgs {
+    /// The installed release.
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    /// Cluster flags.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
 /// What `diff` and `apply` share: the release, its values, the cluster, secret display.
 #[derive(Debug, Args)]
 pub struct PlanArgs {

@@ -3,9 +3,9 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use super::args::{ClusterArgs, ReleaseArgs};
+use super::args::InstalledArgs;
 use super::session::Session;
-use runnerctl::apply::{EngineOptions, RevisionInfo};
+use runnerctl::apply::RevisionInfo;
 
 /// Output formats of `history`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -26,12 +26,9 @@ namespace); `runnerctl rollback RELEASE N` applies revision N again.
 
 Exit codes: 0 shown (also when there is no revision), 1 error.")]
 pub struct HistoryArgs {
-    /// The release.
+    /// The installed release and its cluster.
     #[command(flatten)]
-    pub release: ReleaseArgs,
-    /// Cluster flags.
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub installed: InstalledArgs,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     pub output: HistoryFormat,
@@ -39,8 +36,7 @@ pub struct HistoryArgs {
 
 /// Run `runnerctl history`.
 pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
-    let s = Session::connect_untimed(&args.cluster, EngineOptions::default())?;
-    let set = s.applyset(&args.release);
+    let (s, set) = Session::for_installed(&args.installed)?;
     let history = s.rt.block_on(s.engine.history(&set))?;
     let infos: Vec<&RevisionInfo> = history.iter().map(|r| &r.info).collect();
     match args.output {

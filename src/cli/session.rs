@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use super::args::{ClusterArgs, ManifestArgs, ReleaseArgs};
+use super::args::{ClusterArgs, InstalledArgs, ManifestArgs, ReleaseArgs};
 use runnerctl::apply::{ApplySet, DiffOptions, Engine, EngineOptions, Lock, LockOptions, Plan};
 use runnerctl::k8s::ClientOptions;
 
@@ -120,6 +120,14 @@ impl Session {
         opts: EngineOptions,
     ) -> anyhow::Result<Session> {
         Session::connect(cluster, opts, ClusterArgs::RETRY_DEADLINE)
+    }
+
+    /// Connect for a verb that reads an installed release (status, history): the session and
+    /// the release's ApplySet.
+    pub(crate) fn for_installed(installed: &InstalledArgs) -> anyhow::Result<(Session, ApplySet)> {
+        let s = Session::connect_untimed(&installed.cluster, EngineOptions::default())?;
+        let set = s.applyset(&installed.release);
+        Ok((s, set))
     }
 
     /// Start the budget again (after the command waited for the user's answer).

@@ -3,9 +3,8 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use super::args::{ClusterArgs, ReleaseArgs};
+use super::args::InstalledArgs;
 use super::session::Session;
-use runnerctl::apply::EngineOptions;
 
 /// Output formats of `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -23,12 +22,9 @@ Lists the release's objects (the members of its ApplySet) and their readiness.
 
 Exit codes: 0 shown, 1 error (not installed, cluster error).")]
 pub struct StatusArgs {
-    /// The installed release.
+    /// The installed release and its cluster.
     #[command(flatten)]
-    pub release: ReleaseArgs,
-    /// Cluster flags.
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub installed: InstalledArgs,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     pub output: StatusFormat,
@@ -36,8 +32,7 @@ pub struct StatusArgs {
 
 /// Run `runnerctl status`.
 pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let s = Session::connect_untimed(&args.cluster, EngineOptions::default())?;
-    let set = s.applyset(&args.release);
+    let (s, set) = Session::for_installed(&args.installed)?;
     let report = s.rt.block_on(s.engine.status(&set))?;
     match args.output {
         StatusFormat::Text => print!("{report}"),
