@@ -79,15 +79,19 @@ pub const MAX_SET_EXPR_BYTES: usize = 1024 * 1024;
 /// One merged values tree. Its `Debug` redacts the values of sensitive keys (`*token*`,
 /// `*password*`, `*secret*`) and token-like strings.
 ///
-/// It also remembers whether it was built with [`ValuesBuilder::strict`] (the second field):
-/// render then makes its own checks of keys inside values strict too (see
-/// [`Values::is_strict`]).
+/// It also remembers whether it was built with [`ValuesBuilder::strict`]: render then makes its
+/// own checks of keys inside values strict too (see [`Values::is_strict`]).
 #[derive(Clone, PartialEq)]
-pub struct Values(Value, bool);
+pub struct Values {
+    /// The merged tree.
+    tree: Value,
+    /// Built with [`ValuesBuilder::strict`]: render's own key checks are strict too.
+    strict: bool,
+}
 
 impl std::fmt::Debug for Values {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut shown = self.0.clone();
+        let mut shown = self.tree.clone();
         crate::secret::redact_sensitive(&mut shown);
         f.debug_tuple("Values").field(&shown).finish()
     }
@@ -107,44 +111,50 @@ pub(crate) fn default_tree() -> &'static Value {
 impl Values {
     /// The embedded defaults (`values/values.yaml`), parsed.
     pub fn defaults() -> Values {
-        Values(default_tree().clone(), false)
+        Values {
+            tree: default_tree().clone(),
+            strict: false,
+        }
     }
 
     /// Wraps a JSON tree as it is, without defaults or checks (for tests and library callers
     /// that build values themselves).
     pub fn from_json(value: Value) -> Values {
-        Values(value, false)
+        Values {
+            tree: value,
+            strict: false,
+        }
     }
 
     /// Whether these values were built with [`ValuesBuilder::strict`]. Render checks more
     /// keys than the values schema knows (the TOML keys of `runners.config` against GitLab
     /// Runner's own): their warnings are errors for strict values.
     pub fn is_strict(&self) -> bool {
-        self.1
+        self.strict
     }
 
     /// The same values, strict or not (see [`Values::is_strict`]); for library callers that
     /// build values with [`Values::from_json`].
     #[must_use]
     pub fn with_strict(mut self, strict: bool) -> Values {
-        self.1 = strict;
+        self.strict = strict;
         self
     }
 
     /// The merged tree as JSON.
     pub fn as_json(&self) -> &Value {
-        &self.0
+        &self.tree
     }
 
     /// The merged tree, by value.
     pub fn into_json(self) -> Value {
-        self.0
+        self.tree
     }
 
     /// The value at a key path in `--set` syntax (`runners.config`, `tolerations[0].key`,
     /// `podAnnotations.example\.com/x`); `None` when absent or the path does not parse.
     pub fn get(&self, dotted_path: &str) -> Option<&Value> {
-        strvals::parse_key(dotted_path).ok()?.find(&self.0)
+        strvals::parse_key(dotted_path).ok()?.find(&self.tree)
     }
 }
 
@@ -248,7 +258,7 @@ impl ValuesBuilder {
     /// they appear (at most [`MAX_REPORTED_UNKNOWN_KEYS`], then one `... and N more` line),
     /// then deprecations.
     pub fn build(self) -> Result<(Values, Vec<Warning>), Error> {
-        let defaults = match Values::defaults().0 {
+        let defaults = match Values::defaults().tree {
             Value::Object(m) => m,
             _ => unreachable!("the embedded defaults are a map"),
         };
@@ -287,7 +297,13 @@ impl ValuesBuilder {
         let (user, warnings) = tree.finish(self.strict)?;
         let mut merged = defaults;
         merge::coalesce(&mut merged, user);
-        Ok((Values(Value::Object(merged), self.strict), warnings))
+        Ok((
+            Values {
+                tree: Value::Object(merged),
+                strict: self.strict,
+            },
+            warnings,
+        ))
     }
 }
 
@@ -522,7 +538,7 @@ mod tests {
 
     #[test]
     fn suggestion_prefers_siblings() {
-        let d = Values::defaults().0;
+        let d = Values::defaults().tree;
         let known = check::known_paths(&d);
         let p = strvals::parse_key("runners.privilegd").unwrap();
         assert_eq!(
