@@ -135,16 +135,29 @@ fn run(kubeconfig: &PathBuf, args: &[&str]) -> Run {
     }
 }
 
-/// `apply --timeout T --request-timeout R` ends by T + R (plus room for the process itself).
-fn assert_bounded(r: &Run, timeout: u64, request_timeout: u64) {
-    assert_eq!(r.code, 1, "{}", r.stderr);
+/// `apply --yes --stats --timeout T --request-timeout R` of a release, asserted to fail and to
+/// end by T + R (plus room for the process itself).
+fn apply_bounded(kubeconfig: &PathBuf, timeout: u64, request_timeout: u64) -> Run {
+    let (t, r) = (format!("{timeout}s"), format!("{request_timeout}s"));
+    let args = [
+        "apply",
+        "--yes",
+        "--stats",
+        "--timeout",
+        &t,
+        "--request-timeout",
+        &r,
+    ];
+    let run = run(kubeconfig, &[&args[..], &VALUES[..]].concat());
+    assert_eq!(run.code, 1, "{}", run.stderr);
     let bound = Duration::from_secs(timeout + request_timeout + 3);
     assert!(
-        r.took < bound,
+        run.took < bound,
         "took {:?}, bound {bound:?}: {}",
-        r.took,
-        r.stderr
+        run.took,
+        run.stderr
     );
+    run
 }
 
 #[test]
@@ -152,23 +165,7 @@ fn every_failing_status_is_retried_and_apply_ends_by_its_timeout() {
     for code in [503, 500, 429] {
         let (url, seen) = serve(Answer::Status(code, 0));
         let kc = kubeconfig(&url, &format!("status-{code}"));
-        let r = run(
-            &kc,
-            &[
-                &[
-                    "apply",
-                    "--yes",
-                    "--timeout",
-                    "2s",
-                    "--request-timeout",
-                    "2s",
-                    "--stats",
-                ],
-                &VALUES[..],
-            ]
-            .concat(),
-        );
-        assert_bounded(&r, 2, 2);
+        let r = apply_bounded(&kc, 2, 2);
         assert!(r.stderr.contains("retrying in"), "{code}: {}", r.stderr);
         assert!(r.stderr.contains(&code.to_string()), "{code}: {}", r.stderr);
         // Every try reached the server and was counted in --stats.
@@ -228,22 +225,7 @@ fn a_verb_without_timeout_stops_when_its_tries_are_spent() {
 fn a_server_that_never_answers_is_given_up_by_the_timeouts() {
     let (url, seen) = serve(Answer::Silent);
     let kc = kubeconfig(&url, "silent");
-    let r = run(
-        &kc,
-        &[
-            &[
-                "apply",
-                "--yes",
-                "--timeout",
-                "3s",
-                "--request-timeout",
-                "1s",
-            ],
-            &VALUES[..],
-        ]
-        .concat(),
-    );
-    assert_bounded(&r, 3, 1);
+    let r = apply_bounded(&kc, 3, 1);
     assert!(r.stderr.contains("no answer within 1s"), "{}", r.stderr);
     assert!(seen.load(Ordering::SeqCst) >= 2, "retried: {}", r.stderr);
 
