@@ -69,7 +69,7 @@ pub struct ApplyArgs {
     )]
     pub plan_file: Option<std::path::PathBuf>,
     /// When the wait fails or times out, roll back to the last good revision (and still
-    /// exit 1, reporting both).
+    /// exit 1, reporting both); the rollback gets a --timeout of its own.
     #[arg(long)]
     pub rollback_on_failure: bool,
     /// After a successful apply, delete helm's record of a release of the same name
@@ -345,6 +345,8 @@ fn roll_back_after_failure(
     };
     let to = good.info.revision;
     eprintln!("runnerctl: rolling back to revision {to}");
+    // The rollback is an operation of its own, with a --timeout of its own.
+    s.restart_clock();
     let back = s.rt.block_on(s.engine.plan_revision(set, good))?;
     print_plan(&back, how.show_secrets)?;
     let report = apply_and_say(s, &back)?;

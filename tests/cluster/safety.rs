@@ -96,6 +96,7 @@ fn two_applies_at_once_write_one_after_the_other() {
         args.extend(["--set".to_string(), format!("concurrent={concurrent}")]);
         std::process::Command::new(env!("CARGO_BIN_EXE_runnerctl"))
             .args(&args)
+            .current_dir(crate::support::root())
             .env("KUBECONFIG", kubeconfig())
             .stdin(std::process::Stdio::null())
             .output()

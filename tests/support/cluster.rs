@@ -96,6 +96,7 @@ pub fn runnerctl(args: &[&str]) -> Run {
 pub fn runnerctl_as(kubeconfig: &str, args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_runnerctl"))
         .args(args)
+        .current_dir(super::root())
         .env("KUBECONFIG", kubeconfig)
         .env_remove("RUNNERCTL_NAMESPACE")
         .stdin(Stdio::null())
