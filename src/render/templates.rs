@@ -124,6 +124,9 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// member of an object or list (so templates can add members conditionally); `null` members
 /// are left out (Kubernetes reads `null` as "not set"; a later `null` member removes an
 /// earlier one of the same key, as a later member replaces it).
+///
+/// serde_json reads it; a hand-written reader was 0.1 M instructions (about 20 µs) a render
+/// faster, nothing a user notices (`cargo bench --bench render`, callgrind).
 pub(super) fn parse_documents(source: &str, text: &str) -> Result<Vec<Object>, Error> {
     let json = without_trailing_commas(text);
     serde_json::Deserializer::from_str(&json)
