@@ -455,6 +455,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// `test` holds for every one of `yes` and for none of `no`.
+    fn assert_splits(test: fn(&str) -> bool, yes: &[&str], no: &[&str]) {
+        for s in yes {
+            assert!(test(s), "{s:?} should pass");
+        }
+        for s in no {
+            assert!(!test(s), "{s:?} should not pass");
+        }
+    }
+
     #[test]
     fn token_prefixes_are_found_in_any_case_anywhere() {
         for token in [
@@ -474,23 +484,22 @@ mod tests {
 
     #[test]
     fn generated_looking_runs_are_tokens() {
-        for token in [
-            "AbCdEfGh12345678",
-            "x-AbCdEfGh12345678-y",
-            "1234567890abcdeF",
-        ] {
-            assert!(looks_like_token(token), "{token}");
-        }
-        for plain in [
-            "AbCdEfGh1234567",   // 15 characters
-            "AbCdEfGhIjKlMnOp",  // no digit
-            "abcdefgh12345678",  // no upper case
-            "ABCDEFGH12345678",  // no lower case
-            "AbCdEfGh-12345678", // two runs, neither long and mixed
-            "abcdefghijklmnop",
-        ] {
-            assert!(!looks_like_token(plain), "{plain}");
-        }
+        assert_splits(
+            looks_like_token,
+            &[
+                "AbCdEfGh12345678",
+                "x-AbCdEfGh12345678-y",
+                "1234567890abcdeF",
+            ],
+            &[
+                "AbCdEfGh1234567",   // 15 characters
+                "AbCdEfGhIjKlMnOp",  // no digit
+                "abcdefgh12345678",  // no upper case
+                "ABCDEFGH12345678",  // no lower case
+                "AbCdEfGh-12345678", // two runs, neither long and mixed
+                "abcdefghijklmnop",
+            ],
+        );
     }
 
     #[test]
@@ -520,23 +529,22 @@ mod tests {
 
     #[test]
     fn credentials_in_urls() {
-        for url in [
-            "https://u:p@gitlab.example.com/",
-            "http://token@h",
-            "https://a@b?x",
-        ] {
-            assert!(url_has_credentials(url), "{url}");
-        }
-        for url in [
-            "https://gitlab.example.com/",
-            "https://h/a@b",
-            "https://h?x=a@b",
-            "https://h#a@b",
-            "mailto:a@b",
-            "",
-        ] {
-            assert!(!url_has_credentials(url), "{url}");
-        }
+        assert_splits(
+            url_has_credentials,
+            &[
+                "https://u:p@gitlab.example.com/",
+                "http://token@h",
+                "https://a@b?x",
+            ],
+            &[
+                "https://gitlab.example.com/",
+                "https://h/a@b",
+                "https://h?x=a@b",
+                "https://h#a@b",
+                "mailto:a@b",
+                "",
+            ],
+        );
     }
 
     #[test]
