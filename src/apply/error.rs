@@ -345,6 +345,12 @@ impl fmt::Display for ApiMessage<'_> {
                 &s.message
             });
         }
+        // No answer in time: runnerctl's own words, without kube's wrapper.
+        if let kube::Error::Service(e) = self.0
+            && let Some(no_answer) = e.downcast_ref::<crate::k8s::NoAnswer>()
+        {
+            return write!(f, "{no_answer}");
+        }
         let mut message = self.0.to_string();
         let mut cause = std::error::Error::source(self.0);
         while let Some(c) = cause {

@@ -227,6 +227,11 @@ fn a_server_that_never_answers_is_given_up_by_the_timeouts() {
     let kc = kubeconfig(&url, "silent");
     let r = apply_bounded(&kc, 3, 1);
     assert!(r.stderr.contains("no answer within 1s"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("failed: no answer within 1s\n"),
+        "the last line says it plainly: {}",
+        r.stderr
+    );
     assert!(seen.load(Ordering::SeqCst) >= 2, "retried: {}", r.stderr);
 
     // Without --timeout: five tries of one second each, and the pauses between them.
