@@ -96,7 +96,7 @@ pub fn redact_token(s: &str) -> &str {
 
 /// Replace the values of [sensitive keys](is_sensitive_key) (scalars only: a map or list
 /// under one is searched further) and every [token-like](redact_token_like) string by
-/// [`REDACTED`], at any depth. Below a list only token-like strings are replaced.
+/// [`REDACTED`], at any depth, in maps inside lists too.
 pub fn redact_sensitive(v: &mut Value) {
     match v {
         Value::Object(map) => {
@@ -108,6 +108,7 @@ pub fn redact_sensitive(v: &mut Value) {
                 }
             }
         }
+        Value::Array(items) => items.iter_mut().for_each(redact_sensitive),
         other => redact_token_like(other),
     }
 }
@@ -562,7 +563,7 @@ mod tests {
             "secretRef": null,
             "tokens": ["plain", "glrt-x"],
             "secret": {"inner": "plain", "k": "glrt-y"},
-            "list": [{"password": "kept below a list"}, "glrt-z"],
+            "list": [{"password": "in a map in a list"}, "glrt-z"],
             "s": "glrt-z",
             "keep": "plain",
             "n": 1,
@@ -577,7 +578,7 @@ mod tests {
                 "secretRef": null,
                 "tokens": ["plain", REDACTED],
                 "secret": {"inner": "plain", "k": REDACTED},
-                "list": [{"password": "kept below a list"}, REDACTED],
+                "list": [{"password": REDACTED}, REDACTED],
                 "s": REDACTED,
                 "keep": "plain",
                 "n": 1,
