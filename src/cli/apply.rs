@@ -105,31 +105,26 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(super::EXIT_OK));
     }
     let release = &p.manifest.release;
-    s.locked(
-        release,
-        args.write.wait.timeout,
-        args.write.lock.force_unlock,
-        |lock| {
-            let (plan, values) = s.plan(&p.manifest)?;
-            print_plan(&plan, p.show_secrets)?;
-            let how = Execution {
-                write: &args.write,
-                show_secrets: p.show_secrets,
-                rollback_on_failure: args.rollback_on_failure,
-                question: "Apply these changes?",
-            };
-            let content = RevisionContent::of_plan(&plan, &values);
-            execute(&s, lock, &how, &plan, Operation::Apply, content, || {
-                if args.forget_helm_release {
-                    s.rt.block_on(
-                        s.engine
-                            .forget_helm_release(&plan.applyset, |r| eprintln!("{r}")),
-                    )?;
-                }
-                Ok(())
-            })
-        },
-    )
+    s.locked(release, args.write.lock.force_unlock, |lock| {
+        let (plan, values) = s.plan(&p.manifest)?;
+        print_plan(&plan, p.show_secrets)?;
+        let how = Execution {
+            write: &args.write,
+            show_secrets: p.show_secrets,
+            rollback_on_failure: args.rollback_on_failure,
+            question: "Apply these changes?",
+        };
+        let content = RevisionContent::of_plan(&plan, &values);
+        execute(&s, lock, &how, &plan, Operation::Apply, content, || {
+            if args.forget_helm_release {
+                s.rt.block_on(
+                    s.engine
+                        .forget_helm_release(&plan.applyset, |r| eprintln!("{r}")),
+                )?;
+            }
+            Ok(())
+        })
+    })
 }
 
 /// `apply --plan FILE`: check the file's plan against the live state, print it, and carry it
@@ -182,26 +177,21 @@ fn apply_plan_file(
         show(&s.rt.block_on(s.engine.plan_from_file(&file))?);
         return Ok(ExitCode::from(super::EXIT_OK));
     }
-    s.locked(
-        &release,
-        args.write.wait.timeout,
-        args.write.lock.force_unlock,
-        |lock| {
-            let plan = s.rt.block_on(s.engine.plan_from_file(&file))?;
-            show(&plan);
-            let history = s.rt.block_on(s.engine.history(&plan.applyset))?;
-            let how = Execution {
-                write: &args.write,
-                show_secrets: args.plan.show_secrets,
-                rollback_on_failure: args.rollback_on_failure,
-                question: "Apply this plan?",
-            };
-            let content = file.revision_content(&history);
-            execute(&s, lock, &how, &plan, Operation::ApplyPlan, content, || {
-                Ok(())
-            })
-        },
-    )
+    s.locked(&release, args.write.lock.force_unlock, |lock| {
+        let plan = s.rt.block_on(s.engine.plan_from_file(&file))?;
+        show(&plan);
+        let history = s.rt.block_on(s.engine.history(&plan.applyset))?;
+        let how = Execution {
+            write: &args.write,
+            show_secrets: args.plan.show_secrets,
+            rollback_on_failure: args.rollback_on_failure,
+            question: "Apply this plan?",
+        };
+        let content = file.revision_content(&history);
+        execute(&s, lock, &how, &plan, Operation::ApplyPlan, content, || {
+            Ok(())
+        })
+    })
 }
 
 /// How a plan is carried out: what apply and rollback share.

@@ -71,23 +71,18 @@ pub fn run(mut args: RollbackArgs) -> anyhow::Result<ExitCode> {
         plan_target()?;
         return Ok(ExitCode::from(super::EXIT_OK));
     }
-    s.locked(
-        &args.release,
-        args.write.wait.timeout,
-        args.write.lock.force_unlock,
-        |lock| {
-            let (plan, target) = plan_target()?;
-            let how = Execution {
-                write: &args.write,
-                show_secrets: args.show_secrets,
-                rollback_on_failure: false,
-                question: "Roll back?",
-            };
-            let operation = Operation::Rollback {
-                to: target.info.revision,
-            };
-            let content = RevisionContent::of_plan(&plan, &target.content.values);
-            execute(&s, lock, &how, &plan, operation, content, || Ok(()))
-        },
-    )
+    s.locked(&args.release, args.write.lock.force_unlock, |lock| {
+        let (plan, target) = plan_target()?;
+        let how = Execution {
+            write: &args.write,
+            show_secrets: args.show_secrets,
+            rollback_on_failure: false,
+            question: "Roll back?",
+        };
+        let operation = Operation::Rollback {
+            to: target.info.revision,
+        };
+        let content = RevisionContent::of_plan(&plan, &target.content.values);
+        execute(&s, lock, &how, &plan, operation, content, || Ok(()))
+    })
 }

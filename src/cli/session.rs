@@ -147,14 +147,14 @@ impl Session {
         ApplySet::for_release(&release.release, &namespace(release, &self.client))
     }
 
-    /// Take the release's lock (waiting up to `wait` for another run, saying so on stderr).
-    /// `None` when the release namespace does not exist yet.
+    /// Take the release's lock, waiting for another run for what is left of the command's
+    /// budget (saying so on stderr). `None` when the release namespace does not exist yet.
     pub(crate) fn lock(
         &self,
         release: &ReleaseArgs,
-        wait: std::time::Duration,
         force_unlock: bool,
     ) -> anyhow::Result<Option<Lock>> {
+        let wait = self.time_left();
         let opts = LockOptions::default().wait(wait).force_unlock(force_unlock);
         let set = self.applyset(release);
         let locked = self.rt.block_on(self.engine.lock(&set, &opts, |holder| {
@@ -182,11 +182,10 @@ impl Session {
     pub(crate) fn locked<T>(
         &self,
         release: &ReleaseArgs,
-        wait: std::time::Duration,
         force_unlock: bool,
         work: impl FnOnce(Option<&Lock>) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
-        let lock = self.lock(release, wait, force_unlock)?;
+        let lock = self.lock(release, force_unlock)?;
         let result = work(lock.as_ref());
         if let Some(lock) = lock
             && let Err(e) = self.rt.block_on(lock.release())

@@ -38,17 +38,13 @@ pub struct UninstallArgs {
 pub fn run(args: UninstallArgs) -> anyhow::Result<ExitCode> {
     let s = Session::connect(&args.cluster, EngineOptions::default(), args.wait.timeout)?;
     let set = s.applyset(&args.release);
-    let opts = UninstallOptions::default()
-        .delete_namespace(args.delete_namespace)
-        .wait(args.wait.wait)
-        .timeout(args.wait.timeout);
-    s.locked(
-        &args.release,
-        args.wait.timeout,
-        args.lock.force_unlock,
-        |_| {
-            s.rt.block_on(s.engine.uninstall(&set, &opts, |r| eprintln!("{r}")))?;
-            Ok(ExitCode::from(super::EXIT_OK))
-        },
-    )
+    s.locked(&args.release, args.lock.force_unlock, |_| {
+        // The wait gets what the lock left of the command's --timeout.
+        let opts = UninstallOptions::default()
+            .delete_namespace(args.delete_namespace)
+            .wait(args.wait.wait)
+            .timeout(s.time_left());
+        s.rt.block_on(s.engine.uninstall(&set, &opts, |r| eprintln!("{r}")))?;
+        Ok(ExitCode::from(super::EXIT_OK))
+    })
 }
