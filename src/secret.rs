@@ -451,6 +451,16 @@ pub fn masked(value: &Value, secrets: &SecretValues) -> Value {
     v
 }
 
+/// A Secret's `data` entry decoded as text.
+pub fn secret_text(secret: &Value, key: &str) -> Option<String> {
+    use base64::Engine as _;
+    let encoded = secret.pointer(&format!("/data/{key}"))?.as_str()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,6 +39,8 @@ pub enum Remedy {
     /// Write the plan with its secret values (and keep the file as secret as the token), or
     /// apply from the values instead of a plan file.
     PlanWithSecrets,
+    /// Let the runner finish its jobs (wait longer, run again), or delete without draining.
+    Drain,
 }
 
 /// Errors of the apply engine.
@@ -212,6 +214,21 @@ pub enum Error {
         /// The timeout.
         secs: u64,
     },
+    /// The runner was still finishing CI jobs when the time ran out; what it needs to clean
+    /// up after them (its RBAC, token, ConfigMap) was kept.
+    #[error(
+        "timed out after {secs}s while the runner drains: {}; kept so the runner can still clean up its job pods: {}",
+        still.join(", "),
+        kept.iter().map(|o| o.to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    Draining {
+        /// What still runs: runner pods and job pods (`Pod/ns/name (Running, 12m)`).
+        still: Vec<String>,
+        /// The objects not deleted.
+        kept: Vec<ObjectRef>,
+        /// The time allowed.
+        secs: u64,
+    },
     /// Several objects failed; each is listed.
     #[error("{} errors:\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
     Many(Vec<Error>),
@@ -277,6 +294,7 @@ impl Error {
             }
             Error::PlanOutdated { .. } | Error::PlanFile { .. } => Some(Remedy::NewPlan),
             Error::SealedChange { .. } => Some(Remedy::PlanWithSecrets),
+            Error::Draining { .. } => Some(Remedy::Drain),
             Error::Api { source, .. } => match source.as_ref() {
                 kube::Error::Api(s) if s.code == 404 && s.message.starts_with("namespaces \"") => {
                     Some(Remedy::CreateNamespace)

@@ -63,6 +63,7 @@ mod apply;
 mod applyset;
 mod delete;
 mod diff;
+mod drain;
 pub mod doctor;
 mod error;
 mod helm;
@@ -81,6 +82,10 @@ pub use applyset::{
     ANNOTATION_TOOLING, ApplySet, LABEL_ID, LABEL_PART_OF, ParentState,
 };
 pub use diff::DiffOptions;
+pub use drain::{
+    JobPod, LABEL_MANAGER_ID_SHORT, LABEL_MANAGER_NAME, LABEL_PROJECT_ID, PROGRESS_EVERY, Restart,
+    RunnerPod, Runners,
+};
 pub use error::{Error, FieldConflict, Remedy};
 pub use history::{
     DEFAULT_HISTORY_MAX, LABEL_RELEASE, LABEL_REVISION, NewRevision, Operation, Outcome,
@@ -92,7 +97,7 @@ pub use managed_fields::{ADOPTABLE_MANAGERS, normalize};
 pub use plan::{Adoption, Change, Plan, PlannedAction, Summary};
 pub use plan_file::{PLAN_FORMAT, PlanFile, PlannedObject, SecretsInPlan, digest};
 pub use status::{ObjectStatus, StatusReport};
-pub use uninstall::UninstallOptions;
+pub use uninstall::{Progress, UninstallOptions};
 pub use wait::{NotReady, Readiness, WaitOptions, WaitReport, readiness};
 
 /// The field manager runnerctl applies with.

@@ -9,6 +9,7 @@ use super::applyset::{
     ANNOTATION_CREATED_NAMESPACE, ApplySet, LABEL_PART_OF, Members, ParentState,
 };
 use super::managed_fields::{adoptable_managers, normalize, ownership};
+use super::drain::Restart;
 use super::{BoxFut, Engine, Error, ObjectRef, concurrently};
 use crate::k8s::{ApplyParams, Kind};
 use crate::object::{annotation, label, uninstall_order};
@@ -130,6 +131,9 @@ pub struct Plan {
     /// Things the user should know before applying (e.g. a namespace left alone whose Pod
     /// Security level does not admit the job pods), one line each.
     pub warnings: Vec<String>,
+    /// The runner Deployments whose pod template changes (so the runner restarts), with the
+    /// CI jobs running on them now.
+    pub restarts: Vec<Restart>,
     /// Secret values masked wherever they appear in [`Plan::diff`]: the values of every
     /// Secret in the plan (rendered, live and dry-run), plus the manifest's known secrets
     /// when planned with [`Engine::plan_manifest`].
@@ -311,6 +315,7 @@ impl Engine {
                     .flatten(),
             );
         }
+        let restarts = self.restarts(&changes).await;
         Ok(Plan {
             applyset: applyset.clone(),
             parent,
@@ -318,6 +323,7 @@ impl Engine {
             prune,
             kept,
             warnings,
+            restarts,
             secrets,
         })
     }

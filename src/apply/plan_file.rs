@@ -347,6 +347,7 @@ impl Engine {
                 changes.push(change);
             }
         }
+        let restarts = self.restarts(&changes).await;
         Ok(Plan {
             applyset,
             parent,
@@ -354,6 +355,7 @@ impl Engine {
             prune,
             kept: file.kept.clone(),
             warnings: file.warnings.clone(),
+            restarts,
             secrets,
         })
     }
@@ -414,6 +416,7 @@ mod tests {
             prune: vec![],
             kept: vec![],
             warnings: vec![],
+            restarts: vec![],
             secrets,
         }
     }

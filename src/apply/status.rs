@@ -1,7 +1,9 @@
-//! Status: the release's objects (ApplySet members) and their readiness.
+//! Status: the release's objects (ApplySet members) and their readiness, and the runner's
+//! pods with the CI jobs running on them.
 use serde::Serialize;
 
 use super::applyset::ApplySet;
+use super::drain::Runners;
 use super::wait::{Readiness, readiness};
 use super::{Engine, Error, ObjectRef};
 
@@ -25,6 +27,9 @@ pub struct StatusReport {
     pub tooling: Option<String>,
     /// Members, in install order.
     pub objects: Vec<ObjectStatus>,
+    /// The runner pods and the CI jobs running on them (when the release has a Deployment).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runner: Option<Runners>,
 }
 
 impl StatusReport {
@@ -51,6 +56,9 @@ impl std::fmt::Display for StatusReport {
         for o in &self.objects {
             writeln!(f, "{:width$}  {}", o.object.to_string(), o.readiness)?;
         }
+        if let Some(runner) = &self.runner {
+            write!(f, "{runner}")?;
+        }
         Ok(())
     }
 }
@@ -59,6 +67,12 @@ impl Engine {
     /// The members of the release's ApplySet and their readiness.
     pub async fn status(&self, applyset: &ApplySet) -> Result<StatusReport, Error> {
         let (parent, members) = self.installed(applyset).await?;
+        let sel = self.runner_selector(&members).await;
+        let runner = if sel.is_empty() {
+            None
+        } else {
+            Some(self.observe_runners(&sel).await?)
+        };
         let mut objects: Vec<ObjectStatus> = members
             .into_iter()
             .map(|(_, v)| ObjectStatus {
@@ -72,6 +86,7 @@ impl Engine {
             id: applyset.id(),
             tooling: parent.tooling,
             objects,
+            runner,
         })
     }
 }

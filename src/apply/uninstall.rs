@@ -1,12 +1,16 @@
-//! Uninstall: delete the ApplySet's members in reverse install order, then its parent and
-//! the release's revisions, and wait until they are gone. The namespace goes only when asked and only if runnerctl
-//! created it (the Namespace object is a member).
+//! Uninstall: delete the runner's Deployment first and wait until the runner has drained
+//! (its pods gone, their CI jobs finished), then the other members in reverse install order
+//! (RBAC, ServiceAccount, Secrets, ConfigMap: what the runner needs to clean up after its
+//! jobs), then the ApplySet parent and the release's revisions, and wait until they are gone.
+//! A namespace goes only when asked and only if runnerctl created it (the Namespace object is
+//! a member).
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use super::applyset::{ANNOTATION_CREATED_NAMESPACE, ApplySet, Members};
 use super::delete::Propagation;
+use super::drain::{Runners, is_deployment};
 use super::{Action, Engine, Error, ObjectRef, ObjectResult, Report, record};
 use crate::k8s::Kind;
 use crate::object::uninstall_order;
@@ -21,8 +25,13 @@ pub struct UninstallOptions {
     pub delete_namespace: bool,
     /// Wait until every deleted object is gone.
     pub wait: bool,
-    /// How long to wait.
+    /// How long to wait: for the runner to drain and for the deleted objects to be gone,
+    /// together.
     pub timeout: Duration,
+    /// Delete the Deployment first and wait until its runner pods are gone (they finish
+    /// their jobs) before deleting the rest. When the time runs out first, the rest is kept
+    /// and [`Error::Draining`] names what still runs.
+    pub drain: bool,
 }
 
 setters!(UninstallOptions {
@@ -32,6 +41,8 @@ setters!(UninstallOptions {
     wait: bool,
     /// Set how long to wait.
     timeout: Duration,
+    /// Set whether the runner drains before its RBAC and token go.
+    drain: bool,
 });
 
 impl Default for UninstallOptions {
@@ -40,9 +51,14 @@ impl Default for UninstallOptions {
             delete_namespace: false,
             wait: true,
             timeout: Duration::from_secs(300),
+            drain: true,
         }
     }
 }
+
+/// Why a job pod is left alone.
+const STRANDED: &str = "a CI job pod whose runner is gone: nothing will finish it; delete it \
+                        when its logs are no longer needed";
 
 /// Why a namespace is kept when its deletion was asked for.
 const NOT_CREATED: &str = "not created by runnerctl; kept";
@@ -52,17 +68,39 @@ fn created_by(namespace: &Value, id: &str) -> bool {
     crate::object::annotation(namespace, ANNOTATION_CREATED_NAMESPACE) == Some(id)
 }
 
+/// What an uninstall reports while it works.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Progress<'a> {
+    /// One object was handled.
+    Object(&'a ObjectResult),
+    /// The runner is draining: what still runs.
+    Draining(&'a Runners),
+}
+
+impl std::fmt::Display for Progress<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Progress::Object(r) => write!(f, "{r}"),
+            Progress::Draining(r) => {
+                write!(f, "waiting for the runner to drain: {}", r.summary())
+            }
+        }
+    }
+}
+
 /// One uninstall under way: the report so far and the progress callback.
 struct Run<'a> {
     report: Report,
-    on_result: &'a mut dyn FnMut(&ObjectResult),
+    on_progress: &'a mut dyn FnMut(Progress<'_>),
 }
 
 impl Run<'_> {
     fn record(&mut self, object: ObjectRef, action: Action, note: Option<&str>) {
+        let on_progress = &mut *self.on_progress;
         record(
             &mut self.report.results,
-            self.on_result,
+            &mut |r| on_progress(Progress::Object(r)),
             ObjectResult {
                 object,
                 action,
@@ -73,26 +111,48 @@ impl Run<'_> {
 }
 
 impl Engine {
-    /// Delete the release: members in reverse install order (foreground, so a Deployment
-    /// is gone only when its pods are), then the parent, then (if asked) the Namespace
-    /// runnerctl created. `on_result` reports each object.
+    /// Delete the release: the Deployment first (foreground, so it is gone only when its
+    /// pods are) and, with [`UninstallOptions::drain`], wait until the runner has drained;
+    /// then the other members in reverse install order, the parent, and (if asked) the
+    /// Namespaces runnerctl created. `on_progress` reports each object and the drain.
     pub async fn uninstall(
         &self,
         applyset: &ApplySet,
         opts: &UninstallOptions,
-        mut on_result: impl FnMut(&ObjectResult),
+        mut on_progress: impl FnMut(Progress<'_>),
     ) -> Result<Report, Error> {
         let (_, mut members) = self.installed(applyset).await?;
         members.sort_by(|(_, a), (_, b)| uninstall_order(&ObjectRef::of(a), &ObjectRef::of(b)));
+        let start = Instant::now();
+        let selector = self.runner_selector(&members).await;
         let (namespaces, members): (Members, Members) = members
             .into_iter()
             .partition(|(_, v)| ObjectRef::of(v).is_namespace());
+        let (workloads, members): (Members, Members) =
+            members.into_iter().partition(|(_, v)| is_deployment(v));
         let mut run = Run {
             report: Report::default(),
-            on_result: &mut on_result,
+            on_progress: &mut on_progress,
         };
-        let start = Instant::now();
-        let mut gone = self.delete_members(&members, &mut run).await?;
+        let mut gone = self.delete_members(&workloads, &mut run).await?;
+        if opts.drain && !selector.is_empty() {
+            let kept = || {
+                members
+                    .iter()
+                    .chain(&namespaces)
+                    .map(|(_, v)| ObjectRef::of(v))
+                    .collect()
+            };
+            let stranded = self
+                .drain(&selector, start + opts.timeout, kept, &mut |r| {
+                    (run.on_progress)(Progress::Draining(r))
+                })
+                .await?;
+            for job in stranded {
+                run.record(job.object(), Action::Skipped, Some(STRANDED));
+            }
+        }
+        gone.extend(self.delete_members(&members, &mut run).await?);
         gone.push(self.delete_parent(applyset, &mut run).await?);
         // The release's revisions go with it (after the parent: an interrupted uninstall
         // leaves the history to roll back with).

@@ -172,6 +172,9 @@ fn apply_plan_file(
             println!("{line}");
         }
         println!("{}", plan.summary());
+        for restart in &plan.restarts {
+            println!("{restart}");
+        }
     };
     if args.write.dry_run {
         show(&s.rt.block_on(s.engine.plan_from_file(&file))?);

@@ -48,6 +48,11 @@ fn hint(remedy: Remedy) -> &'static str {
             "write the plan with --show-secrets (then keep the file as secret as the token), or \
              apply from the values instead of --plan"
         }
+        Remedy::Drain => {
+            "run the command again once the jobs have finished (or with a longer --timeout); \
+             `runnerctl uninstall --no-drain` deletes everything at once, and the runner can then \
+             no longer clean up its job pods"
+        }
         Remedy::Adopt => {
             "rerun with --adopt to take the object over (it then belongs to this release and is \
              deleted with it), or choose other names (release name, fullnameOverride)"

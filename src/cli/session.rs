@@ -63,6 +63,9 @@ pub(crate) fn print_plan(plan: &Plan, show_secrets: bool) -> anyhow::Result<()> 
     let mut out = std::io::stdout().lock();
     out.write_all(plan.diff(&opts).as_bytes())?;
     writeln!(out, "{}", plan.summary())?;
+    for restart in &plan.restarts {
+        writeln!(out, "{restart}")?;
+    }
     out.flush()?;
     Ok(())
 }

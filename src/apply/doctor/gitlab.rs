@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use super::token::secret_text;
+use crate::secret::secret_text;
 use super::{Check, Status, str_value};
 use crate::apply::Engine;
 use crate::render::Release;

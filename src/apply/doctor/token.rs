@@ -6,6 +6,7 @@
 //! GitLab). The token comes from the values, else from the Secret `runners.secret` names.
 use serde_json::Value;
 
+use crate::secret::secret_text;
 use super::{Check, Status, str_value};
 use crate::apply::Engine;
 use crate::render::Release;
@@ -206,16 +207,6 @@ impl Engine {
             ),
         )
     }
-}
-
-/// A Secret's `data` entry decoded as text.
-pub(super) fn secret_text(secret: &Value, key: &str) -> Option<String> {
-    use base64::Engine as _;
-    let encoded = secret.pointer(&format!("/data/{key}"))?.as_str()?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .ok()?;
-    String::from_utf8(bytes).ok()
 }
 
 #[cfg(test)]
