@@ -8,6 +8,7 @@ use clap::error::ErrorKind;
 use runnerctl_cli::{Cli, EXIT_ERROR, EXIT_OK};
 
 fn main() -> ExitCode {
+    let given: Vec<String> = std::env::args().collect();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -27,7 +28,7 @@ fn main() -> ExitCode {
     match runnerctl_cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("runnerctl: {}", runnerctl_cli::error::describe(&err));
+            eprintln!("runnerctl: {}", runnerctl_cli::error::describe_for(&err, &given));
             ExitCode::from(EXIT_ERROR)
         }
     }

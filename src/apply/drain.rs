@@ -37,6 +37,7 @@ pub const LABEL_PROJECT_ID: &str = "project.runner.gitlab.com/id";
 
 /// One CI job pod.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct JobPod {
     /// Namespace.
     pub namespace: String,
@@ -315,8 +316,8 @@ pub(crate) fn sanitize_label(value: &str) -> String {
 /// (kept across the Deployment's deletion, so uninstall can follow the pods it leaves).
 #[derive(Clone, Default)]
 pub(crate) struct RunnerSelector {
-    /// Each Deployment's namespace and pod label selector.
-    deployments: Vec<(String, String)>,
+    /// Each Deployment's namespace, name and pod label selector.
+    deployments: Vec<(String, String, String)>,
     /// Where job pods run.
     job_namespaces: BTreeSet<String>,
     /// The release token's short form, when readable (never printed).
@@ -454,7 +455,7 @@ impl Engine {
             let ns = o.namespace.clone().unwrap_or_default();
             if is_deployment(v) {
                 if let Some(s) = selector_of(v) {
-                    sel.deployments.push((ns.clone(), s));
+                    sel.deployments.push((ns.clone(), o.name.clone(), s));
                 }
                 if let Some(n) = env_value(v, "RUNNER_NAME") {
                     sel.names.insert(sanitize_label(n));
@@ -478,7 +479,7 @@ impl Engine {
         }
         if sel.job_namespaces.is_empty() {
             sel.job_namespaces
-                .extend(sel.deployments.iter().map(|(ns, _)| ns.clone()));
+                .extend(sel.deployments.iter().map(|(ns, _, _)| ns.clone()));
         }
         for (ns, name) in token_secrets {
             if let Some(t) = self.read_token(&ns, &name).await {
@@ -524,13 +525,28 @@ impl Engine {
             ..Default::default()
         };
         let mut runners = Vec::new();
-        for (ns, selector) in &sel.deployments {
+        for (ns, deployment, selector) in &sel.deployments {
             let pods = self
                 .cluster
                 .list(&kind, Some(ns), Some(selector), None)
                 .await
                 .map_err(|e| Error::api(&ObjectRef::namespace(ns), "list pods in", e))?;
-            for p in pods.iter().filter(|p| !finished(p)) {
+            // The Deployment's own pods: their ReplicaSet is named `<deployment>-<hash>` (another
+            // Deployment may select the same labels).
+            let owned = |p: &&Value| {
+                pointer(p, "/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .is_some_and(|refs| {
+                        refs.iter().any(|r| {
+                            r.get("kind").and_then(Value::as_str) == Some("ReplicaSet")
+                                && r.get("name")
+                                    .and_then(Value::as_str)
+                                    .and_then(|n| n.strip_prefix(deployment.as_str()))
+                                    .is_some_and(|rest| rest.starts_with('-'))
+                        })
+                    })
+            };
+            for p in pods.iter().filter(|p| !finished(p)).filter(owned) {
                 let stopped = time_at(p, "/metadata/deletionTimestamp").map(|end| {
                     let grace = pointer(p, "/metadata/deletionGracePeriodSeconds")
                         .and_then(Value::as_i64)
@@ -722,7 +738,8 @@ fn owner(runners: &[SeenRunner], name: &str, created: Option<Timestamp>) -> Opti
         .iter()
         .enumerate()
         .filter(|(_, r)| {
-            r.started.is_none_or(|s| s <= created) && r.stopped.is_none_or(|s| created < s)
+            // Timestamps have whole seconds: a job of the second a pod began draining is its.
+            r.started.is_none_or(|s| s <= created) && r.stopped.is_none_or(|s| created <= s)
         })
         .map(|(i, _)| i)
         .collect();
@@ -794,6 +811,9 @@ mod tests {
         assert_eq!(owner(&runners, "x", at("2026-01-01T01:30:00Z")), None);
         // The old one was draining.
         assert_eq!(owner(&runners, "x", at("2026-01-01T02:30:00Z")), Some(1));
+        // Created in the second the old one began draining, before the new one was up.
+        let alone = [seen("old", "2026-01-01T00:00:00Z", Some("2026-01-01T02:00:00Z"))];
+        assert_eq!(owner(&alone, "x", at("2026-01-01T02:00:00Z")), Some(0));
         assert_eq!(owner(&runners, "x", None), None);
     }
 }

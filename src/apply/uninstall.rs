@@ -57,7 +57,7 @@ impl Default for UninstallOptions {
 }
 
 /// Why a job pod is left alone.
-const STRANDED: &str = "a CI job pod whose runner is gone: nothing will finish it; delete it \
+pub(crate) const STRANDED: &str = "a CI job pod whose runner is gone: nothing will finish it; delete it \
                         when its logs are no longer needed";
 
 /// Why a namespace is kept when its deletion was asked for.

@@ -6,6 +6,12 @@ use runnerctl::apply::{self, Remedy};
 /// engine knows a remedy. The chain stops at an apply error, whose message already holds
 /// what its cause (the API server's answer) says.
 pub fn describe(err: &anyhow::Error) -> String {
+    describe_for(err, &[])
+}
+
+/// [`describe`] for a command line whose arguments are `given`: a hint never suggests a flag
+/// already given.
+pub fn describe_for(err: &anyhow::Error, given: &[String]) -> String {
     let mut text = String::new();
     let mut remedy = None;
     for cause in err.chain() {
@@ -20,7 +26,14 @@ pub fn describe(err: &anyhow::Error) -> String {
     }
     if let Some(r) = remedy {
         text.push_str("\nhint: ");
-        text.push_str(hint(r));
+        let passed = |flag: &str| given.iter().any(|a| a == flag);
+        text.push_str(match r {
+            Remedy::CreateNamespace if passed("--create-namespace") => {
+                "create that namespace first: --create-namespace creates only the namespaces \
+                 the release renders (the release namespace and the job namespace)"
+            }
+            r => hint(r),
+        });
     }
     text
 }
@@ -77,6 +90,20 @@ mod tests {
             "applying: Namespace/x: an immutable field would change (spec.selector: field is immutable)\n\
              hint: rerun with --recreate to delete and recreate the object"
         );
+        let missing = apply::Error::Api {
+            object: runnerctl::object::ObjectRef::namespace("x"),
+            verb: "apply",
+            source: Box::new(kube::Error::Api(
+                kube::core::Status::failure("namespaces \"x\" not found", "NotFound")
+                    .with_code(404)
+                    .boxed(),
+            )),
+        };
+        let missing = anyhow::Error::new(missing);
+        assert!(describe(&missing).ends_with("or pass --create-namespace"));
+        let given = describe_for(&missing, &["apply".into(), "--create-namespace".into()]);
+        assert!(!given.contains("or pass --create-namespace"), "{given}");
+        assert!(given.contains("create that namespace first"), "{given}");
         let plain = describe(&anyhow::anyhow!("bad input"));
         assert_eq!(plain, "bad input");
     }

@@ -357,6 +357,11 @@ impl Cluster {
         *self.deadline.lock().expect("deadline") = deadline.map(tokio::time::Instant::from_std);
     }
 
+    /// The deadline set by [`Cluster::set_deadline`], if any.
+    pub fn deadline(&self) -> Option<std::time::Instant> {
+        self.deadline.lock().expect("deadline").map(|d| d.into_std())
+    }
+
     /// The time left before the deadline, `None` without one.
     fn time_left(&self) -> Option<Duration> {
         let deadline = *self.deadline.lock().expect("deadline");

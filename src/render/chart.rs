@@ -443,8 +443,12 @@ pub struct Jobs {
     pub sets_namespace: bool,
     /// The build mode (`runnerctl.buildMode`), if one is set.
     pub build_mode: Option<BuildMode>,
-    /// Render a Namespace object for the release namespace.
+    /// Render a Namespace object for the release namespace (and the job namespace).
     pub create_namespace: bool,
+    /// The namespaces runnerctl creates (`--create-namespace`): the release namespace, then
+    /// the job namespace when the job pods run elsewhere (not with `namespace_per_job`, where
+    /// the runner makes one per job).
+    pub created_namespaces: Vec<String>,
     /// Where the job pods run (the config's `[runners.kubernetes] namespace`, else
     /// `runners.jobNamespace`, else the namespace); the Role and RoleBinding go there too.
     pub rbac_namespace: String,
@@ -524,14 +528,17 @@ impl Jobs {
             mode.check_pod(&job_pod.assessment)?;
         }
         let level = job_pod.assessment.level;
+        let mut created_namespaces = Vec::new();
+        if release.create_namespace {
+            created_namespaces.push(release.namespace.clone());
+            if pods_namespace != release.namespace && !namespace_per_job {
+                created_namespaces.push(pods_namespace.to_string());
+            }
+        }
         if level == Level::Privileged
-            && (!release.create_namespace || pods_namespace != release.namespace)
+            && !created_namespaces.iter().any(|ns| ns == pods_namespace)
         {
-            warnings.push(privileged_warning(
-                pods_namespace,
-                &release.namespace,
-                &job_pod,
-            ));
+            warnings.push(privileged_warning(pods_namespace, namespace_per_job, &job_pod));
         }
         let rbac_create = bool_at(values, "rbac.create").unwrap_or(false);
         let cluster_wide = bool_at(values, "rbac.clusterWideAccess").unwrap_or(false);
@@ -550,17 +557,18 @@ impl Jobs {
             sets_namespace,
             build_mode: mode,
             create_namespace: release.create_namespace,
+            created_namespaces,
             job_pod,
         })
     }
 }
 
 /// The warning that job pods in `pods_namespace` need Pod Security to allow privileged pods.
-fn privileged_warning(pods_namespace: &str, release_namespace: &str, pod: &JobPod) -> String {
-    let hint = if pods_namespace == release_namespace {
-        ", or pass --create-namespace to let runnerctl manage it"
+fn privileged_warning(pods_namespace: &str, namespace_per_job: bool, pod: &JobPod) -> String {
+    let hint = if namespace_per_job {
+        " (namespace_per_job: the runner creates each job's namespace; runnerctl cannot label it)"
     } else {
-        " (runnerctl creates only the release namespace)"
+        ", or pass --create-namespace to let runnerctl create it with that level"
     };
     let reasons = &pod.assessment.not_baseline;
     let why = match reasons.len() {
@@ -952,6 +960,7 @@ mod tests {
                 "buildMode",
                 "configDir",
                 "createNamespace",
+                "createdNamespaces",
                 "createServiceAccount",
                 "env",
                 "fullname",

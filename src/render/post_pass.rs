@@ -33,7 +33,15 @@ pub(super) fn fill_in(release: &Release, chart: &Chart, rendered: Vec<Rendered>)
         chart.tokens.secret_name.as_deref(),
     );
     let mut objects: Vec<Object> = rendered.into_iter().flat_map(|r| r.objects).collect();
-    let level = Value::from(namespace_level(release, chart, &objects).as_str());
+    let levels: Vec<(String, Value)> = chart
+        .jobs
+        .created_namespaces
+        .iter()
+        .map(|ns| {
+            let level = namespace_level(release, chart, &objects, ns);
+            (ns.clone(), Value::from(level.as_str()))
+        })
+        .collect();
     for o in &mut objects {
         match o.kind() {
             "ConfigMap" => fill(
@@ -48,11 +56,17 @@ pub(super) fn fill_in(release: &Release, chart: &Chart, rendered: Vec<Rendered>)
                     .iter()
                     .map(|(key, sum)| (*key, Value::from(sum.as_str()))),
             ),
-            "Namespace" => fill(
-                o,
-                "/metadata/labels",
-                POD_SECURITY_LABELS.map(|label| (label, level.clone())),
-            ),
+            "Namespace" => {
+                let level = levels
+                    .iter()
+                    .find(|(ns, _)| ns == o.name())
+                    .map_or(Value::from(Level::Baseline.as_str()), |(_, l)| l.clone());
+                fill(
+                    o,
+                    "/metadata/labels",
+                    POD_SECURITY_LABELS.map(|label| (label, level.clone())),
+                )
+            }
             _ => {}
         }
     }
@@ -86,15 +100,15 @@ fn fill<'a>(
     }
 }
 
-/// The Pod Security level of the release namespace: the least strict level of the pods that
-/// run there, the runner's (from the rendered Deployment) and the job pods when they run there.
-fn namespace_level(release: &Release, chart: &Chart, objects: &[Object]) -> Level {
+/// The Pod Security level of a namespace runnerctl creates: the least strict level of the
+/// pods that run there, the runner's (from the rendered Deployment, in the release namespace)
+/// and the job pods when they run there.
+fn namespace_level(release: &Release, chart: &Chart, objects: &[Object], ns: &str) -> Level {
     let runner = objects
         .iter()
-        .filter(|o| o.kind() == "Deployment")
+        .filter(|o| o.kind() == "Deployment" && ns == release.namespace)
         .map(|o| pod_security::assess(&o.value["spec"]["template"]["spec"]).level);
-    let jobs = (chart.jobs.rbac_namespace == release.namespace)
-        .then_some(chart.jobs.job_pod.assessment.level);
+    let jobs = (chart.jobs.rbac_namespace == ns).then_some(chart.jobs.job_pod.assessment.level);
     runner.chain(jobs).min().unwrap_or(Level::Baseline)
 }
 

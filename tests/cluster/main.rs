@@ -10,6 +10,7 @@ mod apply;
 mod build_modes;
 mod conflicts;
 mod doctor;
+mod drain;
 mod engine;
 mod faults;
 mod helm;

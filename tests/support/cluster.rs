@@ -20,7 +20,7 @@ pub fn kubeconfig() -> String {
 
 /// A test's namespace name; the namespace is deleted (without waiting) when the test ends,
 /// whether it passed or not.
-pub struct TestNamespace(String);
+pub struct TestNamespace(pub String);
 
 impl std::ops::Deref for TestNamespace {
     type Target = String;
