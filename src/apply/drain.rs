@@ -750,7 +750,7 @@ fn owner(runners: &[SeenRunner], name: &str, created: Option<Timestamp>) -> Opti
 }
 
 /// How long to wait between looks while draining.
-const DRAIN_POLL: Duration = Duration::from_secs(2);
+const DRAIN_POLL: Duration = Duration::from_secs(1);
 
 /// How often a drain that did not change is reported again.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(30);

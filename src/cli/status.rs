@@ -18,7 +18,11 @@ pub enum StatusFormat {
 /// Arguments of `runnerctl status`.
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Lists the release's objects (the members of its ApplySet) and their readiness.
+Lists the release's objects (the members of its ApplySet) and their readiness, then the
+runner: its pods, which of them are draining (stopping: no new jobs, finishing the running
+ones) and the grace left, and per pod the CI job pods running on it with the oldest job's
+age. Job pods are found in the job namespaces by GitLab Runner's labels
+(manager.runner.gitlab.com/id-short, else manager.runner.gitlab.com/name).
 
 Exit codes: 0 shown, 1 error (not installed, cluster error).")]
 pub struct StatusArgs {

@@ -497,35 +497,50 @@ fn completion_scripts_know_the_verbs_and_flags() {
 
 #[test]
 fn privileged_job_namespace_warning_names_where_the_pods_run() {
-    let seed = |ns: &'static str| {
-        let (stdout, stderr) = run_ok(&[
-            "render",
-            "-n",
-            ns,
-            "--create-namespace",
-            "-f",
-            "values/examples/seed.yaml",
-            "-o",
-            "json",
-        ]);
+    let seed = |ns: &'static str, create: bool| {
+        let mut args = vec!["render", "-n", ns, "-f", "values/examples/seed.yaml", "-o", "json"];
+        if create {
+            args.push("--create-namespace");
+        }
+        let (stdout, stderr) = run_ok(&args);
         let list: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-        let level =
-            list["items"][0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"].clone();
-        assert_eq!(list["items"][0]["kind"], "Namespace");
-        (level, stderr)
+        let levels: Vec<(String, String)> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["kind"] == "Namespace")
+            .map(|o| {
+                let labels = &o["metadata"]["labels"];
+                (
+                    o["metadata"]["name"].as_str().unwrap().to_string(),
+                    labels["pod-security.kubernetes.io/enforce"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        (levels, stderr)
     };
+    let pair = |ns: &str, level: &str| (ns.to_string(), level.to_string());
     // The config sends job pods to "gitlab-runner"; the release lives in "ci", which hosts
-    // only the runner manager: baseline is enough there, and the warning names the other one.
-    let (level, stderr) = seed("ci");
+    // only the runner manager: baseline is enough there. --create-namespace creates both,
+    // the job namespace privileged, so nothing is left to warn about.
+    let (levels, stderr) = seed("ci", true);
+    assert_eq!(
+        levels,
+        [pair("ci", "baseline"), pair("gitlab-runner", "privileged")]
+    );
+    assert!(!stderr.contains("must allow privileged pods"), "{stderr}");
+    // Without it, the warning names the job namespace and the flag that would create it.
+    let (levels, stderr) = seed("ci", false);
+    assert!(levels.is_empty());
     assert!(
         stderr.contains("namespace \"gitlab-runner\" must allow privileged pods"),
         "{stderr}"
     );
-    assert_eq!(level, "baseline");
-    // Same namespace for both: privileged, and no warning.
-    let (level, stderr) = seed("gitlab-runner");
+    assert!(stderr.contains("or pass --create-namespace"), "{stderr}");
+    // Same namespace for both: one namespace, privileged, and no warning.
+    let (levels, stderr) = seed("gitlab-runner", true);
     assert!(!stderr.contains("must allow privileged pods"), "{stderr}");
-    assert_eq!(level, "privileged");
+    assert_eq!(levels, [pair("gitlab-runner", "privileged")]);
 }
 
 /// Without `-n`, `render` puts the release in the kubeconfig context's namespace: the rule the
