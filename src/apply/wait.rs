@@ -68,6 +68,9 @@ pub fn readiness(obj: &Value) -> Readiness {
     let generation = int(obj, "/metadata/generation").unwrap_or(0);
     let observed = int(obj, "/status/observedGeneration");
     let observed_ok = || observed.is_some_and(|o| o >= generation);
+    if obj.pointer("/metadata/deletionTimestamp").is_some() {
+        return Readiness::InProgress("being deleted".into());
+    }
     if kind == "Deployment"
         && let Some(c) = condition(obj, "Progressing")
         && cond_str(c, "status") == "False"
@@ -533,6 +536,12 @@ mod tests {
             Readiness::Failed(m) if m.contains("too slow")
         ));
         assert_eq!(readiness(&json!({"kind":"ConfigMap"})), Readiness::Ready);
+        let mut deleting = deploy(2, json!({"observedGeneration":2,"replicas":1,"updatedReplicas":1,"readyReplicas":1,"availableReplicas":1}));
+        deleting["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        assert_eq!(
+            readiness(&deleting),
+            Readiness::InProgress("being deleted".into())
+        );
     }
 
     #[test]
