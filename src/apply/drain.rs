@@ -161,6 +161,19 @@ impl Runners {
     }
 }
 
+impl Runners {
+    /// What runs, without ages: which pods, draining or not, and which jobs (a drain is
+    /// reported again when this changes).
+    fn shape(&self) -> String {
+        let pods = self.pods.iter().map(|p| {
+            let jobs: Vec<&str> = p.jobs.iter().map(|j| j.name.as_str()).collect();
+            format!("{} {} [{}]", p.name, p.draining, jobs.join(" "))
+        });
+        let others = self.other_jobs.iter().map(|j| j.name.clone());
+        pods.chain(others).collect::<Vec<_>>().join(";")
+    }
+}
+
 impl fmt::Display for Runners {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "Runner: {}", self.summary())?;
@@ -637,18 +650,18 @@ impl Engine {
     pub(crate) async fn drain(
         &self,
         sel: &RunnerSelector,
-        deadline: Instant,
+        (deadline, allowed): (Instant, Duration),
         kept: impl Fn() -> Vec<ObjectRef>,
         on_progress: &mut dyn FnMut(&Runners),
     ) -> Result<Vec<JobPod>, Error> {
-        let allowed = deadline.saturating_duration_since(Instant::now());
         let mut said: Option<(Instant, String)> = None;
+        let mut poll = DRAIN_FIRST_POLL;
         loop {
             let now = self.observe_runners(sel).await?;
             if now.pods.is_empty() {
                 return Ok(now.jobs().into_iter().cloned().collect());
             }
-            let text = now.to_string();
+            let text = now.shape();
             let due = said
                 .as_ref()
                 .is_none_or(|(at, last)| *last != text || at.elapsed() >= PROGRESS_EVERY);
@@ -668,8 +681,11 @@ impl Engine {
                     secs: allowed.as_secs(),
                 });
             }
-            let pause = DRAIN_POLL.min(deadline.saturating_duration_since(Instant::now()));
+            // Quick looks first (a runner with no job is gone in a moment), then fewer
+            // requests for a drain that takes its time.
+            let pause = poll.min(deadline.saturating_duration_since(Instant::now()));
             tokio::time::sleep(pause).await;
+            poll = (poll * 2).min(DRAIN_POLL);
         }
     }
 
@@ -749,8 +765,11 @@ fn owner(runners: &[SeenRunner], name: &str, created: Option<Timestamp>) -> Opti
     }
 }
 
-/// How long to wait between looks while draining.
-const DRAIN_POLL: Duration = Duration::from_secs(1);
+/// The first pause between looks while draining; it doubles up to [`DRAIN_POLL`].
+const DRAIN_FIRST_POLL: Duration = Duration::from_millis(250);
+
+/// The longest pause between looks while draining.
+const DRAIN_POLL: Duration = Duration::from_secs(2);
 
 /// How often a drain that did not change is reported again.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(30);

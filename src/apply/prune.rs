@@ -39,8 +39,9 @@ impl Engine {
             .deadline()
             .unwrap_or_else(|| Instant::now() + DRAIN_WITHOUT_DEADLINE);
         let kept = || rest.iter().map(|c| c.object.clone()).collect();
+        let until = (deadline, deadline.saturating_duration_since(Instant::now()));
         let stranded = self
-            .drain(&selector, deadline, kept, &mut |_| {})
+            .drain(&selector, until, kept, &mut |_| {})
             .await?;
         for job in stranded {
             record(

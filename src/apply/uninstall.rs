@@ -137,14 +137,16 @@ impl Engine {
         let mut gone = self.delete_members(&workloads, &mut run).await?;
         if opts.drain && !selector.is_empty() {
             let kept = || {
+                let namespaces = namespaces.iter().filter(|_| opts.delete_namespace);
                 members
                     .iter()
-                    .chain(&namespaces)
+                    .chain(namespaces)
                     .map(|(_, v)| ObjectRef::of(v))
                     .collect()
             };
+            let until = (start + opts.timeout, opts.timeout);
             let stranded = self
-                .drain(&selector, start + opts.timeout, kept, &mut |r| {
+                .drain(&selector, until, kept, &mut |r| {
                     (run.on_progress)(Progress::Draining(r))
                 })
                 .await?;
