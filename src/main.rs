@@ -28,7 +28,10 @@ fn main() -> ExitCode {
     match runnerctl_cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("runnerctl: {}", runnerctl_cli::error::describe_for(&err, &given));
+            eprintln!(
+                "runnerctl: {}",
+                runnerctl_cli::error::describe_for(&err, &given)
+            );
             ExitCode::from(EXIT_ERROR)
         }
     }

@@ -136,7 +136,7 @@ impl Runners {
             .flat_map(|p| &p.jobs)
             .chain(&self.other_jobs)
             .collect();
-        jobs.sort_by(|a, b| b.age_seconds.cmp(&a.age_seconds));
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.age_seconds));
         jobs
     }
 
@@ -210,7 +210,11 @@ impl fmt::Display for Runners {
             }
         }
         if !self.job_namespaces.is_empty() {
-            writeln!(f, "  jobs looked for in: {}", self.job_namespaces.join(", "))?;
+            writeln!(
+                f,
+                "  jobs looked for in: {}",
+                self.job_namespaces.join(", ")
+            )?;
         }
         for note in &self.notes {
             writeln!(f, "  note: {note}")?;
@@ -401,8 +405,7 @@ fn config_names_and_namespaces(configmap: &Value) -> (Vec<String>, Vec<String>) 
     let mut names = Vec::new();
     let mut namespaces = Vec::new();
     for key in ["config.template.toml", "config.toml"] {
-        let Some(text) = pointer(configmap, &format!("/data/{key}")).and_then(Value::as_str)
-        else {
+        let Some(text) = pointer(configmap, &format!("/data/{key}")).and_then(Value::as_str) else {
             continue;
         };
         let Ok(doc) = text.parse::<toml::Table>() else {
@@ -511,7 +514,12 @@ impl Engine {
             .iter()
             .filter_map(|k| crate::secret::secret_text(&secret, k))
             .map(|t| t.trim().to_string())
-            .find(|t| t.starts_with("glrt-") || t.starts_with("t1_") || t.starts_with("t2_") || t.starts_with("t3_"))
+            .find(|t| {
+                t.starts_with("glrt-")
+                    || t.starts_with("t1_")
+                    || t.starts_with("t2_")
+                    || t.starts_with("t3_")
+            })
     }
 
     async fn pod_kind(&self) -> Result<Kind, Error> {
@@ -564,7 +572,10 @@ impl Engine {
                     let grace = pointer(p, "/metadata/deletionGracePeriodSeconds")
                         .and_then(Value::as_i64)
                         .unwrap_or(0);
-                    (end, end - k8s_openapi::jiff::SignedDuration::from_secs(grace))
+                    (
+                        end,
+                        end - k8s_openapi::jiff::SignedDuration::from_secs(grace),
+                    )
                 });
                 let ready = pointer(p, "/status/conditions")
                     .and_then(Value::as_array)
@@ -590,8 +601,10 @@ impl Engine {
                 });
             }
         }
-        let pod_names: BTreeSet<String> =
-            runners.iter().map(|r| sanitize_label(&r.pod.name)).collect();
+        let pod_names: BTreeSet<String> = runners
+            .iter()
+            .map(|r| sanitize_label(&r.pod.name))
+            .collect();
         for ns in &sel.job_namespaces {
             let listed = self
                 .cluster
@@ -635,10 +648,10 @@ impl Engine {
             }
         }
         for r in &mut runners {
-            r.pod.jobs.sort_by(|a, b| b.age_seconds.cmp(&a.age_seconds));
+            r.pod.jobs.sort_by_key(|j| std::cmp::Reverse(j.age_seconds));
         }
         out.other_jobs
-            .sort_by(|a, b| b.age_seconds.cmp(&a.age_seconds));
+            .sort_by_key(|j| std::cmp::Reverse(j.age_seconds));
         out.pods = runners.into_iter().map(|r| r.pod).collect();
         Ok(out)
     }
@@ -723,9 +736,7 @@ impl Engine {
             out.push(Restart {
                 object: c.object.clone(),
                 jobs: jobs.as_ref().map(Vec::len),
-                oldest_job_seconds: jobs
-                    .as_ref()
-                    .and_then(|j| j.first().map(|j| j.age_seconds)),
+                oldest_job_seconds: jobs.as_ref().and_then(|j| j.first().map(|j| j.age_seconds)),
                 grace_seconds: pointer(live, "/spec/template/spec/terminationGracePeriodSeconds")
                     .and_then(Value::as_u64),
             });
@@ -831,7 +842,11 @@ mod tests {
         // The old one was draining.
         assert_eq!(owner(&runners, "x", at("2026-01-01T02:30:00Z")), Some(1));
         // Created in the second the old one began draining, before the new one was up.
-        let alone = [seen("old", "2026-01-01T00:00:00Z", Some("2026-01-01T02:00:00Z"))];
+        let alone = [seen(
+            "old",
+            "2026-01-01T00:00:00Z",
+            Some("2026-01-01T02:00:00Z"),
+        )];
         assert_eq!(owner(&alone, "x", at("2026-01-01T02:00:00Z")), Some(0));
         assert_eq!(owner(&runners, "x", None), None);
     }

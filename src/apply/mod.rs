@@ -6,8 +6,8 @@
 //! Files, in the order data flows through them: `applyset.rs` (the inventory: parent,
 //! ids, members), `managed_fields.rs` (normalisation, ownership, takeover), `plan.rs`
 //! (dry-run and compare), `diff.rs` (presenting a plan), `apply.rs`, `prune.rs`,
-//! `delete.rs` (delete one object, wait until gone), `uninstall.rs`, `wait.rs`,
-//! `status.rs`, `history.rs` (revision records, rollback plans), `plan_file.rs` (reviewed
+//! `delete.rs` (delete one object, wait until gone), `drain.rs` (runner pods and the CI
+//! job pods on them), `uninstall.rs`, `wait.rs`, `status.rs`, `history.rs` (revision records, rollback plans), `plan_file.rs` (reviewed
 //! plans), and `error.rs`.
 //!
 //! - [`Engine::plan`]: a server-side dry-run apply (field manager `runnerctl`) of every
@@ -17,7 +17,10 @@
 //! - [`Engine::apply`]: writes only what the plan says differs, Namespace first, then the
 //!   rest in install order; prunes only when every write succeeded -> [`Report`].
 //! - [`Engine::wait`]: kstatus-like readiness, with the reasons when it fails -> [`WaitReport`].
-//! - [`Engine::status`] and [`Engine::uninstall`] work from the ApplySet inventory alone.
+//! - [`Engine::status`] and [`Engine::uninstall`] work from the ApplySet inventory alone;
+//!   status includes the runner pods and their CI jobs ([`Runners`]), and uninstall deletes
+//!   the Deployment first and waits until the runner has drained before its RBAC and token
+//!   go. A [`Plan`] lists the [`Restart`]s it causes, with the jobs that drain.
 //! - [`Engine::record`] keeps a [`Revision`] of each apply that changed something;
 //!   [`Engine::history`] lists them and [`Engine::plan_revision`] plans a rollback to one,
 //!   which [`Engine::apply`] then applies like any plan.
@@ -63,8 +66,8 @@ mod apply;
 mod applyset;
 mod delete;
 mod diff;
-mod drain;
 pub mod doctor;
+mod drain;
 mod error;
 mod helm;
 mod history;

@@ -8,8 +8,8 @@ use serde_json::Value;
 use super::applyset::{
     ANNOTATION_CREATED_NAMESPACE, ApplySet, LABEL_PART_OF, Members, ParentState,
 };
-use super::managed_fields::{adoptable_managers, normalize, ownership};
 use super::drain::Restart;
+use super::managed_fields::{adoptable_managers, normalize, ownership};
 use super::{BoxFut, Engine, Error, ObjectRef, concurrently};
 use crate::k8s::{ApplyParams, Kind};
 use crate::object::{annotation, label, uninstall_order};

@@ -22,9 +22,8 @@ impl Engine {
         report: &mut Report,
         on_result: &mut dyn FnMut(&ObjectResult),
     ) -> Result<(), Error> {
-        let (workloads, rest): (Vec<&Change>, Vec<&Change>) = prunes
-            .iter()
-            .partition(|c| is_deployment_change(c));
+        let (workloads, rest): (Vec<&Change>, Vec<&Change>) =
+            prunes.iter().partition(|c| is_deployment_change(c));
         if workloads.is_empty() {
             return self.prune_these(&rest, report, on_result).await;
         }
@@ -40,9 +39,7 @@ impl Engine {
             .unwrap_or_else(|| Instant::now() + DRAIN_WITHOUT_DEADLINE);
         let kept = || rest.iter().map(|c| c.object.clone()).collect();
         let until = (deadline, deadline.saturating_duration_since(Instant::now()));
-        let stranded = self
-            .drain(&selector, until, kept, &mut |_| {})
-            .await?;
+        let stranded = self.drain(&selector, until, kept, &mut |_| {}).await?;
         for job in stranded {
             record(
                 &mut report.results,

@@ -536,7 +536,10 @@ mod tests {
             Readiness::Failed(m) if m.contains("too slow")
         ));
         assert_eq!(readiness(&json!({"kind":"ConfigMap"})), Readiness::Ready);
-        let mut deleting = deploy(2, json!({"observedGeneration":2,"replicas":1,"updatedReplicas":1,"readyReplicas":1,"availableReplicas":1}));
+        let mut deleting = deploy(
+            2,
+            json!({"observedGeneration":2,"replicas":1,"updatedReplicas":1,"readyReplicas":1,"availableReplicas":1}),
+        );
         deleting["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
         assert_eq!(
             readiness(&deleting),

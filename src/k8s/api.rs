@@ -359,7 +359,10 @@ impl Cluster {
 
     /// The deadline set by [`Cluster::set_deadline`], if any.
     pub fn deadline(&self) -> Option<std::time::Instant> {
-        self.deadline.lock().expect("deadline").map(|d| d.into_std())
+        self.deadline
+            .lock()
+            .expect("deadline")
+            .map(|d| d.into_std())
     }
 
     /// The time left before the deadline, `None` without one.

@@ -535,10 +535,12 @@ impl Jobs {
                 created_namespaces.push(pods_namespace.to_string());
             }
         }
-        if level == Level::Privileged
-            && !created_namespaces.iter().any(|ns| ns == pods_namespace)
-        {
-            warnings.push(privileged_warning(pods_namespace, namespace_per_job, &job_pod));
+        if level == Level::Privileged && !created_namespaces.iter().any(|ns| ns == pods_namespace) {
+            warnings.push(privileged_warning(
+                pods_namespace,
+                namespace_per_job,
+                &job_pod,
+            ));
         }
         let rbac_create = bool_at(values, "rbac.create").unwrap_or(false);
         let cluster_wide = bool_at(values, "rbac.clusterWideAccess").unwrap_or(false);

@@ -117,7 +117,12 @@ fn diff_says_the_runner_restarts_and_how_many_jobs_drain() {
         r.stdout
     );
     // A change that does not touch the pod template says nothing of a restart.
-    let r = runnerctl(&seed_args("diff", &ns, &["--set-string", "serviceAccount.annotations.team=a"])).expect(0);
+    let r = runnerctl(&seed_args(
+        "diff",
+        &ns,
+        &["--set-string", "serviceAccount.annotations.team=a"],
+    ))
+    .expect(0);
     assert!(!r.stdout.contains("restarts"), "{}", r.stdout);
 }
 
@@ -147,7 +152,11 @@ fn uninstall_waits_until_the_runner_drained_before_rbac_and_token_go() {
     let draining = at("waiting for the runner to drain: 1 runner pod (1 draining)");
     let role = at(&format!("Role/{ns}/{NAME} deleted"));
     let secret = at(&format!("Secret/{ns}/{NAME} deleted"));
-    assert!(deployment < draining && draining < role && draining < secret, "{}", r.stderr);
+    assert!(
+        deployment < draining && draining < role && draining < secret,
+        "{}",
+        r.stderr
+    );
     assert!(!exists(&ns, &format!("role/{NAME}")));
 }
 
@@ -159,10 +168,24 @@ fn uninstall_that_times_out_with_jobs_running_keeps_rbac_and_the_token() {
     job_pod(&ns, "job-long", ID_SHORT);
     let r = runnerctl(&["uninstall", "-n", &ns, "--timeout", "5s"]).expect(1);
     assert!(r.stderr.contains("while the runner drains"), "{}", r.stderr);
-    assert!(r.stderr.contains(&format!("job Pod/{ns}/job-long (")), "{}", r.stderr);
-    assert!(r.stderr.contains(&format!("Role/{ns}/{NAME}")), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("job Pod/{ns}/job-long (")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(&format!("Role/{ns}/{NAME}")),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("--no-drain"), "{}", r.stderr);
-    for kept in ["role", "rolebinding", "secret", "configmap", "serviceaccount"] {
+    for kept in [
+        "role",
+        "rolebinding",
+        "secret",
+        "configmap",
+        "serviceaccount",
+    ] {
         assert!(exists(&ns, &format!("{kept}/{NAME}")), "{kept} was deleted");
     }
     // Status still works and shows the pod draining with its job.
@@ -178,7 +201,13 @@ fn uninstall_that_times_out_with_jobs_running_keeps_rbac_and_the_token() {
 
     // --no-drain deletes the rest at once.
     runnerctl(&["uninstall", "-n", &ns, "--no-drain", "--wait=false"]).expect(0);
-    for gone in ["role", "rolebinding", "secret", "configmap", "serviceaccount"] {
+    for gone in [
+        "role",
+        "rolebinding",
+        "secret",
+        "configmap",
+        "serviceaccount",
+    ] {
         assert!(!exists(&ns, &format!("{gone}/{NAME}")), "{gone} was kept");
     }
 }
@@ -216,9 +245,8 @@ fn create_namespace_creates_the_job_namespace_and_delete_namespace_deletes_what_
     let jobs = format!("{ns}-jobs");
     let _jobs_cleanup = TestNamespace(jobs.clone());
     kubectl(&["create", "namespace", &jobs], None).expect(0);
-    let config = format!(
-        "runners.config=[[runners]]\n  [runners.kubernetes]\n    namespace = \"{jobs}\"\n"
-    );
+    let config =
+        format!("runners.config=[[runners]]\n  [runners.kubernetes]\n    namespace = \"{jobs}\"\n");
     runnerctl(&seed_args(
         "apply",
         &ns,

@@ -498,7 +498,15 @@ fn completion_scripts_know_the_verbs_and_flags() {
 #[test]
 fn privileged_job_namespace_warning_names_where_the_pods_run() {
     let seed = |ns: &'static str, create: bool| {
-        let mut args = vec!["render", "-n", ns, "-f", "values/examples/seed.yaml", "-o", "json"];
+        let mut args = vec![
+            "render",
+            "-n",
+            ns,
+            "-f",
+            "values/examples/seed.yaml",
+            "-o",
+            "json",
+        ];
         if create {
             args.push("--create-namespace");
         }
@@ -513,7 +521,10 @@ fn privileged_job_namespace_warning_names_where_the_pods_run() {
                 let labels = &o["metadata"]["labels"];
                 (
                     o["metadata"]["name"].as_str().unwrap().to_string(),
-                    labels["pod-security.kubernetes.io/enforce"].as_str().unwrap().to_string(),
+                    labels["pod-security.kubernetes.io/enforce"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
                 )
             })
             .collect();

@@ -17,10 +17,10 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::secret::secret_text;
 use super::{Check, Status, str_value};
 use crate::apply::Engine;
 use crate::render::Release;
+use crate::secret::secret_text;
 
 /// Where GitLab is, from `gitlabUrl`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,10 +6,10 @@
 //! GitLab). The token comes from the values, else from the Secret `runners.secret` names.
 use serde_json::Value;
 
-use crate::secret::secret_text;
 use super::{Check, Status, str_value};
 use crate::apply::Engine;
 use crate::render::Release;
+use crate::secret::secret_text;
 
 /// Values GitLab keeps on the runner once it has a `glrt-` token: registration refuses them.
 pub(super) const REGISTRATION_ONLY: &[(&str, &str)] = &[
