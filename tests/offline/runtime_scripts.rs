@@ -4,14 +4,18 @@
 //! ConfigMap entries from the rendered ConfigMap, the token from the rendered Secret and the
 //! container's environment from the rendered Deployment, and lays them out in a temporary
 //! root as the kubelet would. Stub `gitlab-runner`, `curl` and `sleep` programs come first on
-//! PATH: they record their arguments, environment and stdin, and answer like the real ones.
+//! PATH: they record their arguments, environment and stdin, and answer like the real ones
+//! (the stub runner's `run` keeps GitLab Runner's signal contract, so the stop of a pod can be
+//! played: [`Pod::start`] runs the entrypoint in the background, [`Running::signal`] sends
+//! it what the kubelet would).
 //! The scripts' mount paths are redirected into the root with their `RUNNERCTL_*_DIR`
 //! variables. The scripts are also checked with shellcheck, which `cargo xtask test`
 //! provides (`RUNNERCTL_SHELLCHECK`); this test never skips.
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use runnerctl::{Manifest, Release, ValuesBuilder, render};
@@ -65,6 +69,10 @@ echo "gitlab-runner $1" >>"${rec}/events"
 arg() { local want=$1; shift; while (($#)); do if [[ $1 == "${want}" ]]; then echo "$2"; return; fi; shift; done; }
 case "$1" in
 register)
+  if [[ -f "${rec}/register-hangs" ]]; then
+    echo "$$" >"${rec}/register.pid"
+    exec "$(command -pv sleep)" 60
+  fi
   failures=$(cat "${rec}/register-failures" 2>/dev/null || echo 0)
   if ((failures > 0)); then
     echo $((failures - 1)) >"${rec}/register-failures"
@@ -85,6 +93,33 @@ register)
   ;;
 run)
   cp "$(arg --config "$@")" "${rec}/final-config.toml"
+  trap 'echo "${EPOCHREALTIME}" >"${rec}/run-exited-at"' EXIT
+  # The signal contract of GitLab Runner's commands/multi.go: SIGQUIT stops asking for jobs
+  # and exits 0 once the running job has finished; SIGTERM or SIGINT (also after a SIGQUIT)
+  # aborts the job and exits 1. The job lasts run-job-seconds; without one, or when the job
+  # ends with no stop signal, the runner exits with run-status (a crash; default 0).
+  job_seconds=$(cat "${rec}/run-job-seconds" 2>/dev/null || echo 0)
+  ((job_seconds > 0)) || exit "$(cat "${rec}/run-status" 2>/dev/null || echo 0)"
+  stop=""
+  on_signal() {
+    echo "gitlab-runner got SIG$1" >>"${rec}/events"
+    if [[ "$1" != QUIT ]]; then stop=abort; elif [[ -z "${stop}" ]]; then stop=drain; fi
+  }
+  trap 'on_signal QUIT' QUIT
+  trap 'on_signal TERM' TERM
+  trap 'on_signal INT' INT
+  command -p sleep "${job_seconds}" &
+  job=$!
+  echo "gitlab-runner job started" >>"${rec}/events"
+  until wait "${job}"; do
+    if [[ "${stop}" == abort ]]; then
+      kill "${job}" 2>/dev/null || true
+      echo "gitlab-runner job aborted" >>"${rec}/events"
+      exit 1
+    fi
+  done
+  echo "gitlab-runner job finished" >>"${rec}/events"
+  [[ "${stop}" == drain ]] || exit "$(cat "${rec}/run-status" 2>/dev/null || echo 0)"
   ;;
 verify)
   if [[ -p "${rec}/verify-hangs" ]]; then read -r -t 30 <>"${rec}/verify-hangs" || true; fi
@@ -242,6 +277,31 @@ impl Pod {
     /// Runs one of the ConfigMap's scripts as the Deployment does: `bash /configmaps/<name>`,
     /// with the container's environment and nothing of the test's.
     fn run(&self, script: &str) -> Output {
+        self.command(script).output().expect("bash runs")
+    }
+
+    /// Starts the entrypoint in the background, as [`run`](Self::run) runs it, in a process
+    /// group of its own (as dumb-init and tini start it).
+    fn start(&self) -> Running {
+        use std::os::unix::process::CommandExt as _;
+        let child = self
+            .command("entrypoint")
+            .process_group(0)
+            .spawn()
+            .expect("bash starts");
+        Running { child }
+    }
+
+    /// Waits (at most [`PATIENCE`]) until the stub programs have recorded `event`.
+    fn wait_for_event(&self, event: &str) {
+        wait_until(
+            &format!("{event:?} in {:?}", self.path("record/events")),
+            || self.events().iter().any(|e| e == event),
+        );
+    }
+
+    /// The command that runs one of the ConfigMap's scripts (see [`run`](Self::run)).
+    fn command(&self, script: &str) -> Command {
         let system_path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
         let mut cmd = Command::new("bash");
         cmd.arg(self.path(&format!("configmaps/{script}")))
@@ -264,7 +324,7 @@ impl Pod {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        cmd.output().expect("bash runs")
+        cmd
     }
 
     /// The arguments of the n-th `gitlab-runner` call.
@@ -295,6 +355,69 @@ impl Pod {
 
     fn config_dir(&self) -> String {
         self.path("config").display().to_string()
+    }
+}
+
+/// How long a test waits for what the scripts do in the background.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Waits (at most [`PATIENCE`]) until `done` says so; `what` names it when it does not.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "no {what} within {PATIENCE:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether process `pid` runs (a zombie, ended but not yet reaped, does not).
+fn process_runs(pid: &str) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(") ")
+                .map(|(_, rest)| !rest.starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// The entrypoint, running in the background (see [`Pod::start`]).
+struct Running {
+    child: Child,
+}
+
+impl Running {
+    /// Sends `signal` (TERM, INT, QUIT) to the entrypoint, as tini passes it on.
+    fn signal(&self, signal: &str) {
+        self.kill(signal, self.child.id().to_string());
+    }
+
+    /// Sends `signal` to the entrypoint's process group, as dumb-init passes it on.
+    fn signal_group(&self, signal: &str) {
+        self.kill(signal, format!("-{}", self.child.id()));
+    }
+
+    fn kill(&self, signal: &str, target: String) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), "--".into(), target])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits (at most [`PATIENCE`]) for the entrypoint to end; its output.
+    fn finish(mut self) -> Output {
+        let deadline = Instant::now() + PATIENCE;
+        while self.child.try_wait().expect("try_wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the entrypoint did not end within {PATIENCE:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child
+            .wait_with_output()
+            .expect("the entrypoint's output")
     }
 }
 
@@ -686,6 +809,124 @@ fn the_pre_entrypoint_script_runs_after_registration_and_before_the_runner() {
     assert_eq!(pod.events(), ["gitlab-runner register"]);
 }
 
+// ---------------------------------------------------------------- stopping
+
+/// A pod whose runner runs one job of `job_seconds`.
+fn pod_with_a_job(test: &str, values: &str, job_seconds: u32) -> Pod {
+    let pod = Pod::new(test, &render_values(&base_values(values)));
+    pod.write("record/run-job-seconds", &job_seconds.to_string());
+    pod
+}
+
+#[test]
+fn a_stop_signal_drains_the_runner_and_the_entrypoint_exits_with_its_status() {
+    // Each signal to the entrypoint alone (tini), and TERM to its process group (dumb-init).
+    for (signal, group) in [
+        ("TERM", false),
+        ("INT", false),
+        ("QUIT", false),
+        ("TERM", true),
+    ] {
+        let pod = pod_with_a_job(
+            &format!("drain-{signal}-{group}"),
+            &format!("runnerToken: {RUNNER_TOKEN}\n"),
+            2,
+        );
+        let running = pod.start();
+        pod.wait_for_event("gitlab-runner job started");
+        if group {
+            running.signal_group(signal);
+        } else {
+            running.signal(signal);
+        }
+        let out = running.finish();
+        assert_ok(&out);
+        assert_eq!(
+            pod.events(),
+            [
+                "gitlab-runner register",
+                "gitlab-runner run",
+                "gitlab-runner job started",
+                "gitlab-runner got SIGQUIT",
+                "gitlab-runner job finished",
+            ],
+            "SIG{signal}, to the group: {group}"
+        );
+        assert!(
+            stderr(&out).contains(&format!("SIG{signal}: the runner takes no new jobs")),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn a_second_stop_signal_aborts_the_jobs() {
+    let pod = pod_with_a_job("abort", &format!("runnerToken: {RUNNER_TOKEN}\n"), 60);
+    let started = Instant::now();
+    let running = pod.start();
+    pod.wait_for_event("gitlab-runner job started");
+    running.signal("TERM");
+    // Signals of one kind do not queue: the second is sent once the first has arrived.
+    pod.wait_for_event("gitlab-runner got SIGQUIT");
+    running.signal("TERM");
+    let out = running.finish();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the job was not aborted"
+    );
+    assert_eq!(out.status.code(), Some(1), "the runner's status");
+    assert_eq!(
+        pod.events()[2..],
+        [
+            "gitlab-runner job started",
+            "gitlab-runner got SIGQUIT",
+            "gitlab-runner got SIGTERM",
+            "gitlab-runner job aborted",
+        ]
+    );
+    assert!(stderr(&out).contains("SIGTERM again: the runner aborts the running jobs"));
+}
+
+#[test]
+fn the_runner_s_own_exit_status_is_the_entrypoint_s() {
+    let pod = Pod::new(
+        "crash",
+        &render_values(&base_values(&format!("runnerToken: {RUNNER_TOKEN}\n"))),
+    );
+    pod.write("record/run-status", "3");
+    let out = pod.run("entrypoint");
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        pod.events(),
+        ["gitlab-runner register", "gitlab-runner run"]
+    );
+}
+
+#[test]
+fn a_stop_signal_during_registration_ends_the_entrypoint_at_once() {
+    let pod = Pod::new(
+        "stop-registering",
+        &render_values(&base_values(&format!("runnerToken: {RUNNER_TOKEN}\n"))),
+    );
+    pod.write("record/register-hangs", "");
+    let started = Instant::now();
+    let running = pod.start();
+    wait_until("register", || pod.exists("record/register.pid"));
+    running.signal("TERM");
+    let out = running.finish();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the entrypoint waited for register"
+    );
+    assert_eq!(out.status.code(), Some(128 + 15));
+    assert!(stderr(&out).contains("SIGTERM before the runner started: stopping"));
+    assert_eq!(pod.events(), ["gitlab-runner register"]);
+    // The registration it was waiting for is stopped too.
+    let register = pod.read("record/register.pid");
+    wait_until("end of register", || !process_runs(register.trim()));
+}
+
 // ---------------------------------------------------------------- session server
 
 fn session_values(session: &str) -> String {
@@ -927,8 +1168,11 @@ fn liveness_fails_when_neither_the_runner_nor_the_entrypoint_runs() {
 
 #[test]
 fn liveness_asks_verify_while_the_runner_runs() {
+    // The runner runs as a child of the entrypoint, which runs on: GitLab is asked.
     let running = |test: &str| {
         let pod = live_pod(test);
+        let entrypoint = pod.path("configmaps/entrypoint").display().to_string();
+        pod.process(7, &["/bin/bash", entrypoint.as_str()]);
         let config_dir = pod.config_dir();
         let config = format!("{config_dir}/config.toml");
         pod.process(
