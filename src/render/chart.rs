@@ -628,9 +628,11 @@ impl Container {
 /// The runner container's own environment, in this order: the GitLab URL, the executor, the
 /// registration settings (`REGISTER_LOCKED` and `RUNNER_TAG_LIST` always, name, untagged
 /// jobs, protection and timeout only when set; a `glrt-` token ignores them, as they live in
-/// GitLab), the job namespace unless the config sets one, and the session server's service
+/// GitLab), the job namespace unless the config sets one, the session server's service
 /// and address for the entrypoint to complete `advertise_address` (not with a `publicIP`,
-/// which goes into config.toml directly; for a LoadBalancer the entrypoint asks the API).
+/// which goes into config.toml directly; for a LoadBalancer the entrypoint asks the API), and
+/// `RUNNERCTL_UNREGISTER` when the entrypoint unregisters after the drain
+/// ([`unregisters_after_drain`]).
 ///
 /// Values are read as the templates read them: "set" means truthy in Tera's sense (`""`, `0`
 /// and `null` are not) and numbers and booleans become text as Tera's `str` writes them.
@@ -700,7 +702,19 @@ fn runner_env(
             env.push(text("SESSION_SERVER_PORT", port));
         }
     }
+    if unregisters_after_drain(values) {
+        env.push(var("RUNNERCTL_UNREGISTER", "true"));
+    }
     env
+}
+
+/// Whether the entrypoint unregisters the runner (manager) when the pod stops, once the
+/// runner has drained: `unregisterRunners`, unless `deploymentLifecycle` replaces the
+/// lifecycle. The chart unregisters in a preStop hook instead, which runs before the stop
+/// signal, while the jobs still run; runnerctl renders no preStop hook of its own.
+fn unregisters_after_drain(values: &Value) -> bool {
+    let set = |path: &str| lookup(values, path).is_some_and(gotmpl::truthy);
+    set("unregisterRunners") && !set("deploymentLifecycle")
 }
 
 /// A probe of the runner container (a command to run, and its timings).
@@ -988,6 +1002,63 @@ mod tests {
         assert_eq!(v["secretName"], "rel-gitlab-runner");
         assert_eq!(v["sessionServer"], false);
         assert_eq!(warnings.len(), 1, "{warnings:?}");
+    }
+
+    /// A release with the default values, a URL, a token and these `--set`s.
+    fn with_defaults(sets: &[&str]) -> Release {
+        let mut sets = sets.to_vec();
+        sets.push("runnerToken=glrt-secret");
+        crate::render::tests::release(&sets)
+    }
+
+    /// The runner container of `release`'s Deployment.
+    fn runner_container(release: &Release) -> Value {
+        let manifest = crate::render::render(release).unwrap();
+        let deployment = manifest
+            .objects
+            .iter()
+            .find(|o| o.kind() == "Deployment")
+            .unwrap();
+        deployment.value["spec"]["template"]["spec"]["containers"][0].clone()
+    }
+
+    /// The value of the environment variable `name`, if the container has it.
+    fn env_value<'a>(container: &'a Value, name: &str) -> Option<&'a str> {
+        let env = container["env"].as_array().unwrap();
+        env.iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].as_str().unwrap())
+    }
+
+    #[test]
+    fn the_entrypoint_unregisters_after_the_drain_instead_of_a_pre_stop_hook() {
+        // The default, unregisterRunners: true.
+        let container = runner_container(&with_defaults(&[]));
+        assert!(container.get("lifecycle").is_none(), "{container}");
+        assert_eq!(env_value(&container, "RUNNERCTL_UNREGISTER"), Some("true"));
+        // After the runner's own entries, before the user's.
+        let container = runner_container(&with_defaults(&["extraEnv.A=b"]));
+        let names: Vec<&str> = container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names[names.len() - 2..], ["RUNNERCTL_UNREGISTER", "A"]);
+
+        let container = runner_container(&with_defaults(&["unregisterRunners=false"]));
+        assert!(container.get("lifecycle").is_none());
+        assert_eq!(env_value(&container, "RUNNERCTL_UNREGISTER"), None);
+    }
+
+    #[test]
+    fn deployment_lifecycle_is_kept_and_replaces_unregistering() {
+        let container = runner_container(&with_defaults(&[
+            "deploymentLifecycle.preStop.exec.command={/bin/sh,-c,sleep 5}",
+        ]));
+        let lifecycle = json!({"preStop": {"exec": {"command": ["/bin/sh", "-c", "sleep 5"]}}});
+        assert_eq!(container["lifecycle"], lifecycle);
+        assert_eq!(env_value(&container, "RUNNERCTL_UNREGISTER"), None);
     }
 
     #[test]

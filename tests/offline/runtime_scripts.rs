@@ -15,11 +15,13 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 use runnerctl::{Manifest, Release, ValuesBuilder, render};
 use serde_json::Value;
+
+use crate::support::fake_gitlab::{FakeGitlab, VALID_TOKEN};
 
 const GITLAB_URL: &str = "https://gitlab.example.com/";
 const RUNNER_TOKEN: &str = "glrt-t3st-auth-token-0000";
@@ -92,7 +94,15 @@ register)
   } >>"${config}"
   ;;
 run)
-  cp "$(arg --config "$@")" "${rec}/final-config.toml"
+  config=$(arg --config "$@")
+  cp "${config}" "${rec}/final-config.toml"
+  # The system id the runner keeps next to its config (system_id_state.go), and a token it
+  # rotated (written to config.toml only).
+  system_id="$(dirname "${config}")/.runner_system_id"
+  [[ -f "${system_id}" ]] || printf 's_0123456789ab' >"${system_id}"
+  if [[ -f "${rec}/rotated-token" ]]; then
+    sed -i "s/^\( *token = \"\).*\"/\1$(cat "${rec}/rotated-token")\"/" "${config}"
+  fi
   trap 'echo "${EPOCHREALTIME}" >"${rec}/run-exited-at"' EXIT
   # The signal contract of GitLab Runner's commands/multi.go: SIGQUIT stops asking for jobs
   # and exits 0 once the running job has finished; SIGTERM or SIGINT (also after a SIGQUIT)
@@ -131,7 +141,8 @@ esac
 
 const STUB_CURL: &str = r#"#!/bin/bash
 # Stub curl: records each call; answers with curl-answer.<call> (else curl-answer);
-# an answer of FAIL is an HTTP error (curl --fail exits 22).
+# an answer of FAIL is an HTTP error (curl --fail exits 22). A call to STUB_GITLAB_URL (a
+# fake GitLab) goes on to the real curl.
 set -eu
 rec="${STUB_RECORD_DIR}"
 n=$(( $(cat "${rec}/curl.count" 2>/dev/null || echo 0) + 1 ))
@@ -141,6 +152,9 @@ mkdir -p "${dir}"
 printf '%s\n' "$@" >"${dir}/args"
 cat >"${dir}/stdin"
 echo "curl" >>"${rec}/events"
+if [[ -n "${STUB_GITLAB_URL:-}" && "${!#}" == "${STUB_GITLAB_URL}"/* ]]; then
+  exec "$(command -pv curl)" "$@" <"${dir}/stdin"
+fi
 answer="${rec}/curl-answer.${n}"
 [[ -f "${answer}" ]] || answer="${rec}/curl-answer"
 if [[ ! -f "${answer}" || "$(cat "${answer}")" == FAIL ]]; then
@@ -811,9 +825,10 @@ fn the_pre_entrypoint_script_runs_after_registration_and_before_the_runner() {
 
 // ---------------------------------------------------------------- stopping
 
-/// A pod whose runner runs one job of `job_seconds`.
-fn pod_with_a_job(test: &str, values: &str, job_seconds: u32) -> Pod {
-    let pod = Pod::new(test, &render_values(&base_values(values)));
+/// A pod whose runner runs one job of `job_seconds` (and unregisters nothing: see below).
+fn pod_with_a_job(test: &str, job_seconds: u32) -> Pod {
+    let values = format!("runnerToken: {RUNNER_TOKEN}\nunregisterRunners: false\n");
+    let pod = Pod::new(test, &render_values(&base_values(&values)));
     pod.write("record/run-job-seconds", &job_seconds.to_string());
     pod
 }
@@ -827,11 +842,7 @@ fn a_stop_signal_drains_the_runner_and_the_entrypoint_exits_with_its_status() {
         ("QUIT", false),
         ("TERM", true),
     ] {
-        let pod = pod_with_a_job(
-            &format!("drain-{signal}-{group}"),
-            &format!("runnerToken: {RUNNER_TOKEN}\n"),
-            2,
-        );
+        let pod = pod_with_a_job(&format!("drain-{signal}-{group}"), 2);
         let running = pod.start();
         pod.wait_for_event("gitlab-runner job started");
         if group {
@@ -862,7 +873,7 @@ fn a_stop_signal_drains_the_runner_and_the_entrypoint_exits_with_its_status() {
 
 #[test]
 fn a_second_stop_signal_aborts_the_jobs() {
-    let pod = pod_with_a_job("abort", &format!("runnerToken: {RUNNER_TOKEN}\n"), 60);
+    let pod = pod_with_a_job("abort", 60);
     let started = Instant::now();
     let running = pod.start();
     pod.wait_for_event("gitlab-runner job started");
@@ -925,6 +936,192 @@ fn a_stop_signal_during_registration_ends_the_entrypoint_at_once() {
     // The registration it was waiting for is stopped too.
     let register = pod.read("record/register.pid");
     wait_until("end of register", || !process_runs(register.trim()));
+}
+
+// ---------------------------------------------------------------- unregistering
+
+/// The system id the stub runner keeps next to its config.
+const SYSTEM_ID: &str = "s_0123456789ab";
+
+/// Stops a pod whose runner runs a job: TERM once the job has started; the output.
+fn stop_during_the_job(pod: &Pod) -> Output {
+    let running = pod.start();
+    pod.wait_for_event("gitlab-runner job started");
+    running.signal("TERM");
+    running.finish()
+}
+
+/// A pod for `values` (after gitlabUrl, the fake's) whose runner runs a job of `job_seconds`
+/// and whose GitLab calls reach `fake`.
+fn pod_with_gitlab(test: &str, fake: &FakeGitlab, values: &str, job_seconds: u32) -> Pod {
+    let manifest = render_values(&format!("gitlabUrl: {}/\n{values}", fake.url));
+    let mut pod = Pod::new(test, &manifest);
+    pod.write("record/run-job-seconds", &job_seconds.to_string());
+    pod.env
+        .push(("STUB_GITLAB_URL".to_string(), fake.url.clone()));
+    pod
+}
+
+/// When the stub runner exited.
+fn runner_exited_at(pod: &Pod) -> SystemTime {
+    let seconds: f64 = pod
+        .read("record/run-exited-at")
+        .trim()
+        .parse()
+        .expect("EPOCHREALTIME");
+    SystemTime::UNIX_EPOCH + Duration::from_secs_f64(seconds)
+}
+
+#[test]
+fn the_runner_manager_is_unregistered_once_the_runner_has_drained() {
+    let dir = std::env::temp_dir().join(format!("runnerctl-scripts-{}-gitlab", std::process::id()));
+    let fake = FakeGitlab::https(&dir);
+    let pod = pod_with_gitlab(
+        "unregister",
+        &fake,
+        &format!("runnerToken: {VALID_TOKEN}\ncertsSecretName: gitlab-ca\n"),
+        10,
+    );
+    // certsSecretName's CA, where the Deployment mounts it: <config dir>/certs/<host>.crt.
+    pod.write(
+        "config/certs/127.0.0.1.crt",
+        &fs::read_to_string(dir.join("ca.crt")).expect("the fake's CA"),
+    );
+    let out = stop_during_the_job(&pod);
+    assert_ok(&out);
+    assert_eq!(
+        pod.events()[2..],
+        [
+            "gitlab-runner job started",
+            "gitlab-runner got SIGQUIT",
+            "gitlab-runner job finished",
+            "curl",
+        ]
+    );
+    let requests = fake.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let delete = &requests[0];
+    assert_eq!(
+        (delete.method.as_str(), delete.path.as_str()),
+        ("DELETE", "/api/v4/runners/managers")
+    );
+    assert_eq!(
+        delete.body,
+        serde_json::json!({"token": VALID_TOKEN, "system_id": SYSTEM_ID})
+    );
+    assert!(
+        delete.at > runner_exited_at(&pod),
+        "the manager was unregistered before the runner had exited"
+    );
+    // The token went to curl on stdin only, and is printed nowhere.
+    let args = lines(&pod.read("record/curl.1/args"));
+    assert!(!args.join(" ").contains(VALID_TOKEN), "{args:?}");
+    for pair in [
+        ["--data-binary", "@-"],
+        ["--max-time", "10"],
+        [
+            "--cacert",
+            &format!("{}/certs/127.0.0.1.crt", pod.config_dir()),
+        ],
+    ] {
+        assert!(args.windows(2).any(|w| w == pair), "{pair:?} in {args:?}");
+    }
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(!printed.contains(VALID_TOKEN), "{printed}");
+    assert!(
+        printed.contains(&format!("runner manager {SYSTEM_ID} unregistered")),
+        "{printed}"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_token_the_runner_rotated_is_the_one_that_unregisters() {
+    let fake = FakeGitlab::http();
+    let pod = pod_with_gitlab(
+        "unregister-rotated",
+        &fake,
+        "runnerToken: glrt-before-rotation-0000\n",
+        1,
+    );
+    pod.write("record/rotated-token", VALID_TOKEN);
+    assert_ok(&stop_during_the_job(&pod));
+    let requests = fake.requests.lock().unwrap();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0].body["token"], VALID_TOKEN);
+}
+
+#[test]
+fn a_refused_unregistering_is_said_and_changes_no_exit_status() {
+    let fake = FakeGitlab::http();
+    let token = "glrt-revoked-token-00000";
+    let pod = pod_with_gitlab(
+        "unregister-refused",
+        &fake,
+        &format!("runnerToken: {token}\n"),
+        1,
+    );
+    let out = stop_during_the_job(&pod);
+    assert_ok(&out);
+    assert_eq!(fake.requests.lock().unwrap().len(), 1);
+    assert!(
+        stderr(&out).contains(&format!("could not unregister runner manager {SYSTEM_ID}")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains(token));
+}
+
+#[test]
+fn no_unregistering_without_a_stop_signal_or_with_unregister_runners_false() {
+    // The runner crashes (no stop signal): the container restarts with the same system id.
+    let fake = FakeGitlab::http();
+    let pod = pod_with_gitlab(
+        "no-unregister-crash",
+        &fake,
+        &format!("runnerToken: {VALID_TOKEN}\n"),
+        0,
+    );
+    pod.write("record/run-status", "2");
+    let out = pod.run("entrypoint");
+    assert_eq!(out.status.code(), Some(2));
+    // unregisterRunners: false, stopped.
+    let pod = pod_with_gitlab(
+        "no-unregister-false",
+        &fake,
+        &format!("runnerToken: {VALID_TOKEN}\nunregisterRunners: false\n"),
+        1,
+    );
+    assert!(
+        !pod.env
+            .iter()
+            .any(|(name, _)| name == "RUNNERCTL_UNREGISTER")
+    );
+    assert_ok(&stop_during_the_job(&pod));
+    assert!(!pod.events().contains(&"curl".to_string()));
+    assert!(fake.requests.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_runner_registered_with_a_registration_token_unregisters_itself() {
+    let fake = FakeGitlab::http();
+    let pod = pod_with_gitlab(
+        "unregister-legacy",
+        &fake,
+        &format!("runnerRegistrationToken: {REGISTRATION_TOKEN}\n"),
+        1,
+    );
+    assert_ok(&stop_during_the_job(&pod));
+    assert_eq!(
+        pod.events().last().map(String::as_str),
+        Some("gitlab-runner unregister")
+    );
+    let config = format!("{}/config.toml", pod.config_dir());
+    assert_eq!(
+        pod.runner_args(3),
+        ["unregister", "--all-runners", "--config", config.as_str()]
+    );
+    assert!(fake.requests.lock().unwrap().is_empty());
 }
 
 // ---------------------------------------------------------------- session server
