@@ -1011,15 +1011,41 @@ mod tests {
         crate::render::tests::release(&sets)
     }
 
-    /// The runner container of `release`'s Deployment.
-    fn runner_container(release: &Release) -> Value {
+    /// `release`'s Deployment.
+    fn deployment(release: &Release) -> Value {
         let manifest = crate::render::render(release).unwrap();
         let deployment = manifest
             .objects
-            .iter()
+            .into_iter()
             .find(|o| o.kind() == "Deployment")
             .unwrap();
-        deployment.value["spec"]["template"]["spec"]["containers"][0].clone()
+        deployment.value
+    }
+
+    /// The runner container of `release`'s Deployment.
+    fn runner_container(release: &Release) -> Value {
+        deployment(release)["spec"]["template"]["spec"]["containers"][0].clone()
+    }
+
+    #[test]
+    fn a_new_runner_pod_is_ready_before_an_old_one_drains_unless_a_strategy_is_given() {
+        for replicas in ["replicas=1", "replicas=4", "hpa.maxReplicas=3"] {
+            assert_eq!(
+                deployment(&with_defaults(&[replicas]))["spec"]["strategy"],
+                json!({"type": "RollingUpdate",
+                    "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}}),
+                "{replicas}"
+            );
+        }
+        assert_eq!(
+            deployment(&with_defaults(&["strategy.type=Recreate"]))["spec"]["strategy"],
+            json!({"type": "Recreate"})
+        );
+        let given = "strategy.rollingUpdate.maxUnavailable=1";
+        assert_eq!(
+            deployment(&with_defaults(&[given]))["spec"]["strategy"],
+            json!({"rollingUpdate": {"maxUnavailable": 1}})
+        );
     }
 
     /// The value of the environment variable `name`, if the container has it.
