@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use super::build_mode::{self, BuildMode};
 use super::gotmpl::{self, Scope};
 use super::job_pod::{self, JobPod};
+use super::lifecycle;
 use super::pod_security::Level;
 use super::runner_config::{self, RunnerConfig};
 use super::{Error, Release, names};
@@ -189,6 +190,7 @@ impl Chart {
         let session = Session::new(values, warnings);
         let container = Container::new(values, &names, jobs.sets_namespace, session.session_server);
         let monitors = Monitors::new(release, warnings);
+        warnings.extend(lifecycle::grace_warning(values));
         Ok(Chart {
             names,
             image,
@@ -632,7 +634,7 @@ impl Container {
 /// and address for the entrypoint to complete `advertise_address` (not with a `publicIP`,
 /// which goes into config.toml directly; for a LoadBalancer the entrypoint asks the API), and
 /// `RUNNERCTL_UNREGISTER` when the entrypoint unregisters after the drain
-/// ([`unregisters_after_drain`]).
+/// ([`lifecycle::unregisters_after_drain`]).
 ///
 /// Values are read as the templates read them: "set" means truthy in Tera's sense (`""`, `0`
 /// and `null` are not) and numbers and booleans become text as Tera's `str` writes them.
@@ -702,19 +704,10 @@ fn runner_env(
             env.push(text("SESSION_SERVER_PORT", port));
         }
     }
-    if unregisters_after_drain(values) {
+    if lifecycle::unregisters_after_drain(values) {
         env.push(var("RUNNERCTL_UNREGISTER", "true"));
     }
     env
-}
-
-/// Whether the entrypoint unregisters the runner (manager) when the pod stops, once the
-/// runner has drained: `unregisterRunners`, unless `deploymentLifecycle` replaces the
-/// lifecycle. The chart unregisters in a preStop hook instead, which runs before the stop
-/// signal, while the jobs still run; runnerctl renders no preStop hook of its own.
-fn unregisters_after_drain(values: &Value) -> bool {
-    let set = |path: &str| lookup(values, path).is_some_and(gotmpl::truthy);
-    set("unregisterRunners") && !set("deploymentLifecycle")
 }
 
 /// A probe of the runner container (a command to run, and its timings).
