@@ -1,6 +1,6 @@
 //! [`Chart`], the template variable `chart`: what the templates see besides `Values` and
 //! `Release`, in small named parts (names and labels, image, service account, tokens, jobs and
-//! Pod Security, RBAC rules, session server, monitors).
+//! Pod Security, RBAC rules, session server, monitors, the pod's lifecycle).
 use serde::Serialize;
 use std::sync::OnceLock;
 
@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::build_mode::{self, BuildMode};
 use super::gotmpl::{self, Scope};
 use super::job_pod::{self, JobPod};
-use super::lifecycle;
+use super::lifecycle::{self, Lifecycle};
 use super::pod_security::Level;
 use super::runner_config::{self, RunnerConfig};
 use super::{Error, Release, names};
@@ -166,6 +166,9 @@ pub struct Chart {
     /// ServiceMonitor and PodMonitor settings.
     #[serde(flatten)]
     pub monitors: Monitors,
+    /// How the runner pod stops: the PodDisruptionBudget.
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
 }
 
 impl Chart {
@@ -191,6 +194,7 @@ impl Chart {
         let container = Container::new(values, &names, jobs.sets_namespace, session.session_server);
         let monitors = Monitors::new(release, warnings);
         warnings.extend(lifecycle::grace_warning(values));
+        let lifecycle = Lifecycle::new(values, warnings)?;
         Ok(Chart {
             names,
             image,
@@ -201,6 +205,7 @@ impl Chart {
             container,
             session,
             monitors,
+            lifecycle,
         })
     }
 }
@@ -970,6 +975,7 @@ mod tests {
                 "monitoringApi",
                 "namespace",
                 "namespacePerJob",
+                "podDisruptionBudget",
                 "podImagePullSecrets",
                 "podLabels",
                 "podMonitorEndpoint",

@@ -50,6 +50,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "manifests/hpa.json.tera",
         include_str!("../../manifests/hpa.json.tera"),
     ),
+    (
+        "manifests/pod-disruption-budget.json.tera",
+        include_str!("../../manifests/pod-disruption-budget.json.tera"),
+    ),
 ];
 
 // `SCRIPTS`, made by build.rs from manifests/scripts/.
