@@ -915,6 +915,7 @@ impl Monitors {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::tests::{object_of, with_token};
 
     #[test]
     fn fullname_follows_helm() {
@@ -1003,22 +1004,10 @@ mod tests {
         assert_eq!(warnings.len(), 1, "{warnings:?}");
     }
 
-    /// A release with the default values, a URL, a token and these `--set`s.
-    fn with_defaults(sets: &[&str]) -> Release {
-        let mut sets = sets.to_vec();
-        sets.push("runnerToken=glrt-secret");
-        crate::render::tests::release(&sets)
-    }
-
     /// `release`'s Deployment.
     fn deployment(release: &Release) -> Value {
         let manifest = crate::render::render(release).unwrap();
-        let deployment = manifest
-            .objects
-            .into_iter()
-            .find(|o| o.kind() == "Deployment")
-            .unwrap();
-        deployment.value
+        object_of(&manifest, "Deployment").unwrap()
     }
 
     /// The runner container of `release`'s Deployment.
@@ -1030,19 +1019,19 @@ mod tests {
     fn a_new_runner_pod_is_ready_before_an_old_one_drains_unless_a_strategy_is_given() {
         for replicas in ["replicas=1", "replicas=4", "hpa.maxReplicas=3"] {
             assert_eq!(
-                deployment(&with_defaults(&[replicas]))["spec"]["strategy"],
+                deployment(&with_token(&[replicas]))["spec"]["strategy"],
                 json!({"type": "RollingUpdate",
                     "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}}),
                 "{replicas}"
             );
         }
         assert_eq!(
-            deployment(&with_defaults(&["strategy.type=Recreate"]))["spec"]["strategy"],
+            deployment(&with_token(&["strategy.type=Recreate"]))["spec"]["strategy"],
             json!({"type": "Recreate"})
         );
         let given = "strategy.rollingUpdate.maxUnavailable=1";
         assert_eq!(
-            deployment(&with_defaults(&[given]))["spec"]["strategy"],
+            deployment(&with_token(&[given]))["spec"]["strategy"],
             json!({"rollingUpdate": {"maxUnavailable": 1}})
         );
     }
@@ -1058,11 +1047,11 @@ mod tests {
     #[test]
     fn the_entrypoint_unregisters_after_the_drain_instead_of_a_pre_stop_hook() {
         // The default, unregisterRunners: true.
-        let container = runner_container(&with_defaults(&[]));
+        let container = runner_container(&with_token(&[]));
         assert!(container.get("lifecycle").is_none(), "{container}");
         assert_eq!(env_value(&container, "RUNNERCTL_UNREGISTER"), Some("true"));
         // After the runner's own entries, before the user's.
-        let container = runner_container(&with_defaults(&["extraEnv.A=b"]));
+        let container = runner_container(&with_token(&["extraEnv.A=b"]));
         let names: Vec<&str> = container["env"]
             .as_array()
             .unwrap()
@@ -1071,14 +1060,14 @@ mod tests {
             .collect();
         assert_eq!(names[names.len() - 2..], ["RUNNERCTL_UNREGISTER", "A"]);
 
-        let container = runner_container(&with_defaults(&["unregisterRunners=false"]));
+        let container = runner_container(&with_token(&["unregisterRunners=false"]));
         assert!(container.get("lifecycle").is_none());
         assert_eq!(env_value(&container, "RUNNERCTL_UNREGISTER"), None);
     }
 
     #[test]
     fn deployment_lifecycle_is_kept_and_replaces_unregistering() {
-        let container = runner_container(&with_defaults(&[
+        let container = runner_container(&with_token(&[
             "deploymentLifecycle.preStop.exec.command={/bin/sh,-c,sleep 5}",
         ]));
         let lifecycle = json!({"preStop": {"exec": {"command": ["/bin/sh", "-c", "sleep 5"]}}});

@@ -127,34 +127,27 @@ pub(super) fn grace_warning(values: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::tests::{object_of, with_token};
     use crate::render::{Manifest, render};
     use serde_json::json;
 
     /// A release with the default values, a token and these `--set`s, rendered.
     fn rendered(sets: &[&str]) -> Result<Manifest, Error> {
-        let mut sets = sets.to_vec();
-        sets.push("runnerToken=glrt-secret");
-        render(&crate::render::tests::release(&sets))
-    }
-
-    /// The rendered object of `kind`, if there is one.
-    fn object(manifest: &Manifest, kind: &str) -> Option<Value> {
-        let found = manifest.objects.iter().find(|o| o.kind() == kind);
-        found.map(|o| o.value.clone())
+        render(&with_token(sets))
     }
 
     #[test]
     fn no_disruption_budget_by_default() {
         let manifest = rendered(&["replicas=3"]).unwrap();
-        assert_eq!(object(&manifest, "PodDisruptionBudget"), None);
+        assert_eq!(object_of(&manifest, "PodDisruptionBudget"), None);
     }
 
     #[test]
     fn the_disruption_budget_selects_the_runner_pods() {
         let manifest =
             rendered(&["replicas=3", "runnerctl.podDisruptionBudget.enabled=true"]).unwrap();
-        let budget = object(&manifest, "PodDisruptionBudget").unwrap();
-        let deployment = object(&manifest, "Deployment").unwrap();
+        let budget = object_of(&manifest, "PodDisruptionBudget").unwrap();
+        let deployment = object_of(&manifest, "Deployment").unwrap();
         assert_eq!(budget["apiVersion"], "policy/v1");
         assert_eq!(budget["metadata"]["name"], deployment["metadata"]["name"]);
         assert_eq!(
@@ -173,7 +166,7 @@ mod tests {
             "runnerctl.podDisruptionBudget.minAvailable=50%",
         ])
         .unwrap();
-        let spec = &object(&manifest, "PodDisruptionBudget").unwrap()["spec"];
+        let spec = &object_of(&manifest, "PodDisruptionBudget").unwrap()["spec"];
         assert_eq!(spec["minAvailable"], "50%");
         assert!(spec.get("maxUnavailable").is_none(), "{spec}");
     }

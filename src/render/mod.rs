@@ -329,6 +329,19 @@ mod tests {
         }
     }
 
+    /// A release like [`release`], with a runner token too.
+    pub(super) fn with_token(sets: &[&str]) -> Release {
+        let mut sets = sets.to_vec();
+        sets.push("runnerToken=glrt-secret");
+        release(&sets)
+    }
+
+    /// The first rendered object of `kind`, if there is one.
+    pub(super) fn object_of(manifest: &Manifest, kind: &str) -> Option<Value> {
+        let found = manifest.objects.iter().find(|o| o.kind() == kind);
+        found.map(|o| o.value.clone())
+    }
+
     #[test]
     fn debug_prints_never_show_a_token() {
         let r = release(&[
