@@ -201,6 +201,7 @@ pub const RENDERED_GROUP_KINDS: &[&str] = &[
     "ClusterRoleBinding.rbac.authorization.k8s.io",
     "Deployment.apps",
     "HorizontalPodAutoscaler.autoscaling",
+    "PodDisruptionBudget.policy",
     "Ingress.networking.k8s.io",
     "ServiceMonitor.monitoring.coreos.com",
     "PodMonitor.monitoring.coreos.com",

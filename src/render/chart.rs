@@ -1,6 +1,6 @@
 //! [`Chart`], the template variable `chart`: what the templates see besides `Values` and
 //! `Release`, in small named parts (names and labels, image, service account, tokens, jobs and
-//! Pod Security, RBAC rules, session server, monitors).
+//! Pod Security, RBAC rules, session server, monitors, the pod's lifecycle).
 use serde::Serialize;
 use std::sync::OnceLock;
 
@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use super::build_mode::{self, BuildMode};
 use super::gotmpl::{self, Scope};
 use super::job_pod::{self, JobPod};
+use super::lifecycle::{self, Lifecycle};
 use super::pod_security::Level;
 use super::runner_config::{self, RunnerConfig};
 use super::{Error, Release, names};
@@ -165,6 +166,9 @@ pub struct Chart {
     /// ServiceMonitor and PodMonitor settings.
     #[serde(flatten)]
     pub monitors: Monitors,
+    /// How the runner pod stops: the PodDisruptionBudget.
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
 }
 
 impl Chart {
@@ -189,6 +193,8 @@ impl Chart {
         let session = Session::new(values, warnings);
         let container = Container::new(values, &names, jobs.sets_namespace, session.session_server);
         let monitors = Monitors::new(release, warnings);
+        warnings.extend(lifecycle::grace_warning(values));
+        let lifecycle = Lifecycle::new(values, warnings)?;
         Ok(Chart {
             names,
             image,
@@ -199,6 +205,7 @@ impl Chart {
             container,
             session,
             monitors,
+            lifecycle,
         })
     }
 }
@@ -638,9 +645,11 @@ impl Container {
 /// The runner container's own environment, in this order: the GitLab URL, the executor, the
 /// registration settings (`REGISTER_LOCKED` and `RUNNER_TAG_LIST` always, name, untagged
 /// jobs, protection and timeout only when set; a `glrt-` token ignores them, as they live in
-/// GitLab), the job namespace unless the config sets one, and the session server's service
+/// GitLab), the job namespace unless the config sets one, the session server's service
 /// and address for the entrypoint to complete `advertise_address` (not with a `publicIP`,
-/// which goes into config.toml directly; for a LoadBalancer the entrypoint asks the API).
+/// which goes into config.toml directly; for a LoadBalancer the entrypoint asks the API), and
+/// `RUNNERCTL_UNREGISTER` when the entrypoint unregisters after the drain
+/// ([`lifecycle::unregisters_after_drain`]).
 ///
 /// Values are read as the templates read them: "set" means truthy in Tera's sense (`""`, `0`
 /// and `null` are not) and numbers and booleans become text as Tera's `str` writes them.
@@ -709,6 +718,9 @@ fn runner_env(
             let port = lookup(values, "sessionServer.externalPort").unwrap_or(&Value::Null);
             env.push(text("SESSION_SERVER_PORT", port));
         }
+    }
+    if lifecycle::unregisters_after_drain(values) {
+        env.push(var("RUNNERCTL_UNREGISTER", "true"));
     }
     env
 }
@@ -913,6 +925,7 @@ impl Monitors {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::tests::{object_of, with_token};
 
     #[test]
     fn fullname_follows_helm() {
@@ -974,6 +987,7 @@ mod tests {
                 "monitoringApi",
                 "namespace",
                 "namespacePerJob",
+                "podDisruptionBudget",
                 "podImagePullSecrets",
                 "podLabels",
                 "podMonitorEndpoint",
@@ -999,6 +1013,77 @@ mod tests {
         assert_eq!(v["secretName"], "rel-gitlab-runner");
         assert_eq!(v["sessionServer"], false);
         assert_eq!(warnings.len(), 1, "{warnings:?}");
+    }
+
+    /// `release`'s Deployment.
+    fn deployment(release: &Release) -> Value {
+        let manifest = crate::render::render(release).unwrap();
+        object_of(&manifest, "Deployment").unwrap()
+    }
+
+    /// The runner container of `release`'s Deployment.
+    fn runner_container(release: &Release) -> Value {
+        deployment(release)["spec"]["template"]["spec"]["containers"][0].clone()
+    }
+
+    #[test]
+    fn a_new_runner_pod_is_ready_before_an_old_one_drains_unless_a_strategy_is_given() {
+        for replicas in ["replicas=1", "replicas=4", "hpa.maxReplicas=3"] {
+            assert_eq!(
+                deployment(&with_token(&[replicas]))["spec"]["strategy"],
+                json!({"type": "RollingUpdate",
+                    "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}}),
+                "{replicas}"
+            );
+        }
+        assert_eq!(
+            deployment(&with_token(&["strategy.type=Recreate"]))["spec"]["strategy"],
+            json!({"type": "Recreate"})
+        );
+        let given = "strategy.rollingUpdate.maxUnavailable=1";
+        assert_eq!(
+            deployment(&with_token(&[given]))["spec"]["strategy"],
+            json!({"rollingUpdate": {"maxUnavailable": 1}})
+        );
+    }
+
+    /// The value of the environment variable `name`, if the container has it.
+    fn env_value<'a>(container: &'a Value, name: &str) -> Option<&'a str> {
+        let env = container["env"].as_array().unwrap();
+        env.iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].as_str().unwrap())
+    }
+
+    #[test]
+    fn the_entrypoint_unregisters_after_the_drain_instead_of_a_pre_stop_hook() {
+        // The default, unregisterRunners: true.
+        let container = runner_container(&with_token(&[]));
+        assert!(container.get("lifecycle").is_none(), "{container}");
+        assert_eq!(env_value(&container, "RUNNERCTL_UNREGISTER"), Some("true"));
+        // After the runner's own entries, before the user's.
+        let container = runner_container(&with_token(&["extraEnv.A=b"]));
+        let names: Vec<&str> = container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names[names.len() - 2..], ["RUNNERCTL_UNREGISTER", "A"]);
+
+        let container = runner_container(&with_token(&["unregisterRunners=false"]));
+        assert!(container.get("lifecycle").is_none());
+        assert_eq!(env_value(&container, "RUNNERCTL_UNREGISTER"), None);
+    }
+
+    #[test]
+    fn deployment_lifecycle_is_kept_and_replaces_unregistering() {
+        let container = runner_container(&with_token(&[
+            "deploymentLifecycle.preStop.exec.command={/bin/sh,-c,sleep 5}",
+        ]));
+        let lifecycle = json!({"preStop": {"exec": {"command": ["/bin/sh", "-c", "sleep 5"]}}});
+        assert_eq!(container["lifecycle"], lifecycle);
+        assert_eq!(env_value(&container, "RUNNERCTL_UNREGISTER"), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! The parts, in the order [`render`] uses them: `chart.rs` works out names, labels and
 //! decisions from the values (evaluating the [`gotmpl`] expressions in `image.tag` and
-//! [`runner_config`]); the embedded Tera templates (`templates.rs`) render the objects, each
+//! [`runner_config`]; how the runner pod stops in `lifecycle.rs`); the embedded Tera templates (`templates.rs`) render the objects, each
 //! template once, each deciding itself whether it renders anything; `post_pass.rs` fills in
 //! what only the rendered output tells (scripts, checksums, Pod Security labels);
 //! `extraObjects` are added; each object is schema-checked and the list sorted into install
@@ -20,6 +20,7 @@ pub mod ci_example;
 mod extra_objects;
 pub mod gotmpl;
 pub(crate) mod job_pod;
+mod lifecycle;
 pub(crate) mod names;
 mod order;
 mod output;
@@ -326,6 +327,19 @@ mod tests {
             create_namespace: false,
             api_versions: vec![],
         }
+    }
+
+    /// A release like [`release`], with a runner token too.
+    pub(super) fn with_token(sets: &[&str]) -> Release {
+        let mut sets = sets.to_vec();
+        sets.push("runnerToken=glrt-secret");
+        release(&sets)
+    }
+
+    /// The first rendered object of `kind`, if there is one.
+    pub(super) fn object_of(manifest: &Manifest, kind: &str) -> Option<Value> {
+        let found = manifest.objects.iter().find(|o| o.kind() == kind);
+        found.map(|o| o.value.clone())
     }
 
     #[test]

@@ -50,6 +50,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "manifests/hpa.json.tera",
         include_str!("../../manifests/hpa.json.tera"),
     ),
+    (
+        "manifests/pod-disruption-budget.json.tera",
+        include_str!("../../manifests/pod-disruption-budget.json.tera"),
+    ),
 ];
 
 // `SCRIPTS`, made by build.rs from manifests/scripts/.
@@ -461,7 +465,7 @@ mod tests {
     use super::*;
 
     /// The runner's environment as the Deployment template wrote it before `chart.env`
-    /// (the reference the Rust version is held to).
+    /// (the reference the Rust version is held to), with `RUNNERCTL_UNREGISTER` added since.
     const RUNNER_ENV_TEMPLATE: &str = r#"[
   {"name": "CI_SERVER_URL", "value": {{ Values.gitlabUrl | json }}},
   {"name": "RUNNER_EXECUTOR", "value": {{ (Values.runners.executor or "kubernetes") | json }}},
@@ -496,6 +500,9 @@ mod tests {
 {%- endif %}
   {"name": "SESSION_SERVER_PORT", "value": {{ ss.externalPort | str | json }}},
 {%- endif %}
+{%- endif %}
+{%- if Values.unregisterRunners and not Values.deploymentLifecycle %}
+  {"name": "RUNNERCTL_UNREGISTER", "value": "true"},
 {%- endif %}
 ]"#;
 
@@ -647,6 +654,15 @@ mod tests {
                 &[
                     "\"https://gitlab.example.com\"",
                     "\"https://g.example.org/x\"",
+                ],
+            ),
+            ("unregisterRunners", &["true", "false"]),
+            (
+                "deploymentLifecycle",
+                &[
+                    "{}",
+                    "null",
+                    r#"{"preStop": {"exec": {"command": ["true"]}}}"#,
                 ],
             ),
         ];

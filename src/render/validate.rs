@@ -1,6 +1,6 @@
 //! Post-render checks: each object of a known kind must deserialise into its k8s-openapi type
 //! without unknown fields, so a typo in a user's `affinity` is caught before any cluster sees it.
-use k8s_openapi::api::{apps, autoscaling, core, networking, rbac};
+use k8s_openapi::api::{apps, autoscaling, core, networking, policy, rbac};
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -140,6 +140,7 @@ fn check_typed(o: &Object) -> Option<Result<(), Error>> {
             check_as::<autoscaling::v2::HorizontalPodAutoscaler>(o)
         }
         ("networking.k8s.io/v1", "Ingress") => check_as::<networking::v1::Ingress>(o),
+        ("policy/v1", "PodDisruptionBudget") => check_as::<policy::v1::PodDisruptionBudget>(o),
         _ => return None,
     })
 }

@@ -210,13 +210,22 @@ fn fits(default: &Value, user: &Value) -> bool {
         Value::Null => true,
         Value::Bool(_) => user.is_boolean(),
         Value::Number(n) if n.is_f64() => user.is_number(),
-        Value::Number(_) => user.is_i64() || user.is_u64(),
+        // A percentage too, for Kubernetes' int-or-string fields (a disruption budget's
+        // maxUnavailable); where only an integer goes, the schema (checked first) refuses it.
+        Value::Number(_) => user.is_i64() || user.is_u64() || is_percentage(user),
         // Numbers render fine where a string is expected (e.g. a tag of 18).
         Value::String(_) => user.is_string() || user.is_number(),
         // Values exported from Rancher write an empty list as `{}`.
         Value::Array(_) => user.is_array() || user.as_object().is_some_and(Map::is_empty),
         Value::Object(_) => user.is_object(),
     }
+}
+
+/// A string such as `"25%"`.
+fn is_percentage(v: &Value) -> bool {
+    v.as_str()
+        .and_then(|s| s.strip_suffix('%'))
+        .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
 }
 
 pub(crate) fn describe(v: &Value, sensitive: bool) -> String {

@@ -30,6 +30,10 @@ const PATTERN_WORDS: &[(&str, &str)] = &[
         "^[0-9]*$",
         "an integer of 0 or more (or its digits as a string)",
     ),
+    (
+        "^[0-9]+%$",
+        "an integer of 0 or more, or a percentage such as \"50%\"",
+    ),
 ];
 
 /// The parsed schema, parsed once per process.
@@ -176,6 +180,11 @@ fn key_path(location: &jsonschema::paths::Location) -> KeyPath {
 /// What a schema node accepts, in words: "an integer from 1 to 65535", "one of ClusterIP,
 /// NodePort, LoadBalancer", "a list", ...
 pub(crate) fn expected(node: &Value) -> String {
+    // A map whose keys exclude each other (`not: {required: [a, b]}`).
+    if let Some(Value::Array(exclusive)) = node.pointer("/not/required") {
+        let names: Vec<&str> = exclusive.iter().filter_map(Value::as_str).collect();
+        return format!("a map that does not set both {}", names.join(" and "));
+    }
     if let Some(Value::Array(options)) = node.get("enum") {
         let shown: Vec<String> = options
             .iter()
@@ -406,6 +415,25 @@ mod tests {
             check(json!({"hpa": {"maxReplicas": "3"}}), None).unwrap_err(),
             "values file v.yaml: hpa.maxReplicas: expected an integer of 1 or more, got the string \"3\""
         );
+        // A budget takes one of minAvailable and maxUnavailable: integers or percentages.
+        let budget = |b: Value| check(json!({"runnerctl": {"podDisruptionBudget": b}}), None);
+        assert_eq!(
+            budget(json!({"minAvailable": 1, "maxUnavailable": "50%"})).unwrap_err(),
+            "values file v.yaml: runnerctl.podDisruptionBudget: expected a map that does not set \
+             both maxUnavailable and minAvailable, got a map"
+        );
+        assert_eq!(
+            budget(json!({"minAvailable": "half"})).unwrap_err(),
+            "values file v.yaml: runnerctl.podDisruptionBudget.minAvailable: expected an integer \
+             of 0 or more, or a percentage such as \"50%\", got the string \"half\""
+        );
+        for fine in [
+            json!({"minAvailable": 2, "maxUnavailable": null}),
+            json!({"minAvailable": "100%"}),
+            json!({"enabled": true, "maxUnavailable": 0}),
+        ] {
+            assert_eq!(budget(fine.clone()), Ok(()), "{fine}");
+        }
     }
 
     #[test]

@@ -40,14 +40,14 @@ fn a_valid_token_is_accepted_and_the_request_is_the_documented_one() {
     assert!(c.summary.contains("expires never"), "{c:?}");
     let seen = fake.requests.lock().unwrap();
     assert_eq!(seen.len(), 1);
-    let (method, path, body) = &seen[0];
+    let request = &seen[0];
     assert_eq!(
-        (method.as_str(), path.as_str()),
+        (request.method.as_str(), request.path.as_str()),
         ("POST", "/api/v4/runners/verify")
     );
-    assert_eq!(body["token"], VALID_TOKEN);
+    assert_eq!(request.body["token"], VALID_TOKEN);
     // No system_id: GitLab records no runner manager for doctor.
-    assert!(body.get("system_id").is_none(), "{body}");
+    assert!(request.body.get("system_id").is_none(), "{}", request.body);
 }
 
 #[test]
@@ -75,7 +75,7 @@ fn a_gitlab_under_a_path_and_a_wrong_address() {
     assert_eq!(c.status, Status::Warning, "{c:?}");
     assert!(c.summary.contains("answered 404"), "{c:?}");
     assert_eq!(
-        fake.requests.lock().unwrap()[0].1,
+        fake.requests.lock().unwrap()[0].path,
         "/gitlab/api/v4/runners/verify"
     );
     // Nothing listens: failed.

@@ -70,6 +70,7 @@ example_snapshot!(
     &["monitoring.coreos.com/v1"]
 );
 example_snapshot!(hpa, "hpa.yaml");
+example_snapshot!(disruption_budget, "disruption-budget.yaml");
 example_snapshot!(session_server, "session-server.yaml");
 example_snapshot!(dind, "dind.yaml", "builds", "ci", true, &[]);
 example_snapshot!(scheduling, "scheduling.yaml");

@@ -4,18 +4,24 @@
 //! ConfigMap entries from the rendered ConfigMap, the token from the rendered Secret and the
 //! container's environment from the rendered Deployment, and lays them out in a temporary
 //! root as the kubelet would. Stub `gitlab-runner`, `curl` and `sleep` programs come first on
-//! PATH: they record their arguments, environment and stdin, and answer like the real ones.
+//! PATH: they record their arguments, environment and stdin, and answer like the real ones
+//! (the stub runner's `run` keeps GitLab Runner's signal contract, so the stop of a pod can be
+//! played: [`Pod::start`] runs the entrypoint in the background, [`Running::signal`] sends
+//! it what the kubelet would).
 //! The scripts' mount paths are redirected into the root with their `RUNNERCTL_*_DIR`
 //! variables. The scripts are also checked with shellcheck, which `cargo xtask test`
 //! provides (`RUNNERCTL_SHELLCHECK`); this test never skips.
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 use runnerctl::{Manifest, Release, ValuesBuilder, render};
 use serde_json::Value;
+
+use crate::support::fake_gitlab::{FakeGitlab, VALID_TOKEN};
 
 const GITLAB_URL: &str = "https://gitlab.example.com/";
 const RUNNER_TOKEN: &str = "glrt-t3st-auth-token-0000";
@@ -65,6 +71,10 @@ echo "gitlab-runner $1" >>"${rec}/events"
 arg() { local want=$1; shift; while (($#)); do if [[ $1 == "${want}" ]]; then echo "$2"; return; fi; shift; done; }
 case "$1" in
 register)
+  if [[ -f "${rec}/register-hangs" ]]; then
+    echo "$$" >"${rec}/register.pid"
+    exec "$(command -pv sleep)" 60
+  fi
   failures=$(cat "${rec}/register-failures" 2>/dev/null || echo 0)
   if ((failures > 0)); then
     echo $((failures - 1)) >"${rec}/register-failures"
@@ -84,7 +94,42 @@ register)
   } >>"${config}"
   ;;
 run)
-  cp "$(arg --config "$@")" "${rec}/final-config.toml"
+  config=$(arg --config "$@")
+  cp "${config}" "${rec}/final-config.toml"
+  # The system id the runner keeps next to its config (system_id_state.go), and a token it
+  # rotated (written to config.toml only).
+  system_id="$(dirname "${config}")/.runner_system_id"
+  [[ -f "${system_id}" ]] || printf 's_0123456789ab' >"${system_id}"
+  if [[ -f "${rec}/rotated-token" ]]; then
+    sed -i "s/^\( *token = \"\).*\"/\1$(cat "${rec}/rotated-token")\"/" "${config}"
+  fi
+  trap 'echo "${EPOCHREALTIME}" >"${rec}/run-exited-at"' EXIT
+  # The signal contract of GitLab Runner's commands/multi.go: SIGQUIT stops asking for jobs
+  # and exits 0 once the running job has finished; SIGTERM or SIGINT (also after a SIGQUIT)
+  # aborts the job and exits 1. The job lasts run-job-seconds; without one, or when the job
+  # ends with no stop signal, the runner exits with run-status (a crash; default 0).
+  job_seconds=$(cat "${rec}/run-job-seconds" 2>/dev/null || echo 0)
+  ((job_seconds > 0)) || exit "$(cat "${rec}/run-status" 2>/dev/null || echo 0)"
+  stop=""
+  on_signal() {
+    echo "gitlab-runner got SIG$1" >>"${rec}/events"
+    if [[ "$1" != QUIT ]]; then stop=abort; elif [[ -z "${stop}" ]]; then stop=drain; fi
+  }
+  trap 'on_signal QUIT' QUIT
+  trap 'on_signal TERM' TERM
+  trap 'on_signal INT' INT
+  command -p sleep "${job_seconds}" &
+  job=$!
+  echo "gitlab-runner job started" >>"${rec}/events"
+  until wait "${job}"; do
+    if [[ "${stop}" == abort ]]; then
+      kill "${job}" 2>/dev/null || true
+      echo "gitlab-runner job aborted" >>"${rec}/events"
+      exit 1
+    fi
+  done
+  echo "gitlab-runner job finished" >>"${rec}/events"
+  [[ "${stop}" == drain ]] || exit "$(cat "${rec}/run-status" 2>/dev/null || echo 0)"
   ;;
 verify)
   if [[ -p "${rec}/verify-hangs" ]]; then read -r -t 30 <>"${rec}/verify-hangs" || true; fi
@@ -96,7 +141,8 @@ esac
 
 const STUB_CURL: &str = r#"#!/bin/bash
 # Stub curl: records each call; answers with curl-answer.<call> (else curl-answer);
-# an answer of FAIL is an HTTP error (curl --fail exits 22).
+# an answer of FAIL is an HTTP error (curl --fail exits 22). A call to STUB_GITLAB_URL (a
+# fake GitLab) goes on to the real curl.
 set -eu
 rec="${STUB_RECORD_DIR}"
 n=$(( $(cat "${rec}/curl.count" 2>/dev/null || echo 0) + 1 ))
@@ -106,6 +152,9 @@ mkdir -p "${dir}"
 printf '%s\n' "$@" >"${dir}/args"
 cat >"${dir}/stdin"
 echo "curl" >>"${rec}/events"
+if [[ -n "${STUB_GITLAB_URL:-}" && "${!#}" == "${STUB_GITLAB_URL}"/* ]]; then
+  exec "$(command -pv curl)" "$@" <"${dir}/stdin"
+fi
 answer="${rec}/curl-answer.${n}"
 [[ -f "${answer}" ]] || answer="${rec}/curl-answer"
 if [[ ! -f "${answer}" || "$(cat "${answer}")" == FAIL ]]; then
@@ -242,6 +291,31 @@ impl Pod {
     /// Runs one of the ConfigMap's scripts as the Deployment does: `bash /configmaps/<name>`,
     /// with the container's environment and nothing of the test's.
     fn run(&self, script: &str) -> Output {
+        self.command(script).output().expect("bash runs")
+    }
+
+    /// Starts the entrypoint in the background, as [`run`](Self::run) runs it, in a process
+    /// group of its own (as dumb-init and tini start it).
+    fn start(&self) -> Running {
+        use std::os::unix::process::CommandExt as _;
+        let child = self
+            .command("entrypoint")
+            .process_group(0)
+            .spawn()
+            .expect("bash starts");
+        Running { child }
+    }
+
+    /// Waits (at most [`PATIENCE`]) until the stub programs have recorded `event`.
+    fn wait_for_event(&self, event: &str) {
+        wait_until(
+            &format!("{event:?} in {:?}", self.path("record/events")),
+            || self.events().iter().any(|e| e == event),
+        );
+    }
+
+    /// The command that runs one of the ConfigMap's scripts (see [`run`](Self::run)).
+    fn command(&self, script: &str) -> Command {
         let system_path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
         let mut cmd = Command::new("bash");
         cmd.arg(self.path(&format!("configmaps/{script}")))
@@ -264,7 +338,7 @@ impl Pod {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        cmd.output().expect("bash runs")
+        cmd
     }
 
     /// The arguments of the n-th `gitlab-runner` call.
@@ -295,6 +369,69 @@ impl Pod {
 
     fn config_dir(&self) -> String {
         self.path("config").display().to_string()
+    }
+}
+
+/// How long a test waits for what the scripts do in the background.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Waits (at most [`PATIENCE`]) until `done` says so; `what` names it when it does not.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "no {what} within {PATIENCE:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether process `pid` runs (a zombie, ended but not yet reaped, does not).
+fn process_runs(pid: &str) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(") ")
+                .map(|(_, rest)| !rest.starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// The entrypoint, running in the background (see [`Pod::start`]).
+struct Running {
+    child: Child,
+}
+
+impl Running {
+    /// Sends `signal` (TERM, INT, QUIT) to the entrypoint, as tini passes it on.
+    fn signal(&self, signal: &str) {
+        self.kill(signal, self.child.id().to_string());
+    }
+
+    /// Sends `signal` to the entrypoint's process group, as dumb-init passes it on.
+    fn signal_group(&self, signal: &str) {
+        self.kill(signal, format!("-{}", self.child.id()));
+    }
+
+    fn kill(&self, signal: &str, target: String) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), "--".into(), target])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits (at most [`PATIENCE`]) for the entrypoint to end; its output.
+    fn finish(mut self) -> Output {
+        let deadline = Instant::now() + PATIENCE;
+        while self.child.try_wait().expect("try_wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the entrypoint did not end within {PATIENCE:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child
+            .wait_with_output()
+            .expect("the entrypoint's output")
     }
 }
 
@@ -686,6 +823,307 @@ fn the_pre_entrypoint_script_runs_after_registration_and_before_the_runner() {
     assert_eq!(pod.events(), ["gitlab-runner register"]);
 }
 
+// ---------------------------------------------------------------- stopping
+
+/// A pod whose runner runs one job of `job_seconds` (and unregisters nothing: see below).
+fn pod_with_a_job(test: &str, job_seconds: u32) -> Pod {
+    let values = format!("runnerToken: {RUNNER_TOKEN}\nunregisterRunners: false\n");
+    let pod = Pod::new(test, &render_values(&base_values(&values)));
+    pod.write("record/run-job-seconds", &job_seconds.to_string());
+    pod
+}
+
+#[test]
+fn a_stop_signal_drains_the_runner_and_the_entrypoint_exits_with_its_status() {
+    // Each signal to the entrypoint alone (tini), and TERM to its process group (dumb-init).
+    for (signal, group) in [
+        ("TERM", false),
+        ("INT", false),
+        ("QUIT", false),
+        ("TERM", true),
+    ] {
+        let pod = pod_with_a_job(&format!("drain-{signal}-{group}"), 2);
+        let running = pod.start();
+        pod.wait_for_event("gitlab-runner job started");
+        if group {
+            running.signal_group(signal);
+        } else {
+            running.signal(signal);
+        }
+        let out = running.finish();
+        assert_ok(&out);
+        assert_eq!(
+            pod.events(),
+            [
+                "gitlab-runner register",
+                "gitlab-runner run",
+                "gitlab-runner job started",
+                "gitlab-runner got SIGQUIT",
+                "gitlab-runner job finished",
+            ],
+            "SIG{signal}, to the group: {group}"
+        );
+        assert!(
+            stderr(&out).contains(&format!("SIG{signal}: the runner takes no new jobs")),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn a_second_stop_signal_aborts_the_jobs() {
+    let pod = pod_with_a_job("abort", 60);
+    let started = Instant::now();
+    let running = pod.start();
+    pod.wait_for_event("gitlab-runner job started");
+    running.signal("TERM");
+    // Signals of one kind do not queue: the second is sent once the first has arrived.
+    pod.wait_for_event("gitlab-runner got SIGQUIT");
+    running.signal("TERM");
+    let out = running.finish();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the job was not aborted"
+    );
+    assert_eq!(out.status.code(), Some(1), "the runner's status");
+    assert_eq!(
+        pod.events()[2..],
+        [
+            "gitlab-runner job started",
+            "gitlab-runner got SIGQUIT",
+            "gitlab-runner got SIGTERM",
+            "gitlab-runner job aborted",
+        ]
+    );
+    assert!(stderr(&out).contains("SIGTERM again: the runner aborts the running jobs"));
+}
+
+#[test]
+fn the_runner_s_own_exit_status_is_the_entrypoint_s() {
+    let pod = Pod::new(
+        "crash",
+        &render_values(&base_values(&format!("runnerToken: {RUNNER_TOKEN}\n"))),
+    );
+    pod.write("record/run-status", "3");
+    let out = pod.run("entrypoint");
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        pod.events(),
+        ["gitlab-runner register", "gitlab-runner run"]
+    );
+}
+
+#[test]
+fn a_stop_signal_during_registration_ends_the_entrypoint_at_once() {
+    let pod = Pod::new(
+        "stop-registering",
+        &render_values(&base_values(&format!("runnerToken: {RUNNER_TOKEN}\n"))),
+    );
+    pod.write("record/register-hangs", "");
+    let started = Instant::now();
+    let running = pod.start();
+    wait_until("register", || pod.exists("record/register.pid"));
+    running.signal("TERM");
+    let out = running.finish();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the entrypoint waited for register"
+    );
+    assert_eq!(out.status.code(), Some(128 + 15));
+    assert!(stderr(&out).contains("SIGTERM before the runner started: stopping"));
+    assert_eq!(pod.events(), ["gitlab-runner register"]);
+    // The registration it was waiting for is stopped too.
+    let register = pod.read("record/register.pid");
+    wait_until("end of register", || !process_runs(register.trim()));
+}
+
+// ---------------------------------------------------------------- unregistering
+
+/// The system id the stub runner keeps next to its config.
+const SYSTEM_ID: &str = "s_0123456789ab";
+
+/// Stops a pod whose runner runs a job: TERM once the job has started; the output.
+fn stop_during_the_job(pod: &Pod) -> Output {
+    let running = pod.start();
+    pod.wait_for_event("gitlab-runner job started");
+    running.signal("TERM");
+    running.finish()
+}
+
+/// A pod for `values` (after gitlabUrl, the fake's) whose runner runs a job of `job_seconds`
+/// and whose GitLab calls reach `fake`.
+fn pod_with_gitlab(test: &str, fake: &FakeGitlab, values: &str, job_seconds: u32) -> Pod {
+    let manifest = render_values(&format!("gitlabUrl: {}/\n{values}", fake.url));
+    let mut pod = Pod::new(test, &manifest);
+    pod.write("record/run-job-seconds", &job_seconds.to_string());
+    pod.env
+        .push(("STUB_GITLAB_URL".to_string(), fake.url.clone()));
+    pod
+}
+
+/// When the stub runner exited.
+fn runner_exited_at(pod: &Pod) -> SystemTime {
+    let seconds: f64 = pod
+        .read("record/run-exited-at")
+        .trim()
+        .parse()
+        .expect("EPOCHREALTIME");
+    SystemTime::UNIX_EPOCH + Duration::from_secs_f64(seconds)
+}
+
+#[test]
+fn the_runner_manager_is_unregistered_once_the_runner_has_drained() {
+    let dir = std::env::temp_dir().join(format!("runnerctl-scripts-{}-gitlab", std::process::id()));
+    let fake = FakeGitlab::https(&dir);
+    let pod = pod_with_gitlab(
+        "unregister",
+        &fake,
+        &format!("runnerToken: {VALID_TOKEN}\ncertsSecretName: gitlab-ca\n"),
+        10,
+    );
+    // certsSecretName's CA, where the Deployment mounts it: <config dir>/certs/<host>.crt.
+    pod.write(
+        "config/certs/127.0.0.1.crt",
+        &fs::read_to_string(dir.join("ca.crt")).expect("the fake's CA"),
+    );
+    let out = stop_during_the_job(&pod);
+    assert_ok(&out);
+    assert_eq!(
+        pod.events()[2..],
+        [
+            "gitlab-runner job started",
+            "gitlab-runner got SIGQUIT",
+            "gitlab-runner job finished",
+            "curl",
+        ]
+    );
+    let requests = fake.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let delete = &requests[0];
+    assert_eq!(
+        (delete.method.as_str(), delete.path.as_str()),
+        ("DELETE", "/api/v4/runners/managers")
+    );
+    assert_eq!(
+        delete.body,
+        serde_json::json!({"token": VALID_TOKEN, "system_id": SYSTEM_ID})
+    );
+    assert!(
+        delete.at > runner_exited_at(&pod),
+        "the manager was unregistered before the runner had exited"
+    );
+    // The token went to curl on stdin only, and is printed nowhere.
+    let args = lines(&pod.read("record/curl.1/args"));
+    assert!(!args.join(" ").contains(VALID_TOKEN), "{args:?}");
+    for pair in [
+        ["--data-binary", "@-"],
+        ["--max-time", "10"],
+        [
+            "--cacert",
+            &format!("{}/certs/127.0.0.1.crt", pod.config_dir()),
+        ],
+    ] {
+        assert!(args.windows(2).any(|w| w == pair), "{pair:?} in {args:?}");
+    }
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(!printed.contains(VALID_TOKEN), "{printed}");
+    assert!(
+        printed.contains(&format!("runner manager {SYSTEM_ID} unregistered")),
+        "{printed}"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_token_the_runner_rotated_is_the_one_that_unregisters() {
+    let fake = FakeGitlab::http();
+    let pod = pod_with_gitlab(
+        "unregister-rotated",
+        &fake,
+        "runnerToken: glrt-before-rotation-0000\n",
+        1,
+    );
+    pod.write("record/rotated-token", VALID_TOKEN);
+    assert_ok(&stop_during_the_job(&pod));
+    let requests = fake.requests.lock().unwrap();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0].body["token"], VALID_TOKEN);
+}
+
+#[test]
+fn a_refused_unregistering_is_said_and_changes_no_exit_status() {
+    let fake = FakeGitlab::http();
+    let token = "glrt-revoked-token-00000";
+    let pod = pod_with_gitlab(
+        "unregister-refused",
+        &fake,
+        &format!("runnerToken: {token}\n"),
+        1,
+    );
+    let out = stop_during_the_job(&pod);
+    assert_ok(&out);
+    assert_eq!(fake.requests.lock().unwrap().len(), 1);
+    assert!(
+        stderr(&out).contains(&format!("could not unregister runner manager {SYSTEM_ID}")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains(token));
+}
+
+#[test]
+fn no_unregistering_without_a_stop_signal_or_with_unregister_runners_false() {
+    // The runner crashes (no stop signal): the container restarts with the same system id.
+    let fake = FakeGitlab::http();
+    let pod = pod_with_gitlab(
+        "no-unregister-crash",
+        &fake,
+        &format!("runnerToken: {VALID_TOKEN}\n"),
+        0,
+    );
+    pod.write("record/run-status", "2");
+    let out = pod.run("entrypoint");
+    assert_eq!(out.status.code(), Some(2));
+    // unregisterRunners: false, stopped.
+    let pod = pod_with_gitlab(
+        "no-unregister-false",
+        &fake,
+        &format!("runnerToken: {VALID_TOKEN}\nunregisterRunners: false\n"),
+        1,
+    );
+    assert!(
+        !pod.env
+            .iter()
+            .any(|(name, _)| name == "RUNNERCTL_UNREGISTER")
+    );
+    assert_ok(&stop_during_the_job(&pod));
+    assert!(!pod.events().contains(&"curl".to_string()));
+    assert!(fake.requests.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_runner_registered_with_a_registration_token_unregisters_itself() {
+    let fake = FakeGitlab::http();
+    let pod = pod_with_gitlab(
+        "unregister-legacy",
+        &fake,
+        &format!("runnerRegistrationToken: {REGISTRATION_TOKEN}\n"),
+        1,
+    );
+    assert_ok(&stop_during_the_job(&pod));
+    assert_eq!(
+        pod.events().last().map(String::as_str),
+        Some("gitlab-runner unregister")
+    );
+    let config = format!("{}/config.toml", pod.config_dir());
+    assert_eq!(
+        pod.runner_args(3),
+        ["unregister", "--all-runners", "--config", config.as_str()]
+    );
+    assert!(fake.requests.lock().unwrap().is_empty());
+}
+
 // ---------------------------------------------------------------- session server
 
 fn session_values(session: &str) -> String {
@@ -927,8 +1365,11 @@ fn liveness_fails_when_neither_the_runner_nor_the_entrypoint_runs() {
 
 #[test]
 fn liveness_asks_verify_while_the_runner_runs() {
+    // The runner runs as a child of the entrypoint, which runs on: GitLab is asked.
     let running = |test: &str| {
         let pod = live_pod(test);
+        let entrypoint = pod.path("configmaps/entrypoint").display().to_string();
+        pod.process(7, &["/bin/bash", entrypoint.as_str()]);
         let config_dir = pod.config_dir();
         let config = format!("{config_dir}/config.toml");
         pod.process(

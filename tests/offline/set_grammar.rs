@@ -619,6 +619,16 @@ fn type_errors_name_key_and_source() {
         msg,
         r#"--set-string: concurrent: expected an integer of 1 or more (default 10), got the string "10""#
     );
+    // A percentage goes where Kubernetes takes an integer or a percentage, nowhere else.
+    let msg = err(ValuesBuilder::new().set("concurrent=50%"));
+    assert_eq!(
+        msg,
+        r#"--set: concurrent: expected an integer of 1 or more (default 10), got the string "50%""#
+    );
+    ValuesBuilder::new()
+        .set("runnerctl.podDisruptionBudget.maxUnavailable=50%")
+        .build()
+        .expect("a percentage of runner pods");
     let msg = err(ValuesBuilder::new().set("unregisterRunners=yes"));
     assert_eq!(
         msg,

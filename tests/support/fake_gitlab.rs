@@ -1,46 +1,82 @@
-//! A small fake of the one GitLab runner API endpoint `runnerctl doctor` calls, written from
-//! GitLab's REST API documentation ("Verify authentication for a registered runner"):
-//! `POST /api/v4/runners/verify` with the attribute `token` (and optional `system_id`)
-//! answers 200 with `{"id", "token", "token_expires_at"}` when the token is valid and 403
-//! when it is not. Any other path answers 404. Plain http, or https with a certificate made
-//! by the openssl command (a CA and a leaf for 127.0.0.1).
+//! A small fake of the GitLab runner API endpoints runnerctl uses, written from GitLab's REST
+//! API documentation:
+//!
+//! - "Verify authentication for a registered runner" (`runnerctl doctor`):
+//!   `POST /api/v4/runners/verify` with the attribute `token` (and optional `system_id`)
+//!   answers 200 with `{"id", "token", "token_expires_at"}` when the token is valid and 403
+//!   when it is not;
+//! - "Delete a registered runner manager" (the entrypoint, when a runner pod stops):
+//!   `DELETE /api/v4/runners/managers` with the attributes `token` and `system_id` answers 204
+//!   (no body) when the token is valid, 403 when it is not, 400 when an attribute is missing.
+//!
+//! Any other method or path answers 404. Every request is recorded, in order, with the time it
+//! arrived. Plain http, or https with a certificate made by the openssl command (a CA and a
+//! leaf for 127.0.0.1).
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use rustls::pki_types::pem::PemObject as _;
+use serde_json::{Value, json};
 
 /// The token the fake accepts.
 pub const VALID_TOKEN: &str = "glrt-fake-VALID-0123456789";
 /// The runner id the fake answers with.
 pub const RUNNER_ID: i64 = 12345;
 
-/// A running fake: its address and the request bodies it received.
+/// One request the fake received.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// `POST`, `DELETE`, ...
+    pub method: String,
+    /// The path, e.g. `/api/v4/runners/verify`.
+    pub path: String,
+    /// The JSON body (`null` when there was none or it was not JSON).
+    pub body: Value,
+    /// When it arrived.
+    pub at: SystemTime,
+}
+
+/// A running fake: its address and the requests it received.
 pub struct FakeGitlab {
     /// `http://127.0.0.1:PORT` or `https://...`.
     pub url: String,
-    /// Each request: method, path and JSON body.
-    pub requests: Arc<Mutex<Vec<(String, String, serde_json::Value)>>>,
+    /// Each request, in the order they arrived.
+    pub requests: Arc<Mutex<Vec<Request>>>,
 }
 
-/// The answer to one request.
-fn answer(method: &str, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-    if method != "POST" || path != "/api/v4/runners/verify" {
-        return (404, serde_json::json!({"message": "404 Not Found"}));
-    }
-    match body.get("token").and_then(|t| t.as_str()) {
-        Some(VALID_TOKEN) => (
-            200,
-            serde_json::json!({"id": RUNNER_ID, "token": VALID_TOKEN, "token_expires_at": null}),
-        ),
-        _ => (403, serde_json::json!({"message": "403 Forbidden"})),
+/// The answer to one request: a status and a JSON body (`None`: no body).
+fn answer(method: &str, path: &str, body: &Value) -> (u16, Option<Value>) {
+    let token = body.get("token").and_then(Value::as_str);
+    let forbidden = (403, Some(json!({"message": "403 Forbidden"})));
+    match (method, path) {
+        ("POST", "/api/v4/runners/verify") => match token {
+            Some(VALID_TOKEN) => (
+                200,
+                Some(json!({"id": RUNNER_ID, "token": VALID_TOKEN, "token_expires_at": null})),
+            ),
+            _ => forbidden,
+        },
+        ("DELETE", "/api/v4/runners/managers") => {
+            let system_id = body.get("system_id").and_then(Value::as_str);
+            match (token, system_id) {
+                (Some(VALID_TOKEN), Some(_)) => (204, None),
+                (Some(_), Some(_)) => forbidden,
+                _ => (
+                    400,
+                    Some(json!({"error": "token is missing, system_id is missing"})),
+                ),
+            }
+        }
+        _ => (404, Some(json!({"message": "404 Not Found"}))),
     }
 }
 
 /// Read one HTTP/1.1 request (headers, then Content-Length bytes of body).
-fn read_request(stream: &mut impl Read) -> Option<(String, String, serde_json::Value)> {
+fn read_request(stream: &mut impl Read) -> Option<Request> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -63,20 +99,33 @@ fn read_request(stream: &mut impl Read) -> Option<(String, String, serde_json::V
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    Some((
+    Some(Request {
         method,
         path,
-        serde_json::from_slice(&body).unwrap_or_default(),
-    ))
+        body: serde_json::from_slice(&body).unwrap_or_default(),
+        at: SystemTime::now(),
+    })
 }
 
-fn respond(stream: &mut impl Write, status: u16, body: &serde_json::Value) {
-    let text = body.to_string();
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-        text.len()
-    );
+/// Answers `request` on `stream` and records it in `seen`.
+fn serve(stream: &mut (impl Read + Write), seen: &Mutex<Vec<Request>>) {
+    let Some(request) = read_request(stream) else {
+        return;
+    };
+    let (status, body) = answer(&request.method, &request.path, &request.body);
+    seen.lock().unwrap().push(request);
+    let head = format!("HTTP/1.1 {status} X\r\nConnection: close\r\n");
+    let _ = match body {
+        Some(body) => {
+            let text = body.to_string();
+            write!(
+                stream,
+                "{head}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
+                text.len()
+            )
+        }
+        None => write!(stream, "{head}\r\n"),
+    };
     let _ = stream.flush();
 }
 
@@ -117,25 +166,15 @@ impl FakeGitlab {
                 let seen = seen.clone();
                 let tls = tls.clone();
                 std::thread::spawn(move || match tls {
-                    None => {
-                        if let Some((m, p, b)) = read_request(&mut tcp) {
-                            let (status, body) = answer(&m, &p, &b);
-                            seen.lock().unwrap().push((m, p, b));
-                            respond(&mut tcp, status, &body);
-                        }
-                    }
+                    None => serve(&mut tcp, &seen),
                     Some(config) => {
                         let Ok(conn) = rustls::ServerConnection::new(config) else {
                             return;
                         };
                         let mut s = rustls::StreamOwned::new(conn, tcp);
-                        if let Some((m, p, b)) = read_request(&mut s) {
-                            let (status, body) = answer(&m, &p, &b);
-                            seen.lock().unwrap().push((m, p, b));
-                            respond(&mut s, status, &body);
-                            s.conn.send_close_notify();
-                            let _ = s.flush();
-                        }
+                        serve(&mut s, &seen);
+                        s.conn.send_close_notify();
+                        let _ = s.flush();
                     }
                 });
             }
