@@ -263,3 +263,43 @@ fn create_namespace_creates_the_job_namespace_and_delete_namespace_deletes_what_
     runnerctl(&["uninstall", "-n", &ns, "--delete-namespace"]).expect(0);
     kubectl(&["get", "namespace", &jobs], None).expect(0);
 }
+
+#[test]
+#[ignore = "needs the control plane: cargo xtask test"]
+fn the_disruption_budget_is_applied_selecting_the_runner_pods_and_uninstalled() {
+    let ns = namespace("drpdb");
+    runnerctl(&seed_args(
+        "apply",
+        &ns,
+        &[
+            "--yes",
+            "--timeout",
+            "2m",
+            "--set",
+            "replicas=2",
+            "--set",
+            "runnerctl.podDisruptionBudget.enabled=true",
+        ],
+    ))
+    .expect(0);
+    let pdb = get_json(&["-n", &ns, "poddisruptionbudget", NAME]);
+    assert_eq!(pdb["spec"]["maxUnavailable"], json!(1), "{pdb:#}");
+    let deployment = get_json(&["-n", &ns, "deployment", NAME]);
+    assert_eq!(
+        pdb["spec"]["selector"]["matchLabels"],
+        deployment["spec"]["selector"]["matchLabels"]
+    );
+    // The disruption controller counts the runner pods the budget selects.
+    let mut expected = 0;
+    for _ in 0..60 {
+        let pdb = get_json(&["-n", &ns, "poddisruptionbudget", NAME]);
+        expected = pdb["status"]["expectedPods"].as_i64().unwrap_or(0);
+        if expected == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(expected, 2);
+    runnerctl(&["uninstall", "-n", &ns]).expect(0);
+    assert!(!exists(&ns, &format!("poddisruptionbudget/{NAME}")));
+}
