@@ -12,10 +12,11 @@
 //! | [`secret`] | the one place for secrets: what looks like a token, sensitive key names, the masks, [`SecretValues`](secret::SecretValues), masking of objects, diffs and messages |
 //! | [`object`] | naming and ordering objects: `Kind/namespace/name`, helm's install order, the Namespace predicate |
 //! | [`k8s`] | cluster access: connecting as kubectl does, the default namespace, counted and retried requests, discovery |
+//! | [`gitlab`] | GitLab's runner API as runnerctl uses it: verify (the token's expiry), reset a token, list and delete runner managers; tokens never shown |
 //! | [`apply`] | the engine: plan (server-side dry-run), diff, apply, prune, wait, status, uninstall over an ApplySet inventory; doctor (a checklist of what would keep the runner from working) |
 //!
 //! Calls go one way: the command (`src/cli/`) -> `apply` -> `render` -> `values`, with
-//! `object` and `k8s` below `apply`, and `secret` below them all (it uses nothing else of the
+//! `object`, `k8s` and `gitlab` below `apply`, and `secret` below them all (it uses nothing else of the
 //! crate). `values` and `render` do no I/O and never reach a cluster: rendering works without
 //! one. `apply` never names a command-line flag; the command turns its
 //! [`Remedy`](apply::Remedy) into a hint.
@@ -67,6 +68,7 @@ macro_rules! setters {
 }
 
 pub mod apply;
+pub mod gitlab;
 pub mod k8s;
 pub mod object;
 pub mod render;
