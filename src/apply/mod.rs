@@ -77,6 +77,7 @@ mod plan;
 mod plan_file;
 mod prune;
 mod status;
+mod token;
 mod uninstall;
 mod wait;
 
@@ -99,7 +100,8 @@ pub use lock::{LEASE_DURATION, Lock, LockOptions};
 pub use managed_fields::{ADOPTABLE_MANAGERS, normalize};
 pub use plan::{Adoption, Change, Plan, PlannedAction, Summary};
 pub use plan_file::{PLAN_FORMAT, PlanFile, PlannedObject, SecretsInPlan, digest};
-pub use status::{ObjectStatus, StatusReport};
+pub use status::{ObjectStatus, StatusOptions, StatusReport};
+pub use token::{TOKEN_KEY, TokenStatus};
 pub use uninstall::{Progress, UninstallOptions};
 pub use wait::{NotReady, Readiness, WaitOptions, WaitReport, readiness};
 

@@ -272,3 +272,12 @@ mod tests {
         assert!(parse_duration("1m30").is_err());
     }
 }
+
+/// `--token-warning-days` (doctor, status).
+#[derive(Debug, Args)]
+pub struct TokenWarningArgs {
+    /// Warn when the runner token expires within this many days (GitLab's
+    /// `token_expires_at`); an expired token fails.
+    #[arg(long, value_name = "DAYS", default_value_t = runnerctl::gitlab::DEFAULT_WARNING_DAYS)]
+    pub token_warning_days: u32,
+}

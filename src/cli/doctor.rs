@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use super::args::{ClusterArgs, ManifestArgs};
+use super::args::{ClusterArgs, ManifestArgs, TokenWarningArgs};
 use super::session::{self, Session};
 use runnerctl::apply::EngineOptions;
 use runnerctl::apply::doctor::DoctorOptions;
@@ -40,7 +40,9 @@ with a one-line fix under each failure:
                        trusts (system roots, plus certsSecretName's <host>.crt)
   runner-deployment    installed: the Deployment is ready, else why (pods, events)
   runner-log           installed: the runner's last log lines against known failures
-  gitlab-registration  POST /api/v4/runners/verify: GitLab accepts the token
+  gitlab-registration  POST /api/v4/runners/verify: GitLab accepts the token; its expiry
+                       (token_expires_at, in -o json as `expiry`) warns --token-warning-days
+                       before (default 14) and fails once passed
 
 --offline skips gitlab-tls and gitlab-registration. Tokens are never printed.
 
@@ -62,6 +64,9 @@ pub struct DoctorArgs {
     /// Lines of the runner's log to scan.
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub log_lines: i64,
+    /// `--token-warning-days`.
+    #[command(flatten)]
+    pub token: TokenWarningArgs,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     pub output: DoctorFormat,
@@ -73,7 +78,8 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     let (release, manifest) = session::render(&args.manifest, &args.cluster.client_options())?;
     let opts = DoctorOptions::default()
         .offline(args.offline)
-        .log_lines(args.log_lines.max(1));
+        .log_lines(args.log_lines.max(1))
+        .token_warning_days(args.token.token_warning_days);
     let checklist = s.rt.block_on(s.engine.doctor(&release, &manifest, &opts));
     match args.output {
         DoctorFormat::Text => print!("{checklist}"),

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
+use k8s_openapi::jiff;
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -268,6 +269,102 @@ pub struct Verified {
     pub id: Option<i64>,
     /// When the token expires (RFC 3339), `None` when it does not.
     pub token_expires_at: Option<String>,
+}
+
+/// How many days before a token expires runnerctl warns, unless told otherwise.
+pub const DEFAULT_WARNING_DAYS: u32 = 14;
+
+/// How a token stands against its expiry date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "state"
+)]
+pub enum Expiry {
+    /// It does not expire.
+    Never,
+    /// It expires, later than the warning window.
+    Valid {
+        /// When (RFC 3339).
+        expires_at: String,
+        /// Whole days left.
+        days_left: i64,
+    },
+    /// It expires within the warning window.
+    Soon {
+        /// When (RFC 3339).
+        expires_at: String,
+        /// Whole days left.
+        days_left: i64,
+    },
+    /// It has expired.
+    Expired {
+        /// When (RFC 3339).
+        expires_at: String,
+    },
+    /// GitLab's date does not parse.
+    Unknown {
+        /// What GitLab said.
+        expires_at: String,
+    },
+}
+
+impl Expiry {
+    /// Where a token expiring at `expires_at` stands `now`, warning `warn_days` before.
+    pub fn of(expires_at: Option<&str>, warn_days: u32, now: jiff::Timestamp) -> Expiry {
+        let Some(at) = expires_at else {
+            return Expiry::Never;
+        };
+        let Ok(t) = at.parse::<jiff::Timestamp>() else {
+            return Expiry::Unknown {
+                expires_at: at.to_string(),
+            };
+        };
+        let left = t.duration_since(now).as_secs();
+        let expires_at = at.to_string();
+        if left <= 0 {
+            return Expiry::Expired { expires_at };
+        }
+        let days_left = left / 86_400;
+        if days_left < i64::from(warn_days) {
+            Expiry::Soon {
+                expires_at,
+                days_left,
+            }
+        } else {
+            Expiry::Valid {
+                expires_at,
+                days_left,
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Expiry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expiry::Never => f.write_str("the token does not expire"),
+            Expiry::Valid {
+                expires_at,
+                days_left,
+            } => write!(f, "the token expires {expires_at} ({days_left} days left)"),
+            Expiry::Soon {
+                expires_at,
+                days_left,
+            } => write!(
+                f,
+                "the token expires {expires_at}: only {days_left} days left"
+            ),
+            Expiry::Expired { expires_at } => write!(f, "the token expired {expires_at}"),
+            Expiry::Unknown { expires_at } => {
+                write!(
+                    f,
+                    "the token expires {expires_at} (a date runnerctl cannot read)"
+                )
+            }
+        }
+    }
 }
 
 /// A new token from `reset_authentication_token`.
@@ -527,6 +624,28 @@ mod tests {
         );
         assert!(GitlabEndpoint::parse("gitlab.example.com").is_none());
         assert!(GitlabEndpoint::parse("ftp://gitlab.example.com").is_none());
+    }
+
+    #[test]
+    fn expiry_windows() {
+        let now: jiff::Timestamp = "2026-12-07T12:00:00Z".parse().unwrap();
+        assert_eq!(Expiry::of(None, 14, now), Expiry::Never);
+        assert!(matches!(
+            Expiry::of(Some("2027-03-01T00:00:00.000Z"), 14, now),
+            Expiry::Valid { days_left: 83, .. }
+        ));
+        assert!(matches!(
+            Expiry::of(Some("2026-12-20T00:00:00Z"), 14, now),
+            Expiry::Soon { days_left: 12, .. }
+        ));
+        assert!(matches!(
+            Expiry::of(Some("2026-12-07T11:59:59Z"), 14, now),
+            Expiry::Expired { .. }
+        ));
+        assert!(matches!(
+            Expiry::of(Some("soon"), 14, now),
+            Expiry::Unknown { .. }
+        ));
     }
 
     #[test]

@@ -22,7 +22,8 @@ fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
 
 fn registration(url: &str, ca: &GitlabCa, token: Option<&str>) -> Check {
     let g = GitlabEndpoint::parse(url).unwrap();
-    let c = block_on(check_registration(&g, ca, token, TIMEOUT));
+    let client = runnerctl::gitlab::Client::new(g, ca.clone(), TIMEOUT);
+    let c = block_on(check_registration(&client, token, 14));
     assert!(!format!("{c:?}").contains("VALID"), "token in {c:?}");
     c
 }
@@ -37,7 +38,7 @@ fn a_valid_token_is_accepted_and_the_request_is_the_documented_one() {
     let c = registration(&fake.url, &GitlabCa::default(), Some(VALID_TOKEN));
     assert_eq!(c.status, Status::Ok, "{c:?}");
     assert!(c.summary.contains(&format!("runner #{RUNNER_ID}")), "{c:?}");
-    assert!(c.summary.contains("expires never"), "{c:?}");
+    assert!(c.summary.contains("the token does not expire"), "{c:?}");
     let seen = fake.requests.lock().unwrap();
     assert_eq!(seen.len(), 1);
     let request = &seen[0];
@@ -137,4 +138,63 @@ fn plain_http_warns_and_an_unresolvable_name_fails() {
     let c = block_on(check_reachable(&g, &GitlabCa::default(), TIMEOUT));
     assert_eq!(c.status, Status::Failed, "{c:?}");
     assert!(c.summary.contains("does not resolve"), "{c:?}");
+}
+
+/// A date `days` from now, as GitLab writes one.
+fn in_days(days: i64) -> String {
+    let t = k8s_openapi::jiff::Timestamp::now()
+        + k8s_openapi::jiff::SignedDuration::from_hours(24 * days);
+    t.strftime("%Y-%m-%dT%H:%M:%S.000Z").to_string()
+}
+
+#[test]
+fn a_token_near_its_expiry_warns_and_an_expired_one_fails_with_the_date_in_json() {
+    let fake = FakeGitlab::http();
+    let at = |days: i64| {
+        let date = in_days(days);
+        fake.state.lock().unwrap().expires_at = Some(date.clone());
+        let c = registration(&fake.url, &GitlabCa::default(), Some(VALID_TOKEN));
+        (c, date)
+    };
+    let (c, date) = at(90);
+    assert_eq!(c.status, Status::Ok, "{c:?}");
+    assert!(
+        c.summary
+            .contains(&format!("the token expires {date} (89 days left)")),
+        "{c:?}"
+    );
+    let (c, date) = at(10);
+    assert_eq!(c.status, Status::Warning, "{c:?}");
+    assert!(c.summary.contains("only 9 days left"), "{c:?}");
+    assert!(c.fix.as_deref().unwrap().contains("runnerctl token rotate"));
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(json["expiry"]["state"], "soon");
+    assert_eq!(json["expiry"]["expiresAt"], date.as_str());
+    assert_eq!(json["expiry"]["daysLeft"], 9);
+    // GitLab still answers 200 for a token whose date has just passed.
+    let (c, _) = at(-1);
+    assert_eq!(c.status, Status::Failed, "{c:?}");
+    assert!(c.summary.contains("the token expired"), "{c:?}");
+}
+
+#[test]
+fn gitlab_errors_are_named_without_the_token() {
+    let fake = FakeGitlab::http();
+    for (status, word) in [
+        (401, "answered 401"),
+        (404, "answered 404"),
+        (429, "answered 429"),
+    ] {
+        fake.state.lock().unwrap().fail_next.push(status);
+        let c = registration(&fake.url, &GitlabCa::default(), Some(VALID_TOKEN));
+        assert_eq!(c.status, Status::Warning, "{c:?}");
+        assert!(c.summary.contains(word), "{c:?}");
+    }
+    let c = registration(
+        &fake.url,
+        &GitlabCa::default(),
+        Some("glrt-fake-WRONG-000000"),
+    );
+    assert_eq!(c.status, Status::Failed, "{c:?}");
+    assert!(!format!("{c:?}").contains("WRONG"), "{c:?}");
 }

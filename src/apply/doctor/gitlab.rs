@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::{Check, Status, str_value};
 use crate::apply::Engine;
-use crate::gitlab::{Client, Error as GitlabError, Token};
+use crate::gitlab::{Client, Error as GitlabError, Expiry, Token};
 pub use crate::gitlab::{GitlabCa, GitlabEndpoint};
 use crate::render::Release;
 use crate::secret::secret_text;
@@ -106,13 +106,9 @@ pub async fn check_reachable(g: &GitlabEndpoint, ca: &GitlabCa, timeout: Duratio
     }
 }
 
-/// `gitlab-registration`: the token as GitLab sees it (`POST /api/v4/runners/verify`).
-pub async fn check_registration(
-    g: &GitlabEndpoint,
-    ca: &GitlabCa,
-    token: Option<&str>,
-    timeout: Duration,
-) -> Check {
+/// `gitlab-registration`: the token as GitLab sees it (`POST /api/v4/runners/verify`), and its
+/// expiry: a warning `warn_days` before, a failure once expired.
+pub async fn check_registration(client: &Client, token: Option<&str>, warn_days: u32) -> Check {
     const ID: &str = "gitlab-registration";
     let Some(token) = token else {
         return Check::new(
@@ -122,22 +118,37 @@ pub async fn check_registration(
         );
     };
     let last_contact = "last contact: GitLab tells it only to a user token (GET /api/v4/runners/:id, contacted_at) or in Settings > CI/CD > Runners".to_string();
-    let client = Client::new(g.clone(), ca.clone(), timeout);
     match client.verify(&Token::new(token)).await {
         Ok(v) => {
-            let expires = v.token_expires_at.as_deref().unwrap_or("never");
             let who = v.id.map_or("a runner".to_string(), |id| format!("runner #{id}"));
-            Check::new(
-                ID,
-                Status::Ok,
-                format!("GitLab accepts the token: {who}, token expires {expires}"),
-            )
-            .details(vec![last_contact])
+            let expiry = Expiry::of(
+                v.token_expires_at.as_deref(),
+                warn_days,
+                k8s_openapi::jiff::Timestamp::now(),
+            );
+            let (status, fix) = match &expiry {
+                Expiry::Expired { .. } => (
+                    Status::Failed,
+                    Some("rotate it: runnerctl token rotate (or create a new runner token in GitLab and set runnerToken)"),
+                ),
+                Expiry::Soon { .. } => (
+                    Status::Warning,
+                    Some("rotate it before it expires: runnerctl token rotate"),
+                ),
+                _ => (Status::Ok, None),
+            };
+            let mut check = Check::new(ID, status, format!("GitLab accepts the token: {who}; {expiry}"))
+                .details(vec![last_contact]);
+            if let Some(fix) = fix {
+                check = check.fix(fix);
+            }
+            check.expiry = Some(expiry);
+            check
         }
         Err(e) if e.status() == Some(403) => Check::new(
             ID,
             Status::Failed,
-            "GitLab rejects the token (403 Forbidden): the runner was deleted in GitLab or its token was reset",
+            "GitLab rejects the token (403 Forbidden): the runner was deleted in GitLab, its token was reset, or it expired",
         )
         .fix("create a runner in GitLab (Settings > CI/CD > Runners > New runner) and set runnerToken to its glrt- token"),
         Err(GitlabError::Status { status, .. }) => Check::new(

@@ -79,6 +79,9 @@ pub struct Check {
     /// One line: what would fix it (failures and warnings).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// The token's expiry, for `gitlab-registration`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiry: Option<crate::gitlab::Expiry>,
 }
 
 impl Check {
@@ -90,6 +93,7 @@ impl Check {
             summary: summary.into(),
             details: Vec::new(),
             fix: None,
+            expiry: None,
         }
     }
 
@@ -165,6 +169,8 @@ pub struct DoctorOptions {
     pub log_lines: i64,
     /// The longest a network step (DNS, connect, TLS, HTTP) may take.
     pub network_timeout: Duration,
+    /// Warn when the runner token expires within this many days.
+    pub token_warning_days: u32,
 }
 
 setters!(DoctorOptions {
@@ -174,6 +180,8 @@ setters!(DoctorOptions {
     log_lines: i64,
     /// Set the longest a network step may take.
     network_timeout: Duration,
+    /// Set how many days before its expiry a token is warned about.
+    token_warning_days: u32,
 });
 
 impl Default for DoctorOptions {
@@ -182,6 +190,7 @@ impl Default for DoctorOptions {
             offline: false,
             log_lines: 200,
             network_timeout: Duration::from_secs(10),
+            token_warning_days: crate::gitlab::DEFAULT_WARNING_DAYS,
         }
     }
 }
@@ -248,7 +257,9 @@ impl Engine {
                 "no valid gitlabUrl to ask",
             ),
             (Some(g), false) => {
-                check_registration(g, &ca, tokens.runner(), opts.network_timeout).await
+                let client =
+                    crate::gitlab::Client::new(g.clone(), ca.clone(), opts.network_timeout);
+                check_registration(&client, tokens.runner(), opts.token_warning_days).await
             }
         });
         // Whatever a check holds, no known secret leaves doctor.
