@@ -229,6 +229,38 @@ pub enum Error {
         /// The time allowed.
         secs: u64,
     },
+    /// A runner token cannot be used as asked (missing, not a glrt- token, no GitLab URL).
+    #[error("{object}: {message}")]
+    Token {
+        /// The object (the token Secret, the Deployment).
+        object: ObjectRef,
+        /// What is wrong.
+        message: String,
+    },
+    /// GitLab refused or failed a request about the token in `object`.
+    #[error("{object}: GitLab: {source}")]
+    Gitlab {
+        /// The token Secret.
+        object: ObjectRef,
+        /// GitLab's answer.
+        #[source]
+        source: crate::gitlab::Error,
+    },
+    /// GitLab issued a new token but it could not be written to the Secret: the caller must
+    /// keep `token` (the old one no longer works) and store it later.
+    #[error(
+        "{object}: GitLab issued a new runner token, but writing it failed: {}",
+        api_message(source)
+    )]
+    TokenNotStored {
+        /// The token Secret.
+        object: ObjectRef,
+        /// The new token (its Debug print shows nothing).
+        token: crate::gitlab::Token,
+        /// The failed write.
+        #[source]
+        source: Box<kube::Error>,
+    },
     /// Several objects failed; each is listed.
     #[error("{} errors:\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
     Many(Vec<Error>),

@@ -54,6 +54,8 @@ pub enum Operation {
         /// The revision whose objects were applied again.
         to: u32,
     },
+    /// A rotation of the runner token (`runnerctl token rotate`).
+    TokenRotation,
 }
 
 impl std::fmt::Display for Operation {
@@ -62,6 +64,7 @@ impl std::fmt::Display for Operation {
             Operation::Apply => f.write_str("apply"),
             Operation::ApplyPlan => f.write_str("apply of a reviewed plan"),
             Operation::Rollback { to } => write!(f, "rollback to {to}"),
+            Operation::TokenRotation => f.write_str("token rotation"),
         }
     }
 }
@@ -349,12 +352,7 @@ fn decode(secret: &Value) -> Result<Revision, Error> {
     })
 }
 
-/// Now, RFC 3339 in seconds, UTC.
-fn now() -> String {
-    k8s_openapi::jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
+use super::now_rfc3339 as now;
 
 impl Engine {
     /// The release's revisions, oldest first (an empty list when it has none).

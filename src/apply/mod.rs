@@ -101,9 +101,19 @@ pub use managed_fields::{ADOPTABLE_MANAGERS, normalize};
 pub use plan::{Adoption, Change, Plan, PlannedAction, Summary};
 pub use plan_file::{PLAN_FORMAT, PlanFile, PlannedObject, SecretsInPlan, digest};
 pub use status::{ObjectStatus, StatusOptions, StatusReport};
-pub use token::{TOKEN_KEY, TokenStatus};
+pub use token::{
+    ANNOTATION_REPLACED, ANNOTATION_ROTATION, Rotation, TOKEN_KEY, TokenStatus, token_digest,
+    token_key,
+};
 pub use uninstall::{Progress, UninstallOptions};
 pub use wait::{NotReady, Readiness, WaitOptions, WaitReport, readiness};
+
+/// Now, RFC 3339 in seconds, UTC.
+pub(crate) fn now_rfc3339() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
 
 /// The field manager runnerctl applies with.
 pub const FIELD_MANAGER: &str = "runnerctl";

@@ -288,7 +288,7 @@ impl Engine {
     /// server-side dry-run per object, no writes. Errors of every object are reported together.
     pub async fn plan(&self, applyset: &ApplySet, objects: &[Object]) -> Result<Plan, Error> {
         let id = applyset.id();
-        let items = self.resolve_items(applyset, objects, &id).await?;
+        let mut items = self.resolve_items(applyset, objects, &id).await?;
         let parent = applyset.parse_parent(self.get_parent(applyset).await?.as_ref())?;
         let members = if parent.exists {
             self.list_members(applyset, &parent).await?
@@ -303,10 +303,18 @@ impl Engine {
             live.insert(k, v);
         }
         self.get_non_members(&items, &mut live).await?;
+        // A token a rotation replaced stays replaced, whatever the values still hold.
+        let mut rotated = Vec::new();
+        for item in items.iter_mut().filter(|i| i.object.kind == "Secret") {
+            if let Some(l) = live.get(&key(&item.kind, &item.object)) {
+                rotated.extend(super::token::keep_rotated_tokens(&mut item.desired, l));
+            }
+        }
         let changes = self.dry_run_all(&items, &live, applyset).await?;
         let rendered: HashSet<Key> = items.iter().map(Item::key).collect();
         let (prune, kept) = prunes(member_kinds, &rendered, &mut live);
-        let warnings = changes.iter().filter_map(kept_namespace_warning).collect();
+        let mut warnings: Vec<String> = changes.iter().filter_map(kept_namespace_warning).collect();
+        warnings.extend(rotated);
         let mut secrets = SecretValues::default();
         for c in changes.iter().chain(&prune) {
             secrets.add_secrets_of(

@@ -1,7 +1,20 @@
 //! The release's runner tokens as installed: where they are (the Secret the Deployment mounts,
-//! keys `runner-token` and `runner-token-<runner>`), and how GitLab sees each
-//! (`POST /api/v4/runners/verify`: valid, the runner's id, the expiry). Tokens are read to be
-//! sent to GitLab only; they are never shown.
+//! keys `runner-token` and `runner-token-<runner>`), how GitLab sees each
+//! (`POST /api/v4/runners/verify`: valid, the runner's id, the expiry), and their rotation.
+//! Tokens are read to be sent to GitLab or written to that Secret only; they are never shown.
+//!
+//! A rotation, in this order, so that no failure after GitLab issued the new token loses it:
+//! 1. `POST /api/v4/runners/reset_authentication_token` with the current token: GitLab answers
+//!    with a new one, and the current one stops working;
+//! 2. the new token goes into the Secret at once (merge patch, retried by the cluster's
+//!    policy), with annotations: the rotation's state ([`ANNOTATION_ROTATION`] =
+//!    `rollout-pending`), when, the new token's expiry, and a digest of the token it replaced
+//!    ([`ANNOTATION_REPLACED`]) so that an apply or rollback of values that still hold the old
+//!    token keeps the new one. When the Secret cannot be written, the error carries the new
+//!    token ([`Error::TokenNotStored`]) for the caller to keep;
+//! 3. the rollout: an annotation on the Deployment's pod template, so the runner pods are
+//!    replaced, each old one draining its jobs; then the state is `done`.
+//! A run that stopped after 2 is resumed by the next one: it sees `rollout-pending`.
 use std::time::Duration;
 
 use serde::Serialize;
@@ -9,12 +22,51 @@ use serde_json::Value;
 
 use super::applyset::Members;
 use super::drain::is_deployment;
-use super::{Engine, ObjectRef};
+use super::{Engine, Error, ObjectRef};
 use crate::gitlab::{Client, Expiry, GitlabCa, GitlabEndpoint, Token};
 use crate::object::pointer;
 
 /// The Secret key of the one runner's token.
 pub const TOKEN_KEY: &str = "runner-token";
+
+/// On the token Secret: the state of the last rotation, `rollout-pending` or `done`.
+pub const ANNOTATION_ROTATION: &str = "runnerctl.io/token-rotation";
+/// On the token Secret: when the last rotation wrote it.
+pub const ANNOTATION_ROTATED_AT: &str = "runnerctl.io/token-rotated-at";
+/// On the token Secret: the new token's expiry, as GitLab gave it.
+pub const ANNOTATION_EXPIRES_AT: &str = "runnerctl.io/token-expires-at";
+/// On the token Secret: digests of the tokens rotations replaced (comma-separated), so that
+/// values still holding one of them do not bring it back.
+pub const ANNOTATION_REPLACED: &str = "runnerctl.io/token-replaced";
+/// On the Deployment's pod template: when a rotation rolled the runner out.
+pub const ANNOTATION_POD_ROTATED: &str = "runnerctl.io/token-rotated-at";
+/// The field manager of the rotation's writes.
+pub const ROTATION_MANAGER: &str = "runnerctl-token-rotate";
+
+/// A short digest of a token (never the token): 16 hex characters of SHA-256 over a fixed
+/// prefix and the token.
+pub fn token_digest(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(format!("runnerctl token-replaced {}", token.trim()).as_bytes());
+    d.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a rotation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rotation {
+    /// The Secret that holds the new token.
+    pub secret: ObjectRef,
+    /// Its key.
+    pub key: String,
+    /// The new token's expiry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// A rotation an earlier run left with its rollout pending was finished.
+    pub resumed: bool,
+    /// The Deployment rolled out.
+    pub deployment: ObjectRef,
+}
 
 /// Where a release's runner reads its tokens and finds GitLab, from the live Deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +178,55 @@ pub(crate) fn token_keys(secret: &Value) -> Vec<String> {
     keys
 }
 
+/// For a Secret the release renders: where its live object holds a token a rotation wrote and
+/// the desired object still the token that rotation replaced, keep the live token (the old
+/// one no longer works). Returns a warning per key kept.
+pub(crate) fn keep_rotated_tokens(desired: &mut Value, live: &Value) -> Vec<String> {
+    let Some(replaced) = crate::object::annotation(live, ANNOTATION_REPLACED) else {
+        return Vec::new();
+    };
+    let replaced: Vec<&str> = replaced.split(',').map(str::trim).collect();
+    let object = ObjectRef::of(live);
+    let mut warnings = Vec::new();
+    for key in token_keys(desired) {
+        let Some(old) = crate::secret::secret_text(desired, &key) else {
+            continue;
+        };
+        if old.trim().is_empty() || !replaced.contains(&token_digest(&old).as_str()) {
+            continue;
+        }
+        let Some(current) = pointer(live, &format!("/data/{key}")).cloned() else {
+            continue;
+        };
+        desired["data"][&key] = current;
+        let when = crate::object::annotation(live, ANNOTATION_ROTATED_AT).unwrap_or("earlier");
+        warnings.push(format!(
+            "{object} key {key}: the values hold the token `runnerctl token rotate` replaced \
+             ({when}); the Secret keeps the new one. Take the old token out of the values \
+             (keep the token in the Secret with runners.secret) or put the new one in"
+        ));
+    }
+    warnings
+}
+
+/// Every string in `v` equal to `old` becomes `new`.
+fn replace_strings(v: &mut Value, old: &str, new: &str) {
+    match v {
+        Value::String(s) if s.trim() == old => *s = new.to_string(),
+        Value::Array(items) => items.iter_mut().for_each(|i| replace_strings(i, old, new)),
+        Value::Object(map) => map.values_mut().for_each(|i| replace_strings(i, old, new)),
+        _ => {}
+    }
+}
+
+/// The Secret key of a runner's token: `runner-token`, or `runner-token-<runner>`.
+pub fn token_key(runner: Option<&str>) -> String {
+    match runner {
+        Some(r) => format!("{TOKEN_KEY}-{r}"),
+        None => TOKEN_KEY.to_string(),
+    }
+}
+
 impl Engine {
     /// A Secret, if it exists and can be read.
     pub(crate) async fn read_secret(&self, object: &ObjectRef) -> Option<Value> {
@@ -227,6 +328,239 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Where an installed release's runner reads its token, and the live Secret.
+    async fn token_secret(&self, applyset: &super::ApplySet) -> Result<(TokenPlace, Value), Error> {
+        let (_, members) = self.installed(applyset).await?;
+        let place = token_place(members.iter().map(|(_, v)| v)).ok_or_else(|| Error::Token {
+            object: applyset.parent_ref(),
+            message: "the release has no runner Deployment".into(),
+        })?;
+        let secret = self
+            .read_secret(&place.secret)
+            .await
+            .ok_or_else(|| Error::Token {
+                object: place.secret.clone(),
+                message: "the runner's token Secret cannot be read".into(),
+            })?;
+        Ok((place, secret))
+    }
+
+    /// Whether the release's token Secret holds a rotated token whose rollout has not started.
+    pub async fn rotation_pending(&self, applyset: &super::ApplySet) -> Result<bool, Error> {
+        let (_, secret) = self.token_secret(applyset).await?;
+        Ok(crate::object::annotation(&secret, ANNOTATION_ROTATION) == Some("rollout-pending"))
+    }
+
+    /// Steps 1 and 2 of a rotation (see the module): GitLab issues a new token for the one in
+    /// `key` of the runner's Secret, and it is written there. The rollout is
+    /// [`Engine::roll_out_token`].
+    pub async fn rotate_token(
+        &self,
+        applyset: &super::ApplySet,
+        key: &str,
+        timeout: Duration,
+    ) -> Result<(ObjectRef, Option<String>), Error> {
+        let (place, secret) = self.token_secret(applyset).await?;
+        let object = place.secret.clone();
+        let token = crate::secret::secret_text(&secret, key)
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::Token {
+                object: object.clone(),
+                message: format!(
+                    "no token under key {key} (keys: {})",
+                    token_keys(&secret).join(", ")
+                ),
+            })?;
+        if !token.starts_with("glrt-") {
+            return Err(Error::Token {
+                object,
+                message: format!(
+                    "key {key} holds no runner authentication token (glrt-): only those rotate"
+                ),
+            });
+        }
+        let client = self
+            .gitlab_client(&place, timeout)
+            .await
+            .ok_or_else(|| Error::Token {
+                object: place.deployment.clone(),
+                message: "the runner has no valid CI_SERVER_URL (gitlabUrl) to reach GitLab".into(),
+            })?;
+        let new = client
+            .reset_token(&Token::new(token.as_str()))
+            .await
+            .map_err(|source| Error::Gitlab {
+                object: object.clone(),
+                source,
+            })?;
+        self.store_token(
+            &place.secret,
+            &secret,
+            key,
+            &new.token,
+            Some(&token),
+            new.token_expires_at.as_deref(),
+        )
+        .await?;
+        Ok((object, new.token_expires_at))
+    }
+
+    /// Step 2 alone, for a token GitLab issued that is not in the Secret yet (a rotation whose
+    /// write failed, resumed): write it under `key` and mark the rollout pending.
+    pub async fn store_rotated_token(
+        &self,
+        applyset: &super::ApplySet,
+        key: &str,
+        new: &Token,
+    ) -> Result<ObjectRef, Error> {
+        let (place, secret) = self.token_secret(applyset).await?;
+        self.store_token(&place.secret, &secret, key, new, None, None)
+            .await?;
+        Ok(place.secret)
+    }
+
+    async fn store_token(
+        &self,
+        object: &ObjectRef,
+        live: &Value,
+        key: &str,
+        new: &Token,
+        old: Option<&str>,
+        expires_at: Option<&str>,
+    ) -> Result<(), Error> {
+        use base64::Engine as _;
+        let mut replaced: Vec<String> = crate::object::annotation(live, ANNOTATION_REPLACED)
+            .map(|r| r.split(',').map(|s| s.trim().to_string()).collect())
+            .unwrap_or_default();
+        if let Some(old) = old {
+            replaced.push(token_digest(old));
+        }
+        // The last few are enough: older tokens are long gone from any values.
+        let start = replaced.len().saturating_sub(8);
+        let mut annotations = serde_json::Map::new();
+        annotations.insert(ANNOTATION_ROTATION.into(), "rollout-pending".into());
+        annotations.insert(ANNOTATION_ROTATED_AT.into(), super::now_rfc3339().into());
+        annotations.insert(
+            ANNOTATION_REPLACED.into(),
+            replaced[start..].join(",").into(),
+        );
+        if let Some(at) = expires_at {
+            annotations.insert(ANNOTATION_EXPIRES_AT.into(), at.into());
+        }
+        let patch = serde_json::json!({
+            "metadata": {"annotations": annotations},
+            "data": {key: base64::engine::general_purpose::STANDARD.encode(new.expose())},
+        });
+        let kind = self.secret_kind().await?;
+        self.cluster
+            .merge_patch(
+                &kind,
+                object.namespace.as_deref(),
+                &object.name,
+                &patch,
+                ROTATION_MANAGER,
+            )
+            .await
+            .map_err(|e| Error::TokenNotStored {
+                object: object.clone(),
+                token: new.clone(),
+                source: Box::new(e),
+            })?;
+        Ok(())
+    }
+
+    /// Record the rotation as a revision: the latest revision's content with the Secret's
+    /// token (and the values' copy of the old one) replaced by the live one, so a rollback to
+    /// it keeps the new token. Without an earlier revision, nothing is recorded (`None`).
+    pub async fn record_rotation(
+        &self,
+        applyset: &super::ApplySet,
+        key: &str,
+        outcome: super::Outcome,
+        history_max: usize,
+    ) -> Result<Option<super::Revision>, Error> {
+        let (place, live) = self.token_secret(applyset).await?;
+        let history = self.history(applyset).await?;
+        let Some(last) = history.iter().max_by_key(|r| r.info.revision) else {
+            return Ok(None);
+        };
+        let mut content = last.content.clone();
+        let new_b64 = pointer(&live, &format!("/data/{key}")).cloned();
+        let new = crate::secret::secret_text(&live, key);
+        for o in &mut content.objects {
+            if ObjectRef::of(o) == place.secret
+                && let Some(n) = &new_b64
+            {
+                if let (Some(old), Some(new)) = (crate::secret::secret_text(o, key), &new)
+                    && !old.trim().is_empty()
+                {
+                    replace_strings(&mut content.values, old.trim(), new.trim());
+                }
+                o["data"][key] = n.clone();
+            }
+        }
+        if let Some(new) = &new {
+            content.secrets.push(new.trim().to_string());
+        }
+        let summary = super::Summary {
+            change: 2,
+            ..Default::default()
+        };
+        let new = super::NewRevision {
+            operation: super::Operation::TokenRotation,
+            summary,
+            changes: vec![
+                format!("update {} (key {key}: runner token rotated)", place.secret),
+                format!("restart {}", place.deployment),
+            ],
+            outcome,
+            content,
+        };
+        self.record(applyset, new, history_max).await.map(Some)
+    }
+
+    /// Step 3: roll the runner out (an annotation on the pod template: each old pod drains),
+    /// and mark the rotation done. Returns the Deployment.
+    pub async fn roll_out_token(&self, applyset: &super::ApplySet) -> Result<ObjectRef, Error> {
+        let (place, _) = self.token_secret(applyset).await?;
+        let d = &place.deployment;
+        let kind = self
+            .cluster
+            .resolve("apps/v1", "Deployment")
+            .await
+            .map_err(|e| Error::api(d, "discovery", e))?
+            .ok_or_else(|| Error::UnknownKind { object: d.clone() })?;
+        let now = super::now_rfc3339();
+        let patch = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {ANNOTATION_POD_ROTATED: now}}}}});
+        self.cluster
+            .merge_patch(
+                &kind,
+                d.namespace.as_deref(),
+                &d.name,
+                &patch,
+                ROTATION_MANAGER,
+            )
+            .await
+            .map_err(|e| Error::api(d, "roll out", e))?;
+        let done = serde_json::json!({"metadata": {"annotations": {ANNOTATION_ROTATION: "done"}}});
+        let secret = self.secret_kind().await?;
+        let s = &place.secret;
+        self.cluster
+            .merge_patch(
+                &secret,
+                s.namespace.as_deref(),
+                &s.name,
+                &done,
+                ROTATION_MANAGER,
+            )
+            .await
+            .map_err(|e| Error::api(s, "mark the rotation done on", e))?;
+        Ok(d.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +589,50 @@ mod tests {
         assert_eq!(place.secret.to_string(), "Secret/ci/tokens");
         assert_eq!(place.gitlab.unwrap().host, "gitlab.example.com");
         assert_eq!(place.ca_secret.as_deref(), Some("certs"));
+    }
+}
+
+#[cfg(test)]
+mod guard_tests {
+    use super::*;
+    use base64::Engine as _;
+    use serde_json::json;
+
+    fn b64(s: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    #[test]
+    fn values_holding_a_replaced_token_keep_the_rotated_one() {
+        let live = json!({"kind": "Secret", "apiVersion": "v1",
+            "metadata": {"name": "r", "namespace": "ci", "annotations": {
+                ANNOTATION_REPLACED: format!("aaaa,{}", token_digest("glrt-OLD-secret-token")),
+                ANNOTATION_ROTATED_AT: "2026-12-07T10:00:00Z"}},
+            "data": {"runner-token": b64("glrt-NEW-secret-token"), "runner-registration-token": ""}});
+        let mut desired = json!({"kind": "Secret", "data": {"runner-token": b64("glrt-OLD-secret-token"), "runner-registration-token": ""}});
+        let w = keep_rotated_tokens(&mut desired, &live);
+        assert_eq!(
+            desired["data"]["runner-token"],
+            json!(b64("glrt-NEW-secret-token"))
+        );
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("Secret/ci/r key runner-token"), "{w:?}");
+        assert!(!w[0].contains("secret-token"), "{w:?}");
+        // A token the user changed on purpose goes through.
+        let mut other =
+            json!({"kind": "Secret", "data": {"runner-token": b64("glrt-OTHER-token")}});
+        assert!(keep_rotated_tokens(&mut other, &live).is_empty());
+        assert_eq!(
+            other["data"]["runner-token"],
+            json!(b64("glrt-OTHER-token"))
+        );
+    }
+
+    #[test]
+    fn digests_are_short_and_never_the_token() {
+        let d = token_digest("glrt-abc");
+        assert_eq!(d.len(), 16);
+        assert_eq!(d, token_digest(" glrt-abc\n"));
+        assert!(!d.contains("abc"));
     }
 }

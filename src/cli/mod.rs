@@ -21,6 +21,7 @@ pub mod render;
 pub mod rollback;
 mod session;
 pub mod status;
+pub mod token;
 pub mod uninstall;
 pub mod values;
 
@@ -151,6 +152,8 @@ subcommands! {
         "Apply an earlier revision again (default: the one before the latest)";
     Uninstall(uninstall::UninstallArgs) = "uninstall",
         "Delete the release's objects";
+    Token(token::TokenArgs) = "token",
+        "Rotate the runner token: GitLab issues a new one, stored first, then a graceful rollout";
     Doctor(doctor::DoctorArgs) = "doctor",
         "Check what would keep the runner from working, before or after install";
     JobPod(job_pod::JobPodArgs) = "job-pod",
@@ -186,6 +189,7 @@ mod tests {
             Command::History(_) => "history",
             Command::Rollback(_) => "rollback",
             Command::Uninstall(_) => "uninstall",
+            Command::Token(_) => "token",
             Command::Doctor(_) => "doctor",
             Command::JobPod(_) => "job-pod",
             Command::CiExample(_) => "ci-example",
@@ -196,6 +200,9 @@ mod tests {
             let mut args = vec!["runnerctl", verb];
             if verb == "completion" {
                 args.push("bash");
+            }
+            if verb == "token" {
+                args.push("rotate");
             }
             let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{verb}: {e}"));
             assert_eq!(name(&cli.command), verb);

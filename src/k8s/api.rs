@@ -622,6 +622,26 @@ impl Cluster {
         send!(self, req)
     }
 
+    /// A JSON merge patch (RFC 7386) of one object, as field manager `manager`. Retried like
+    /// a read: setting the same values twice does what setting them once does.
+    pub async fn merge_patch(
+        &self,
+        kind: &Kind,
+        ns: Option<&str>,
+        name: &str,
+        patch: &Value,
+        manager: &str,
+    ) -> Result<Value, kube::Error> {
+        let pp = PatchParams {
+            field_manager: Some(manager.to_string()),
+            ..Default::default()
+        };
+        let req = Request::new(kind.url(ns))
+            .patch(name, &pp, &Patch::Merge(patch))
+            .map_err(kube::Error::BuildRequest)?;
+        send!(self, req)
+    }
+
     /// A JSON patch (RFC 6902) of one object.
     pub async fn json_patch(
         &self,

@@ -16,4 +16,5 @@ mod faults;
 mod helm;
 mod history;
 mod safety;
+mod tokens;
 mod wait;
