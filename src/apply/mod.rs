@@ -73,6 +73,7 @@ mod helm;
 mod history;
 mod lock;
 mod managed_fields;
+mod managers;
 mod plan;
 mod plan_file;
 mod prune;
@@ -98,6 +99,7 @@ pub use history::{
 };
 pub use lock::{LEASE_DURATION, Lock, LockOptions};
 pub use managed_fields::{ADOPTABLE_MANAGERS, normalize};
+pub use managers::{ManagerState, Managers};
 pub use plan::{Adoption, Change, Plan, PlannedAction, Summary};
 pub use plan_file::{PLAN_FORMAT, PlanFile, PlannedObject, SecretsInPlan, digest};
 pub use status::{ObjectStatus, StatusOptions, StatusReport};

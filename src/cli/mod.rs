@@ -16,6 +16,7 @@ pub mod doctor;
 pub mod error;
 pub mod history;
 pub mod job_pod;
+pub mod managers;
 mod release;
 pub mod render;
 pub mod rollback;
@@ -154,6 +155,8 @@ subcommands! {
         "Delete the release's objects";
     Token(token::TokenArgs) = "token",
         "Rotate the runner token: GitLab issues a new one, stored first, then a graceful rollout";
+    Managers(managers::ManagersArgs) = "managers",
+        "List the runner managers GitLab knows, tied to the runner pods; --prune the stale ones";
     Doctor(doctor::DoctorArgs) = "doctor",
         "Check what would keep the runner from working, before or after install";
     JobPod(job_pod::JobPodArgs) = "job-pod",
@@ -190,6 +193,7 @@ mod tests {
             Command::Rollback(_) => "rollback",
             Command::Uninstall(_) => "uninstall",
             Command::Token(_) => "token",
+            Command::Managers(_) => "managers",
             Command::Doctor(_) => "doctor",
             Command::JobPod(_) => "job-pod",
             Command::CiExample(_) => "ci-example",

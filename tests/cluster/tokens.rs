@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde_json::json;
 
 use crate::support::cluster::*;
-use crate::support::fake_gitlab::{FakeGitlab, VALID_TOKEN};
+use crate::support::fake_gitlab::{ACCESS_TOKEN, FakeGitlab, VALID_TOKEN};
 
 const NAME: &str = "gitlab-runner";
 
@@ -266,4 +266,88 @@ fn a_rotation_interrupted_at_each_step_is_resumed_never_lost() {
     assert_eq!(secret_token(&ns), new);
     assert!(!file.exists(), "the file is deleted once stored");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+#[ignore = "needs the control plane: cargo xtask test"]
+fn managers_are_tied_to_the_runner_pods_and_only_stale_ones_are_pruned() {
+    let fake = FakeGitlab::http();
+    let ns = namespace("tokmgr");
+    install(&ns, &fake);
+    let pods = get_json(&["-n", &ns, "pods", "-l", "app=gitlab-runner"]);
+    let pod = pods["items"][0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let live = runnerctl::gitlab::system_id_of_pod(&pod);
+    fake.state.lock().unwrap().managers = vec![
+        json!({"id": 1, "system_id": live, "status": "online", "contacted_at": "2026-12-07T10:00:00Z"}),
+        json!({"id": 2, "system_id": "r_000000000000", "status": "offline", "contacted_at": "2026-11-01T10:00:00Z"}),
+        json!({"id": 3, "system_id": "r_111111111111", "status": "online", "contacted_at": "2026-12-07T10:00:00Z"}),
+    ];
+
+    // No access token: a clear error, nothing asked.
+    let r = runnerctl(&["managers", "-n", &ns]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("GITLAB_TOKEN is not set"), "{}", r.stderr);
+    // A wrong one: GitLab's 401, named.
+    let r = runnerctl_env(
+        &[("GITLAB_TOKEN", "glpat-wrong-0000000000")],
+        &["managers", "-n", &ns],
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("answered 401"), "{}", r.stderr);
+    assert!(!r.all().contains("glpat-wrong"), "{}", r.all());
+
+    let env = [("GITLAB_TOKEN", ACCESS_TOKEN)];
+    let r = runnerctl_env(&env, &["managers", "-n", &ns, "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    no_token_in(&r.all(), &[VALID_TOKEN, ACCESS_TOKEN]);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let state: Vec<(String, bool, Option<String>)> = report["managers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["system_id"].as_str().unwrap().to_string(),
+                m["stale"].as_bool().unwrap(),
+                m["pod"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    assert_eq!(
+        state,
+        [
+            (live.clone(), false, Some(pod.clone())),
+            ("r_000000000000".to_string(), true, None),
+            ("r_111111111111".to_string(), false, None),
+        ]
+    );
+
+    let r = runnerctl_env(&env, &["managers", "-n", &ns, "--prune"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    println!("$ runnerctl managers -n {ns} --prune\n{}", r.stdout);
+    assert!(r.stdout.contains("r_000000000000  deleted"), "{}", r.stdout);
+    let deletes: Vec<serde_json::Value> = fake
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|q| q.method == "DELETE")
+        .map(|q| q.body.clone())
+        .collect();
+    assert_eq!(
+        deletes,
+        [json!({"token": VALID_TOKEN, "system_id": "r_000000000000"})]
+    );
+    let left: Vec<String> = fake
+        .state
+        .lock()
+        .unwrap()
+        .managers
+        .iter()
+        .map(|m| m["system_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(left, [live, "r_111111111111".to_string()]);
 }

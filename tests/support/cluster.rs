@@ -94,17 +94,28 @@ pub fn runnerctl(args: &[&str]) -> Run {
 
 /// Run `runnerctl` with a given kubeconfig.
 pub fn runnerctl_as(kubeconfig: &str, args: &[&str]) -> Run {
-    runnerctl_at(kubeconfig, &super::root(), args)
+    runnerctl_at(kubeconfig, &super::root(), &[], args)
 }
 
 /// Run `runnerctl` with the admin kubeconfig in directory `dir`.
 pub fn runnerctl_in(dir: &std::path::Path, args: &[&str]) -> Run {
-    runnerctl_at(&kubeconfig(), dir, args)
+    runnerctl_at(&kubeconfig(), dir, &[], args)
 }
 
-fn runnerctl_at(kubeconfig: &str, dir: &std::path::Path, args: &[&str]) -> Run {
+/// Run `runnerctl` with the admin kubeconfig and these environment variables.
+pub fn runnerctl_env(env: &[(&str, &str)], args: &[&str]) -> Run {
+    runnerctl_at(&kubeconfig(), &super::root(), env, args)
+}
+
+fn runnerctl_at(
+    kubeconfig: &str,
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_runnerctl"))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .env("KUBECONFIG", kubeconfig)
         .env_remove("RUNNERCTL_NAMESPACE")
