@@ -154,7 +154,7 @@ subcommands! {
     Uninstall(uninstall::UninstallArgs) = "uninstall",
         "Delete the release's objects";
     Token(token::TokenArgs) = "token",
-        "Rotate the runner token: GitLab issues a new one, stored first, then a graceful rollout";
+        "Rotate the runner token: a new one from GitLab, stored first, then a graceful rollout";
     Managers(managers::ManagersArgs) = "managers",
         "List the runner managers GitLab knows, tied to the runner pods; --prune the stale ones";
     Doctor(doctor::DoctorArgs) = "doctor",

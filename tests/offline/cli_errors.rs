@@ -467,9 +467,12 @@ fn help_texts() {
         "job-pod",
         "ci-example",
         "values",
+        "token rotate",
+        "managers",
     ] {
-        let args: Vec<&str> = [verb, "--help"]
-            .into_iter()
+        let args: Vec<&str> = verb
+            .split(' ')
+            .chain(["--help"])
             .filter(|a| !a.is_empty())
             .collect();
         let (stdout, _) = run_ok(&args);
