@@ -379,7 +379,9 @@ const REGISTRATION_ONLY: &[&str] = &[
 pub struct Tokens {
     /// runnerctl renders a Secret with the tokens (a token is set in the values).
     pub token_secret: bool,
-    /// The Secret the runner reads its tokens from: runnerctl's, else `runners.secret`.
+    /// The Secret the runner reads its tokens from: `runners.secret`, else `<fullname>`. With
+    /// [`token_secret`](Self::token_secret) runnerctl renders it under that name (as the
+    /// chart does), else it is the user's own Secret.
     pub secret_name: Option<String>,
     /// `runnerToken`, empty when unset.
     pub runner_token: String,
@@ -425,8 +427,14 @@ impl Tokens {
         if !token_secret && user_secret.is_none() {
             return Err(Error::MissingToken);
         }
+        // With a token in the values, the chart's secret.yaml writes it into the Secret
+        // `runners.secret` names (its `gitlab-runner.secret` helper), else into `<fullname>`:
+        // either way a Secret of the release. Without one, `runners.secret` is the user's.
+        if let Some(name) = &user_secret {
+            names::check_subdomain(format_args!("runners.secret: Secret name {name:?}"), name)?;
+        }
         let secret_name = if token_secret {
-            Some(fullname.to_string())
+            Some(user_secret.unwrap_or_else(|| fullname.to_string()))
         } else {
             user_secret
         };
@@ -1084,6 +1092,65 @@ mod tests {
         let lifecycle = json!({"preStop": {"exec": {"command": ["/bin/sh", "-c", "sleep 5"]}}});
         assert_eq!(container["lifecycle"], lifecycle);
         assert_eq!(env_value(&container, "RUNNERCTL_UNREGISTER"), None);
+    }
+
+    /// The names of the rendered Secrets, and the Secret sources of the runner's projected
+    /// secrets volume.
+    fn token_secrets(release: &Release) -> (Vec<String>, Vec<Value>) {
+        let manifest = crate::render::render(release).unwrap();
+        let secrets = manifest.objects.iter().filter(|o| o.kind() == "Secret");
+        let names = secrets.map(|o| o.name().to_string()).collect();
+        let volume = &deployment(release)["spec"]["template"]["spec"]["volumes"][0];
+        let sources = volume["projected"]["sources"].as_array().unwrap().clone();
+        (names, sources)
+    }
+
+    #[test]
+    fn runners_secret_with_a_token_is_the_rendered_secret_s_name() {
+        let items = json!([
+            {"key": "runner-registration-token", "path": "runner-registration-token"},
+            {"key": "runner-token", "path": "runner-token"},
+        ]);
+        // Both set (a Terraform module's values do): the chart's secret.yaml writes the token
+        // into the Secret runners.secret names, and the Deployment reads that one.
+        let release = with_token(&["runners.secret=runner-token-secret"]);
+        let (names, sources) = token_secrets(&release);
+        assert_eq!(names, ["runner-token-secret"]);
+        assert_eq!(
+            sources,
+            [json!({"secret": {"name": "runner-token-secret", "items": items}})]
+        );
+        let annotations = &deployment(&release)["spec"]["template"]["metadata"]["annotations"];
+        let sum = annotations["checksum/secrets"].clone();
+        assert!(sum.is_string(), "{annotations}");
+        // The checksum follows the token.
+        let other = crate::render::tests::release(&[
+            "runners.secret=runner-token-secret",
+            "runnerToken=glrt-other",
+        ]);
+        let other_sum = &deployment(&other)["spec"]["template"]["metadata"]["annotations"];
+        assert_ne!(other_sum["checksum/secrets"], sum);
+
+        // Without runners.secret: the fullname, as before.
+        let (names, sources) = token_secrets(&with_token(&[]));
+        assert_eq!(names, ["r-gitlab-runner"]);
+        assert_eq!(sources[0]["secret"]["name"], "r-gitlab-runner");
+
+        // Without a token: the user's Secret, mounted whole, not rendered.
+        let users = crate::render::tests::release(&["runners.secret=made-elsewhere"]);
+        let (names, sources) = token_secrets(&users);
+        assert!(names.is_empty(), "{names:?}");
+        assert_eq!(sources, [json!({"secret": {"name": "made-elsewhere"}})]);
+    }
+
+    #[test]
+    fn a_runners_secret_kubernetes_refuses_is_an_error_naming_the_key() {
+        let release = with_token(&["runners.secret=Runner_Token"]);
+        let err = crate::render::render(&release).unwrap_err().to_string();
+        assert!(
+            err.starts_with("runners.secret: Secret name \"Runner_Token\": 'R' at position 1"),
+            "{err}"
+        );
     }
 
     #[test]
