@@ -6,7 +6,8 @@
 //! template once, each deciding itself whether it renders anything; `post_pass.rs` fills in
 //! what only the rendered output tells (scripts, checksums, Pod Security labels);
 //! `extraObjects` are added; each object is schema-checked and the list sorted into install
-//! order. [`to_yaml`] and
+//! order. The release's runners (name, job namespace, token source) are listed in
+//! `runners.rs` ([`RunnerEntry`]). [`to_yaml`] and
 //! [`mask_secret_values`](crate::secret::mask_secret_values) print objects the same way
 //! everywhere.
 use serde_json::Value;

@@ -1,5 +1,6 @@
 //! `runners.config`: evaluated (see [`gotmpl`] for the expressions), parsed as TOML with errors
-//! at line:column of the user's text, checked for exactly one `[[runners]]`, its keys checked
+//! at line:column of the user's text, checked for at least one `[[runners]]` (several are
+//! split into a text per runner, see [`process`]), its keys checked
 //! against the ones GitLab Runner knows, with `privileged = true` added when
 //! `runners.privileged` asks for it and a Docker-in-Docker check.
 //!
