@@ -19,7 +19,8 @@ runner's tags (runners.tags) and the variables the mode needs.
 
 Examples:
   runnerctl ci-example -f values.yaml > .gitlab-ci.yml
-  runnerctl ci-example build-runner -n ci-build -f build-runner.yaml --tags build")]
+  runnerctl ci-example build-runner -n ci-build -f build-runner.yaml --tags build
+  runnerctl ci-example -f values/examples/multi-runner.yaml --runner build")]
 pub struct CiExampleArgs {
     /// The release and its values.
     #[command(flatten)]
@@ -28,15 +29,23 @@ pub struct CiExampleArgs {
     /// runner authentication token the runner's tags are set in GitLab, not in the values.
     #[arg(long, value_name = "TAG,...")]
     pub tags: Option<String>,
+    /// The runner whose jobs the example is for: its `name` in runners.config. Needed when
+    /// the config has several [[runners]].
+    #[arg(long, value_name = "NAME")]
+    pub runner: Option<String>,
 }
 
 /// Run `runnerctl ci-example`.
 pub fn run(args: CiExampleArgs) -> anyhow::Result<ExitCode> {
-    let (_, mut manifest) = session::render(&args.manifest, &ClientOptions::default())?;
+    let (_, manifest) = session::render(&args.manifest, &ClientOptions::default())?;
+    let mut jobs = manifest
+        .jobs_of(args.runner.as_deref())
+        .map_err(super::job_pod::runner_choice)?
+        .clone();
     if let Some(tags) = &args.tags {
-        manifest.jobs.tags = runnerctl::render::split_tags(tags);
+        jobs.tags = runnerctl::render::split_tags(tags);
     }
-    let text = runnerctl::render::ci_example::ci_example(&manifest.jobs);
+    let text = runnerctl::render::ci_example::ci_example(&jobs);
     session::print(&text)?;
     Ok(ExitCode::from(super::EXIT_OK))
 }

@@ -24,11 +24,16 @@ same for machines.
 Examples:
   runnerctl job-pod -n gitlab-runner -f values.yaml
   runnerctl job-pod --build-mode none -o json
+  runnerctl job-pod -f values/examples/multi-runner.yaml --runner deploy
   runnerctl job-pod --build-mode dind-tls | kubectl apply --dry-run=server -f -")]
 pub struct JobPodArgs {
     /// The release and its values.
     #[command(flatten)]
     pub manifest: ManifestArgs,
+    /// The runner whose job pod to show: its `name` in runners.config. Needed when the
+    /// config has several [[runners]].
+    #[arg(long, value_name = "NAME")]
+    pub runner: Option<String>,
     /// Output flags.
     #[command(flatten)]
     pub print: PrintArgs,
@@ -37,23 +42,26 @@ pub struct JobPodArgs {
 /// Run `runnerctl job-pod`.
 pub fn run(args: JobPodArgs) -> anyhow::Result<ExitCode> {
     let (release, manifest) = session::render(&args.manifest, &ClientOptions::default())?;
-    let mut pod = manifest.job_pod(args.print.show_secrets);
-    let assessment = &manifest.jobs.job_pod.assessment;
+    let jobs = manifest
+        .jobs_of(args.runner.as_deref())
+        .map_err(runner_choice)?;
+    let mut pod = manifest.job_pod_of(jobs, args.print.show_secrets);
+    let assessment = &jobs.job_pod.assessment;
     let annotations = &mut pod["metadata"]["annotations"];
     annotations["runnerctl.io/pod-security-level"] = assessment.level.as_str().into();
     annotations["runnerctl.io/preview-of"] = format!("job pod of release {}", release.name).into();
     let text = match args.print.output {
         Format::Json => format!("{}\n", serde_json::to_string_pretty(&pod)?),
         Format::Yaml => {
-            let mode = manifest
-                .jobs
+            let mode = jobs
                 .build_mode
                 .map_or("none set (runners.config as written)".to_string(), |m| {
                     m.to_string()
                 });
             let mut out = format!(
                 "# Job pod of runner {}: build mode {mode}.\n# Pod Security level needed: {}",
-                manifest.jobs.runner, assessment.level
+                jobs.runner_label(),
+                assessment.level
             );
             match assessment.level.stricter() {
                 Some(stricter) => {
@@ -73,4 +81,13 @@ pub fn run(args: JobPodArgs) -> anyhow::Result<ExitCode> {
     };
     session::print(&text)?;
     Ok(ExitCode::from(super::EXIT_OK))
+}
+
+/// The error for `--runner`: the release's runners, and the flag that picks one.
+pub(super) fn runner_choice(e: runnerctl::render::RunnerChoice) -> anyhow::Error {
+    use runnerctl::render::RunnerChoice;
+    match e {
+        RunnerChoice::NoneChosen(_) => anyhow::anyhow!("{e} with --runner NAME"),
+        RunnerChoice::Unknown { .. } => anyhow::anyhow!("--runner: {e}"),
+    }
 }

@@ -189,6 +189,8 @@ impl Chart {
         let image = Image::new(values, &scope)?;
         let service_account = ServiceAccount::new(values, &names.fullname);
         let jobs = Jobs::new(release, &names.job_namespace, &scope, warnings)?;
+        let mut tokens = tokens;
+        tokens.pair(&jobs)?;
         let rbac_rules = rbac_rules(values, &jobs, warnings)?;
         let session = Session::new(values, warnings);
         let container = Container::new(values, &names, jobs.sets_namespace, session.session_server);
@@ -379,12 +381,50 @@ const REGISTRATION_ONLY: &[&str] = &[
 pub struct Tokens {
     /// runnerctl renders a Secret with the tokens (a token is set in the values).
     pub token_secret: bool,
-    /// The Secret the runner reads its tokens from: runnerctl's, else `runners.secret`.
+    /// The Secret the runner reads its tokens from: `runners.secret`, else `<fullname>`. With
+    /// [`token_secret`](Self::token_secret) runnerctl renders it under that name (as the
+    /// chart does), else it is the user's own Secret.
     pub secret_name: Option<String>,
     /// `runnerToken`, empty when unset.
     pub runner_token: String,
     /// `runnerRegistrationToken`, empty when unset.
     pub registration_token: String,
+    /// `runnerctl.runnerTokens`: each runner's token under its Secret key, in the config's
+    /// order once [paired](Self::pair) with the runners.
+    pub runner_tokens: Vec<RunnerToken>,
+    /// The Secret keys the runners read their tokens from when the tokens are given per
+    /// runner (`runner-token-<name>`, in the config's order); empty in the chart's layout.
+    pub token_keys: Vec<String>,
+}
+
+/// One runner's token, as the Secret holds it. No `Debug`: it holds the token.
+#[derive(Serialize)]
+pub struct RunnerToken {
+    /// The runner's name (the key under `runnerctl.runnerTokens`).
+    #[serde(skip)]
+    pub name: String,
+    /// The Secret key: `runner-token-<name>`.
+    pub key: String,
+    /// The token.
+    pub token: String,
+}
+
+/// The values key of the tokens given per runner: `[[runners]]` name -> token.
+pub const RUNNER_TOKENS: &str = "runnerctl.runnerTokens";
+
+/// The Secret key of a runner's token when the tokens are given per runner.
+pub fn runner_token_key(name: &str) -> String {
+    format!("runner-token-{name}")
+}
+
+/// Whether a `[[runners]]` name can be part of a Secret key: letters, digits, `-`, `.`, `_`,
+/// short enough for the 253 characters of a key.
+fn valid_runner_name(name: &str) -> bool {
+    !name.is_empty()
+        && runner_token_key(name).len() <= names::MAX_SUBDOMAIN_LEN
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
 }
 
 impl Tokens {
@@ -392,8 +432,7 @@ impl Tokens {
     /// around a token (a newline from `echo glrt-... > file` then `--set-file`) is removed
     /// with a warning: the runner fails on it with `invalid header field`.
     fn new(values: &Value, fullname: &str, warnings: &mut Vec<String>) -> Result<Tokens, Error> {
-        let mut token = |key: &str| {
-            let raw = string_at(values, key).unwrap_or_default();
+        let mut trimmed = |key: &str, raw: &str| {
             let trimmed = raw.trim();
             if trimmed.len() != raw.len() {
                 warnings.push(format!(
@@ -403,8 +442,30 @@ impl Tokens {
             }
             trimmed.to_string()
         };
-        let runner_token = token("runnerToken");
-        let registration_token = token("runnerRegistrationToken");
+        let runner_token = trimmed("runnerToken", &string_at(values, "runnerToken").unwrap_or_default());
+        let registration_token = trimmed(
+            "runnerRegistrationToken",
+            &string_at(values, "runnerRegistrationToken").unwrap_or_default(),
+        );
+        let mut runner_tokens = Vec::new();
+        if let Some(Value::Object(given)) = lookup(values, RUNNER_TOKENS) {
+            for (name, token) in given {
+                let key = format!("{RUNNER_TOKENS}.{}", crate::secret::redact_token(name));
+                let Some(token) = token.as_str().filter(|t| !t.trim().is_empty()) else {
+                    return Err(Error::InvalidValue {
+                        key,
+                        message: "expected the runner's token (glrt-...) as a string; remove the \
+                                  key if the runner has no token"
+                            .into(),
+                    });
+                };
+                runner_tokens.push(RunnerToken {
+                    name: name.clone(),
+                    key: runner_token_key(name),
+                    token: trimmed(&key, token),
+                });
+            }
+        }
         if runner_token.starts_with("glrt-") || registration_token.starts_with("glrt-") {
             let set: Vec<&str> = REGISTRATION_ONLY
                 .iter()
@@ -420,13 +481,21 @@ impl Tokens {
                 ));
             }
         }
-        let token_secret = !runner_token.is_empty() || !registration_token.is_empty();
+        let token_secret = !runner_token.is_empty()
+            || !registration_token.is_empty()
+            || !runner_tokens.is_empty();
         let user_secret = string_at(values, "runners.secret");
         if !token_secret && user_secret.is_none() {
             return Err(Error::MissingToken);
         }
+        // With a token in the values, the chart's secret.yaml writes it into the Secret
+        // `runners.secret` names (its `gitlab-runner.secret` helper), else into `<fullname>`:
+        // either way a Secret of the release. Without one, `runners.secret` is the user's.
+        if let Some(name) = &user_secret {
+            names::check_subdomain(format_args!("runners.secret: Secret name {name:?}"), name)?;
+        }
         let secret_name = if token_secret {
-            Some(fullname.to_string())
+            Some(user_secret.unwrap_or_else(|| fullname.to_string()))
         } else {
             user_secret
         };
@@ -435,37 +504,155 @@ impl Tokens {
             secret_name,
             runner_token,
             registration_token,
+            runner_tokens,
+            token_keys: Vec::new(),
         })
+    }
+
+    /// Pair the tokens with the runners of `jobs` when it gives each runner a template of its
+    /// own: every runner needs a name usable in a Secret key, unique, and (with
+    /// `runnerctl.runnerTokens`) a token; every token needs a runner; `runnerToken` and
+    /// `runnerRegistrationToken` cannot be one runner's of several.
+    fn pair(&mut self, jobs: &Jobs) -> Result<(), Error> {
+        let templates = &jobs.runner_templates;
+        if templates.is_empty() {
+            return Ok(());
+        }
+        let count = templates.len();
+        for (key, token) in [
+            ("runnerToken", &self.runner_token),
+            ("runnerRegistrationToken", &self.registration_token),
+        ] {
+            if !token.is_empty() {
+                let why = if count > 1 {
+                    format!("runners.config has {count} [[runners]], each needs a token of its own")
+                } else {
+                    format!("{RUNNER_TOKENS} gives the tokens per runner")
+                };
+                return Err(Error::InvalidValue {
+                    key: key.into(),
+                    message: format!(
+                        "{why}: give each runner its token in {RUNNER_TOKENS}.<name> (or in the \
+                         Secret runners.secret names, under runner-token-<name>) and remove {key}"
+                    ),
+                });
+            }
+        }
+        let names: Vec<&str> = templates.iter().map(|t| t.name.as_str()).collect();
+        for (i, name) in names.iter().enumerate() {
+            let problem = if name.is_empty() {
+                Some("has no name")
+            } else if !valid_runner_name(name) {
+                Some("has a name that cannot be part of a Secret key")
+            } else if names[..i].contains(name) {
+                Some("has the name of an earlier one")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(Error::InvalidValue {
+                    key: runner_config::KEY.into(),
+                    message: format!(
+                        "[[runners]] number {} {problem}: with a token per runner, each \
+                         [[runners]] needs name = \"...\" of its own (letters, digits, '-', '.', \
+                         '_'; its token's key is runner-token-<name>)",
+                        i + 1
+                    ),
+                });
+            }
+        }
+        self.token_keys = names.iter().map(|n| runner_token_key(n)).collect();
+        if self.runner_tokens.is_empty() {
+            // The user's Secret (runners.secret) holds the keys; doctor checks them.
+            return Ok(());
+        }
+        let shown = || names.join(", ");
+        if let Some(extra) = self.runner_tokens.iter().find(|t| !names.contains(&t.name.as_str())) {
+            return Err(Error::InvalidValue {
+                key: format!("{RUNNER_TOKENS}.{}", crate::secret::redact_token(&extra.name)),
+                message: format!(
+                    "runners.config has no [[runners]] of that name (its runners: {}); rename \
+                     the key to a runner's name or remove it",
+                    shown()
+                ),
+            });
+        }
+        let mut paired = Vec::with_capacity(count);
+        for name in &names {
+            let Some(i) = self.runner_tokens.iter().position(|t| t.name == *name) else {
+                return Err(Error::InvalidValue {
+                    key: format!("{RUNNER_TOKENS}.{name}"),
+                    message: format!(
+                        "runner {name:?} of runners.config has no token: set \
+                         {RUNNER_TOKENS}.{name} to its runner authentication token (glrt-...)"
+                    ),
+                });
+            };
+            paired.push(self.runner_tokens.swap_remove(i));
+        }
+        self.runner_tokens = paired;
+        Ok(())
     }
 }
 
-/// `runners.config` checked (with the build mode merged in), and the Pod Security level the
-/// job pods need.
+/// `runners.config` checked (with the build mode merged in), each runner's job pod and the
+/// Pod Security level it needs.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Jobs {
-    /// The final `config.template.toml` (empty without `runners.config` and build mode).
+    /// The final `config.template.toml` of the chart's layout: one runner, its token in
+    /// `runner-token` (empty without `runners.config` and build mode, and with
+    /// [`runner_templates`](Self::runner_templates)).
     pub runner_config: String,
-    /// The config names the job pods' namespace.
+    /// One template per runner, in the config's order, when the tokens are given per runner
+    /// (several `[[runners]]`, or `runnerctl.runnerTokens`): the ConfigMap's
+    /// `config.template.<index>.toml` and `runner-names`.
+    pub runner_templates: Vec<RunnerTemplate>,
+    /// The config names the job pods' namespace (every runner's, with several).
     pub sets_namespace: bool,
     /// The build mode (`runnerctl.buildMode`), if one is set.
     pub build_mode: Option<BuildMode>,
-    /// Render a Namespace object for the release namespace (and the job namespace).
+    /// Render a Namespace object for the release namespace (and the job namespaces).
     pub create_namespace: bool,
     /// The namespaces runnerctl creates (`--create-namespace`): the release namespace, then
-    /// the job namespace when the job pods run elsewhere (not with `namespace_per_job`, where
+    /// each job namespace where job pods run elsewhere (not with `namespace_per_job`, where
     /// the runner makes one per job).
     pub created_namespaces: Vec<String>,
-    /// Where the job pods run (the config's `[runners.kubernetes] namespace`, else
-    /// `runners.jobNamespace`, else the namespace); the Role and RoleBinding go there too.
+    /// Where the first runner's job pods run (the config's `[runners.kubernetes] namespace`,
+    /// else `runners.jobNamespace`, else the namespace).
     pub rbac_namespace: String,
-    /// The config gives each job a namespace of its own (`namespace_per_job = true`).
+    /// Every namespace where job pods run, each once, in the config's order: a Role and a
+    /// RoleBinding go to each.
+    pub rbac_namespaces: Vec<String>,
+    /// A runner gives each job a namespace of its own (`namespace_per_job = true`).
     pub namespace_per_job: bool,
     /// Credentials written in the config, masked in output.
     #[serde(skip)]
     pub credentials: crate::secret::SecretValues,
-    /// The pod the runner creates for a job.
+    /// Each runner's jobs, in the config's order (one without a config).
     #[serde(skip)]
+    pub runners: Vec<RunnerJobs>,
+}
+
+/// One runner's template in the ConfigMap, with the name that pairs it with its token.
+#[derive(Debug, Serialize)]
+pub struct RunnerTemplate {
+    /// The `[[runners]]` name.
+    pub name: String,
+    /// The template: that one `[[runners]]`, processed.
+    pub text: String,
+}
+
+/// What one runner's CI jobs get.
+#[derive(Debug)]
+pub struct RunnerJobs {
+    /// The `[[runners]]` name, if it has one.
+    pub name: Option<String>,
+    /// Where its job pods run.
+    pub namespace: String,
+    /// Each of its jobs gets a namespace of its own.
+    pub namespace_per_job: bool,
+    /// The pod it creates for a job.
     pub job_pod: JobPod,
 }
 
@@ -488,6 +675,39 @@ fn build_mode(values: &Value) -> Result<Option<BuildMode>, Error> {
     }
 }
 
+/// The values key that says who rotates the runners' tokens.
+pub const TOKEN_ROTATION: &str = "runnerctl.tokenRotation";
+
+/// Who rotates the runners' tokens (`runnerctl.tokenRotation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRotation {
+    /// The runner, at 75% of the token's life, writing the new token only to the pod's
+    /// config.toml (GitLab Runner's behaviour).
+    Runner,
+    /// `runnerctl token rotate`: every runner gets `FF_DISABLE_AUTOMATIC_TOKEN_ROTATION`.
+    Runnerctl,
+}
+
+/// `runnerctl.tokenRotation`: `None` when null or absent (the runner's behaviour).
+fn token_rotation(values: &Value) -> Result<Option<TokenRotation>, Error> {
+    match lookup(values, TOKEN_ROTATION) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s == "runner" => Ok(Some(TokenRotation::Runner)),
+        Some(Value::String(s)) if s == "runnerctl" => Ok(Some(TokenRotation::Runnerctl)),
+        Some(_) => Err(Error::InvalidValue {
+            key: TOKEN_ROTATION.into(),
+            message: "expected null, \"runner\" (the runner rotates its token itself) or \
+                      \"runnerctl\" (runnerctl token rotate does)"
+                .into(),
+        }),
+    }
+}
+
+/// Whether the values give the tokens per runner (`runnerctl.runnerTokens` is a non-empty map).
+fn tokens_per_runner(values: &Value) -> bool {
+    matches!(lookup(values, RUNNER_TOKENS), Some(Value::Object(m)) if !m.is_empty())
+}
+
 impl Jobs {
     /// Process `runners.config` with the build mode and warn when job pods that need the
     /// privileged Pod Security level meet a namespace that runnerctl does not label for them.
@@ -500,75 +720,115 @@ impl Jobs {
         let values = release.values.as_json();
         let want_privileged = bool_at(values, "runners.privileged").unwrap_or(false);
         let mode = build_mode(values)?;
-        let source = string_at(values, "runners.config")
-            .or_else(|| mode.map(|_| runner_config::EMPTY_CONFIG.to_string()));
-        let RunnerConfig {
-            text: runner_config,
-            privileged: _,
-            sets_namespace,
-            namespace: config_namespace,
-            namespace_per_job,
-            credentials,
-            warnings: cfg_warnings,
-            runner,
-        } = match source {
-            Some(source) => runner_config::process(
-                &source,
-                scope,
-                want_privileged,
-                mode,
-                release.values.is_strict(),
-            )?,
+        let options = runner_config::Options {
+            privileged: want_privileged,
+            mode,
+            strict: release.values.is_strict(),
+            disable_token_rotation: token_rotation(values)? == Some(TokenRotation::Runnerctl),
+            per_runner: tokens_per_runner(values),
+            job_namespace: job_namespace.to_string(),
+        };
+        let source = string_at(values, "runners.config").or_else(|| {
+            (mode.is_some() || options.disable_token_rotation)
+                .then(|| runner_config::EMPTY_CONFIG.to_string())
+        });
+        let processed = match source {
+            Some(source) => runner_config::process(&source, scope, &options)?,
             // No config: the runner's defaults, with `runners.privileged` as the config
             // would carry it.
-            None => RunnerConfig {
-                privileged: want_privileged,
-                runner: runner_config::runner_defaults(want_privileged),
-                ..Default::default()
+            None => runner_config::Processed {
+                runners: vec![RunnerConfig {
+                    privileged: want_privileged,
+                    runner: runner_config::runner_defaults(want_privileged),
+                    ..Default::default()
+                }],
+                warnings: Vec::new(),
             },
         };
-        warnings.extend(cfg_warnings);
-        // Where the job pods really run: the config's namespace wins over the values.
-        let pods_namespace = config_namespace.as_deref().unwrap_or(job_namespace);
-        let job_pod = job_pod::job_pod(runner, pods_namespace, mode);
-        if let Some(mode) = mode {
-            mode.check_pod(&job_pod.assessment)?;
-        }
-        let level = job_pod.assessment.level;
-        let mut created_namespaces = Vec::new();
+        warnings.extend(processed.warnings);
+        let own_templates = processed.runners.len() > 1 || options.per_runner;
+        let mut jobs = Jobs {
+            runner_config: String::new(),
+            runner_templates: Vec::new(),
+            sets_namespace: true,
+            build_mode: mode,
+            create_namespace: release.create_namespace,
+            created_namespaces: Vec::new(),
+            rbac_namespace: String::new(),
+            rbac_namespaces: Vec::new(),
+            namespace_per_job: false,
+            credentials: crate::secret::SecretValues::default(),
+            runners: Vec::new(),
+        };
         if release.create_namespace {
-            created_namespaces.push(release.namespace.clone());
-            if pods_namespace != release.namespace && !namespace_per_job {
-                created_namespaces.push(pods_namespace.to_string());
-            }
+            jobs.created_namespaces.push(release.namespace.clone());
         }
-        if level == Level::Privileged && !created_namespaces.iter().any(|ns| ns == pods_namespace) {
-            warnings.push(privileged_warning(
-                pods_namespace,
+        for config in processed.runners {
+            let RunnerConfig {
+                text,
+                name,
+                privileged: _,
+                sets_namespace,
+                namespace: config_namespace,
                 namespace_per_job,
-                &job_pod,
-            ));
+                credentials,
+                warnings: cfg_warnings,
+                runner,
+            } = config;
+            warnings.extend(cfg_warnings);
+            jobs.sets_namespace &= sets_namespace;
+            jobs.namespace_per_job |= namespace_per_job;
+            jobs.credentials.extend(&credentials);
+            if own_templates {
+                jobs.runner_templates.push(RunnerTemplate {
+                    name: name.clone().unwrap_or_default(),
+                    text,
+                });
+            } else {
+                jobs.runner_config = text;
+            }
+            // Where the job pods really run: the config's namespace wins over the values.
+            let pods_namespace = config_namespace.as_deref().unwrap_or(job_namespace);
+            let job_pod = job_pod::job_pod(runner, pods_namespace, mode);
+            if let Some(mode) = mode {
+                mode.check_pod(&job_pod.assessment)?;
+            }
+            if !jobs.rbac_namespaces.iter().any(|ns| ns == pods_namespace) {
+                jobs.rbac_namespaces.push(pods_namespace.to_string());
+            }
+            if release.create_namespace
+                && !namespace_per_job
+                && !jobs.created_namespaces.iter().any(|ns| ns == pods_namespace)
+            {
+                jobs.created_namespaces.push(pods_namespace.to_string());
+            }
+            jobs.runners.push(RunnerJobs {
+                name,
+                namespace: pods_namespace.to_string(),
+                namespace_per_job,
+                job_pod,
+            });
+        }
+        for runner in &jobs.runners {
+            let ns = runner.namespace.as_str();
+            let level = runner.job_pod.assessment.level;
+            if level == Level::Privileged && !jobs.created_namespaces.iter().any(|c| c == ns) {
+                warnings.push(privileged_warning(ns, runner.namespace_per_job, &runner.job_pod));
+            }
         }
         let rbac_create = bool_at(values, "rbac.create").unwrap_or(false);
         let cluster_wide = bool_at(values, "rbac.clusterWideAccess").unwrap_or(false);
-        if rbac_create && !cluster_wide && pods_namespace != job_namespace {
-            warnings.push(format!(
-                "the Role and RoleBinding go to namespace \"{pods_namespace}\", where runners.config \
-                 sends the job pods (the chart would put them in \"{job_namespace}\", where they \
-                 would not cover the jobs)"
-            ));
+        for pods_namespace in &jobs.rbac_namespaces {
+            if rbac_create && !cluster_wide && pods_namespace != job_namespace {
+                warnings.push(format!(
+                    "the Role and RoleBinding go to namespace \"{pods_namespace}\", where \
+                     runners.config sends the job pods (the chart would put them in \
+                     \"{job_namespace}\", where they would not cover the jobs)"
+                ));
+            }
         }
-        Ok(Jobs {
-            rbac_namespace: pods_namespace.to_string(),
-            namespace_per_job,
-            credentials,
-            runner_config,
-            sets_namespace,
-            build_mode: mode,
-            create_namespace: release.create_namespace,
-            created_namespaces,
-            job_pod,
-        })
+        jobs.rbac_namespace = jobs.rbac_namespaces[0].clone();
+        Ok(jobs)
     }
 }
 
@@ -992,11 +1252,14 @@ mod tests {
                 "podLabels",
                 "podMonitorEndpoint",
                 "rbacNamespace",
+                "rbacNamespaces",
                 "rbacRules",
                 "readinessProbe",
                 "registrationToken",
                 "runnerConfig",
+                "runnerTemplates",
                 "runnerToken",
+                "runnerTokens",
                 "secretName",
                 "selector",
                 "serviceAccountImagePullSecrets",
@@ -1006,6 +1269,7 @@ mod tests {
                 "sessionServer",
                 "sessionServerName",
                 "setsNamespace",
+                "tokenKeys",
                 "tokenSecret",
             ]
         );
@@ -1084,6 +1348,94 @@ mod tests {
         let lifecycle = json!({"preStop": {"exec": {"command": ["/bin/sh", "-c", "sleep 5"]}}});
         assert_eq!(container["lifecycle"], lifecycle);
         assert_eq!(env_value(&container, "RUNNERCTL_UNREGISTER"), None);
+    }
+
+    /// The names of the rendered Secrets, and the Secret sources of the runner's projected
+    /// secrets volume.
+    fn token_secrets(release: &Release) -> (Vec<String>, Vec<Value>) {
+        let manifest = crate::render::render(release).unwrap();
+        let secrets = manifest.objects.iter().filter(|o| o.kind() == "Secret");
+        let names = secrets.map(|o| o.name().to_string()).collect();
+        let volume = &deployment(release)["spec"]["template"]["spec"]["volumes"][0];
+        let sources = volume["projected"]["sources"].as_array().unwrap().clone();
+        (names, sources)
+    }
+
+    #[test]
+    fn runners_secret_with_a_token_is_the_rendered_secret_s_name() {
+        let items = json!([
+            {"key": "runner-registration-token", "path": "runner-registration-token"},
+            {"key": "runner-token", "path": "runner-token"},
+        ]);
+        // Both set (a Terraform module's values do): the chart's secret.yaml writes the token
+        // into the Secret runners.secret names, and the Deployment reads that one.
+        let release = with_token(&["runners.secret=runner-token-secret"]);
+        let (names, sources) = token_secrets(&release);
+        assert_eq!(names, ["runner-token-secret"]);
+        assert_eq!(
+            sources,
+            [json!({"secret": {"name": "runner-token-secret", "items": items}})]
+        );
+        let annotations = &deployment(&release)["spec"]["template"]["metadata"]["annotations"];
+        let sum = annotations["checksum/secrets"].clone();
+        assert!(sum.is_string(), "{annotations}");
+        // The checksum follows the token.
+        let other = crate::render::tests::release(&[
+            "runners.secret=runner-token-secret",
+            "runnerToken=glrt-other",
+        ]);
+        let other_sum = &deployment(&other)["spec"]["template"]["metadata"]["annotations"];
+        assert_ne!(other_sum["checksum/secrets"], sum);
+
+        // Without runners.secret: the fullname, as before.
+        let (names, sources) = token_secrets(&with_token(&[]));
+        assert_eq!(names, ["r-gitlab-runner"]);
+        assert_eq!(sources[0]["secret"]["name"], "r-gitlab-runner");
+
+        // Without a token: the user's Secret, mounted whole, not rendered.
+        let users = crate::render::tests::release(&["runners.secret=made-elsewhere"]);
+        let (names, sources) = token_secrets(&users);
+        assert!(names.is_empty(), "{names:?}");
+        assert_eq!(sources, [json!({"secret": {"name": "made-elsewhere"}})]);
+    }
+
+    #[test]
+    fn a_runners_secret_kubernetes_refuses_is_an_error_naming_the_key() {
+        let release = with_token(&["runners.secret=Runner_Token"]);
+        let err = crate::render::render(&release).unwrap_err().to_string();
+        assert!(
+            err.starts_with("runners.secret: Secret name \"Runner_Token\": 'R' at position 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn token_rotation_by_runnerctl_turns_the_runner_s_own_off() {
+        let template = |sets: &[&str]| {
+            let manifest = crate::render::render(&with_token(sets)).unwrap();
+            let configmap = object_of(&manifest, "ConfigMap").unwrap();
+            configmap["data"]["config.template.toml"].clone()
+        };
+        let flag = "FF_DISABLE_AUTOMATIC_TOKEN_ROTATION = true";
+        // Unset or `runner`: as before.
+        let default = template(&[]);
+        assert!(!default.as_str().unwrap().contains("FF_"), "{default}");
+        assert_eq!(template(&["runnerctl.tokenRotation=runner"]), default);
+        let text = template(&["runners.config=", "runnerctl.tokenRotation=runnerctl"]);
+        assert!(text.as_str().unwrap().contains(flag), "{text}");
+        let config = "runners.config=[[runners]]\n  [runners.kubernetes]\n    image = \"a\"\n";
+        let text = template(&[config, "runnerctl.tokenRotation=runnerctl"]);
+        assert!(text.as_str().unwrap().contains(flag), "{text}");
+        let text = template(&["runnerctl.tokenRotation=runnerctl"]);
+        assert!(text.as_str().unwrap().contains(flag), "{text}");
+        assert!(!template(&[config]).as_str().unwrap().contains("FF_"));
+        // The schema refuses it first; values that skip it get the render's error.
+        let bad = release(json!({"runnerctl": {"tokenRotation": "gitlab"}}));
+        let Err(err) = Chart::new(&bad, &mut Vec::new()) else {
+            panic!("an unknown tokenRotation is refused");
+        };
+        let err = err.to_string();
+        assert!(err.starts_with("runnerctl.tokenRotation: expected null"), "{err}");
     }
 
     #[test]

@@ -148,6 +148,6 @@ fn header(jobs: &JobSetup, mode: BuildMode, inferred: bool) -> String {
          # Job pods run in {namespace}, Pod Security level {level}.\n\
          # {tags}.\n\
          # Written by runnerctl ci-example; adapt the script to the project.\n",
-        runner = jobs.runner,
+        runner = jobs.runner_label(),
     )
 }

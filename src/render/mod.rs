@@ -6,7 +6,8 @@
 //! template once, each deciding itself whether it renders anything; `post_pass.rs` fills in
 //! what only the rendered output tells (scripts, checksums, Pod Security labels);
 //! `extraObjects` are added; each object is schema-checked and the list sorted into install
-//! order. [`to_yaml`] and
+//! order. The release's runners (name, job namespace, token source) are listed in
+//! `runners.rs` ([`RunnerEntry`]). [`to_yaml`] and
 //! [`mask_secret_values`](crate::secret::mask_secret_values) print objects the same way
 //! everywhere.
 use serde_json::Value;
@@ -27,16 +28,20 @@ mod output;
 pub mod pod_security;
 mod post_pass;
 pub mod runner_config;
+mod runners;
 mod templates;
 mod toml_text;
 mod validate;
 mod yaml;
 
 use build_mode::BuildMode;
-pub use chart::{DEFAULT_IMAGE_TAG, default_rules, fullname};
+pub use chart::{
+    DEFAULT_IMAGE_TAG, RUNNER_TOKENS, TOKEN_ROTATION, default_rules, fullname, runner_token_key,
+};
 pub use extra_objects::EXTRA_OBJECTS_SOURCE;
 use job_pod::JobPod;
 pub use output::OutputFormat;
+pub use runners::{RunnerEntry, TokenSource, runners_of, system_id_of_pod};
 pub(crate) use post_pass::hex;
 pub use templates::{SCRIPTS, TEMPLATES};
 pub use yaml::to_yaml;
@@ -131,8 +136,14 @@ pub struct Manifest {
     pub warnings: Vec<String>,
     /// The secret values the objects hold, masked wherever they appear in output.
     pub secrets: SecretValues,
-    /// What the runner's CI jobs get: build mode, namespace, the job pod.
+    /// What the first runner's CI jobs get (the only runner's, with one): build mode,
+    /// namespace, the job pod. Each runner's: [`Manifest::jobs_of`].
     pub jobs: JobSetup,
+    /// Each `[[runners]]` of the release, in the config's order: its name, job namespace and
+    /// where its token comes from (one entry without a config).
+    pub runners: Vec<RunnerEntry>,
+    /// What each runner's CI jobs get, in the order of [`runners`](Self::runners).
+    runner_jobs: Vec<JobSetup>,
 }
 
 /// What the runner's CI jobs get, derived from the rendered config.
@@ -140,6 +151,8 @@ pub struct Manifest {
 pub struct JobSetup {
     /// The runner's name in the cluster (the Deployment's name).
     pub runner: String,
+    /// The `[[runners]]` name when the release has several runners (`None` with one).
+    pub runner_name: Option<String>,
     /// The build mode, if one is set (`runnerctl.buildMode`).
     pub build_mode: Option<BuildMode>,
     /// Where job pods run.
@@ -152,11 +165,69 @@ pub struct JobSetup {
     pub job_pod: JobPod,
 }
 
+/// A runner was asked for that the release does not have, or none when it has several.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RunnerChoice {
+    /// Several runners and no name.
+    #[error("the release has several runners ({}): name one", .0.join(", "))]
+    NoneChosen(Vec<String>),
+    /// No runner of that name.
+    #[error("the release has no runner named {name:?}; its runners: {}", .names.join(", "))]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The runners' names.
+        names: Vec<String>,
+    },
+}
+
+impl JobSetup {
+    /// The runner as headers name it: the Deployment, and the `[[runners]]` name when the
+    /// release has several runners (`gitlab-runner ([[runners]] build)`).
+    pub fn runner_label(&self) -> String {
+        match &self.runner_name {
+            Some(name) => format!("{} ([[runners]] {name})", self.runner),
+            None => self.runner.clone(),
+        }
+    }
+}
+
 impl Manifest {
-    /// The job pod preview to print: environment values with secret names and every known
-    /// secret value masked unless `show_secrets`.
+    /// What the CI jobs of the runner named `runner` get; `None` picks the only runner, and
+    /// is an error when the release has several.
+    pub fn jobs_of(&self, runner: Option<&str>) -> Result<&JobSetup, RunnerChoice> {
+        let names = || {
+            self.runners
+                .iter()
+                .map(|r| r.name.clone().unwrap_or_default())
+                .collect::<Vec<_>>()
+        };
+        match runner {
+            None if self.runner_jobs.len() > 1 => Err(RunnerChoice::NoneChosen(names())),
+            None => Ok(&self.jobs),
+            Some(name) => self
+                .runners
+                .iter()
+                .position(|r| r.name.as_deref() == Some(name))
+                .map(|i| &self.runner_jobs[i])
+                .ok_or_else(|| RunnerChoice::Unknown {
+                    name: name.to_string(),
+                    names: names(),
+                }),
+        }
+    }
+
+    /// The job pod preview to print (of the first runner; another's: [`job_pod_of`](Self::job_pod_of)):
+    /// environment values with secret names and every known secret value masked unless
+    /// `show_secrets`.
     pub fn job_pod(&self, show_secrets: bool) -> Value {
-        let mut pod = self.jobs.job_pod.pod().clone();
+        self.job_pod_of(&self.jobs, show_secrets)
+    }
+
+    /// The job pod preview of `jobs` (one of this manifest's, see [`jobs_of`](Self::jobs_of)),
+    /// masked as [`job_pod`](Self::job_pod) masks it.
+    pub fn job_pod_of(&self, jobs: &JobSetup, show_secrets: bool) -> Value {
+        let mut pod = jobs.job_pod.pod().clone();
         if !show_secrets {
             crate::secret::mask_environment(&mut pod);
             self.secrets.mask(&mut pod);
@@ -251,20 +322,32 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
     }
     order::sort(&mut objects);
     let secrets = known_secrets(release, &chart, &objects);
-    let tags = chart::string_at(release.values.as_json(), "runners.tags").unwrap_or_default();
-    let jobs = JobSetup {
-        runner: chart.names.fullname.clone(),
-        build_mode: chart.jobs.build_mode,
-        namespace: chart.jobs.rbac_namespace.clone(),
-        namespace_per_job: chart.jobs.namespace_per_job,
-        tags: split_tags(&tags),
-        job_pod: chart.jobs.job_pod,
-    };
+    let tags = split_tags(
+        &chart::string_at(release.values.as_json(), "runners.tags").unwrap_or_default(),
+    );
+    let runners = runners::entries(&chart);
+    let several = chart.jobs.runners.len() > 1;
+    let runner_jobs: Vec<JobSetup> = chart
+        .jobs
+        .runners
+        .into_iter()
+        .map(|r| JobSetup {
+            runner: chart.names.fullname.clone(),
+            runner_name: r.name.filter(|_| several),
+            build_mode: chart.jobs.build_mode,
+            namespace: r.namespace,
+            namespace_per_job: r.namespace_per_job,
+            tags: tags.clone(),
+            job_pod: r.job_pod,
+        })
+        .collect();
     Ok(Manifest {
         objects,
         warnings,
         secrets,
-        jobs,
+        jobs: runner_jobs[0].clone(),
+        runners,
+        runner_jobs,
     })
 }
 
@@ -284,6 +367,9 @@ fn known_secrets(release: &Release, chart: &chart::Chart, objects: &[Object]) ->
     let mut secrets = SecretValues::default();
     secrets.add(&chart.tokens.runner_token);
     secrets.add(&chart.tokens.registration_token);
+    for t in &chart.tokens.runner_tokens {
+        secrets.add(&t.token);
+    }
     let values = release.values.as_json();
     let scalar = |v: &Value| match v {
         Value::String(s) => Some(s.clone()),

@@ -41,6 +41,34 @@ pub fn check_label(what: impl std::fmt::Display, name: &str) -> Result<(), Error
     Ok(())
 }
 
+/// The longest DNS-1123 subdomain: the name of a Secret, a ConfigMap, most objects.
+pub const MAX_SUBDOMAIN_LEN: usize = 253;
+
+/// Check a DNS-1123 subdomain (a Secret's name): at most 253 characters, dot-separated
+/// DNS-1123 labels (lowercase letters, digits and `-`, each starting and ending with a letter
+/// or digit). `what` names it in the error.
+pub fn check_subdomain(what: impl std::fmt::Display, name: &str) -> Result<(), Error> {
+    if name.len() > MAX_SUBDOMAIN_LEN {
+        return Err(Error::InvalidName {
+            what: what.to_string(),
+            rule: format!(
+                "it has {} characters; a DNS-1123 subdomain has at most {MAX_SUBDOMAIN_LEN}",
+                name.len()
+            ),
+        });
+    }
+    for part in name.split('.') {
+        check_label(&what, part).map_err(|e| match e {
+            Error::InvalidName { what, rule } => Error::InvalidName {
+                what,
+                rule: format!("{rule} (in each dot-separated part of a DNS-1123 subdomain)"),
+            },
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
 /// Check a release name as helm does: a DNS-1123 label of at most 53 characters.
 pub fn check_release_name(name: &str) -> Result<(), Error> {
     let what = format_args!("release name {name:?}");
@@ -94,6 +122,16 @@ mod tests {
             e.contains("64 characters") && e.contains("at most 63"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn subdomains() {
+        for ok in ["a", "gitlab-runner.token", "a.b-c.d1"] {
+            check_subdomain("x", ok).unwrap();
+        }
+        for bad in ["", "a..b", ".a", "a.", "A", "a_b", &"a".repeat(254)] {
+            assert!(check_subdomain("x", bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -102,13 +102,14 @@ fn fill<'a>(
 
 /// The Pod Security level of a namespace runnerctl creates: the least strict level of the
 /// pods that run there, the runner's (from the rendered Deployment, in the release namespace)
-/// and the job pods when they run there.
+/// and the job pods of each runner whose jobs run there.
 fn namespace_level(release: &Release, chart: &Chart, objects: &[Object], ns: &str) -> Level {
     let runner = objects
         .iter()
         .filter(|o| o.kind() == "Deployment" && ns == release.namespace)
         .map(|o| pod_security::assess(&o.value["spec"]["template"]["spec"]).level);
-    let jobs = (chart.jobs.rbac_namespace == ns).then_some(chart.jobs.job_pod.assessment.level);
+    let jobs = chart.jobs.runners.iter().filter(|r| r.namespace == ns);
+    let jobs = jobs.map(|r| r.job_pod.assessment.level);
     runner.chain(jobs).min().unwrap_or(Level::Baseline)
 }
 

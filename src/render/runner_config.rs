@@ -1,5 +1,6 @@
 //! `runners.config`: evaluated (see [`gotmpl`] for the expressions), parsed as TOML with errors
-//! at line:column of the user's text, checked for exactly one `[[runners]]`, its keys checked
+//! at line:column of the user's text, checked for at least one `[[runners]]` (several are
+//! split into a text per runner, see [`process`]), its keys checked
 //! against the ones GitLab Runner knows, with `privileged = true` added when
 //! `runners.privileged` asks for it and a Docker-in-Docker check.
 //!
@@ -43,14 +44,24 @@ pub enum Error {
         /// The parser's message.
         message: String,
     },
-    /// Not exactly one `[[runners]]`.
+    /// No `[[runners]]`.
     #[error(
-        "runners.config: expected exactly one [[runners]] section, found {found}; \
-         each runnerctl release registers one runner (install another release for another runner)"
+        "runners.config: expected a [[runners]] section, found {found}; write one [[runners]] \
+         per runner (the default config has one)"
     )]
     RunnerCount {
         /// How many were found.
         found: usize,
+    },
+    /// An error in one runner of several.
+    #[error("runners.config: [[runners]] number {number} (name {name:?}): {source}")]
+    InRunner {
+        /// 1-based, in the config's order.
+        number: usize,
+        /// Its name (empty without one).
+        name: String,
+        /// What is wrong.
+        source: Box<Error>,
     },
     /// Keys GitLab Runner does not know, with strict values: one message per key.
     #[error(
@@ -74,6 +85,8 @@ pub enum Error {
 pub struct RunnerConfig {
     /// The final config.template.toml text (with `privileged = true` added when asked).
     pub text: String,
+    /// The runner's `name`, if it has one.
+    pub name: Option<String>,
     /// Job pods run privileged.
     pub privileged: bool,
     /// The config sets a `namespace` for job pods.
@@ -94,18 +107,44 @@ pub struct RunnerConfig {
 /// The config a build mode starts from when the values have none.
 pub const EMPTY_CONFIG: &str = "[[runners]]\n  [runners.kubernetes]\n";
 
-/// Evaluate, parse and check `runners.config`; `want_privileged` is `runners.privileged`,
-/// `mode` the build mode whose settings are merged in; with `strict`, keys GitLab Runner does
-/// not know are an error instead of warnings.
-pub fn process(
-    source: &str,
-    scope: &Scope<'_>,
-    want_privileged: bool,
-    mode: Option<BuildMode>,
-    strict: bool,
-) -> Result<RunnerConfig, Error> {
+/// How [`process`] treats the config.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `runners.privileged`: add `privileged = true` to every runner.
+    pub privileged: bool,
+    /// The build mode whose settings are merged into every runner.
+    pub mode: Option<BuildMode>,
+    /// Keys GitLab Runner does not know are an error instead of warnings.
+    pub strict: bool,
+    /// Set `FF_DISABLE_AUTOMATIC_TOKEN_ROTATION = true` in every runner's
+    /// `[runners.feature_flags]` unless the runner sets that flag itself (a warning then).
+    pub disable_token_rotation: bool,
+    /// Each runner gets a template of its own, even a single one (tokens given per runner).
+    pub per_runner: bool,
+    /// The job namespace of a runner that names none (`runners.jobNamespace`, else the
+    /// release's): written into each runner's own template.
+    pub job_namespace: String,
+}
+
+/// A processed `runners.config`: each `[[runners]]` on its own, in the config's order.
+#[derive(Debug, Clone, Default)]
+pub struct Processed {
+    /// One entry per `[[runners]]`. With one, its text is the whole config as processed;
+    /// with several, each text holds that one `[[runners]]` (what `register
+    /// --template-config` takes). Each runner's own text (several, or
+    /// [`Options::per_runner`]) names its job namespace.
+    pub runners: Vec<RunnerConfig>,
+    /// Warnings about the config as a whole (keys GitLab Runner ignores).
+    pub warnings: Vec<String>,
+}
+
+/// Evaluate, parse and check `runners.config` (at least one `[[runners]]`), then apply
+/// `options` to each runner: the build mode's settings, `privileged = true` when
+/// `runners.privileged` asks for it, the token rotation flag and, with several runners, the
+/// job namespace.
+pub fn process(source: &str, scope: &Scope<'_>, options: &Options) -> Result<Processed, Error> {
     let evaluated = gotmpl::evaluate(KEY, source, scope)?;
-    let mut table = parse(&evaluated)?;
+    let table = parse(&evaluated)?;
     // The keys are checked on the table; only a config with a key GitLab Runner does not know
     // is parsed again as a document, whose spans place each such key in the user's text.
     let unknown = if has_unknown_keys(&table) {
@@ -119,11 +158,47 @@ pub fn process(
         .get("runners")
         .and_then(|r| r.as_array())
         .map_or(0, |r| r.len());
-    if found != 1 {
-        return Err(Error::RunnerCount { found });
+    let runners = match found {
+        0 => return Err(Error::RunnerCount { found }),
+        1 => {
+            let namespace = options.per_runner.then_some(options.job_namespace.as_str());
+            vec![process_runner(evaluated.text.clone(), table, options, namespace)?]
+        }
+        _ => split_runners(&evaluated.text)?
+            .into_iter()
+            .enumerate()
+            .map(|(index, text)| {
+                let table = reparse(&text, "after taking one [[runners]] out")?;
+                let name = table_name(&table);
+                process_runner(text, table, options, Some(&options.job_namespace)).map_err(
+                    |source| Error::InRunner {
+                        number: index + 1,
+                        name: name.unwrap_or_default(),
+                        source: Box::new(source),
+                    },
+                )
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    if options.strict && !unknown.is_empty() {
+        return Err(Error::UnknownKeys(unknown));
     }
-    let mut text = evaluated.text.clone();
-    if let Some(mode) = mode {
+    Ok(Processed {
+        runners,
+        warnings: unknown,
+    })
+}
+
+/// One `[[runners]]` (`text`, parsed as `table`) with `options` applied; `job_namespace`
+/// is written into `[runners.kubernetes]` unless the runner names a namespace.
+fn process_runner(
+    mut text: String,
+    mut table: toml::Table,
+    options: &Options,
+    job_namespace: Option<&str>,
+) -> Result<RunnerConfig, Error> {
+    let want_privileged = options.privileged;
+    if let Some(mode) = options.mode {
         if want_privileged && !mode.privileged() {
             return Err(Error::BuildMode(MergeError::Conflict(Conflict {
                 source_key: "runners.privileged".into(),
@@ -136,18 +211,41 @@ pub fn process(
         text = mode.merge_into(&text)?;
         table = reparse(&text, &format!("after merging build mode {mode}"))?;
     }
-    let configured = runner_table(&table)
-        .and_then(|r| r.get("kubernetes"))
-        .and_then(|k| k.as_table())
+    let configured = kubernetes_table(&table)
         .and_then(|k| k.get("privileged"))
         .and_then(|p| p.as_bool());
     let privileged = decide_privileged(&mut text, want_privileged, configured)?;
     if privileged && configured.is_none() {
         table = reparse(&text, "after adding privileged = true")?;
     }
-    let kubernetes = runner_table(&table)
-        .and_then(|r| r.get("kubernetes"))
-        .and_then(|k| k.as_table());
+    let mut warnings = Vec::new();
+    if options.disable_token_rotation {
+        let flag = runner_table(&table)
+            .and_then(|r| r.get("feature_flags"))
+            .and_then(|f| f.as_table())
+            .and_then(|f| f.get(ROTATION_FLAG));
+        match flag {
+            None => {
+                text = set_in_runner(&text, "feature_flags", ROTATION_FLAG, true.into())
+                    .map_err(|message| edit_error(&format!("{ROTATION_FLAG} = true"), &message))?;
+                table = reparse(&text, "after adding the token rotation flag")?;
+            }
+            Some(toml::Value::Boolean(true)) => {}
+            Some(_) => warnings.push(format!(
+                "runners.config sets {ROTATION_FLAG} other than true in [runners.feature_flags], \
+                 which wins over runnerctl.tokenRotation=runnerctl: the runner rotates its token \
+                 itself and writes the new one only to the pod's config.toml"
+            )),
+        }
+    }
+    if let Some(ns) = job_namespace
+        && !kubernetes_table(&table).is_some_and(|k| k.contains_key("namespace"))
+    {
+        text = set_in_runner(&text, "kubernetes", "namespace", ns.into())
+            .map_err(|message| edit_error("namespace", &message))?;
+        table = reparse(&text, "after adding the job namespace")?;
+    }
+    let kubernetes = kubernetes_table(&table);
     let sets_namespace = kubernetes.is_some_and(|k| k.contains_key("namespace"));
     let namespace = kubernetes
         .and_then(|k| k.get("namespace"))
@@ -158,16 +256,14 @@ pub fn process(
         .and_then(|k| k.get("namespace_per_job"))
         .and_then(|n| n.as_bool())
         .unwrap_or(false);
-    if strict && !unknown.is_empty() {
-        return Err(Error::UnknownKeys(unknown));
-    }
     let mut credentials = SecretValues::default();
     add_credentials(&mut credentials, &table);
+    let name = table_name(&table);
     let runner = take_runner(table);
-    let mut warnings = unknown;
     warnings.extend(dind_warning(&text, privileged));
     Ok(RunnerConfig {
         text,
+        name,
         privileged,
         sets_namespace,
         namespace,
@@ -176,6 +272,66 @@ pub fn process(
         warnings,
         runner,
     })
+}
+
+/// The feature flag that stops GitLab Runner from rotating its token itself; read only from
+/// each `[[runners]]`' `[runners.feature_flags]` (common/config.go, IsFeatureFlagOn).
+pub const ROTATION_FLAG: &str = "FF_DISABLE_AUTOMATIC_TOKEN_ROTATION";
+
+/// The error of an edit runnerctl could not make: adding `key` to the runner.
+fn edit_error(key: &str, message: &str) -> Error {
+    Error::Toml {
+        line: 0,
+        column: 0,
+        message: format!("could not add {key}: {message}"),
+    }
+}
+
+/// The `name` of the one `[[runners]]` of a parsed config.
+fn table_name(table: &toml::Table) -> Option<String> {
+    runner_table(table)
+        .and_then(|r| r.get("name"))
+        .and_then(|n| n.as_str())
+        .map(str::to_string)
+}
+
+/// `[runners.kubernetes]` of the one `[[runners]]` of a parsed config.
+fn kubernetes_table(table: &toml::Table) -> Option<&toml::Table> {
+    runner_table(table)
+        .and_then(|r| r.get("kubernetes"))
+        .and_then(|k| k.as_table())
+}
+
+/// A config of several `[[runners]]` as one text per runner: the document with every other
+/// runner taken out, so that each keeps its comments and layout.
+fn split_runners(text: &str) -> Result<Vec<String>, Error> {
+    let doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+        Error::Toml {
+            line: 0,
+            column: 0,
+            message: e.message().trim().to_string(),
+        }
+    })?;
+    let count = doc
+        .get("runners")
+        .and_then(toml_edit::Item::as_array_of_tables)
+        .map_or(0, toml_edit::ArrayOfTables::len);
+    Ok((0..count)
+        .map(|keep| {
+            let mut one = doc.clone();
+            if let Some(runners) = one
+                .get_mut("runners")
+                .and_then(toml_edit::Item::as_array_of_tables_mut)
+            {
+                let mut index = 0;
+                runners.retain(|_| {
+                    index += 1;
+                    index - 1 == keep
+                });
+            }
+            one.to_string().trim_start_matches('\n').to_string()
+        })
+        .collect())
 }
 
 /// The `[[runners]]` entry the runner works with when there is no config: nothing set but
@@ -240,11 +396,8 @@ fn decide_privileged(
     Ok(match (want, configured) {
         (true, Some(false)) => return Err(Error::PrivilegedConflict),
         (true, None) => {
-            *text = set_privileged(text).map_err(|message| Error::Toml {
-                line: 0,
-                column: 0,
-                message: format!("could not add privileged = true: {message}"),
-            })?;
+            *text = set_in_runner(text, "kubernetes", "privileged", true.into())
+                .map_err(|message| edit_error("privileged = true", &message))?;
             true
         }
         (_, Some(p)) => p,
@@ -289,10 +442,16 @@ fn parse(evaluated: &Evaluated) -> Result<toml::Table, Error> {
     })
 }
 
-/// Set `privileged = true` in `[runners.kubernetes]` of the one `[[runners]]`, creating the
-/// table when missing, with a document editor: everything else of the text stays as written.
-/// The new line is indented like its neighbours. `Err` names what stood in the way.
-fn set_privileged(text: &str) -> Result<String, String> {
+/// Set `key = value` in the table `section` (`kubernetes`, `feature_flags`) of the one
+/// `[[runners]]`, creating the table when missing, with a document editor: everything else of
+/// the text stays as written. The new line is indented like its neighbours. `Err` names what
+/// stood in the way.
+fn set_in_runner(
+    text: &str,
+    section: &str,
+    key: &str,
+    value: toml_edit::Value,
+) -> Result<String, String> {
     use toml_edit::{DocumentMut, Item, Table, Value};
 
     let mut doc: DocumentMut = text
@@ -300,13 +459,13 @@ fn set_privileged(text: &str) -> Result<String, String> {
         .map_err(|e: toml_edit::TomlError| e.message().trim().to_string())?;
     let runner = toml_text::runner_mut(&mut doc).ok_or("no [[runners]] table")?;
     let runner_indent = line_indent(runner.decor().prefix().and_then(|p| p.as_str()));
-    match runner.get_mut("kubernetes") {
+    match runner.get_mut(section) {
         None => {
             let mut table = Table::new();
             table.decor_mut().set_prefix(format!("{runner_indent}  "));
-            table.insert("privileged", toml_edit::value(true));
-            set_key_indent(&mut table, "privileged", &format!("{runner_indent}    "));
-            runner.insert("kubernetes", Item::Table(table));
+            table.insert(key, Item::Value(value));
+            set_key_indent(&mut table, key, &format!("{runner_indent}    "));
+            runner.insert(section, Item::Table(table));
         }
         Some(Item::Table(table)) => {
             if table.is_implicit() && !table.is_dotted() {
@@ -316,9 +475,9 @@ fn set_privileged(text: &str) -> Result<String, String> {
                 table.decor_mut().set_prefix(format!("{runner_indent}  "));
             }
             let indent = key_indent(table);
-            table.insert("privileged", toml_edit::value(true));
+            table.insert(key, Item::Value(value));
             if !table.is_dotted() {
-                set_key_indent(table, "privileged", &indent);
+                set_key_indent(table, key, &indent);
             }
         }
         Some(Item::Value(Value::InlineTable(table))) => {
@@ -329,12 +488,12 @@ fn set_privileged(text: &str) -> Result<String, String> {
                 v.decor_mut().set_suffix("");
                 suffix
             });
-            table.insert("privileged", true.into());
-            if let (Some(suffix), Some(v)) = (trailing, table.get_mut("privileged")) {
+            table.insert(key, value);
+            if let (Some(suffix), Some(v)) = (trailing, table.get_mut(key)) {
                 v.decor_mut().set_suffix(suffix);
             }
         }
-        Some(_) => return Err("runners.kubernetes is not a table".into()),
+        Some(_) => return Err(format!("runners.{section} is not a table")),
     }
     Ok(doc.to_string())
 }
@@ -680,11 +839,37 @@ mod tests {
     use crate::render::gotmpl::scope;
     use serde_json::json;
 
+    /// [`process`] for a config of one runner, as the tests below take it: that runner, with
+    /// the config's warnings before its own.
+    fn process_one(
+        src: &str,
+        scope: &Scope<'_>,
+        privileged: bool,
+        mode: Option<BuildMode>,
+        strict: bool,
+    ) -> Result<RunnerConfig, Error> {
+        let options = Options {
+            privileged,
+            mode,
+            strict,
+            ..Options::default()
+        };
+        let Processed {
+            mut runners,
+            mut warnings,
+        } = process(src, scope, &options)?;
+        assert_eq!(runners.len(), 1, "one runner");
+        let mut runner = runners.remove(0);
+        warnings.append(&mut runner.warnings);
+        runner.warnings = warnings;
+        Ok(runner)
+    }
+
     #[test]
     fn toml_errors_point_into_the_users_text() {
         let values = json!({});
         let src = "[[runners]]\n  name = \"{{ .Release.Namespace }}-long-name\"\n  bad = = 1\n";
-        let err = process(src, &scope(&values), false, None, false).unwrap_err();
+        let err = process_one(src, &scope(&values), false, None, false).unwrap_err();
         match err {
             Error::Toml { line, column, .. } => assert_eq!((line, column), (3, 9)),
             other => panic!("{other}"),
@@ -695,7 +880,7 @@ mod tests {
     /// that it parses with `privileged = true` in `[runners.kubernetes]`.
     fn privileged_text(src: &str) -> String {
         let values = json!({});
-        let cfg = process(src, &scope(&values), true, None, false).unwrap();
+        let cfg = process_one(src, &scope(&values), true, None, false).unwrap();
         assert!(cfg.privileged);
         let parsed: toml::Table = toml::from_str(&cfg.text).unwrap();
         assert_eq!(
@@ -714,29 +899,66 @@ mod tests {
         privileged_text("[[runners]]\n  name = \"x\"\n");
         let conflict = "[[runners]]\n  [runners.kubernetes]\n    privileged = false\n";
         assert_eq!(
-            process(conflict, &scope(&values), true, None, false).unwrap_err(),
+            process_one(conflict, &scope(&values), true, None, false).unwrap_err(),
             Error::PrivilegedConflict
         );
     }
 
     #[test]
+    fn several_runners_are_processed_one_by_one_in_texts_of_their_own() {
+        let src = "# two\n[[runners]]\n  name = \"a\" # first\n[[runners]]\n  name = \"b\"\n  [runners.kubernetes]\n    namespace = \"elsewhere\"\n";
+        let options = Options {
+            privileged: true,
+            disable_token_rotation: true,
+            job_namespace: "jobs".into(),
+            ..Options::default()
+        };
+        let done = process(src, &scope(&json!({})), &options).unwrap();
+        let texts: Vec<&str> = done.runners.iter().map(|r| r.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "# two\n[[runners]]\n  name = \"a\" # first\n  [runners.kubernetes]\n    privileged = true\n    namespace = \"jobs\"\n  [runners.feature_flags]\n    FF_DISABLE_AUTOMATIC_TOKEN_ROTATION = true\n",
+                "[[runners]]\n  name = \"b\"\n  [runners.kubernetes]\n    namespace = \"elsewhere\"\n    privileged = true\n  [runners.feature_flags]\n    FF_DISABLE_AUTOMATIC_TOKEN_ROTATION = true\n",
+            ]
+        );
+        let names: Vec<_> = done.runners.iter().map(|r| r.name.as_deref()).collect();
+        assert_eq!(names, [Some("a"), Some("b")]);
+        assert_eq!(done.runners[1].namespace.as_deref(), Some("elsewhere"));
+    }
+
+    #[test]
+    fn the_rotation_flag_of_the_config_wins_with_a_warning() {
+        let options = Options {
+            disable_token_rotation: true,
+            ..Options::default()
+        };
+        let src = "[[runners]]\n  [runners.feature_flags]\n    FF_DISABLE_AUTOMATIC_TOKEN_ROTATION = false\n";
+        let done = process(src, &scope(&json!({})), &options).unwrap();
+        assert_eq!(done.runners[0].text, src);
+        assert!(done.runners[0].warnings[0].contains("wins over runnerctl.tokenRotation"));
+        let set = src.replace("false", "true");
+        let done = process(&set, &scope(&json!({})), &options).unwrap();
+        assert_eq!((done.runners[0].text.as_str(), done.runners[0].warnings.len()), (set.as_str(), 0));
+        // Without the option the config is left alone.
+        let plain = "[[runners]]\n";
+        let done = process(plain, &scope(&json!({})), &Options::default()).unwrap();
+        assert_eq!(done.runners[0].text, plain);
+    }
+
+    #[test]
     fn counts_runners_and_warns_on_dind() {
         let values = json!({});
-        let two = "[[runners]]\nname = \"a\"\n[[runners]]\nname = \"b\"\n";
         assert_eq!(
-            process(two, &scope(&values), false, None, false).unwrap_err(),
-            Error::RunnerCount { found: 2 }
-        );
-        assert_eq!(
-            process("concurrent = 1\n", &scope(&values), false, None, false).unwrap_err(),
+            process_one("concurrent = 1\n", &scope(&values), false, None, false).unwrap_err(),
             Error::RunnerCount { found: 0 }
         );
         let dind = "[[runners]]\n  [runners.kubernetes]\n  [[runners.kubernetes.services]]\n    name = \"docker:dind\"\n";
-        let cfg = process(dind, &scope(&values), false, None, false).unwrap();
+        let cfg = process_one(dind, &scope(&values), false, None, false).unwrap();
         assert_eq!(cfg.warnings.len(), 1);
         assert!(cfg.warnings[0].contains("runners.privileged=true"));
         assert!(
-            process(dind, &scope(&values), true, None, false)
+            process_one(dind, &scope(&values), true, None, false)
                 .unwrap()
                 .warnings
                 .is_empty()
@@ -745,7 +967,7 @@ mod tests {
 
     /// The warnings about unknown keys for `src` (evaluated with empty values).
     fn key_warnings(src: &str) -> Vec<String> {
-        let cfg = process(src, &scope(&json!({})), false, None, false).unwrap();
+        let cfg = process_one(src, &scope(&json!({})), false, None, false).unwrap();
         cfg.warnings
     }
 
@@ -887,7 +1109,7 @@ mod tests {
     #[test]
     fn strict_makes_unknown_keys_an_error() {
         let src = "[[runners]]\n  [runners.kubernetes]\n    tls_verify = false\n";
-        let err = process(src, &scope(&json!({})), false, None, true).unwrap_err();
+        let err = process_one(src, &scope(&json!({})), false, None, true).unwrap_err();
         let Error::UnknownKeys(keys) = &err else {
             panic!("{err}")
         };
@@ -898,7 +1120,7 @@ mod tests {
         ));
         // A clean config passes strict.
         assert!(
-            process(
+            process_one(
                 "[[runners]]\n  name = \"a\"\n",
                 &scope(&json!({})),
                 false,
@@ -946,7 +1168,7 @@ mod tests {
         // A multi-line string holding a `[runners.kubernetes]` line: the line-matching editor
         // inserted inside it.
         let src = "[[runners]]\n  # the runner\n  pre_build_script = \"\"\"\n[runners.kubernetes]\necho\n\"\"\"\n  [runners.kubernetes]\n    # job pods\n    image = \"alpine\" # default image\n\n  # caches\n  [runners.cache]\n    Type = \"s3\"\n";
-        let cfg = process(src, &scope(&values), true, None, false).unwrap();
+        let cfg = process_one(src, &scope(&values), true, None, false).unwrap();
         assert_eq!(
             cfg.text,
             "[[runners]]\n  # the runner\n  pre_build_script = \"\"\"\n[runners.kubernetes]\necho\n\"\"\"\n  [runners.kubernetes]\n    # job pods\n    image = \"alpine\" # default image\n    privileged = true\n\n  # caches\n  [runners.cache]\n    Type = \"s3\"\n"
@@ -982,7 +1204,7 @@ mod tests {
 
     #[test]
     fn template_errors_name_runners_config() {
-        let err = process(
+        let err = process_one(
             "[[runners]]\n  x = {{ nope }}\n",
             &scope(&json!({})),
             false,

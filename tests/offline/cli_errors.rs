@@ -116,7 +116,10 @@ fn cases() -> Vec<Case> {
         Case::render_with_token(
             "two [[runners]]",
             &["--set", "runners.config=[[runners]]\n[[runners]]\n"],
-            &["exactly one [[runners]]", "found 2"],
+            &[
+                "runnerToken: runners.config has 2 [[runners]]",
+                "runnerctl.runnerTokens.<name>",
+            ],
         ),
         Case::render_with_token(
             "privileged conflict",

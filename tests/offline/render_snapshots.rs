@@ -70,6 +70,14 @@ example_snapshot!(
     &["monitoring.coreos.com/v1"]
 );
 example_snapshot!(hpa, "hpa.yaml");
+example_snapshot!(
+    multi_runner,
+    "multi-runner.yaml",
+    "gitlab-runner",
+    "gitlab-runner",
+    true,
+    &[]
+);
 example_snapshot!(disruption_budget, "disruption-budget.yaml");
 example_snapshot!(session_server, "session-server.yaml");
 example_snapshot!(dind, "dind.yaml", "builds", "ci", true, &[]);

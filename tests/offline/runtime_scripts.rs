@@ -30,6 +30,8 @@ const REGISTRATION_TOKEN: &str = "GR1348941legacy-registration";
 const HOST_IP: &str = "10.1.2.3";
 const NAMESPACE: &str = "ci";
 const SA_TOKEN: &str = "sa-token-for-the-api";
+/// The pod's name, its HOSTNAME.
+const POD_NAME: &str = "gitlab-runner-5d8f9c7b6d-x2x9z";
 
 /// Renders a release named `gitlab-runner` in namespace `ci` from a YAML values text.
 fn render_values(yaml: &str) -> Manifest {
@@ -325,7 +327,7 @@ impl Pod {
                 format!("{}:{system_path}", self.path("bin").display()),
             )
             .env("HOME", self.path("config"))
-            .env("HOSTNAME", "gitlab-runner-5d8f9c7b6d-x2x9z")
+            .env("HOSTNAME", POD_NAME)
             .env("KUBERNETES_SERVICE_HOST", "10.96.0.1")
             .env("KUBERNETES_SERVICE_PORT", "443")
             .env("STUB_RECORD_DIR", self.path("record"))
@@ -675,6 +677,80 @@ fn registration_gives_up_after_thirty_attempts() {
     assert!(stderr(&out).contains("failed 30 times"));
 }
 
+#[test]
+fn several_runners_register_each_with_its_template_and_token_then_run_once() {
+    let second = "glrt-second-runner-token-0000";
+    let manifest = render_values(&base_values(&format!(
+        "runners:\n  name: not-the-runners-name\n  config: |\n    [[runners]]\n      name = \"build\"\n    [[runners]]\n      name = \"deploy\"\n      [runners.kubernetes]\n        namespace = \"deploy\"\nrunnerctl:\n  runnerTokens:\n    build: {RUNNER_TOKEN}\n    deploy: {second}\n"
+    )));
+    let pod = Pod::new("several-runners", &manifest);
+    let out = pod.run("entrypoint");
+    assert_ok(&out);
+    let configmaps = pod.path("configmaps").display().to_string();
+    for (n, token, template) in [(1, RUNNER_TOKEN, 0), (2, second, 1)] {
+        let args = pod.runner_args(n);
+        assert_eq!(args[0], "register");
+        assert_eq!(
+            args[args.len() - 2..],
+            [
+                "--template-config".to_string(),
+                format!("{configmaps}/config.template.{template}.toml")
+            ]
+        );
+        let env = pod.runner_env(n);
+        assert_eq!(env.get("CI_SERVER_TOKEN").map(String::as_str), Some(token));
+        // The template's name is the runner's: RUNNER_NAME would replace it.
+        assert!(!env.contains_key("RUNNER_NAME"), "{env:?}");
+        assert!(!args.join(" ").contains(token));
+        assert!(!stderr(&out).contains(token));
+    }
+    assert_eq!(
+        pod.events(),
+        [
+            "gitlab-runner register",
+            "gitlab-runner register",
+            "gitlab-runner run"
+        ]
+    );
+    let config = pod.final_config();
+    assert_eq!(config.matches("[[runners]]").count(), 2, "{config}");
+    assert!(config.contains("namespace = \"deploy\""), "{config}");
+    assert!(config.contains(&format!("namespace = \"{NAMESPACE}\"")), "{config}");
+}
+
+#[test]
+fn a_runner_without_its_token_key_stops_the_start() {
+    let manifest = render_values(&base_values(
+        "runners:\n  secret: made-elsewhere\n  config: |\n    [[runners]]\n      name = \"build\"\n    [[runners]]\n      name = \"deploy\"\n",
+    ));
+    let pod = Pod::new("several-runners-missing", &manifest);
+    pod.write("secrets/runner-token-build", RUNNER_TOKEN);
+    let out = pod.run("entrypoint");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no token for runner deploy") && stderr(&out).contains("runner-token-deploy"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(pod.events().is_empty(), "nothing registered");
+}
+
+// ---------------------------------------------------------------- system id
+
+#[test]
+fn the_system_id_is_the_pod_s_and_an_existing_one_is_kept() {
+    let values = base_values(&format!("runnerToken: {RUNNER_TOKEN}\n"));
+    let pod = Pod::new("system-id", &render_values(&values));
+    assert_ok(&pod.run("entrypoint"));
+    // Exactly what runnerctl computes, no newline.
+    assert_eq!(pod.read("config/.runner_system_id"), system_id());
+
+    let pod = Pod::new("system-id-kept", &render_values(&values));
+    pod.write("config/.runner_system_id", "s_0123456789ab");
+    assert_ok(&pod.run("entrypoint"));
+    assert_eq!(pod.read("config/.runner_system_id"), "s_0123456789ab");
+}
+
 // ---------------------------------------------------------------- runners.configPath
 
 #[test]
@@ -940,8 +1016,10 @@ fn a_stop_signal_during_registration_ends_the_entrypoint_at_once() {
 
 // ---------------------------------------------------------------- unregistering
 
-/// The system id the stub runner keeps next to its config.
-const SYSTEM_ID: &str = "s_0123456789ab";
+/// The system id the entrypoint writes next to the config for the pod [`POD_NAME`].
+fn system_id() -> String {
+    runnerctl::render::system_id_of_pod(POD_NAME)
+}
 
 /// Stops a pod whose runner runs a job: TERM once the job has started; the output.
 fn stop_during_the_job(pod: &Pod) -> Output {
@@ -1007,7 +1085,7 @@ fn the_runner_manager_is_unregistered_once_the_runner_has_drained() {
     );
     assert_eq!(
         delete.body,
-        serde_json::json!({"token": VALID_TOKEN, "system_id": SYSTEM_ID})
+        serde_json::json!({"token": VALID_TOKEN, "system_id": system_id()})
     );
     assert!(
         delete.at > runner_exited_at(&pod),
@@ -1029,7 +1107,7 @@ fn the_runner_manager_is_unregistered_once_the_runner_has_drained() {
     let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert!(!printed.contains(VALID_TOKEN), "{printed}");
     assert!(
-        printed.contains(&format!("runner manager {SYSTEM_ID} unregistered")),
+        printed.contains(&format!("runner manager {} unregistered", system_id())),
         "{printed}"
     );
     let _ = fs::remove_dir_all(&dir);
@@ -1052,6 +1130,29 @@ fn the_token_the_runner_rotated_is_the_one_that_unregisters() {
 }
 
 #[test]
+fn each_runner_s_manager_is_unregistered_with_the_same_system_id() {
+    let fake = FakeGitlab::http();
+    let pod = pod_with_gitlab(
+        "unregister-several",
+        &fake,
+        &format!(
+            "runners:\n  config: |\n    [[runners]]\n      name = \"a\"\n    [[runners]]\n      name = \"b\"\nrunnerctl:\n  runnerTokens:\n    a: {VALID_TOKEN}\n    b: glrt-the-other-runner-0000\n"
+        ),
+        1,
+    );
+    assert_ok(&stop_during_the_job(&pod));
+    let requests = fake.requests.lock().unwrap();
+    let bodies: Vec<_> = requests.iter().map(|r| r.body.clone()).collect();
+    assert_eq!(
+        bodies,
+        [
+            serde_json::json!({"token": VALID_TOKEN, "system_id": system_id()}),
+            serde_json::json!({"token": "glrt-the-other-runner-0000", "system_id": system_id()}),
+        ]
+    );
+}
+
+#[test]
 fn a_refused_unregistering_is_said_and_changes_no_exit_status() {
     let fake = FakeGitlab::http();
     let token = "glrt-revoked-token-00000";
@@ -1065,7 +1166,7 @@ fn a_refused_unregistering_is_said_and_changes_no_exit_status() {
     assert_ok(&out);
     assert_eq!(fake.requests.lock().unwrap().len(), 1);
     assert!(
-        stderr(&out).contains(&format!("could not unregister runner manager {SYSTEM_ID}")),
+        stderr(&out).contains(&format!("could not unregister runner manager {}", system_id())),
         "{}",
         stderr(&out)
     );
