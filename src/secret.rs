@@ -94,15 +94,18 @@ pub fn redact_token(s: &str) -> &str {
     if looks_like_token(s) { REDACTED } else { s }
 }
 
-/// Replace the values of [sensitive keys](is_sensitive_key) (scalars only: a map or list
-/// under one is searched further) and every [token-like](redact_token_like) string by
-/// [`REDACTED`], at any depth, in maps inside lists too.
+/// Replace the values of [sensitive keys](is_sensitive_key) (scalars, and every scalar of a
+/// map under one, such as `runnerctl.runnerTokens`; a list under one is searched further) and
+/// every [token-like](redact_token_like) string by [`REDACTED`], at any depth, in maps inside
+/// lists too.
 pub fn redact_sensitive(v: &mut Value) {
     match v {
         Value::Object(map) => {
             for (k, x) in map.iter_mut() {
                 if is_sensitive_key(k) && !x.is_null() && !x.is_object() && !x.is_array() {
                     *x = Value::String(REDACTED.into());
+                } else if is_sensitive_key(k) && x.is_object() {
+                    redact_scalars(x);
                 } else {
                     redact_sensitive(x);
                 }
@@ -110,6 +113,16 @@ pub fn redact_sensitive(v: &mut Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(redact_sensitive),
         other => redact_token_like(other),
+    }
+}
+
+/// Every scalar (not null) at any depth becomes [`REDACTED`].
+fn redact_scalars(v: &mut Value) {
+    match v {
+        Value::Object(map) => map.values_mut().for_each(redact_scalars),
+        Value::Array(items) => items.iter_mut().for_each(redact_scalars),
+        Value::Null => {}
+        other => *other = Value::String(REDACTED.into()),
     }
 }
 
@@ -573,6 +586,7 @@ mod tests {
             "secretRef": null,
             "tokens": ["plain", "glrt-x"],
             "secret": {"inner": "plain", "k": "glrt-y"},
+            "runnerTokens": {"build": "not-like-a-token", "n": null},
             "list": [{"password": "in a map in a list"}, "glrt-z"],
             "s": "glrt-z",
             "keep": "plain",
@@ -586,8 +600,9 @@ mod tests {
                 "password": REDACTED,
                 "secretEnabled": REDACTED,
                 "secretRef": null,
+                "runnerTokens": {"build": REDACTED, "n": null},
                 "tokens": ["plain", REDACTED],
-                "secret": {"inner": "plain", "k": REDACTED},
+                "secret": {"inner": REDACTED, "k": REDACTED},
                 "list": [{"password": REDACTED}, REDACTED],
                 "s": REDACTED,
                 "keep": "plain",

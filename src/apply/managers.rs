@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use super::token::{TOKEN_KEY, token_place};
 use super::{Engine, Error, ObjectRef};
-use crate::gitlab::{Manager, Token, system_id_of_pod};
+use crate::gitlab::{Manager, Token};
+use crate::render::system_id_of_pod;
 
 /// One manager and what runnerctl makes of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -271,18 +271,6 @@ pub struct Verified {
     pub token_expires_at: Option<String>,
 }
 
-/// The system id a runner pod's manager gets: `r_` and the first 12 hex characters of the
-/// SHA-256 of the pod's name. runnerctl's entrypoint writes it to `.runner_system_id` before
-/// the runner first starts (GitLab Runner keeps a valid id it finds there:
-/// `commands/internal/configfile/system_id_state.go`), so a manager GitLab lists can be tied
-/// to its pod.
-pub fn system_id_of_pod(pod_name: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let d = Sha256::digest(pod_name.as_bytes());
-    let hex: String = d.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    format!("r_{hex}")
-}
-
 /// How many days before a token expires runnerctl warns, unless told otherwise.
 pub const DEFAULT_WARNING_DAYS: u32 = 14;
 
@@ -636,16 +624,6 @@ mod tests {
         );
         assert!(GitlabEndpoint::parse("gitlab.example.com").is_none());
         assert!(GitlabEndpoint::parse("ftp://gitlab.example.com").is_none());
-    }
-
-    #[test]
-    fn a_pod_s_system_id() {
-        // printf %s gitlab-runner-5d8f9c7b6d-x2x9z | sha256sum | cut -c1-12
-        assert_eq!(
-            system_id_of_pod("gitlab-runner-5d8f9c7b6d-x2x9z"),
-            "r_f39c0e6ab096"
-        );
-        assert_eq!(system_id_of_pod("a").len(), 14);
     }
 
     #[test]

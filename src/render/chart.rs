@@ -442,7 +442,10 @@ impl Tokens {
             }
             trimmed.to_string()
         };
-        let runner_token = trimmed("runnerToken", &string_at(values, "runnerToken").unwrap_or_default());
+        let runner_token = trimmed(
+            "runnerToken",
+            &string_at(values, "runnerToken").unwrap_or_default(),
+        );
         let registration_token = trimmed(
             "runnerRegistrationToken",
             &string_at(values, "runnerRegistrationToken").unwrap_or_default(),
@@ -481,9 +484,8 @@ impl Tokens {
                 ));
             }
         }
-        let token_secret = !runner_token.is_empty()
-            || !registration_token.is_empty()
-            || !runner_tokens.is_empty();
+        let token_secret =
+            !runner_token.is_empty() || !registration_token.is_empty() || !runner_tokens.is_empty();
         let user_secret = string_at(values, "runners.secret");
         if !token_secret && user_secret.is_none() {
             return Err(Error::MissingToken);
@@ -567,9 +569,16 @@ impl Tokens {
             return Ok(());
         }
         let shown = || names.join(", ");
-        if let Some(extra) = self.runner_tokens.iter().find(|t| !names.contains(&t.name.as_str())) {
+        if let Some(extra) = self
+            .runner_tokens
+            .iter()
+            .find(|t| !names.contains(&t.name.as_str()))
+        {
             return Err(Error::InvalidValue {
-                key: format!("{RUNNER_TOKENS}.{}", crate::secret::redact_token(&extra.name)),
+                key: format!(
+                    "{RUNNER_TOKENS}.{}",
+                    crate::secret::redact_token(&extra.name)
+                ),
                 message: format!(
                     "runners.config has no [[runners]] of that name (its runners: {}); rename \
                      the key to a runner's name or remove it",
@@ -798,7 +807,10 @@ impl Jobs {
             }
             if release.create_namespace
                 && !namespace_per_job
-                && !jobs.created_namespaces.iter().any(|ns| ns == pods_namespace)
+                && !jobs
+                    .created_namespaces
+                    .iter()
+                    .any(|ns| ns == pods_namespace)
             {
                 jobs.created_namespaces.push(pods_namespace.to_string());
             }
@@ -813,7 +825,11 @@ impl Jobs {
             let ns = runner.namespace.as_str();
             let level = runner.job_pod.assessment.level;
             if level == Level::Privileged && !jobs.created_namespaces.iter().any(|c| c == ns) {
-                warnings.push(privileged_warning(ns, runner.namespace_per_job, &runner.job_pod));
+                warnings.push(privileged_warning(
+                    ns,
+                    runner.namespace_per_job,
+                    &runner.job_pod,
+                ));
             }
         }
         let rbac_create = bool_at(values, "rbac.create").unwrap_or(false);
@@ -1435,7 +1451,10 @@ mod tests {
             panic!("an unknown tokenRotation is refused");
         };
         let err = err.to_string();
-        assert!(err.starts_with("runnerctl.tokenRotation: expected null"), "{err}");
+        assert!(
+            err.starts_with("runnerctl.tokenRotation: expected null"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -41,8 +41,8 @@ pub use chart::{
 pub use extra_objects::EXTRA_OBJECTS_SOURCE;
 use job_pod::JobPod;
 pub use output::OutputFormat;
-pub use runners::{RunnerEntry, TokenSource, runners_of, system_id_of_pod};
 pub(crate) use post_pass::hex;
+pub use runners::{RunnerEntry, TokenSource, runners_of, system_id_of_pod};
 pub use templates::{SCRIPTS, TEMPLATES};
 pub use yaml::to_yaml;
 
@@ -322,9 +322,8 @@ pub fn render(release: &Release) -> Result<Manifest, Error> {
     }
     order::sort(&mut objects);
     let secrets = known_secrets(release, &chart, &objects);
-    let tags = split_tags(
-        &chart::string_at(release.values.as_json(), "runners.tags").unwrap_or_default(),
-    );
+    let tags =
+        split_tags(&chart::string_at(release.values.as_json(), "runners.tags").unwrap_or_default());
     let runners = runners::entries(&chart);
     let several = chart.jobs.runners.len() > 1;
     let runner_jobs: Vec<JobSetup> = chart

@@ -162,7 +162,12 @@ pub fn process(source: &str, scope: &Scope<'_>, options: &Options) -> Result<Pro
         0 => return Err(Error::RunnerCount { found }),
         1 => {
             let namespace = options.per_runner.then_some(options.job_namespace.as_str());
-            vec![process_runner(evaluated.text.clone(), table, options, namespace)?]
+            vec![process_runner(
+                evaluated.text.clone(),
+                table,
+                options,
+                namespace,
+            )?]
         }
         _ => split_runners(&evaluated.text)?
             .into_iter()
@@ -305,13 +310,13 @@ fn kubernetes_table(table: &toml::Table) -> Option<&toml::Table> {
 /// A config of several `[[runners]]` as one text per runner: the document with every other
 /// runner taken out, so that each keeps its comments and layout.
 fn split_runners(text: &str) -> Result<Vec<String>, Error> {
-    let doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
-        Error::Toml {
-            line: 0,
-            column: 0,
-            message: e.message().trim().to_string(),
-        }
-    })?;
+    let doc: toml_edit::DocumentMut =
+        text.parse()
+            .map_err(|e: toml_edit::TomlError| Error::Toml {
+                line: 0,
+                column: 0,
+                message: e.message().trim().to_string(),
+            })?;
     let count = doc
         .get("runners")
         .and_then(toml_edit::Item::as_array_of_tables)
@@ -939,7 +944,13 @@ mod tests {
         assert!(done.runners[0].warnings[0].contains("wins over runnerctl.tokenRotation"));
         let set = src.replace("false", "true");
         let done = process(&set, &scope(&json!({})), &options).unwrap();
-        assert_eq!((done.runners[0].text.as_str(), done.runners[0].warnings.len()), (set.as_str(), 0));
+        assert_eq!(
+            (
+                done.runners[0].text.as_str(),
+                done.runners[0].warnings.len()
+            ),
+            (set.as_str(), 0)
+        );
         // Without the option the config is left alone.
         let plain = "[[runners]]\n";
         let done = process(plain, &scope(&json!({})), &Options::default()).unwrap();

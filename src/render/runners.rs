@@ -132,7 +132,9 @@ mod tests {
 
     /// The error of rendering `sets`, as printed.
     fn error(sets: &[&str]) -> String {
-        crate::render::render(&release(sets)).unwrap_err().to_string()
+        crate::render::render(&release(sets))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -167,11 +169,17 @@ mod tests {
         );
         assert_eq!(m.jobs_of(Some("deploy")).unwrap().namespace, "deploy");
         let none = m.jobs_of(None).err().unwrap().to_string();
-        assert_eq!(none, "the release has several runners (build, deploy): name one");
+        assert_eq!(
+            none,
+            "the release has several runners (build, deploy): name one"
+        );
         let unknown = m.jobs_of(Some("x")).err().unwrap().to_string();
         assert!(unknown.contains("no runner named \"x\"; its runners: build, deploy"));
         let text = format!("{m:?}{:?}", m.runners);
-        assert!(!text.contains("glrt-build") && !text.contains("glrt-deploy"), "{text}");
+        assert!(
+            !text.contains("glrt-build") && !text.contains("glrt-deploy"),
+            "{text}"
+        );
         assert_eq!(m.secrets.mask_str("x glrt-build-0000000 y"), "x *** y");
 
         // The user's Secret, with the keys per runner.
@@ -212,33 +220,58 @@ mod tests {
                 "runnerctl.runnerTokens.deploy: runner \"deploy\" of runners.config has no token: set runnerctl.runnerTokens.deploy",
             ),
             (
-                &[TWO, build, deploy, "runnerctl.runnerTokens.other=glrt-other-00000"],
+                &[
+                    TWO,
+                    build,
+                    deploy,
+                    "runnerctl.runnerTokens.other=glrt-other-00000",
+                ],
                 "runnerctl.runnerTokens.other: runners.config has no [[runners]] of that name (its runners: build, deploy)",
             ),
             (
-                &["runners.config=[[runners]]\n[[runners]]\nname = \"b\"\n", "runners.secret=s"],
+                &[
+                    "runners.config=[[runners]]\n[[runners]]\nname = \"b\"\n",
+                    "runners.secret=s",
+                ],
                 "runners.config: [[runners]] number 1 has no name",
             ),
             (
-                &["runners.config=[[runners]]\nname = \"a b\"\n[[runners]]\nname = \"b\"\n", "runners.secret=s"],
+                &[
+                    "runners.config=[[runners]]\nname = \"a b\"\n[[runners]]\nname = \"b\"\n",
+                    "runners.secret=s",
+                ],
                 "runners.config: [[runners]] number 1 has a name that cannot be part of a Secret key",
             ),
             (
-                &["runners.config=[[runners]]\nname = \"b\"\n[[runners]]\nname = \"b\"\n", "runners.secret=s"],
+                &[
+                    "runners.config=[[runners]]\nname = \"b\"\n[[runners]]\nname = \"b\"\n",
+                    "runners.secret=s",
+                ],
                 "runners.config: [[runners]] number 2 has the name of an earlier one",
             ),
             (
-                &["runnerctl.runnerTokens.a=glrt-aaaaaaaaaaa", "runnerToken=glrt-one-000000"],
+                &[
+                    "runnerctl.runnerTokens.a=glrt-aaaaaaaaaaa",
+                    "runnerToken=glrt-one-000000",
+                ],
                 "runnerToken: runnerctl.runnerTokens gives the tokens per runner",
             ),
             (
-                &[TWO, "runners.secret=s", "runners.privileged=true", "runners.config=[[runners]]\nname = \"a\"\n[[runners]]\nname = \"b\"\n[runners.kubernetes]\nprivileged = false\n"],
+                &[
+                    TWO,
+                    "runners.secret=s",
+                    "runners.privileged=true",
+                    "runners.config=[[runners]]\nname = \"a\"\n[[runners]]\nname = \"b\"\n[runners.kubernetes]\nprivileged = false\n",
+                ],
                 "runners.config: [[runners]] number 2 (name \"b\"): runners.privileged is true",
             ),
         ];
         for (sets, want) in cases {
             let err = error(sets);
-            assert!(err.starts_with(want), "{sets:?}:\n{err}\ndoes not start with\n{want}");
+            assert!(
+                err.starts_with(want),
+                "{sets:?}:\n{err}\ndoes not start with\n{want}"
+            );
             assert!(!err.contains("00000"), "no token in {err}");
         }
     }

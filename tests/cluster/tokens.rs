@@ -279,7 +279,7 @@ fn managers_are_tied_to_the_runner_pods_and_only_stale_ones_are_pruned() {
         .as_str()
         .unwrap()
         .to_string();
-    let live = runnerctl::gitlab::system_id_of_pod(&pod);
+    let live = runnerctl::render::system_id_of_pod(&pod);
     fake.state.lock().unwrap().managers = vec![
         json!({"id": 1, "system_id": live, "status": "online", "contacted_at": "2026-12-07T10:00:00Z"}),
         json!({"id": 2, "system_id": "r_000000000000", "status": "offline", "contacted_at": "2026-11-01T10:00:00Z"}),
@@ -350,4 +350,75 @@ fn managers_are_tied_to_the_runner_pods_and_only_stale_ones_are_pruned() {
         .map(|m| m["system_id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(left, [live, "r_111111111111".to_string()]);
+}
+
+#[test]
+#[ignore = "needs the control plane: cargo xtask test"]
+fn several_runners_under_one_manager_apply_with_rbac_in_every_job_namespace() {
+    let ns = namespace("multi");
+    let deploy = "deploy";
+    let _deploy = TestNamespace(deploy.to_string());
+    let example = crate::support::example("multi-runner.yaml");
+    let file = example.to_str().unwrap();
+    let r = runnerctl(&[
+        "apply",
+        "-n",
+        &ns,
+        "--create-namespace",
+        "-f",
+        file,
+        "--yes",
+        "--timeout",
+        "2m",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    no_token_in(
+        &r.all(),
+        &[
+            "glrt-build-runner-token-example",
+            "glrt-deploy-runner-token-example",
+        ],
+    );
+    for job_ns in [ns.as_str(), deploy] {
+        assert!(
+            kubectl(&["get", "-n", job_ns, "role", NAME], None).code == 0,
+            "Role in {job_ns}"
+        );
+        assert!(kubectl(&["get", "-n", job_ns, "rolebinding", NAME], None).code == 0);
+    }
+    let secret = get_json(&["-n", &ns, "secret", NAME]);
+    let mut keys: Vec<&str> = secret["data"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["runner-token-build", "runner-token-deploy"]);
+    // status looks for jobs in both namespaces; doctor checks both runners without failing.
+    let status: serde_json::Value =
+        serde_json::from_str(&runnerctl(&["status", "-n", &ns, "-o", "json", "--offline"]).stdout)
+            .unwrap();
+    let mut job_namespaces: Vec<&str> = status["runner"]["jobNamespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    job_namespaces.sort_unstable();
+    let mut expected = vec![deploy, ns.as_str()];
+    expected.sort_unstable();
+    assert_eq!(job_namespaces, expected);
+    let r = runnerctl(&["doctor", "-n", &ns, "-f", file, "--offline", "-o", "json"]);
+    let checklist: serde_json::Value =
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.all()));
+    let failed: Vec<&serde_json::Value> = checklist["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "failed")
+        .collect();
+    assert!(failed.iter().all(|c| c["id"] != "token"), "{failed:#?}");
+    runnerctl(&["uninstall", "-n", &ns, "--delete-namespace"]).expect(0);
+    assert!(kubectl(&["get", "-n", deploy, "role", NAME], None).code != 0);
 }

@@ -715,7 +715,10 @@ fn several_runners_register_each_with_its_template_and_token_then_run_once() {
     let config = pod.final_config();
     assert_eq!(config.matches("[[runners]]").count(), 2, "{config}");
     assert!(config.contains("namespace = \"deploy\""), "{config}");
-    assert!(config.contains(&format!("namespace = \"{NAMESPACE}\"")), "{config}");
+    assert!(
+        config.contains(&format!("namespace = \"{NAMESPACE}\"")),
+        "{config}"
+    );
 }
 
 #[test]
@@ -728,7 +731,8 @@ fn a_runner_without_its_token_key_stops_the_start() {
     let out = pod.run("entrypoint");
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("no token for runner deploy") && stderr(&out).contains("runner-token-deploy"),
+        stderr(&out).contains("no token for runner deploy")
+            && stderr(&out).contains("runner-token-deploy"),
         "{}",
         stderr(&out)
     );
@@ -1166,7 +1170,10 @@ fn a_refused_unregistering_is_said_and_changes_no_exit_status() {
     assert_ok(&out);
     assert_eq!(fake.requests.lock().unwrap().len(), 1);
     assert!(
-        stderr(&out).contains(&format!("could not unregister runner manager {}", system_id())),
+        stderr(&out).contains(&format!(
+            "could not unregister runner manager {}",
+            system_id()
+        )),
         "{}",
         stderr(&out)
     );

@@ -229,7 +229,13 @@ impl Engine {
         checks.push(self.check_job_pod_admission(manifest, &ns_exists).await);
         checks.push(self.check_job_rbac(release, manifest).await);
         let tokens = self.tokens(release).await;
-        checks.push(check_token(release.values.as_json(), &tokens));
+        if manifest.runners.len() > 1 {
+            for r in &manifest.runners {
+                checks.push(self.check_runner_token(release, r).await);
+            }
+        } else {
+            checks.push(check_token(release.values.as_json(), &tokens));
+        }
         let gitlab = GitlabEndpoint::from_values(release.values.as_json());
         let ca = self.gitlab_ca(release, gitlab.as_ref()).await;
         match (&gitlab, opts.offline) {
@@ -245,27 +251,47 @@ impl Engine {
             (Some(g), false) => checks.push(check_reachable(g, &ca, opts.network_timeout).await),
         }
         checks.extend(self.check_runner(release, manifest, opts).await);
-        checks.push(match (&gitlab, opts.offline) {
-            (_, true) => Check::new(
+        let mut runner_tokens = Vec::new();
+        match (&gitlab, opts.offline) {
+            (_, true) => checks.push(Check::new(
                 "gitlab-registration",
                 Status::Skipped,
                 "offline: the token is not checked with GitLab",
-            ),
-            (None, false) => Check::new(
+            )),
+            (None, false) => checks.push(Check::new(
                 "gitlab-registration",
                 Status::Skipped,
                 "no valid gitlabUrl to ask",
-            ),
+            )),
             (Some(g), false) => {
                 let client =
                     crate::gitlab::Client::new(g.clone(), ca.clone(), opts.network_timeout);
-                check_registration(&client, tokens.runner(), opts.token_warning_days).await
+                if manifest.runners.len() > 1 {
+                    // Several runners: every token, each named by its runner.
+                    for r in &manifest.runners {
+                        let name = r.name.as_deref().unwrap_or("?");
+                        let token = self.runner_token(release, &r.token).await;
+                        let mut c =
+                            check_registration(&client, token.as_deref(), opts.token_warning_days)
+                                .await;
+                        c.summary = format!("runner {name}: {}", c.summary);
+                        checks.push(c);
+                        runner_tokens.extend(token);
+                    }
+                } else {
+                    checks.push(
+                        check_registration(&client, tokens.runner(), opts.token_warning_days).await,
+                    );
+                }
             }
-        });
+        }
         // Whatever a check holds, no known secret leaves doctor.
         let mut secrets = manifest.secrets.clone();
         if let Some(raw) = tokens.raw() {
             secrets.add(raw);
+        }
+        for t in &runner_tokens {
+            secrets.add(t);
         }
         for c in &mut checks {
             c.summary = secrets.mask_str(&c.summary);

@@ -209,6 +209,76 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// `token` for one of several runners: its token is there and is a runner
+    /// authentication token (`glrt-`).
+    pub(super) async fn check_runner_token(
+        &self,
+        release: &Release,
+        runner: &crate::render::RunnerEntry,
+    ) -> Check {
+        use crate::render::TokenSource;
+        let name = runner.name.as_deref().unwrap_or("?");
+        let from = match &runner.token {
+            TokenSource::Values { key, .. } => key.clone(),
+            TokenSource::Secret { name, key } => format!("Secret {name} key {key}"),
+        };
+        match self.runner_token(release, &runner.token).await {
+            Some(t) if t.starts_with("glrt-") => Check::new(
+                "token",
+                Status::Ok,
+                format!("runner {name}: a runner authentication token (glrt-) from {from}"),
+            ),
+            Some(t) if !t.is_empty() => Check::new(
+                "token",
+                Status::Failed,
+                format!("runner {name}: {from} is not a runner authentication token (glrt-)"),
+            )
+            .fix("create the runner in GitLab (Settings > CI/CD > Runners > New runner) and use its glrt- token"),
+            _ => Check::new(
+                "token",
+                Status::Failed,
+                format!("runner {name}: no token in {from}"),
+            )
+            .fix(format!("set runnerctl.runnerTokens.{name}, or the key runner-token-{name} in the Secret runners.secret names")),
+        }
+    }
+
+    /// One runner's token, from the values or the Secret its source names (`None` when it
+    /// cannot be read).
+    pub(super) async fn runner_token(
+        &self,
+        release: &Release,
+        source: &crate::render::TokenSource,
+    ) -> Option<String> {
+        use crate::render::TokenSource;
+        let values = release.values.as_json();
+        let ns = str_value(values, "/namespace").unwrap_or(&release.namespace);
+        let (name, key) = match source {
+            TokenSource::Values {
+                key, secret_key, ..
+            } => {
+                let runner = secret_key.strip_prefix("runner-token-");
+                let at = match (key.as_str(), runner) {
+                    ("runnerToken", _) => values.get("runnerToken"),
+                    ("runnerRegistrationToken", _) => values.get("runnerRegistrationToken"),
+                    (_, Some(n)) => values
+                        .pointer("/runnerctl/runnerTokens")
+                        .and_then(|m| m.get(n)),
+                    _ => None,
+                };
+                return at
+                    .and_then(serde_json::Value::as_str)
+                    .map(|t| t.trim().to_string());
+            }
+            TokenSource::Secret { name, key } => (name, key),
+        };
+        let kind = self.cluster.resolve("v1", "Secret").await.ok()??;
+        let secret = self.cluster.get(&kind, Some(ns), name).await.ok()??;
+        secret_text(&secret, key).map(|t| t.trim().to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
