@@ -13,6 +13,7 @@
 //! | [`object`] | naming and ordering objects: `Kind/namespace/name`, helm's install order, the Namespace predicate |
 //! | [`k8s`] | cluster access: connecting as kubectl does, the default namespace, counted and retried requests, discovery |
 //! | [`gitlab`] | GitLab's runner API as runnerctl uses it: verify (the token's expiry), reset a token, list and delete runner managers; tokens never shown |
+//! | [`controller`] | `GitLabRunner` resources reconciled in the cluster by the same engine: the CRD, reconcile, leader election, metrics |
 //! | [`apply`] | the engine: plan (server-side dry-run), diff, apply, prune, wait, status, uninstall over an ApplySet inventory; doctor (a checklist of what would keep the runner from working) |
 //!
 //! Calls go one way: the command (`src/cli/`) -> `apply` -> `render` -> `values`, with
@@ -68,6 +69,7 @@ macro_rules! setters {
 }
 
 pub mod apply;
+pub mod controller;
 pub mod gitlab;
 pub mod k8s;
 pub mod object;

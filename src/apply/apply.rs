@@ -27,7 +27,7 @@ impl Engine {
     pub async fn apply(
         &self,
         plan: &Plan,
-        mut on_result: impl FnMut(&ObjectResult),
+        mut on_result: impl FnMut(&ObjectResult) + Send,
     ) -> Result<Report, Error> {
         self.check_recreate(plan)?;
         let mut report = Report::default();

@@ -665,7 +665,7 @@ impl Engine {
         sel: &RunnerSelector,
         (deadline, allowed): (Instant, Duration),
         kept: impl Fn() -> Vec<ObjectRef>,
-        on_progress: &mut dyn FnMut(&Runners),
+        on_progress: &mut (dyn FnMut(&Runners) + Send),
     ) -> Result<Vec<JobPod>, Error> {
         let mut said: Option<(Instant, String)> = None;
         let mut poll = DRAIN_FIRST_POLL;

@@ -157,7 +157,7 @@ impl fmt::Display for Action {
 /// Hand one outcome to the caller's progress callback and keep it in `results`.
 pub(crate) fn record(
     results: &mut Vec<ObjectResult>,
-    on_result: &mut dyn FnMut(&ObjectResult),
+    on_result: &mut (dyn FnMut(&ObjectResult) + Send),
     result: ObjectResult,
 ) {
     on_result(&result);

@@ -20,7 +20,7 @@ impl Engine {
         &self,
         prunes: &[Change],
         report: &mut Report,
-        on_result: &mut dyn FnMut(&ObjectResult),
+        on_result: &mut (dyn FnMut(&ObjectResult) + Send),
     ) -> Result<(), Error> {
         let (workloads, rest): (Vec<&Change>, Vec<&Change>) =
             prunes.iter().partition(|c| is_deployment_change(c));
@@ -58,7 +58,7 @@ impl Engine {
         &self,
         prunes: &[&Change],
         report: &mut Report,
-        on_result: &mut dyn FnMut(&ObjectResult),
+        on_result: &mut (dyn FnMut(&ObjectResult) + Send),
     ) -> Result<(), Error> {
         let mut errs = Vec::new();
         for c in prunes {

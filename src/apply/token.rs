@@ -228,6 +228,39 @@ pub fn token_key(runner: Option<&str>) -> String {
 }
 
 impl Engine {
+    /// The text under `key` of ConfigMap or Secret `ns/name` (`None`: the object or the key
+    /// does not exist); an error says why it could not be read.
+    pub async fn object_text(
+        &self,
+        kind: &str,
+        ns: &str,
+        name: &str,
+        key: &str,
+    ) -> Result<Option<String>, String> {
+        let k = self
+            .cluster
+            .resolve("v1", kind)
+            .await
+            .map_err(|e| e.to_string())?
+            .filter(|_| kind == "ConfigMap" || kind == "Secret")
+            .ok_or_else(|| format!("{kind} is not a ConfigMap or a Secret"))?;
+        let Some(obj) = self
+            .cluster
+            .get(&k, Some(ns), name)
+            .await
+            .map_err(|e| super::doctor::said(&e))?
+        else {
+            return Ok(None);
+        };
+        Ok(if kind == "Secret" {
+            crate::secret::secret_text(&obj, key)
+        } else {
+            pointer(&obj, &format!("/data/{key}"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+    }
+
     /// A Secret, if it exists and can be read.
     pub(crate) async fn read_secret(&self, object: &ObjectRef) -> Option<Value> {
         let kind = self.cluster.resolve("v1", "Secret").await.ok()??;

@@ -92,7 +92,7 @@ impl std::fmt::Display for Progress<'_> {
 /// One uninstall under way: the report so far and the progress callback.
 struct Run<'a> {
     report: Report,
-    on_progress: &'a mut dyn FnMut(Progress<'_>),
+    on_progress: &'a mut (dyn FnMut(Progress<'_>) + Send),
 }
 
 impl Run<'_> {
@@ -119,7 +119,7 @@ impl Engine {
         &self,
         applyset: &ApplySet,
         opts: &UninstallOptions,
-        mut on_progress: impl FnMut(Progress<'_>),
+        mut on_progress: impl FnMut(Progress<'_>) + Send,
     ) -> Result<Report, Error> {
         let (_, mut members) = self.installed(applyset).await?;
         members.sort_by(|(_, a), (_, b)| uninstall_order(&ObjectRef::of(a), &ObjectRef::of(b)));

@@ -11,6 +11,7 @@ pub mod apply;
 pub mod args;
 pub mod ci_example;
 pub mod completion;
+pub mod controller;
 pub mod diff;
 pub mod doctor;
 pub mod error;
@@ -155,6 +156,8 @@ subcommands! {
         "Delete the release's objects";
     Token(token::TokenArgs) = "token",
         "Rotate the runner token: a new one from GitLab, stored first, then a graceful rollout";
+    Controller(controller::ControllerArgs) = "controller",
+        "Run the controller that keeps GitLabRunner resources installed, or print its CRD";
     Managers(managers::ManagersArgs) = "managers",
         "List the runner managers GitLab knows, tied to the runner pods; --prune the stale ones";
     Doctor(doctor::DoctorArgs) = "doctor",
@@ -194,6 +197,7 @@ mod tests {
             Command::Uninstall(_) => "uninstall",
             Command::Token(_) => "token",
             Command::Managers(_) => "managers",
+            Command::Controller(_) => "controller",
             Command::Doctor(_) => "doctor",
             Command::JobPod(_) => "job-pod",
             Command::CiExample(_) => "ci-example",
@@ -207,6 +211,9 @@ mod tests {
             }
             if verb == "token" {
                 args.push("rotate");
+            }
+            if verb == "controller" {
+                args.push("crd");
             }
             let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{verb}: {e}"));
             assert_eq!(name(&cli.command), verb);
