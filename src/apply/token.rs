@@ -14,6 +14,7 @@
 //!    token ([`Error::TokenNotStored`]) for the caller to keep;
 //! 3. the rollout: an annotation on the Deployment's pod template, so the runner pods are
 //!    replaced, each old one draining its jobs; then the state is `done`.
+//!
 //! A run that stopped after 2 is resumed by the next one: it sees `rollout-pending`.
 use std::time::Duration;
 
