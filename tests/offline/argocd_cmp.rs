@@ -3,7 +3,9 @@
 //! environment but PATH (the test's runnerctl first), the build variables and the
 //! Application's `ARGOCD_ENV_*` / `PARAM_*` entries, and a kubeconfig that does not exist (any
 //! cluster access fails). Argo CD takes stdout as the objects and fails the sync on a non-zero
-//! exit; these tests hold the plugin to that, and its discovery rule to the example app.
+//! exit; these tests hold the plugin to that, and its discovery rule to the example app. The
+//! GitLabRunner example that the GitOps guide (docs/guide/controller.md) syncs is checked here
+//! too: its values render.
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -326,4 +328,54 @@ fn the_announced_parameters_are_the_ones_generate_reads() {
         };
         assert!(script.contains(&var), "{name}: generate never reads {var}");
     }
+}
+
+/// examples/gitlabrunner.yaml, the manifest the GitOps guide has Argo CD or Flux sync: its
+/// values are chart values runnerctl renders (no unknown key), merged as the guide says (the
+/// ConfigMap of valuesFrom, then spec.values), with the token from runners.secret.
+#[test]
+fn the_gitlabrunner_example_holds_values_that_render() {
+    let text = std::fs::read_to_string(support::root().join("examples/gitlabrunner.yaml")).unwrap();
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("the example parses");
+    let runner = of_kind(&docs, "GitLabRunner");
+    assert_eq!(runner["apiVersion"], "runnerctl.io/v1alpha1");
+    let app = AppDir::new("gitlabrunner");
+    let mut args = vec!["render".to_string(), "ci-runner".into(), "-n".into()];
+    args.push(runner["metadata"]["namespace"].as_str().unwrap().into());
+    for (i, from) in runner["spec"]["valuesFrom"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(from["kind"], "ConfigMap");
+        let map = docs
+            .iter()
+            .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == from["name"])
+            .expect("the ConfigMap valuesFrom names is in the example");
+        let key = from["key"].as_str().unwrap();
+        let file = format!("from-{i}.yaml");
+        app.write(
+            &file,
+            map["data"][key]
+                .as_str()
+                .expect("the key is in the ConfigMap"),
+        );
+        args.extend(["-f".into(), file]);
+    }
+    app.write("spec-values.json", &runner["spec"]["values"].to_string());
+    args.extend(["-f", "spec-values.json", "--strict", "--build-mode"].map(String::from));
+    args.push(runner["spec"]["buildMode"].as_str().unwrap().into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = support::runnerctl(&args, None, Some(&app.0));
+    let (stdout, stderr) = support::texts(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("concurrent = 4"), "{stdout}");
+    assert!(
+        stdout.contains("cpu: 100m"),
+        "the ConfigMap's values: {stdout}"
+    );
+    assert!(stdout.contains("privileged = true"), "dind-tls: {stdout}");
+    assert!(!stdout.contains("kind: Secret"), "{stdout}");
+    assert!(stdout.contains("name: gitlab-runner-token"), "{stdout}");
 }
