@@ -213,26 +213,24 @@ fn parameters_come_after_the_plugin_env() {
 #[test]
 fn a_bad_values_file_fails_the_generate_with_no_output() {
     let app = AppDir::new("bad");
-    // Malformed YAML in a later file: runnerctl stops, and what it did render is not printed.
     app.write("broken.yaml", "concurrent: [8\n");
-    refused(
-        &app.generate(&[("ARGOCD_ENV_VALUES_FILES", "big-jobs.yaml,broken.yaml")]),
-        "broken.yaml",
-    );
-    // A file the Application names that is not in the repository.
-    refused(
-        &app.generate(&[("PARAM_VALUES_FILES_0", "missing.yaml")]),
-        "missing.yaml",
-    );
-    // A value of the wrong type, and a build mode that does not exist.
-    refused(
-        &app.generate(&[("PARAM_SET_0", "concurrent=many")]),
-        "concurrent",
-    );
-    refused(
-        &app.generate(&[("ARGOCD_ENV_BUILD_MODE", "kaniko")]),
-        "kaniko",
-    );
+    // (variable, value, what the error names)
+    let cases = [
+        // Malformed YAML in a later file: runnerctl stops, what it did render is not printed.
+        (
+            "ARGOCD_ENV_VALUES_FILES",
+            "big-jobs.yaml,broken.yaml",
+            "broken.yaml",
+        ),
+        // A file the Application names that is not in the repository.
+        ("PARAM_VALUES_FILES_0", "missing.yaml", "missing.yaml"),
+        // A value of the wrong type, and a build mode that does not exist.
+        ("PARAM_SET_0", "concurrent=many", "concurrent"),
+        ("ARGOCD_ENV_BUILD_MODE", "kaniko", "kaniko"),
+    ];
+    for (var, value, reason) in cases {
+        refused(&app.generate(&[(var, value)]), reason);
+    }
     // The app's own values broken.
     app.write("runnerctl-values.yaml", "gitlabUrl: {x\n");
     refused(&app.generate(&[]), "runnerctl-values.yaml");
