@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod argocd_cmp;
 mod build_modes;
 mod cli_errors;
 mod doc_commands;
