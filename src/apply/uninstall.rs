@@ -153,6 +153,9 @@ impl Engine {
             for job in stranded {
                 run.record(job.object(), Action::Skipped, Some(STRANDED));
             }
+            // The Deployment itself goes too (foreground: after its ReplicaSets) before the
+            // rest, so an interrupted uninstall still finds the release to finish.
+            self.wait_gone(&gone, start, opts.timeout).await?;
         }
         gone.extend(self.delete_members(&members, &mut run).await?);
         gone.push(self.delete_parent(applyset, &mut run).await?);

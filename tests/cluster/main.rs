@@ -9,6 +9,7 @@ mod support;
 mod apply;
 mod build_modes;
 mod conflicts;
+mod controller;
 mod doctor;
 mod drain;
 mod engine;
