@@ -68,7 +68,8 @@ pub struct Change {
     /// The live object, if it exists.
     pub live: Option<Value>,
     /// The server's dry-run result (the live object after apply); the desired object when a
-    /// dry-run was impossible (its namespace is created by the same apply); `None` for prunes.
+    /// dry-run was impossible (its namespace, or the role it binds, is created by the same
+    /// apply); `None` for prunes.
     pub after: Option<Value>,
     /// Field managers whose fields runnerctl takes over (objects created by client-side
     /// `kubectl apply` or helm).
@@ -423,6 +424,36 @@ impl Engine {
             .filter(|i| i.object.is_namespace() && !live.contains_key(&i.key()))
             .map(|i| i.object.name.as_str())
             .collect();
+        // Roles created by the same apply: a dry-run of a new binding to one fails (the API
+        // server resolves the role to check the binder holds its permissions), so such a
+        // binding is planned as rendered, like an object of a new namespace.
+        let new_roles: HashSet<(Option<&str>, &str, &str)> = items
+            .iter()
+            .filter(|i| matches!(i.object.kind.as_str(), "Role" | "ClusterRole"))
+            .filter(|i| !live.contains_key(&i.key()))
+            .map(|i| {
+                (
+                    i.object.namespace.as_deref(),
+                    i.object.kind.as_str(),
+                    i.object.name.as_str(),
+                )
+            })
+            .collect();
+        let binds_new_role = |item: &Item| {
+            let role_kind = match item.object.kind.as_str() {
+                "RoleBinding" => "Role",
+                "ClusterRoleBinding" => "ClusterRole",
+                _ => return false,
+            };
+            let r = &item.desired["roleRef"];
+            r["kind"] == role_kind
+                && r["name"].as_str().is_some_and(|name| {
+                    let ns = (role_kind == "Role")
+                        .then_some(())
+                        .and(item.object.namespace.as_deref());
+                    new_roles.contains(&(ns, role_kind, name))
+                })
+        };
         let futs: Vec<BoxFut<Result<Change, Error>>> = items
             .iter()
             .map(|item| {
@@ -431,7 +462,8 @@ impl Engine {
                     .object
                     .namespace
                     .as_deref()
-                    .is_some_and(|ns| new_namespaces.contains(ns));
+                    .is_some_and(|ns| new_namespaces.contains(ns))
+                    || binds_new_role(item);
                 let (engine, item, set) = (self.clone(), item.clone(), applyset.clone());
                 Box::pin(async move { engine.plan_one(item, live, in_new_namespace, &set).await })
                     as BoxFut<_>

@@ -21,12 +21,15 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 
 pub mod crd;
+mod export;
+pub mod install;
 mod leader;
 pub mod metrics;
 pub mod reconcile;
 pub mod resource;
 
 pub use crd::crd;
+pub use export::{export, list_runners, overlay};
 pub use resource::GitLabRunner;
 
 /// The label every object runnerctl renders carries.

@@ -1,8 +1,11 @@
-//! The controller on the real API server: the CRD is accepted (structural) and refuses tokens,
-//! a small fleet of GitLabRunners becomes Ready, drift is corrected from a watch, a wrong spec
-//! is reported in `Stalled` with its reason, `runnerctl diff` of the same values finds nothing
-//! to change (apply and the controller make the same objects), and deleting the resources
-//! leaves nothing behind. One test: controllers watching the whole cluster must not overlap.
+//! The controller on the real API server: `controller install` (the CRD is accepted as
+//! structural and refuses tokens and wrong types), the controller running with nothing but its
+//! ServiceAccount's token (its least RBAC is enough), a small fleet of GitLabRunners Ready,
+//! drift corrected from a watch, a wrong spec reported in `Stalled` with its reason,
+//! `runnerctl diff` of the same values finding nothing to change (apply and the controller
+//! make the same objects), a release exported and taken over, deletion leaving nothing behind,
+//! and `controller uninstall` refused while GitLabRunners exist. One test: controllers
+//! watching the whole cluster must not overlap.
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,10 +17,11 @@ use crate::support::cluster::*;
 struct Controller(Child);
 
 impl Controller {
-    fn start() -> Controller {
+    fn start(kubeconfig: &str, lease_namespace: &str) -> Controller {
         let child = Command::new(env!("CARGO_BIN_EXE_runnerctl"))
             .args(["controller", "run", "--metrics-address", "127.0.0.1:0"])
-            .env("KUBECONFIG", kubeconfig())
+            .args(["--leader-election-namespace", lease_namespace])
+            .env("KUBECONFIG", kubeconfig)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -77,9 +81,29 @@ fn until(namespaces: &[String], within: Duration, what: &str, ok: impl Fn(&[Valu
 #[test]
 #[ignore = "needs the control plane: cargo xtask test"]
 fn a_small_fleet_is_reconciled_corrected_reported_and_deleted() {
-    let crd = runnerctl(&["controller", "crd"]);
-    assert_eq!(crd.code, 0, "{}", crd.all());
-    kubectl(&["apply", "-f", "-"], Some(&crd.stdout)).expect(0);
+    let ctl = namespace("ctl");
+    let r = runnerctl(&[
+        "controller",
+        "install",
+        "-n",
+        &ctl,
+        "--create-namespace",
+        "--image",
+        "registry.invalid/runnerctl:test",
+        "--yes",
+        "--timeout",
+        "2m",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    // The controller runs as its ServiceAccount: a token of it, nothing else.
+    let token = kubectl(
+        &["-n", &ctl, "create", "token", "runnerctl-controller"],
+        None,
+    )
+    .expect(0)
+    .stdout;
+    let sa_kubeconfig = std::env::temp_dir().join(format!("{ctl}.kubeconfig"));
+    std::fs::write(&sa_kubeconfig, with_token(&kubeconfig(), token.trim())).unwrap();
     let start = Instant::now();
     loop {
         let crd = get_json(&["crd", "gitlabrunners.runnerctl.io"]);
@@ -145,7 +169,7 @@ fn a_small_fleet_is_reconciled_corrected_reported_and_deleted() {
     let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
     kubectl(&["apply", "-f", "-"], Some(&list.to_string())).expect(0);
 
-    let _controller = Controller::start();
+    let _controller = Controller::start(sa_kubeconfig.to_str().unwrap(), &ctl);
     let ready = |all: &[Value]| {
         all.len() == 20
             && all.iter().all(|g| {
@@ -247,6 +271,74 @@ fn a_small_fleet_is_reconciled_corrected_reported_and_deleted() {
         })
     });
 
+    // A release installed with `runnerctl apply`, exported and taken over by the controller.
+    let exp = &names[3];
+    runnerctl(&[
+        "apply",
+        "exp",
+        "-n",
+        exp,
+        "--set",
+        "gitlabUrl=https://gitlab.example.com",
+        "--set",
+        "runnerToken=glrt-test-XXXX",
+        "--set",
+        "rbac.create=true",
+        "--yes",
+    ])
+    .expect(0);
+    let r = runnerctl(&["controller", "export", "exp", "-n", exp]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!r.stdout.contains("glrt-"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("secret: exp-runner-token"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("create secret generic exp-runner-token"),
+        "{}",
+        r.stderr
+    );
+    kubectl(
+        &[
+            "-n",
+            exp,
+            "create",
+            "secret",
+            "generic",
+            "exp-runner-token",
+            "--from-literal=runner-token=glrt-test-XXXX",
+        ],
+        None,
+    )
+    .expect(0);
+    kubectl(&["apply", "-f", "-"], Some(&r.stdout)).expect(0);
+    until(
+        &names[3..4],
+        Duration::from_secs(60),
+        "the exported release Ready",
+        |all| {
+            all.iter().any(|g| {
+                g["metadata"]["name"] == "exp"
+                    && condition(g, "Ready").is_some_and(|c| c["status"] == "True")
+            })
+        },
+    );
+    assert!(
+        kubectl(&["-n", exp, "get", "secret", "exp-gitlab-runner"], None).code != 0,
+        "the old token Secret was pruned"
+    );
+
+    // The controller cannot be uninstalled while GitLabRunners exist.
+    let r = runnerctl(&["controller", "uninstall", "-n", &ctl]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stderr.contains("GitLabRunner(s) still exist"),
+        "{}",
+        r.stderr
+    );
+
     // Deletion: the finalizer uninstalls; nothing runnerctl rendered is left.
     for ns in &names {
         kubectl(
@@ -274,4 +366,19 @@ fn a_small_fleet_is_reconciled_corrected_reported_and_deleted() {
             "{parents:#}"
         );
     }
+    runnerctl(&["controller", "uninstall", "-n", &ctl]).expect(0);
+    assert!(kubectl(&["get", "crd", "gitlabrunners.runnerctl.io"], None).code != 0);
+    let _ = std::fs::remove_file(&sa_kubeconfig);
+}
+
+/// The kubeconfig at `path` with its user's credentials replaced by a bearer token.
+fn with_token(path: &str, token: &str) -> String {
+    let text = std::fs::read_to_string(path).expect("the kubeconfig");
+    let (head, rest) = text.split_once("\nusers:").expect("a kubeconfig");
+    let tail = rest.split_once("\ncontexts:").map_or("", |(_, t)| t);
+    let user = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("user: "))
+        .expect("a context's user");
+    format!("{head}\nusers:\n- name: {user}\n  user:\n    token: {token}\ncontexts:{tail}")
 }
