@@ -472,6 +472,10 @@ fn help_texts() {
         "values",
         "token rotate",
         "managers",
+        "controller run",
+        "controller install",
+        "controller uninstall",
+        "controller export",
     ] {
         let args: Vec<&str> = verb
             .split(' ')
