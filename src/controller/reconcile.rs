@@ -26,8 +26,10 @@ pub const STATUS_MANAGER: &str = "runnerctl-controller";
 
 /// How often a Ready runner is looked at again without any event (the slow resync).
 pub const RESYNC: Duration = Duration::from_secs(30 * 60);
-/// How soon a runner that is not Ready yet is looked at again.
-const NOT_READY_RETRY: Duration = Duration::from_secs(10);
+/// How soon a runner that is not Ready yet is looked at again, at the latest: the watch on
+/// its Deployment brings it back as soon as that changes (ready, or failing), so this is only
+/// a safety net, and a short one would plan every runner of a large fleet over and over.
+const NOT_READY_RETRY: Duration = Duration::from_secs(60);
 /// How long one reconcile waits for a deleted runner to drain before it looks again.
 const DRAIN_STEP: Duration = Duration::from_secs(5);
 
