@@ -1,6 +1,7 @@
 //! Project tasks: `cargo xtask testenv up|down|env|status`, `cargo xtask test`,
-//! `cargo xtask runner-keys`, `cargo xtask man`.
+//! `cargo xtask runner-keys`, `cargo xtask man`, `cargo xtask bench fleet`.
 
+mod bench;
 mod check_jsonschema;
 mod helm;
 mod man;
@@ -45,6 +46,11 @@ usage: cargo xtask <task>
                                  clap definitions, into DIR (default target/man/)
   testenv up|down|env|status     the test control plane for trying runnerctl by hand
                                  (`cargo xtask testenv help` says more)
+  bench fleet [--runners N] [--namespaces M] [--concurrency C] [--apply-releases K]
+                                 the controller at scale on a private control plane: N
+                                 GitLabRunners Ready, at rest, one change, deleted; then K
+                                 releases by runnerctl apply and by helm; prints a table
+                                 (`cargo xtask bench help` says more)
 ";
 
 fn main() -> ExitCode {
@@ -66,6 +72,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }),
         Some("man") => man::main(&args[1..]).map(|()| ExitCode::SUCCESS),
+        Some("bench") => bench::main(&args[1..]).map(|()| ExitCode::SUCCESS),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -97,17 +104,23 @@ extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
+/// Ctrl-C, SIGTERM and SIGHUP set [`INTERRUPTED`] instead of ending xtask, so that what it
+/// started is stopped first. A handler, unlike SIG_IGN, is reset to the default in the
+/// programs we exec.
+fn catch_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic.
+        unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
+    }
+}
+
 /// `cargo xtask test`: the control plane up, every test including the cluster tests, the
 /// control plane down whatever the tests did.
 fn test(args: &[String]) -> Result<ExitCode> {
     let (cargo_args, harness_args) = split_test_args(args);
 
     // Ctrl-C reaches cargo test (same process group) but must not stop us before `down`.
-    // A handler, unlike SIG_IGN, is reset to the default in the programs we exec.
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: the handler only stores to an atomic.
-        unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
-    }
+    catch_signals();
 
     let started = Instant::now();
     let paths = Paths::from_env()?;
