@@ -221,16 +221,21 @@ pub(crate) fn parse_group_kind(gk: &str) -> (String, String) {
 impl Engine {
     /// The kind of the parent (a built-in kind: no request).
     pub(crate) async fn secret_kind(&self) -> Result<Kind, Error> {
-        let parent = ObjectRef {
-            api_version: "v1".into(),
-            kind: "Secret".into(),
+        self.builtin_kind("v1", "Secret").await
+    }
+
+    /// A built-in kind (no request), an error naming it when the cluster does not serve it.
+    pub(crate) async fn builtin_kind(&self, api_version: &str, kind: &str) -> Result<Kind, Error> {
+        let object = ObjectRef {
+            api_version: api_version.into(),
+            kind: kind.into(),
             namespace: None,
             name: String::new(),
         };
-        match self.cluster.resolve("v1", "Secret").await {
+        match self.cluster.resolve(api_version, kind).await {
             Ok(Some(k)) => Ok(k),
-            Ok(None) => Err(Error::UnknownKind { object: parent }),
-            Err(e) => Err(Error::api(&parent, "discovery", e)),
+            Ok(None) => Err(Error::UnknownKind { object }),
+            Err(e) => Err(Error::api(&object, "discovery", e)),
         }
     }
 

@@ -24,8 +24,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::applyset::Members;
+use super::token::{env_value, token_place};
 use super::{Engine, Error, ObjectRef};
-use crate::k8s::Kind;
 use crate::object::pointer;
 
 /// The job pod label that names the runner (`[[runners]]` name) that created it.
@@ -378,27 +378,6 @@ fn selector_of(deployment: &Value) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(","))
 }
 
-/// The runner container's env value `name` (a plain value, not a reference).
-fn env_value<'a>(deployment: &'a Value, name: &str) -> Option<&'a str> {
-    pointer(deployment, "/spec/template/spec/containers/0/env")?
-        .as_array()?
-        .iter()
-        .find(|e| e.get("name").and_then(Value::as_str) == Some(name))?
-        .get("value")?
-        .as_str()
-}
-
-/// The Secret the runner reads its token from: the first projected secret of the
-/// `runner-secrets` volume.
-fn token_secret_name(deployment: &Value) -> Option<&str> {
-    pointer(deployment, "/spec/template/spec/volumes")?
-        .as_array()?
-        .iter()
-        .find(|v| v.get("name").and_then(Value::as_str) == Some("runner-secrets"))?
-        .pointer("/projected/sources/0/secret/name")?
-        .as_str()
-}
-
 /// From the ConfigMap's `config.template.toml` (or `config.toml`): each `[[runners]]` name
 /// and `[runners.kubernetes] namespace`.
 fn config_names_and_namespaces(configmap: &Value) -> (Vec<String>, Vec<String>) {
@@ -465,7 +444,6 @@ impl Engine {
     /// Where the runner of these members (an installed release's) and its jobs are.
     pub(crate) async fn runner_selector(&self, members: &Members) -> RunnerSelector {
         let mut sel = RunnerSelector::default();
-        let mut token_secrets = Vec::new();
         for (_, v) in members {
             let o = ObjectRef::of(v);
             let ns = o.namespace.clone().unwrap_or_default();
@@ -482,9 +460,6 @@ impl Engine {
                 sel.grace_seconds = pointer(v, "/spec/template/spec/terminationGracePeriodSeconds")
                     .and_then(Value::as_u64)
                     .or(sel.grace_seconds);
-                if let Some(secret) = token_secret_name(v) {
-                    token_secrets.push((ns, secret.to_string()));
-                }
             } else if o.group().is_empty() && o.kind == "ConfigMap" {
                 let (names, namespaces) = config_names_and_namespaces(v);
                 sel.names.extend(names.iter().map(|n| sanitize_label(n)));
@@ -497,48 +472,26 @@ impl Engine {
             sel.job_namespaces
                 .extend(sel.deployments.iter().map(|(ns, _, _)| ns.clone()));
         }
-        for (ns, name) in token_secrets {
-            if let Some(t) = self.read_token(&ns, &name).await {
-                sel.id_short = Some(short_token(&t));
-                break;
-            }
+        if let Some(place) = token_place(members.iter().map(|(_, v)| v))
+            && let Some(secret) = self.read_secret(&place.secret).await
+        {
+            sel.id_short = ["runner-token", "runner-registration-token"]
+                .iter()
+                .filter_map(|k| crate::secret::secret_text(&secret, k))
+                .map(|t| t.trim().to_string())
+                .find(|t| {
+                    ["glrt-", "t1_", "t2_", "t3_"]
+                        .iter()
+                        .any(|p| t.starts_with(p))
+                })
+                .map(|t| short_token(&t));
         }
         sel
     }
 
-    /// The runner token in Secret `ns/name`, if it is a readable `glrt-` token.
-    async fn read_token(&self, ns: &str, name: &str) -> Option<String> {
-        let kind = self.cluster.resolve("v1", "Secret").await.ok()??;
-        let secret = self.cluster.get(&kind, Some(ns), name).await.ok()??;
-        ["runner-token", "runner-registration-token"]
-            .iter()
-            .filter_map(|k| crate::secret::secret_text(&secret, k))
-            .map(|t| t.trim().to_string())
-            .find(|t| {
-                t.starts_with("glrt-")
-                    || t.starts_with("t1_")
-                    || t.starts_with("t2_")
-                    || t.starts_with("t3_")
-            })
-    }
-
-    async fn pod_kind(&self) -> Result<Kind, Error> {
-        let pods = ObjectRef {
-            api_version: "v1".into(),
-            kind: "Pod".into(),
-            namespace: None,
-            name: String::new(),
-        };
-        match self.cluster.resolve("v1", "Pod").await {
-            Ok(Some(k)) => Ok(k),
-            Ok(None) => Err(Error::UnknownKind { object: pods }),
-            Err(e) => Err(Error::api(&pods, "discovery", e)),
-        }
-    }
-
     /// The runner pods and their running jobs, now.
     pub(crate) async fn observe_runners(&self, sel: &RunnerSelector) -> Result<Runners, Error> {
-        let kind = self.pod_kind().await?;
+        let kind = self.builtin_kind("v1", "Pod").await?;
         let now = Timestamp::now();
         let mut out = Runners {
             job_namespaces: sel.job_namespaces.iter().cloned().collect(),

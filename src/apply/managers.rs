@@ -99,13 +99,7 @@ impl Engine {
                 object: place.secret.clone(),
                 message: format!("no runner authentication token (glrt-) under key {key}"),
             })?;
-        let client = self
-            .gitlab_client(&place, timeout)
-            .await
-            .ok_or_else(|| Error::Token {
-                object: place.deployment.clone(),
-                message: "the runner has no valid CI_SERVER_URL (gitlabUrl) to reach GitLab".into(),
-            })?;
+        let client = self.gitlab_client_or_error(&place, timeout).await?;
         let gitlab = |source| Error::Gitlab {
             object: place.secret.clone(),
             source,

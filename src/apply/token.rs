@@ -296,6 +296,21 @@ impl Engine {
         Some(Client::new(g, ca, timeout))
     }
 
+    /// [`Engine::gitlab_client`], an error naming the Deployment when the runner has no
+    /// GitLab URL.
+    pub(crate) async fn gitlab_client_or_error(
+        &self,
+        place: &TokenPlace,
+        timeout: Duration,
+    ) -> Result<Client, Error> {
+        self.gitlab_client(place, timeout)
+            .await
+            .ok_or_else(|| Error::Token {
+                object: place.deployment.clone(),
+                message: "the runner has no valid CI_SERVER_URL (gitlabUrl) to reach GitLab".into(),
+            })
+    }
+
     /// How GitLab sees each runner token of the release (members of an installed one):
     /// warning `warn_days` before expiry. Empty when the release has no runner.
     pub async fn token_status(
@@ -415,13 +430,7 @@ impl Engine {
                 ),
             });
         }
-        let client = self
-            .gitlab_client(&place, timeout)
-            .await
-            .ok_or_else(|| Error::Token {
-                object: place.deployment.clone(),
-                message: "the runner has no valid CI_SERVER_URL (gitlabUrl) to reach GitLab".into(),
-            })?;
+        let client = self.gitlab_client_or_error(&place, timeout).await?;
         let new = client
             .reset_token(&Token::new(token.as_str()))
             .await
@@ -560,12 +569,7 @@ impl Engine {
     pub async fn roll_out_token(&self, applyset: &super::ApplySet) -> Result<ObjectRef, Error> {
         let (place, _) = self.token_secret(applyset).await?;
         let d = &place.deployment;
-        let kind = self
-            .cluster
-            .resolve("apps/v1", "Deployment")
-            .await
-            .map_err(|e| Error::api(d, "discovery", e))?
-            .ok_or_else(|| Error::UnknownKind { object: d.clone() })?;
+        let kind = self.builtin_kind("apps/v1", "Deployment").await?;
         let now = super::now_rfc3339();
         let patch = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {ANNOTATION_POD_ROTATED: now}}}}});
         self.cluster

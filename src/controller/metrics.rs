@@ -58,58 +58,49 @@ impl Metrics {
     pub fn render(&self) -> String {
         let n = self.reconciles.load(Ordering::Relaxed);
         let mut t = String::new();
-        let _ = writeln!(
-            t,
-            "# HELP runnerctl_reconciles_total GitLabRunner reconciles."
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let errors = load(&self.errors);
+        let in_flight = load(&self.in_flight);
+        let leader = u8::from(self.leader.load(Ordering::Relaxed));
+        let head = |t: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(t, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        head(
+            &mut t,
+            "runnerctl_reconciles_total",
+            "counter",
+            "GitLabRunner reconciles.",
         );
-        let _ = writeln!(t, "# TYPE runnerctl_reconciles_total counter");
         let _ = writeln!(t, "runnerctl_reconciles_total {n}");
-        let _ = writeln!(
-            t,
-            "# HELP runnerctl_reconcile_errors_total Reconciles that failed (retried)."
+        head(
+            &mut t,
+            "runnerctl_reconcile_errors_total",
+            "counter",
+            "Reconciles that failed (retried).",
         );
-        let _ = writeln!(t, "# TYPE runnerctl_reconcile_errors_total counter");
-        let _ = writeln!(
-            t,
-            "runnerctl_reconcile_errors_total {}",
-            self.errors.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            t,
-            "# HELP runnerctl_reconcile_duration_seconds How long reconciles take."
-        );
-        let _ = writeln!(t, "# TYPE runnerctl_reconcile_duration_seconds histogram");
+        let _ = writeln!(t, "runnerctl_reconcile_errors_total {errors}");
+        let name = "runnerctl_reconcile_duration_seconds";
+        head(&mut t, name, "histogram", "How long reconciles take.");
         for (bound, count) in BUCKETS.iter().zip(&self.buckets) {
-            let _ = writeln!(
-                t,
-                "runnerctl_reconcile_duration_seconds_bucket{{le=\"{bound}\"}} {}",
-                count.load(Ordering::Relaxed)
-            );
+            let _ = writeln!(t, "{name}_bucket{{le=\"{bound}\"}} {}", load(count));
         }
-        let _ = writeln!(
-            t,
-            "runnerctl_reconcile_duration_seconds_bucket{{le=\"+Inf\"}} {n}"
+        let _ = writeln!(t, "{name}_bucket{{le=\"+Inf\"}} {n}");
+        let sum = load(&self.duration_micros) as f64 / 1e6;
+        let _ = writeln!(t, "{name}_sum {sum}\n{name}_count {n}");
+        head(
+            &mut t,
+            "runnerctl_reconciles_in_flight",
+            "gauge",
+            "Reconciles running now (the work queue's busy part).",
         );
-        let sum = self.duration_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(t, "runnerctl_reconcile_duration_seconds_sum {sum}");
-        let _ = writeln!(t, "runnerctl_reconcile_duration_seconds_count {n}");
-        let _ = writeln!(
-            t,
-            "# HELP runnerctl_reconciles_in_flight Reconciles running now (the work queue's busy part)."
+        let _ = writeln!(t, "runnerctl_reconciles_in_flight {in_flight}");
+        head(
+            &mut t,
+            "runnerctl_leader",
+            "gauge",
+            "Whether this replica leads.",
         );
-        let _ = writeln!(t, "# TYPE runnerctl_reconciles_in_flight gauge");
-        let _ = writeln!(
-            t,
-            "runnerctl_reconciles_in_flight {}",
-            self.in_flight.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(t, "# HELP runnerctl_leader Whether this replica leads.");
-        let _ = writeln!(t, "# TYPE runnerctl_leader gauge");
-        let _ = writeln!(
-            t,
-            "runnerctl_leader {}",
-            u8::from(self.leader.load(Ordering::Relaxed))
-        );
+        let _ = writeln!(t, "runnerctl_leader {leader}");
         t
     }
 }
