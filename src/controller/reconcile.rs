@@ -300,9 +300,12 @@ async fn write_status(
     obj: &GitLabRunner,
     api: &Api<GitLabRunner>,
     old: &Value,
-    o: Outcome2,
+    mut o: Outcome2,
     extra: Value,
 ) -> Result<(), ReconcileError> {
+    // Messages come from errors about values and objects; whatever looks like a token in
+    // them (a value quoted by a parser) never reaches the status.
+    o.message = crate::secret::mask_tokens(&o.message);
     let now = crate::apply::now_rfc3339();
     let generation = obj.generation();
     let cond = |kind: &str, on: bool, reason: &str, message: &str| {
