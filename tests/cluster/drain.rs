@@ -55,10 +55,15 @@ fn exists(ns: &str, what: &str) -> bool {
 /// Install the seed with runner pods that take `drain` to stop.
 fn install_draining(ns: &str, drain: &str) {
     let set = format!("podAnnotations.test\\.runnerctl\\.io/drain-for={drain}");
+    apply_seed_set_string(ns, &set);
+}
+
+/// Install the seed with one more `--set-string` expression.
+fn apply_seed_set_string(ns: &str, set: &str) {
     runnerctl(&seed_args(
         "apply",
         ns,
-        &["--yes", "--timeout", "2m", "--set-string", &set],
+        &["--yes", "--timeout", "2m", "--set-string", set],
     ))
     .expect(0);
 }
@@ -221,12 +226,7 @@ fn create_namespace_creates_the_job_namespace_and_delete_namespace_deletes_what_
     let config = format!(
         "runners.config=[[runners]]\n  [runners.kubernetes]\n    namespace = \"{jobs}\"\n    privileged = true\n"
     );
-    runnerctl(&seed_args(
-        "apply",
-        &ns,
-        &["--yes", "--timeout", "2m", "--set-string", &config],
-    ))
-    .expect(0);
+    apply_seed_set_string(&ns, &config);
     let job_ns = get_json(&["namespace", &jobs]);
     assert_eq!(
         job_ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
@@ -247,12 +247,7 @@ fn create_namespace_creates_the_job_namespace_and_delete_namespace_deletes_what_
     kubectl(&["create", "namespace", &jobs], None).expect(0);
     let config =
         format!("runners.config=[[runners]]\n  [runners.kubernetes]\n    namespace = \"{jobs}\"\n");
-    runnerctl(&seed_args(
-        "apply",
-        &ns,
-        &["--yes", "--timeout", "2m", "--set-string", &config],
-    ))
-    .expect(0);
+    apply_seed_set_string(&ns, &config);
     let job_ns = get_json(&["namespace", &jobs]);
     assert!(
         job_ns["metadata"]["labels"]
